@@ -1,0 +1,103 @@
+/**
+ * The one error table. Every failure the registry reports goes through a
+ * RegistryError whose `kind` names a row here; the row binds the OCI error
+ * code (distribution-spec "Error Codes", code-1 … code-14), the HTTP status and
+ * a default message. The HTTP error handler is the only place that turns a
+ * RegistryError into a response; nothing else maps errors to statuses.
+ */
+
+/** The OCI error codes (spec.md "Error Codes"), plus UNKNOWN for 5xx answers. */
+export type OciErrorCode =
+  | 'BLOB_UNKNOWN'
+  | 'BLOB_UPLOAD_INVALID'
+  | 'BLOB_UPLOAD_UNKNOWN'
+  | 'DIGEST_INVALID'
+  | 'MANIFEST_BLOB_UNKNOWN'
+  | 'MANIFEST_INVALID'
+  | 'MANIFEST_UNKNOWN'
+  | 'NAME_INVALID'
+  | 'NAME_UNKNOWN'
+  | 'SIZE_INVALID'
+  | 'UNAUTHORIZED'
+  | 'DENIED'
+  | 'UNSUPPORTED'
+  | 'TOOMANYREQUESTS'
+  | 'UNKNOWN';
+
+interface ErrorRow {
+  readonly code: OciErrorCode;
+  readonly status: number;
+  readonly message: string;
+}
+
+/** kind → { OCI code, HTTP status, default message }. */
+export const ERROR_TABLE = {
+  BLOB_UNKNOWN: { code: 'BLOB_UNKNOWN', status: 404, message: 'blob unknown to registry' },
+  BLOB_UPLOAD_INVALID: { code: 'BLOB_UPLOAD_INVALID', status: 400, message: 'blob upload invalid' },
+  /** A chunk that does not start at the session's current offset (spec "Pushing a blob in chunks": MUST 416). */
+  BLOB_UPLOAD_OUT_OF_ORDER: { code: 'BLOB_UPLOAD_INVALID', status: 416, message: 'chunk out of order' },
+  BLOB_UPLOAD_UNKNOWN: { code: 'BLOB_UPLOAD_UNKNOWN', status: 404, message: 'blob upload unknown to registry' },
+  DIGEST_INVALID: { code: 'DIGEST_INVALID', status: 400, message: 'provided digest did not match uploaded content' },
+  MANIFEST_BLOB_UNKNOWN: { code: 'MANIFEST_BLOB_UNKNOWN', status: 400, message: 'manifest references a manifest or blob unknown to registry' },
+  MANIFEST_INVALID: { code: 'MANIFEST_INVALID', status: 400, message: 'manifest invalid' },
+  MANIFEST_UNKNOWN: { code: 'MANIFEST_UNKNOWN', status: 404, message: 'manifest unknown to registry' },
+  /** Manifest over the configured size limit (spec "Pushing Manifests": SHOULD 413). */
+  MANIFEST_TOO_LARGE: { code: 'SIZE_INVALID', status: 413, message: 'manifest too large' },
+  NAME_INVALID: { code: 'NAME_INVALID', status: 400, message: 'invalid repository name' },
+  NAME_UNKNOWN: { code: 'NAME_UNKNOWN', status: 404, message: 'repository name not known to registry' },
+  SIZE_INVALID: { code: 'SIZE_INVALID', status: 400, message: 'provided length did not match content length' },
+  /** An upload that would exceed the per-session size limit. */
+  BLOB_TOO_LARGE: { code: 'SIZE_INVALID', status: 413, message: 'blob upload too large' },
+  /** A blob Range header that cannot be satisfied (RFC 9110 §15.5.17). */
+  RANGE_NOT_SATISFIABLE: { code: 'SIZE_INVALID', status: 416, message: 'requested range not satisfiable' },
+  /** A query parameter such as n or last that is not of the spec's form. */
+  PAGINATION_INVALID: { code: 'UNSUPPORTED', status: 400, message: 'invalid pagination parameter' },
+  UNAUTHORIZED: { code: 'UNAUTHORIZED', status: 401, message: 'authentication required' },
+  DENIED: { code: 'DENIED', status: 403, message: 'requested access to the resource is denied' },
+  UNSUPPORTED: { code: 'UNSUPPORTED', status: 400, message: 'the operation is unsupported' },
+  METHOD_NOT_ALLOWED: { code: 'UNSUPPORTED', status: 405, message: 'method not allowed on this endpoint' },
+  ROUTE_UNKNOWN: { code: 'UNSUPPORTED', status: 404, message: 'no such endpoint' },
+  TOOMANYREQUESTS: { code: 'TOOMANYREQUESTS', status: 429, message: 'too many requests' },
+  /** The request's body was not received in time or the client went away. */
+  REQUEST_TIMEOUT: { code: 'BLOB_UPLOAD_INVALID', status: 408, message: 'request body not received in time' },
+  /** The storage volume has no room left. */
+  STORAGE_FULL: { code: 'UNKNOWN', status: 507, message: 'insufficient storage' },
+  UNAVAILABLE: { code: 'UNKNOWN', status: 503, message: 'service unavailable' },
+  INTERNAL: { code: 'UNKNOWN', status: 500, message: 'internal server error' },
+} as const satisfies Record<string, ErrorRow>;
+
+export type ErrorKind = keyof typeof ERROR_TABLE;
+
+/**
+ * A failure with an OCI meaning. `message` says what was wrong in this request;
+ * `detail` is optional JSON for the client; `headers` are extra response
+ * headers (e.g. the current `Range` of an upload on 416).
+ */
+export class RegistryError extends Error {
+  readonly kind: ErrorKind;
+  readonly detail: unknown;
+  readonly headers: Readonly<Record<string, string>>;
+
+  constructor(kind: ErrorKind, message?: string, options: { detail?: unknown; headers?: Record<string, string>; cause?: unknown } = {}) {
+    super(message ?? ERROR_TABLE[kind].message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = 'RegistryError';
+    this.kind = kind;
+    this.detail = options.detail;
+    this.headers = options.headers ?? {};
+  }
+
+  get code(): OciErrorCode {
+    return ERROR_TABLE[this.kind].code;
+  }
+
+  get status(): number {
+    return ERROR_TABLE[this.kind].status;
+  }
+
+  /** The `{"errors":[…]}` envelope of the spec's "Error Codes" section. */
+  toEnvelope(): { errors: Array<{ code: OciErrorCode; message: string; detail?: unknown }> } {
+    const entry: { code: OciErrorCode; message: string; detail?: unknown } = { code: this.code, message: this.message };
+    if (this.detail !== undefined) entry.detail = this.detail;
+    return { errors: [entry] };
+  }
+}
