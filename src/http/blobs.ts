@@ -1,0 +1,32 @@
+/** end-2 (GET/HEAD blob), end-10 (DELETE blob). */
+import { blobRange } from './headers.js';
+import type { HandlerContext } from './context.js';
+
+export async function getBlob(ctx: HandlerContext): Promise<void> {
+  const { reply, request, name, ref, services, signal } = ctx;
+  const { digest, size } = await services.blobs.stat(name, ref, signal);
+  const etag = `"${digest}"`;
+  reply.header('Docker-Content-Digest', digest).header('ETag', etag).header('Accept-Ranges', 'bytes').type('application/octet-stream');
+  if (request.headers['if-none-match'] === etag) {
+    await reply.code(304).send();
+    return;
+  }
+  const range = request.method === 'GET' ? blobRange(request.headers.range, size) : undefined;
+  if (request.method === 'HEAD') {
+    // spec "Checking if content exists": Content-Length of the blob, no content read.
+    await reply.header('Content-Length', size).send();
+    return;
+  }
+  const stream = await services.blobs.read(name, digest, range, signal);
+  if (range) {
+    reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${size}`).header('Content-Length', range.end - range.start + 1);
+  } else {
+    reply.header('Content-Length', size);
+  }
+  await reply.send(stream);
+}
+
+export async function deleteBlob(ctx: HandlerContext): Promise<void> {
+  await ctx.services.blobs.delete(ctx.name, ctx.ref, ctx.signal);
+  await ctx.reply.code(202).header('Content-Length', 0).send();
+}

@@ -1,0 +1,31 @@
+/** What a /v2 handler receives: the parsed path, the request, the reply and the services. */
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { RegistryLimits } from '../limits.js';
+import type { BlobService } from '../services/blobs.js';
+import type { ListingService } from '../services/listings.js';
+import type { ManifestService } from '../services/manifests.js';
+import type { UploadService } from '../services/uploads.js';
+import type { ParsedPath } from './paths.js';
+
+export interface Services {
+  readonly blobs: BlobService;
+  readonly uploads: UploadService;
+  readonly manifests: ManifestService;
+  readonly listings: ListingService;
+  readonly limits: RegistryLimits;
+}
+
+export interface HandlerContext {
+  readonly request: FastifyRequest;
+  readonly reply: FastifyReply;
+  readonly path: ParsedPath;
+  /** Repository name; handlers of named routes only. */
+  readonly name: string;
+  /** Reference, digest or upload id from the path ('' when the route has none). */
+  readonly ref: string;
+  readonly services: Services;
+  /** Aborted when the client goes away before the response is complete. */
+  readonly signal: AbortSignal;
+}
+
+export type Handler = (ctx: HandlerContext) => Promise<void>;

@@ -1,0 +1,77 @@
+/** Parsing of the request headers and query parameters the /v2 API reads. */
+import type { IncomingHttpHeaders } from 'node:http';
+import { RegistryError } from '../oci/errors.js';
+import type { ByteRange } from '../storage/blob/types.js';
+
+/** Content-Length as a number, or undefined when absent. Throws SIZE_INVALID when malformed. */
+export function contentLength(headers: IncomingHttpHeaders): number | undefined {
+  const raw = headers['content-length'];
+  if (raw === undefined) return undefined;
+  if (!/^\d{1,16}$/.test(raw)) throw new RegistryError('SIZE_INVALID', `Content-Length ${JSON.stringify(raw.slice(0, 40))} is not a number`);
+  return Number(raw);
+}
+
+/** Whether the request carries a body (a non-zero Content-Length or chunked transfer). */
+export function hasBody(headers: IncomingHttpHeaders): boolean {
+  const length = contentLength(headers);
+  return length !== undefined ? length > 0 : headers['transfer-encoding'] !== undefined;
+}
+
+const CONTENT_RANGE_RE = /^(?:bytes[ =])?(\d{1,16})-(\d{1,16})(?:\/(?:\d{1,16}|\*))?$/;
+
+/**
+ * An upload chunk's Content-Range (spec "Pushing a blob in chunks": `^[0-9]+-[0-9]+$`,
+ * inclusive; the `bytes ` prefix and `/total` suffix some clients add are tolerated).
+ * Throws BLOB_UPLOAD_OUT_OF_ORDER (416) for a malformed or inverted range.
+ */
+export function uploadContentRange(headers: IncomingHttpHeaders): ByteRange | undefined {
+  const raw = headers['content-range'];
+  if (raw === undefined) return undefined;
+  const m = CONTENT_RANGE_RE.exec(raw.trim());
+  const start = m ? Number(m[1]) : NaN;
+  const end = m ? Number(m[2]) : NaN;
+  if (!m || end < start) {
+    throw new RegistryError('BLOB_UPLOAD_OUT_OF_ORDER', `Content-Range ${JSON.stringify(raw.slice(0, 60))} must be <start>-<end>, inclusive, with start ≤ end`);
+  }
+  return { start, end };
+}
+
+/**
+ * A blob GET's `Range` header against a blob of `size` bytes (RFC 9110 §14).
+ * Returns undefined to serve the whole blob (no header, another unit, several
+ * ranges); throws RANGE_NOT_SATISFIABLE (416) when the one range cannot be served.
+ */
+export function blobRange(header: string | undefined, size: number): ByteRange | undefined {
+  if (header === undefined) return undefined;
+  const m = /^bytes=\s*(\d*)-(\d*)\s*$/.exec(header);
+  if (!m) return undefined;
+  const [, a, b] = m as unknown as [string, string, string];
+  const unsatisfiable = () =>
+    new RegistryError('RANGE_NOT_SATISFIABLE', `range ${header.slice(0, 60)} cannot be served from a blob of ${size} bytes`, {
+      headers: { 'Content-Range': `bytes */${size}` },
+    });
+  if (a === '' && b === '') return undefined;
+  if (a === '') {
+    const suffix = Number(b);
+    if (suffix === 0 || size === 0) throw unsatisfiable();
+    return { start: Math.max(size - suffix, 0), end: size - 1 };
+  }
+  const start = Number(a);
+  const end = b === '' ? size - 1 : Math.min(Number(b), size - 1);
+  if (!Number.isSafeInteger(start) || start >= size || (b !== '' && Number(b) < start)) throw unsatisfiable();
+  return { start, end };
+}
+
+/** One query parameter's value (the first when repeated). */
+export function queryParam(query: unknown, name: string): string | undefined {
+  const value = (query as Record<string, string | string[] | undefined>)[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** The `n` of tags/list and _catalog: a non-negative integer, else PAGINATION_INVALID (400). */
+export function pageSize(query: unknown): number | undefined {
+  const raw = queryParam(query, 'n');
+  if (raw === undefined || raw === '') return undefined;
+  if (!/^\d{1,9}$/.test(raw)) throw new RegistryError('PAGINATION_INVALID', `n=${JSON.stringify(raw.slice(0, 40))} must be a non-negative integer`);
+  return Number(raw);
+}

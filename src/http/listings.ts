@@ -1,0 +1,39 @@
+/** end-1 (base), end-8a/8b (tags/list), _catalog, end-12a/12b (referrers). */
+import { MediaType } from '../oci/mediatypes.js';
+import type { Page } from '../services/listings.js';
+import { pageSize, queryParam } from './headers.js';
+import type { HandlerContext } from './context.js';
+
+export async function getBase(ctx: HandlerContext): Promise<void> {
+  await ctx.reply.type('application/json').send('{}');
+}
+
+function linkNext(ctx: HandlerContext, path: string, page: Page): void {
+  // spec "Listing Tags": Link per RFC 5988 with rel="next" when more remain.
+  if (page.next) ctx.reply.header('Link', `<${path}?n=${page.next.n}&last=${encodeURIComponent(page.next.last)}>; rel="next"`);
+}
+
+export async function getTags(ctx: HandlerContext): Promise<void> {
+  const last = queryParam(ctx.request.query, 'last');
+  const n = pageSize(ctx.request.query);
+  const page = await ctx.services.listings.tags(ctx.name, { ...(n !== undefined ? { n } : {}), ...(last ? { last } : {}) }, ctx.signal);
+  linkNext(ctx, `/v2/${ctx.name}/tags/list`, page);
+  await ctx.reply.type('application/json').send(JSON.stringify({ name: ctx.name, tags: page.entries }));
+}
+
+export async function getCatalog(ctx: HandlerContext): Promise<void> {
+  const last = queryParam(ctx.request.query, 'last');
+  const n = pageSize(ctx.request.query);
+  const page = await ctx.services.listings.catalog({ ...(n !== undefined ? { n } : {}), ...(last ? { last } : {}) }, ctx.signal);
+  linkNext(ctx, '/v2/_catalog', page);
+  await ctx.reply.type('application/json').send(JSON.stringify({ repositories: page.entries }));
+}
+
+export async function getReferrers(ctx: HandlerContext): Promise<void> {
+  const artifactType = queryParam(ctx.request.query, 'artifactType') || undefined;
+  const index = await ctx.services.listings.referrers(ctx.name, ctx.ref, artifactType, ctx.signal);
+  // spec "Listing Referrers": MUST answer OCI-Filters-Applied when the filter was applied.
+  if (artifactType) ctx.reply.header('OCI-Filters-Applied', 'artifactType');
+  // A Buffer, so that Fastify adds no charset parameter (the conformance suite compares exactly).
+  await ctx.reply.header('Content-Type', MediaType.OciIndex).send(Buffer.from(JSON.stringify(index)));
+}

@@ -1,0 +1,84 @@
+/** end-4a/4b/4c, end-11 (POST), end-5 (PATCH), end-6 (PUT), end-13 (GET), cancel (DELETE). */
+import { RegistryError } from '../oci/errors.js';
+import { parseDigest } from '../oci/digest.js';
+import { assertValidName } from '../oci/names.js';
+import { uploadLocation, uploadRange, type ChunkInput, type UploadState } from '../services/uploads.js';
+import { contentLength, queryParam, uploadContentRange } from './headers.js';
+import type { HandlerContext } from './context.js';
+
+function chunk(ctx: HandlerContext): ChunkInput {
+  const length = contentLength(ctx.request.headers);
+  const range = uploadContentRange(ctx.request.headers);
+  return {
+    body: ctx.request.raw,
+    signal: ctx.signal,
+    ...(length !== undefined ? { contentLength: length } : {}),
+    ...(range ? { range } : {}),
+  };
+}
+
+async function accepted(ctx: HandlerContext, state: UploadState, status: 202 | 204): Promise<void> {
+  await ctx.reply
+    .code(status)
+    .header('Location', uploadLocation(state.repository, state.id))
+    .header('Range', uploadRange(state.offset))
+    .header('Docker-Upload-UUID', state.id)
+    .header('Content-Length', 0)
+    .send();
+}
+
+async function created(ctx: HandlerContext, digest: string): Promise<void> {
+  await ctx.reply.code(201).header('Location', `/v2/${ctx.name}/blobs/${digest}`).header('Docker-Content-Digest', digest).header('Content-Length', 0).send();
+}
+
+function requiredDigest(ctx: HandlerContext): string {
+  const digest = queryParam(ctx.request.query, 'digest');
+  if (digest === undefined || digest === '') throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to close an upload');
+  return parseDigest(digest).digest;
+}
+
+/**
+ * POST: `?mount=&from=` mounts (201) or falls back to a new session (202);
+ * `?digest=` uploads the body in one request (201); otherwise a new session (202).
+ * A mount without `from` is not attempted: it opens a session (spec: MAY).
+ */
+export async function postUpload(ctx: HandlerContext): Promise<void> {
+  const { request, name, services, signal } = ctx;
+  const algorithm = queryParam(request.query, 'digest-algorithm');
+  if (algorithm !== undefined && algorithm !== 'sha256' && algorithm !== 'sha512') {
+    throw new RegistryError('DIGEST_INVALID', `unsupported digest-algorithm ${JSON.stringify(algorithm.slice(0, 40))}: use sha256 or sha512`);
+  }
+  const mount = queryParam(request.query, 'mount');
+  const from = queryParam(request.query, 'from');
+  if (mount !== undefined && from !== undefined && from !== '') {
+    const digest = parseDigest(mount).digest;
+    if (await services.uploads.mount(name, digest, assertValidName(from), signal)) {
+      await created(ctx, digest);
+      return;
+    }
+  }
+  const digest = queryParam(request.query, 'digest');
+  if (digest !== undefined && mount === undefined) {
+    await created(ctx, await services.uploads.uploadWhole(name, parseDigest(digest).digest, chunk(ctx)));
+    return;
+  }
+  await accepted(ctx, await services.uploads.start(name, signal), 202);
+}
+
+export async function patchUpload(ctx: HandlerContext): Promise<void> {
+  await accepted(ctx, await ctx.services.uploads.append(ctx.name, ctx.ref, chunk(ctx)), 202);
+}
+
+export async function putUpload(ctx: HandlerContext): Promise<void> {
+  const digest = requiredDigest(ctx);
+  await created(ctx, await ctx.services.uploads.finish(ctx.name, ctx.ref, digest, chunk(ctx)));
+}
+
+export async function getUpload(ctx: HandlerContext): Promise<void> {
+  await accepted(ctx, await ctx.services.uploads.status(ctx.name, ctx.ref, ctx.signal), 204);
+}
+
+export async function deleteUpload(ctx: HandlerContext): Promise<void> {
+  await ctx.services.uploads.cancel(ctx.name, ctx.ref, ctx.signal);
+  await ctx.reply.code(204).send();
+}

@@ -1,0 +1,29 @@
+/** Configurable limits of a registry; defaults follow the original design. */
+export interface RegistryLimits {
+  /** Open upload sessions at most; one more POST gets 429 TOOMANYREQUESTS. */
+  readonly maxUploadSessions: number;
+  /** An upload session idle this long (ms) is removed with its bytes. */
+  readonly uploadSessionTtlMs: number;
+  /** Bytes one upload session may hold; more gets 413. */
+  readonly maxBlobSize: number;
+  /** Bytes one manifest may have; more gets 413. */
+  readonly maxManifestSize: number;
+  /** Largest `n` honoured by tags/list and _catalog; larger pages are cut with a Link header. */
+  readonly maxPageSize: number;
+}
+
+export const DEFAULT_LIMITS: RegistryLimits = {
+  maxUploadSessions: 1024,
+  uploadSessionTtlMs: 60 * 60 * 1000,
+  maxBlobSize: 4 * 1024 ** 3,
+  maxManifestSize: 4 * 1024 ** 2,
+  maxPageSize: 10_000,
+};
+
+export function resolveLimits(partial: Partial<RegistryLimits> = {}): RegistryLimits {
+  const limits = { ...DEFAULT_LIMITS, ...partial };
+  for (const [key, value] of Object.entries(limits)) {
+    if (!Number.isSafeInteger(value) || value <= 0) throw new TypeError(`limit ${key} must be a positive integer, got ${value}`);
+  }
+  return limits;
+}

@@ -1,0 +1,112 @@
+/**
+ * createRegistry(): the OCI Distribution API as a Fastify plugin, built from
+ * a BlobStore and a MetadataStore. Everything under /v2 goes through one
+ * wildcard route whose path is parsed once (http/paths.ts) and dispatched
+ * through the route table (http/routes.ts). Auth and other concerns are
+ * layered by the embedding application with its own hooks, e.g. an
+ * onRequest hook registered before this plugin (see README).
+ */
+import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, HTTPMethods } from 'fastify';
+import { RegistryError } from './oci/errors.js';
+import { resolveLimits, type RegistryLimits } from './limits.js';
+import type { BlobStore } from './storage/blob/types.js';
+import type { MetadataStore } from './storage/meta/types.js';
+import { BlobService } from './services/blobs.js';
+import { ListingService } from './services/listings.js';
+import { ManifestService } from './services/manifests.js';
+import { UploadService } from './services/uploads.js';
+import type { HandlerContext, Services } from './http/context.js';
+import { registryErrorHandler } from './http/error-handler.js';
+import { parseV2Path, type RouteKind } from './http/paths.js';
+import { allowedMethods, ROUTE_TABLE } from './http/routes.js';
+
+export interface RegistryOptions {
+  readonly blobStore: BlobStore;
+  readonly metadataStore: MetadataStore;
+  readonly limits?: Partial<RegistryLimits>;
+  /** How often (ms) expired upload sessions and orphaned upload data are swept; 0 disables. Default 60 s. */
+  readonly sweepIntervalMs?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The /v2 route kind of this request ('base', 'blob', 'manifest', …), for metrics and auth. */
+    ociRoute?: RouteKind;
+    /** The repository name of this request, when its route has one. */
+    ociRepository?: string;
+  }
+}
+
+const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+/** Builds the services of a registry from its stores. */
+export function createServices(options: RegistryOptions): Services & { readonly uploads: UploadService } {
+  const limits = resolveLimits(options.limits);
+  return {
+    limits,
+    blobs: new BlobService(options.blobStore, options.metadataStore),
+    uploads: new UploadService(options.blobStore, options.metadataStore, limits),
+    manifests: new ManifestService(options.metadataStore),
+    listings: new ListingService(options.metadataStore, limits),
+  };
+}
+
+function pathOf(request: FastifyRequest): string {
+  const url = request.raw.url ?? '/';
+  const q = url.indexOf('?');
+  return q === -1 ? url : url.slice(0, q);
+}
+
+/**
+ * The registry plugin. Register it at the root prefix (its routes are /v2 and
+ * /v2/*). The stores stay owned by the caller: the plugin does not close them.
+ */
+export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
+  const services = createServices(options);
+  const sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
+
+  return async function registryPlugin(app: FastifyInstance): Promise<void> {
+    // Bodies are streamed by the handlers themselves (uploads) or read under a limit (manifests).
+    app.removeAllContentTypeParsers();
+    app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
+    app.setErrorHandler(registryErrorHandler);
+
+    app.addHook('onRequest', async (_request, reply) => {
+      reply.header('Docker-Distribution-API-Version', 'registry/2.0');
+    });
+
+    const handle = async (request: FastifyRequest, reply: import('fastify').FastifyReply): Promise<void> => {
+      const path = parseV2Path(pathOf(request));
+      if (!path) throw new RegistryError('ROUTE_UNKNOWN', `no /v2 endpoint matches ${pathOf(request).slice(0, 200)}`);
+      request.ociRoute = path.kind;
+      if (path.name !== undefined) request.ociRepository = path.name;
+      const handler = ROUTE_TABLE[path.kind][request.method];
+      if (!handler) {
+        throw new RegistryError('METHOD_NOT_ALLOWED', `${request.method} is not allowed here; allowed: ${allowedMethods(path.kind)}`, {
+          headers: { Allow: allowedMethods(path.kind) },
+        });
+      }
+      const controller = new AbortController();
+      reply.raw.once('close', () => {
+        if (!reply.raw.writableFinished) controller.abort(new Error('client closed the connection'));
+      });
+      const ctx: HandlerContext = { request, reply, path, name: path.name ?? '', ref: path.ref ?? '', services, signal: controller.signal };
+      await handler(ctx);
+    };
+    app.route({ method: METHODS, url: '/v2', handler: handle });
+    app.route({ method: METHODS, url: '/v2/*', handler: handle });
+
+    if (sweepIntervalMs > 0) {
+      // At start, any upload data without a session is a leftover of a crash.
+      const initial = services.uploads.sweep(0).catch((err: unknown) => app.log.warn({ err }, 'upload sweep failed'));
+      const timer = setInterval(() => {
+        services.uploads.sweep().catch((err: unknown) => app.log.warn({ err }, 'upload sweep failed'));
+      }, sweepIntervalMs);
+      timer.unref();
+      app.addHook('onClose', async () => {
+        clearInterval(timer);
+        await initial;
+      });
+    }
+  };
+}

@@ -1,0 +1,119 @@
+/**
+ * createRegistryServer(): a ready-to-listen Fastify instance with the
+ * registry (/v2), health (/live, /healthz, /ready) and metrics (/metrics).
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { Logger } from 'pino';
+import { createRegistry, type RegistryOptions } from '../registry.js';
+import { healthPlugin, type HealthCheck } from './health.js';
+import { metricsPlugin, type MetricsOptions } from './metrics.js';
+
+/** Health settings of createRegistryServer; the two store checks are always included. */
+export interface ServerHealthOptions {
+  /** Extra checks, run next to `blobStore` and `metadataStore`. */
+  checks?: Record<string, HealthCheck>;
+  /** Per-check timeout in ms. Default 2000. */
+  timeoutMs?: number;
+  /** /ready answers 503 while this returns true (it also does once close() has begun). */
+  isShuttingDown?: () => boolean;
+}
+
+export interface RegistryServerOptions extends RegistryOptions {
+  /** A pino logger, Fastify logger options, or true/false. Default false (no logging). */
+  logger?: boolean | Logger | FastifyServerOptions['logger'];
+  /** Health endpoints; default true. */
+  health?: boolean | ServerHealthOptions;
+  /** Metrics endpoint and hooks; default true (metadataStore defaults to the registry's). */
+  metrics?: boolean | MetricsOptions;
+  /** Passed to Fastify, over the defaults below. */
+  fastify?: Partial<FastifyServerOptions>;
+}
+
+/** Idle keep-alive connections are closed after this; above common load balancer idle timeouts (60 s). */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+/** A client must send its request headers within this. */
+export const HEADERS_TIMEOUT_MS = 60_000;
+
+const REQUEST_ID_HEADER = 'x-request-id';
+const VALID_REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
+
+/** The incoming X-Request-Id when it is 1–200 visible ASCII characters, else a random UUID. */
+export function requestIdOf(request: IncomingMessage): string {
+  const given = request.headers[REQUEST_ID_HEADER];
+  return typeof given === 'string' && VALID_REQUEST_ID.test(given) ? given : randomUUID();
+}
+
+function isLoggerInstance(logger: unknown): logger is FastifyBaseLogger {
+  if (typeof logger !== 'object' || logger === null) return false;
+  const l = logger as Record<string, unknown>;
+  return ['info', 'error', 'debug', 'fatal', 'warn', 'trace', 'child'].every((m) => typeof l[m] === 'function');
+}
+
+/**
+ * Builds the server and waits until it is ready; it does not listen. The
+ * stores stay owned by the caller: close the server first, then the stores.
+ *
+ * Guarantees: every response carries X-Request-Id (the incoming one when
+ * valid, else generated; also the log's reqId). No request or connection
+ * timeout (uploads may stream for a long time); headers must arrive within
+ * 60 s; idle keep-alive connections close after 65 s. On close(): /ready
+ * answers 503, new requests get 503 with Connection: close, in-flight ones
+ * finish (their connections are closed once idle) and close() resolves when
+ * the last one is done; bounding that wait is the caller's job (see main.ts).
+ */
+export async function createRegistryServer(options: RegistryServerOptions): Promise<FastifyInstance> {
+  const { logger = false, health = true, metrics = true, fastify = {} } = options;
+  const base: FastifyServerOptions = {
+    requestIdHeader: false,
+    genReqId: requestIdOf,
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  };
+  const logging = isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: logger as FastifyServerOptions['logger'] };
+  const app = Fastify({ ...base, ...logging, ...fastify } as FastifyServerOptions) as unknown as FastifyInstance;
+  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
+
+  let closing = false;
+  let idleSweep: NodeJS.Timeout | undefined;
+  app.addHook('preClose', async () => {
+    closing = true;
+    // Node closes idle connections once, when close() starts; connections whose
+    // request finishes afterwards would otherwise linger until keepAliveTimeout.
+    idleSweep = setInterval(() => app.server.closeIdleConnections(), 100);
+    idleSweep.unref();
+  });
+  app.addHook('onClose', async () => clearInterval(idleSweep));
+
+  app.addHook('onRequest', async (request, reply) => {
+    reply.header('X-Request-Id', request.id);
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing && !reply.raw.headersSent) reply.header('Connection', 'close');
+    return payload;
+  });
+
+  if (metrics !== false) {
+    const metricsOptions: MetricsOptions = metrics === true ? {} : metrics;
+    await app.register(metricsPlugin, { metadataStore: options.metadataStore, ...metricsOptions });
+  }
+  if (health !== false) {
+    const h: ServerHealthOptions = health === true ? {} : health;
+    await app.register(healthPlugin, {
+      checks: {
+        blobStore: (signal) => options.blobStore.checkHealth(signal),
+        metadataStore: (signal) => options.metadataStore.checkHealth(signal),
+        ...h.checks,
+      },
+      ...(h.timeoutMs !== undefined ? { timeoutMs: h.timeoutMs } : {}),
+      isShuttingDown: () => closing || h.isShuttingDown?.() === true,
+    });
+  }
+  await app.register(createRegistry(options));
+  await app.ready();
+  return app;
+}

@@ -1,0 +1,180 @@
+/**
+ * Server configuration from command-line flags and the environment. Flags win
+ * over environment variables, which win over defaults. An empty environment
+ * variable counts as unset. parseConfig is pure: it reads only its arguments.
+ */
+import { isIPv6 } from 'node:net';
+import { parseArgs } from 'node:util';
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface ServerConfig {
+  /** Interface to bind, without brackets (e.g. '0.0.0.0', '::1'). */
+  readonly host: string;
+  /** 0 lets the OS pick a free port. */
+  readonly port: number;
+  /** Filesystem blobs and SQLite metadata under this directory; undefined: everything in memory. */
+  readonly storageDir: string | undefined;
+  readonly logLevel: LogLevel;
+  /** How long in-flight requests may run after SIGTERM/SIGINT before their connections are closed. */
+  readonly shutdownTimeoutMs: number;
+}
+
+/** What the command line asks for: run the server, or print usage. */
+export type Command = { readonly kind: 'serve'; readonly config: ServerConfig } | { readonly kind: 'help'; readonly usage: string };
+
+/** A bad flag or value; the binary prints the message and exits with `exitCode` (2). */
+export class ConfigError extends Error {
+  readonly exitCode = 2;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export const DEFAULT_LISTEN = '0.0.0.0:8080';
+export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 30;
+
+interface OptionSpec {
+  readonly flag: string;
+  readonly env?: string;
+  readonly value?: string;
+  readonly description: string;
+}
+
+const OPTIONS: readonly OptionSpec[] = [
+  {
+    flag: 'listen',
+    env: 'FERRO_OCI_LISTEN',
+    value: 'ADDR',
+    description: `Address to listen on: host:port, [ipv6]:port, :port or port (default ${DEFAULT_LISTEN}).`,
+  },
+  {
+    flag: 'storage-dir',
+    env: 'FERRO_OCI_STORAGE_DIR',
+    value: 'DIR',
+    description: 'Keep blobs under DIR/blobs and metadata in DIR/metadata.db (SQLite). Unset: in memory, lost on exit.',
+  },
+  { flag: 'log-level', env: 'FERRO_OCI_LOG_LEVEL', value: 'LEVEL', description: `One of ${LOG_LEVELS.join(', ')} (default info).` },
+  {
+    flag: 'shutdown-timeout',
+    env: 'FERRO_OCI_SHUTDOWN_TIMEOUT',
+    value: 'SECONDS',
+    description: `Time in-flight requests get to finish on SIGTERM/SIGINT (default ${DEFAULT_SHUTDOWN_TIMEOUT_SECONDS}).`,
+  },
+  { flag: 'help', description: 'Print this help and exit (also -h).' },
+];
+
+/** The --help text: every option with its environment variable. */
+export function usage(): string {
+  const lines = ['Usage: ferro-oci-server [options]', '', 'An OCI Distribution (Docker Registry v2) server.', '', 'Options (flags override environment variables):'];
+  for (const o of OPTIONS) {
+    const left = `  --${o.flag}${o.value ? ` ${o.value}` : ''}`;
+    lines.push(left.padEnd(32) + o.description);
+    if (o.env) lines.push(' '.repeat(32) + `Environment: ${o.env}`);
+  }
+  lines.push('', 'Endpoints: /v2/ (registry API), /live, /ready, /healthz, /metrics.', '');
+  return lines.join('\n');
+}
+
+/**
+ * Parses `host:port`, `[v6]:port`, `:port` (all interfaces) or a bare port.
+ * Throws ConfigError naming `source` for anything else.
+ */
+export function parseListen(value: string, source: string): { host: string; port: number } {
+  const bad = (why: string) => new ConfigError(`invalid ${source} ${JSON.stringify(value)}: ${why}`);
+  let host: string;
+  let portText: string;
+  if (/^\d+$/.test(value)) {
+    host = '0.0.0.0';
+    portText = value;
+  } else if (value.startsWith('[')) {
+    const close = value.indexOf(']');
+    if (close === -1 || value[close + 1] !== ':') throw bad('expected [ipv6]:port');
+    host = value.slice(1, close);
+    portText = value.slice(close + 2);
+    if (!isIPv6(host)) throw bad(`${JSON.stringify(host)} is not an IPv6 address`);
+  } else {
+    const colon = value.lastIndexOf(':');
+    if (colon === -1) throw bad('expected host:port, [ipv6]:port or :port');
+    host = value.slice(0, colon) || '0.0.0.0';
+    portText = value.slice(colon + 1);
+    if (host.includes(':')) throw bad('put an IPv6 address in brackets, e.g. [::1]:8080');
+    if (!/^[A-Za-z0-9.\-_]+$/.test(host)) throw bad(`${JSON.stringify(host)} is not a host name or address`);
+  }
+  if (!/^\d{1,5}$/.test(portText)) throw bad('the port must be a number from 0 to 65535');
+  const port = Number(portText);
+  if (port > 65535) throw bad('the port must be a number from 0 to 65535');
+  return { host, port };
+}
+
+function parseShutdownTimeout(value: string, source: string): number {
+  const seconds = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
+  if (!Number.isFinite(seconds) || seconds > 24 * 3600) {
+    throw new ConfigError(`invalid ${source} ${JSON.stringify(value)}: expected a number of seconds from 0 to 86400`);
+  }
+  return Math.round(seconds * 1000);
+}
+
+function parseLogLevel(value: string, source: string): LogLevel {
+  const level = value.toLowerCase();
+  if (!(LOG_LEVELS as readonly string[]).includes(level)) {
+    throw new ConfigError(`invalid ${source} ${JSON.stringify(value)}: expected one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return level as LogLevel;
+}
+
+/**
+ * Builds the configuration from `argv` (without node and script, i.e.
+ * process.argv.slice(2)) and `env`. Returns the help command when --help is
+ * present. Throws ConfigError for unknown flags, positional arguments and bad
+ * values; the message names the flag or variable at fault.
+ */
+export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
+  let flags: Record<string, string | boolean | undefined>;
+  try {
+    const parsed = parseArgs({
+      args: [...argv],
+      options: {
+        listen: { type: 'string' },
+        'storage-dir': { type: 'string' },
+        'log-level': { type: 'string' },
+        'shutdown-timeout': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    });
+    flags = parsed.values;
+  } catch (err) {
+    throw new ConfigError(err instanceof Error ? err.message : String(err));
+  }
+  if (flags.help === true) return { kind: 'help', usage: usage() };
+
+  // The flag's value and its source name, else the env var's, else undefined.
+  const pick = (flag: string, name: string): { value: string; source: string } | undefined => {
+    const f = flags[flag];
+    if (typeof f === 'string') return { value: f, source: `--${flag}` };
+    const e = env[name];
+    if (e !== undefined && e !== '') return { value: e, source: name };
+    return undefined;
+  };
+
+  const listen = pick('listen', 'FERRO_OCI_LISTEN');
+  const { host, port } = parseListen(listen?.value ?? DEFAULT_LISTEN, listen?.source ?? 'default listen address');
+  const storage = pick('storage-dir', 'FERRO_OCI_STORAGE_DIR');
+  const level = pick('log-level', 'FERRO_OCI_LOG_LEVEL');
+  const timeout = pick('shutdown-timeout', 'FERRO_OCI_SHUTDOWN_TIMEOUT');
+  return {
+    kind: 'serve',
+    config: {
+      host,
+      port,
+      // An explicit empty --storage-dir= selects memory even when the env var is set.
+      storageDir: storage === undefined || storage.value === '' ? undefined : storage.value,
+      logLevel: level ? parseLogLevel(level.value, level.source) : 'info',
+      shutdownTimeoutMs: timeout ? parseShutdownTimeout(timeout.value, timeout.source) : DEFAULT_SHUTDOWN_TIMEOUT_SECONDS * 1000,
+    },
+  };
+}

@@ -1,0 +1,171 @@
+#!/usr/bin/env node
+/**
+ * The ferro-oci-server binary. Configuration: see config.ts or --help.
+ *
+ * Logs JSON lines (pino) to stdout. Once listening it logs exactly one line
+ * with msg "listening" and the bound `address`, `port`, `family` and `url`.
+ * On SIGTERM/SIGINT: /ready turns 503, no new connections are accepted,
+ * in-flight requests get the shutdown timeout to finish (then their
+ * connections are closed), the stores are closed, exit 0. A second signal
+ * closes the remaining connections at once.
+ * Exit codes: 0 clean stop or --help, 1 startup or runtime failure, 2 bad configuration.
+ */
+import { mkdir } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { join, resolve } from 'node:path';
+import pino, { type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import type { BlobStore } from '../storage/blob/types.js';
+import type { MetadataStore } from '../storage/meta/types.js';
+import { MemoryBlobStore } from '../storage/blob/memory.js';
+import { openFilesystemBlobStore } from '../storage/blob/filesystem.js';
+import { MemoryMetadataStore } from '../storage/meta/memory.js';
+import { openSqliteMetadataStore } from '../storage/meta/sqlite.js';
+import { createRegistryServer } from './app.js';
+import { ConfigError, parseConfig, type ServerConfig } from './config.js';
+
+interface Stores {
+  readonly blobStore: BlobStore;
+  readonly metadataStore: MetadataStore;
+}
+
+function messageOf(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}
+
+/** Opens the stores of `config`, checked for health; closes whatever it opened when it fails. */
+async function openStores(config: ServerConfig, log: Logger): Promise<Stores> {
+  if (config.storageDir === undefined) {
+    log.warn({ storage: 'memory' }, 'storage is in memory: data will be lost on exit (set FERRO_OCI_STORAGE_DIR or --storage-dir)');
+    return { blobStore: new MemoryBlobStore(), metadataStore: new MemoryMetadataStore() };
+  }
+  const dir = resolve(config.storageDir);
+  const fail = (what: string, err: unknown) => new Error(`cannot use storage directory ${dir}: ${what}: ${messageOf(err)}`, { cause: err });
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (err) {
+    throw fail('cannot create it', err);
+  }
+  const opened: { blobStore?: BlobStore; metadataStore?: MetadataStore } = {};
+  try {
+    const blobStore = await openFilesystemBlobStore(join(dir, 'blobs')).catch((err: unknown) => Promise.reject(fail('blob store', err)));
+    opened.blobStore = blobStore;
+    await blobStore.checkHealth(AbortSignal.timeout(10_000)).catch((err: unknown) => Promise.reject(fail('blob store', err)));
+    let metadataStore: MetadataStore;
+    try {
+      metadataStore = openSqliteMetadataStore(join(dir, 'metadata.db'));
+    } catch (err) {
+      throw fail('metadata database', err);
+    }
+    opened.metadataStore = metadataStore;
+    await metadataStore.checkHealth(AbortSignal.timeout(10_000)).catch((err: unknown) => Promise.reject(fail('metadata database', err)));
+    log.info({ storage: 'filesystem', dir }, 'storage opened');
+    return { blobStore, metadataStore };
+  } catch (err) {
+    await Promise.allSettled([opened.blobStore?.close(), opened.metadataStore?.close()]);
+    throw err;
+  }
+}
+
+function listeningFields(app: FastifyInstance): { address: string; port: number; family: string; url: string } {
+  const info = app.server.address() as AddressInfo;
+  const host = info.family === 'IPv6' ? `[${info.address}]` : info.address;
+  return { address: info.address, port: info.port, family: info.family, url: `http://${host}:${info.port}` };
+}
+
+async function closeStores(stores: Stores, log: Logger): Promise<void> {
+  const results = await Promise.allSettled([stores.blobStore.close(), stores.metadataStore.close()]);
+  for (const r of results) if (r.status === 'rejected') log.error({ err: r.reason }, 'closing a store failed');
+}
+
+/** Stops `app` gracefully within `timeoutMs`, then closes the stores. Resolves when done. */
+async function shutdown(app: FastifyInstance, stores: Stores, timeoutMs: number, log: Logger, state: { force?: () => void }): Promise<void> {
+  const forceClose = () => app.server.closeAllConnections();
+  state.force = forceClose;
+  const timer = setTimeout(() => {
+    log.warn({ timeoutMs }, 'shutdown timeout reached: closing the remaining connections');
+    forceClose();
+  }, timeoutMs);
+  try {
+    await app.close();
+  } finally {
+    clearTimeout(timer);
+  }
+  await closeStores(stores, log);
+}
+
+async function main(): Promise<number> {
+  let command;
+  try {
+    command = parseConfig(process.argv.slice(2), process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`ferro-oci-server: ${err.message}\nRun ferro-oci-server --help for the options.\n`);
+      return err.exitCode;
+    }
+    throw err;
+  }
+  if (command.kind === 'help') {
+    process.stdout.write(command.usage);
+    return 0;
+  }
+  const config = command.config;
+  const log = pino({ level: config.logLevel });
+
+  process.on('uncaughtException', (err) => {
+    log.fatal({ err }, `uncaught exception: ${messageOf(err)}`);
+    process.exit(1);
+  });
+  process.on('unhandledRejection', (err) => {
+    log.fatal({ err }, `unhandled rejection: ${messageOf(err)}`);
+    process.exit(1);
+  });
+
+  let stores: Stores | undefined;
+  let app: FastifyInstance | undefined;
+  try {
+    stores = await openStores(config, log);
+    app = await createRegistryServer({ ...stores, logger: log });
+    await app.listen({ host: config.host, port: config.port });
+  } catch (err) {
+    log.fatal({ err }, `startup failed: ${messageOf(err)}`);
+    await app?.close().catch(() => undefined);
+    if (stores) await closeStores(stores, log);
+    return 1;
+  }
+  log.info(listeningFields(app), 'listening');
+
+  const running = app;
+  const opened = stores;
+  return new Promise<number>((resolveExit) => {
+    const state: { force?: () => void } = {};
+    const onSignal = (signal: NodeJS.Signals) => {
+      if (state.force) {
+        log.warn({ signal }, 'second signal: closing the remaining connections now');
+        state.force();
+        return;
+      }
+      log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
+      shutdown(running, opened, config.shutdownTimeoutMs, log, state).then(
+        () => {
+          log.info('stopped');
+          resolveExit(0);
+        },
+        (err: unknown) => {
+          log.error({ err }, `shutdown failed: ${messageOf(err)}`);
+          resolveExit(1);
+        },
+      );
+    };
+    process.on('SIGTERM', onSignal);
+    process.on('SIGINT', onSignal);
+  });
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    process.stderr.write(`ferro-oci-server: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exit(1);
+  },
+);

@@ -1,0 +1,171 @@
+/**
+ * Prometheus metrics: `GET /metrics` in the text exposition format, and
+ * request hooks that observe every request of the instance it is registered
+ * on. The plugin is marked skip-override, so `app.register(metricsPlugin)`
+ * adds its hooks to the registering instance itself (not a child context):
+ * register it before the plugins whose requests it should see.
+ *
+ * Metrics (prefix default `ferro_oci_`):
+ *   http_requests_total{method,route,status}          counter
+ *   http_request_duration_seconds{method,route}       histogram
+ *   http_received_bytes_total                         counter, request body bytes read
+ *   http_sent_bytes_total                             counter, response body bytes written
+ *   upload_sessions_open                              gauge, at scrape time (needs metadataStore)
+ *   plus prom-client's default process and Node.js metrics.
+ * `route` is the /v2 route kind (request.ociRoute), else the Fastify route
+ * pattern, else 'unknown': never the raw path, so label values stay bounded.
+ */
+import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import prom from 'prom-client';
+import type { MetadataStore } from '../storage/meta/types.js';
+import type {} from '../registry.js'; // FastifyRequest.ociRoute
+
+export interface MetricsOptions {
+  /**
+   * Where the metrics are registered and read from. Default: a new Registry per
+   * plugin instance. Two plugin instances on one register need different prefixes.
+   */
+  register?: prom.Registry;
+  /** Source of the upload_sessions_open gauge; without it the gauge is absent. */
+  metadataStore?: MetadataStore;
+  /** Metric name prefix. Default 'ferro_oci_'. */
+  prefix?: string;
+}
+
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
+
+type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
+type Write = (this: unknown, ...args: unknown[]) => unknown;
+
+function byteLength(chunk: unknown, encoding?: unknown): number {
+  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  if (ArrayBuffer.isView(chunk)) return chunk.byteLength;
+  return 0;
+}
+
+function routeOf(request: FastifyRequest): string {
+  return request.ociRoute ?? request.routeOptions.url ?? 'unknown';
+}
+
+function hasBody(request: FastifyRequest): boolean {
+  const { headers } = request;
+  return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
+}
+
+/**
+ * Counts request body bytes as they are delivered to whoever reads the stream.
+ * Every chunk a Readable hands out (flowing mode or read()) passes through
+ * emit('data'); wrapping emit observes them without attaching a 'data'
+ * listener, which would switch the stream to flowing mode and drop the bytes
+ * that arrive before the handler starts reading.
+ */
+function countReceived(request: FastifyRequest, counter: prom.Counter): void {
+  const raw = request.raw as unknown as { emit: Emit };
+  const emit = raw.emit;
+  raw.emit = function (this: unknown, event: string | symbol, chunk?: unknown) {
+    if (event === 'data') {
+      const n = byteLength(chunk);
+      if (n > 0) counter.inc(n);
+    }
+    return emit.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
+  };
+}
+
+/** Counts response body bytes handed to write()/end(). HEAD responses carry none. */
+function countSent(request: FastifyRequest, reply: FastifyReply, counter: prom.Counter): void {
+  if (request.method === 'HEAD') return;
+  const res = reply.raw as unknown as { write: Write; end: Write; statusCode: number };
+  const { write, end } = res;
+  const add = (chunk: unknown, encoding: unknown) => {
+    if (res.statusCode === 204 || res.statusCode === 304) return;
+    const n = byteLength(chunk, encoding);
+    if (n > 0) counter.inc(n);
+  };
+  res.write = function (this: unknown, chunk?: unknown, encoding?: unknown) {
+    add(chunk, encoding);
+    return write.apply(this, arguments as unknown as unknown[]);
+  };
+  res.end = function (this: unknown, chunk?: unknown, encoding?: unknown) {
+    if (typeof chunk !== 'function') add(chunk, encoding);
+    return end.apply(this, arguments as unknown as unknown[]);
+  };
+}
+
+async function metrics(app: FastifyInstance, options: MetricsOptions): Promise<void> {
+  const register = options.register ?? new prom.Registry();
+  const prefix = options.prefix ?? 'ferro_oci_';
+
+  const requests = new prom.Counter({
+    name: `${prefix}http_requests_total`,
+    help: 'HTTP requests answered, by method, route and status.',
+    labelNames: ['method', 'route', 'status'] as const,
+    registers: [register],
+  });
+  const duration = new prom.Histogram({
+    name: `${prefix}http_request_duration_seconds`,
+    help: 'Time from the start of a request to the end of its response, by method and route.',
+    labelNames: ['method', 'route'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [register],
+  });
+  const received = new prom.Counter({
+    name: `${prefix}http_received_bytes_total`,
+    help: 'Request body bytes read.',
+    registers: [register],
+  });
+  const sent = new prom.Counter({
+    name: `${prefix}http_sent_bytes_total`,
+    help: 'Response body bytes written.',
+    registers: [register],
+  });
+
+  const store = options.metadataStore;
+  if (store) {
+    new prom.Gauge({
+      name: `${prefix}upload_sessions_open`,
+      help: 'Upload sessions currently open (NaN when the metadata store does not answer).',
+      registers: [register],
+      async collect() {
+        try {
+          this.set(await store.countUploads(AbortSignal.timeout(2000)));
+        } catch (err) {
+          app.log.warn({ err }, 'metrics: counting upload sessions failed');
+          this.set(Number.NaN);
+        }
+      },
+    });
+    // ─── Blobs and bytes stored ──────────────────────────────────────────
+    // Reserved for gauges `${prefix}blobs_stored` and `${prefix}blob_bytes_stored`,
+    // collected at scrape time like upload_sessions_open once the MetadataStore
+    // port has a stats() method (to be added by the lead; not part of the port yet).
+    // ─────────────────────────────────────────────────────────────────────
+  }
+
+  // Default process metrics once per register (a second collector would throw on duplicate names).
+  if (register.getSingleMetric(`${prefix}process_cpu_user_seconds_total`) === undefined) {
+    prom.collectDefaultMetrics({ register, prefix });
+  }
+
+  app.addHook('onRequest', async (request, reply) => {
+    if (hasBody(request)) countReceived(request, received);
+    countSent(request, reply, sent);
+  });
+
+  app.addHook('onResponse', async (request, reply) => {
+    const method = request.method;
+    const route = routeOf(request);
+    requests.inc({ method, route, status: String(reply.statusCode) });
+    duration.observe({ method, route }, reply.elapsedTime / 1000);
+  });
+
+  app.get('/metrics', async (_request, reply) => {
+    const body = await register.metrics();
+    return reply.header('Content-Type', register.contentType).header('Cache-Control', 'no-store').send(body);
+  });
+}
+
+/** The metrics plugin (skip-override: its hooks apply to the instance that registers it). */
+export const metricsPlugin: FastifyPluginAsync<MetricsOptions> = Object.assign(metrics, {
+  [Symbol.for('skip-override')]: true,
+  [Symbol.for('fastify.display-name')]: 'ferro-oci-metrics',
+});

@@ -1,0 +1,268 @@
+/**
+ * Blob upload sessions (spec "Pushing blobs"): the session state machine over
+ * the BlobStore's upload area and the MetadataStore's session records.
+ *
+ * State: a session record (id, repository, acknowledged offset) in the
+ * MetadataStore is the truth; its bytes live in the BlobStore upload area
+ * under the same id. The offset is recorded only after the bytes are written,
+ * so after a crash the data may hold more bytes than acknowledged, never fewer
+ * (resumeUpload truncates the excess). Live writers (with their running hash)
+ * are cached per process; a writer missing from the cache is resumed from the
+ * store, which re-hashes the bytes once.
+ *
+ * One request at a time per session: a second concurrent request on the same
+ * session is refused (416 with the current Range) rather than interleaved.
+ */
+import { randomUUID } from 'node:crypto';
+import { RegistryError } from '../oci/errors.js';
+import { parseDigest } from '../oci/digest.js';
+import type { RegistryLimits } from '../limits.js';
+import type { BlobStore, BlobWriter } from '../storage/blob/types.js';
+import type { MetadataStore, UploadSession } from '../storage/meta/types.js';
+import { DigestMismatchError } from '../storage/errors.js';
+import { fromStoreError } from './store-errors.js';
+
+/** Bytes of a request body, with what the client announced about them. */
+export interface ChunkInput {
+  readonly body: AsyncIterable<Uint8Array>;
+  /** Content-Length, when sent. */
+  readonly contentLength?: number;
+  /** Parsed Content-Range, when sent: inclusive start and end. */
+  readonly range?: { readonly start: number; readonly end: number };
+  readonly signal?: AbortSignal;
+}
+
+export interface UploadState {
+  readonly id: string;
+  readonly repository: string;
+  readonly offset: number;
+}
+
+/** The `Range` header value of an upload at `offset` bytes (spec: `0-<end-of-range>`). */
+export function uploadRange(offset: number): string {
+  return `0-${Math.max(offset - 1, 0)}`;
+}
+
+export class UploadService {
+  private readonly writers = new Map<string, BlobWriter>();
+  private readonly busy = new Set<string>();
+
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly meta: MetadataStore,
+    private readonly limits: RegistryLimits,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Opens a session (end-4a). Throws TOOMANYREQUESTS past the session limit. */
+  async start(repository: string, signal?: AbortSignal): Promise<UploadState> {
+    if ((await this.meta.countUploads(signal)) >= this.limits.maxUploadSessions) {
+      throw new RegistryError('TOOMANYREQUESTS', `too many open upload sessions (limit ${this.limits.maxUploadSessions}); finish or cancel some first`, {
+        headers: { 'Retry-After': '60' },
+      });
+    }
+    const id = randomUUID();
+    const writer = await this.blobs.createUpload(id, signal);
+    const t = this.now();
+    try {
+      await this.meta.createUpload({ id, repository, offset: 0, createdAt: t, updatedAt: t }, signal);
+    } catch (err) {
+      await writer.cancel();
+      throw err;
+    }
+    this.writers.set(id, writer);
+    return { id, repository, offset: 0 };
+  }
+
+  /**
+   * Single-request monolithic upload (end-4b): streams the body, verifies
+   * `digest`, stores and links the blob. Nothing is stored on any failure.
+   */
+  async uploadWhole(repository: string, digest: string, chunk: ChunkInput): Promise<string> {
+    parseDigest(digest);
+    const id = randomUUID();
+    this.busy.add(id); // keeps the sweep away from this session-less upload
+    try {
+      const writer = await this.blobs.createUpload(id, chunk.signal);
+      try {
+        await this.appendTo(writer, chunk);
+        const info = await writer.commit(digest, chunk.signal);
+        await this.meta.linkBlob(repository, { digest, size: info.size }, this.now(), chunk.signal);
+        return digest;
+      } catch (err) {
+        await writer.cancel();
+        throw fromStoreError(err);
+      }
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+
+  /**
+   * Cross-repository mount (end-11): links `digest` from `from` into
+   * `repository`. Resolves false when `from` does not hold the blob.
+   */
+  async mount(repository: string, digest: string, from: string, signal?: AbortSignal): Promise<boolean> {
+    parseDigest(digest);
+    const link = await this.meta.getBlobLink(from, digest, signal);
+    if (!link || !(await this.blobs.stat(digest, signal))) return false;
+    await this.meta.linkBlob(repository, link, this.now(), signal);
+    return true;
+  }
+
+  /** The session's state (end-13). Throws BLOB_UPLOAD_UNKNOWN. */
+  async status(repository: string, id: string, signal?: AbortSignal): Promise<UploadState> {
+    const session = await this.session(repository, id, signal);
+    return { id, repository, offset: session.offset };
+  }
+
+  /**
+   * Appends a chunk (end-5). With a range, it must start at the current
+   * offset (else 416) and its length must match Content-Length.
+   */
+  async append(repository: string, id: string, chunk: ChunkInput): Promise<UploadState> {
+    return this.exclusive(id, async () => {
+      const session = await this.session(repository, id, chunk.signal);
+      const writer = await this.writer(session, chunk.signal);
+      await this.appendChecked(session, writer, chunk);
+      return { id, repository, offset: writer.size };
+    });
+  }
+
+  /**
+   * Closes the session (end-6): appends the optional last chunk, verifies
+   * `digest` over the whole blob, stores and links it. A digest mismatch
+   * removes the session and stores nothing (DIGEST_INVALID).
+   */
+  async finish(repository: string, id: string, digest: string, chunk: ChunkInput): Promise<string> {
+    parseDigest(digest);
+    return this.exclusive(id, async () => {
+      const session = await this.session(repository, id, chunk.signal);
+      const writer = await this.writer(session, chunk.signal);
+      await this.appendChecked(session, writer, chunk);
+      let size: number;
+      try {
+        size = (await writer.commit(digest, chunk.signal)).size;
+      } catch (err) {
+        if (err instanceof DigestMismatchError) await this.discard(id, writer);
+        throw fromStoreError(err);
+      }
+      this.writers.delete(id);
+      await this.meta.linkBlob(repository, { digest, size }, this.now(), chunk.signal);
+      await this.meta.deleteUpload(id, chunk.signal);
+      return digest;
+    });
+  }
+
+  /** Cancels a session and removes its bytes (DELETE on the upload URL). */
+  async cancel(repository: string, id: string, signal?: AbortSignal): Promise<void> {
+    return this.exclusive(id, async () => {
+      await this.session(repository, id, signal);
+      await this.discard(id, this.writers.get(id));
+    });
+  }
+
+  /**
+   * Removes sessions idle longer than the TTL, with their bytes, and upload
+   * data that no session owns (e.g. a monolithic upload cut by a crash) once
+   * it is older than `orphanAgeMs`. Returns how many of each were removed.
+   */
+  async sweep(orphanAgeMs: number = this.limits.uploadSessionTtlMs, signal?: AbortSignal): Promise<{ sessions: number; orphans: number }> {
+    const now = this.now();
+    let sessions = 0;
+    for (;;) {
+      const idle = (await this.meta.listIdleUploads(now - this.limits.uploadSessionTtlMs, 100, signal)).filter((s) => !this.busy.has(s.id));
+      if (idle.length === 0) break;
+      for (const s of idle) {
+        await this.discard(s.id, this.writers.get(s.id));
+        sessions++;
+      }
+    }
+    let orphans = 0;
+    for await (const upload of this.blobs.listUploads(signal)) {
+      if (this.writers.has(upload.id) || this.busy.has(upload.id) || now - upload.modifiedAt < orphanAgeMs) continue;
+      if (await this.meta.getUpload(upload.id, signal)) continue;
+      await this.blobs.deleteUpload(upload.id, signal);
+      orphans++;
+    }
+    return { sessions, orphans };
+  }
+
+  private async session(repository: string, id: string, signal?: AbortSignal): Promise<UploadSession> {
+    const session = await this.meta.getUpload(id, signal);
+    if (!session || session.repository !== repository) {
+      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `upload ${id} is not an open upload session of repository ${repository}`);
+    }
+    return session;
+  }
+
+  private async writer(session: UploadSession, signal?: AbortSignal): Promise<BlobWriter> {
+    const cached = this.writers.get(session.id);
+    if (cached && cached.size === session.offset) return cached;
+    const resumed = await this.blobs.resumeUpload(session.id, session.offset, signal);
+    if (!resumed) {
+      await this.meta.deleteUpload(session.id, signal);
+      this.writers.delete(session.id);
+      throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `the data of upload ${session.id} was lost; start a new upload`);
+    }
+    this.writers.set(session.id, resumed);
+    return resumed;
+  }
+
+  private async appendChecked(session: UploadSession, writer: BlobWriter, chunk: ChunkInput): Promise<void> {
+    if (chunk.range) {
+      const { start, end } = chunk.range;
+      if (start !== writer.size) {
+        throw new RegistryError('BLOB_UPLOAD_OUT_OF_ORDER', `chunk starts at byte ${start} but the upload holds ${writer.size} bytes; resume at ${writer.size}`, {
+          headers: { Range: uploadRange(writer.size), Location: uploadLocation(session.repository, session.id) },
+        });
+      }
+      if (chunk.contentLength !== undefined && chunk.contentLength !== end - start + 1) {
+        throw new RegistryError('SIZE_INVALID', `Content-Range ${start}-${end} is ${end - start + 1} bytes but Content-Length is ${chunk.contentLength}`);
+      }
+    }
+    const before = writer.size;
+    await this.appendTo(writer, chunk);
+    if (writer.size !== before) await this.meta.updateUpload(session.id, writer.size, this.now(), chunk.signal);
+  }
+
+  private async appendTo(writer: BlobWriter, chunk: ChunkInput): Promise<void> {
+    const expectedLength = chunk.range ? chunk.range.end - chunk.range.start + 1 : chunk.contentLength;
+    try {
+      await writer.append(chunk.body, {
+        ...(expectedLength !== undefined ? { expectedLength } : {}),
+        maxTotalSize: this.limits.maxBlobSize,
+        ...(chunk.signal ? { signal: chunk.signal } : {}),
+      });
+    } catch (err) {
+      throw fromStoreError(err);
+    }
+  }
+
+  private async discard(id: string, writer: BlobWriter | undefined): Promise<void> {
+    this.writers.delete(id);
+    if (writer) await writer.cancel();
+    else await this.blobs.deleteUpload(id);
+    await this.meta.deleteUpload(id);
+  }
+
+  private async exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
+    if (this.busy.has(id)) {
+      const session = await this.meta.getUpload(id);
+      throw new RegistryError('BLOB_UPLOAD_OUT_OF_ORDER', `upload ${id} is busy with another request; retry once it has finished`, {
+        headers: session ? { Range: uploadRange(session.offset) } : {},
+      });
+    }
+    this.busy.add(id);
+    try {
+      return await fn();
+    } finally {
+      this.busy.delete(id);
+    }
+  }
+}
+
+/** The upload URL of a session (relative, as spec "POST then PUT" allows). */
+export function uploadLocation(repository: string, id: string): string {
+  return `/v2/${repository}/blobs/uploads/${id}`;
+}

@@ -1,0 +1,399 @@
+/**
+ * A BlobStore on a local filesystem. Layout under the root:
+ *
+ *   <root>/blobs/sha256/ab/abcdef…   committed blobs, named by digest (first two hex chars fan out)
+ *   <root>/blobs/sha512/cd/cdef01…
+ *   <root>/uploads/<id>              upload data being assembled, one file per upload id
+ *   <root>/tmp/                      scratch (health probes); emptied at open
+ *
+ * All directories live on one filesystem, so commit is an atomic link(2) of the
+ * upload file to its content address: a blob either exists complete or not at
+ * all, and an existing blob is never replaced (deduplication). Upload ids and
+ * digests are validated before they become path components, so no caller
+ * string reaches outside the root. Content is always streamed, never buffered
+ * whole. ENOSPC/EDQUOT surface as StorageFullError.
+ */
+import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { constants, createReadStream } from 'node:fs';
+import { access, link, mkdir, open, opendir, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { addAbortSignal, type Readable } from 'node:stream';
+import { tryParseDigest, type DigestAlgorithm, type ParsedDigest } from '../../oci/digest.js';
+import { DigestMismatchError, LengthMismatchError, SizeLimitError, StorageFullError, WriterClosedError } from '../errors.js';
+// Validation and abort handling shared with the in-memory store, so both behave alike.
+import { abortable, checkCount, checkUploadId, UPLOAD_ID } from './memory.js';
+import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, UploadInfo } from './types.js';
+
+const ALGORITHMS: readonly DigestAlgorithm[] = ['sha256', 'sha512'];
+
+interface State {
+  closed: boolean;
+  readonly root: string;
+}
+
+const errno = (err: unknown): string | undefined =>
+  typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
+
+const isMissing = (err: unknown): boolean => errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR';
+
+/** The promise's value, or undefined when it fails because the path does not exist. */
+async function ifExists<T>(promise: Promise<T>): Promise<T | undefined> {
+  try {
+    return await promise;
+  } catch (err) {
+    if (isMissing(err)) return undefined;
+    throw err;
+  }
+}
+
+/** Maps a full volume to StorageFullError; anything else passes unchanged. */
+function storageError(err: unknown): unknown {
+  const code = errno(err);
+  return code === 'ENOSPC' || code === 'EDQUOT' ? new StorageFullError(err) : err;
+}
+
+function checkOpen(state: State): void {
+  if (state.closed) throw new Error('blob store is closed');
+}
+
+const uploadPath = (root: string, id: string): string => join(root, 'uploads', id);
+const blobPath = (root: string, d: ParsedDigest): string => join(root, 'blobs', d.algorithm, d.encoded.slice(0, 2), d.encoded);
+
+/** fsync of a directory, so a link/unlink in it is durable. Skipped where directories cannot be synced. */
+async function syncDir(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch (err) {
+    const code = errno(err);
+    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw err;
+  } finally {
+    await handle?.close();
+  }
+}
+
+async function writeAll(handle: FileHandle, data: Uint8Array, position: number): Promise<void> {
+  for (let done = 0; done < data.byteLength; ) {
+    const { bytesWritten } = await handle.write(data, done, data.byteLength - done, position + done);
+    done += bytesWritten;
+  }
+}
+
+/** Throws unless the open upload file holds exactly `size` bytes (guards against a second writer). */
+async function checkUploadSize(handle: FileHandle, id: string, size: number): Promise<void> {
+  const actual = (await handle.stat()).size;
+  if (actual !== size) throw new Error(`upload ${id} was changed by another writer (${actual} bytes, expected ${size}); resume it`);
+}
+
+/** Hashes the first `length` bytes of `file`, streamed. Throws when the file is shorter. */
+async function hashFile(file: string, length: number, hash: Hash, signal: AbortSignal | undefined): Promise<Hash> {
+  if (length === 0) return hash;
+  let read = 0;
+  for await (const chunk of abortable<Buffer>(createReadStream(file, { start: 0, end: length - 1 }), signal)) {
+    hash.update(chunk);
+    read += chunk.length;
+  }
+  if (read !== length) throw new Error(`${file} holds ${read} bytes, expected ${length}`);
+  return hash;
+}
+
+class FilesystemBlobWriter implements BlobWriter {
+  #size: number;
+  #hash: Hash;
+  #closed = false;
+  readonly #file: string;
+
+  constructor(
+    private readonly state: State,
+    readonly id: string,
+    size: number,
+    hash: Hash,
+  ) {
+    this.#file = uploadPath(state.root, id);
+    this.#size = size;
+    this.#hash = hash;
+  }
+
+  get size(): number {
+    return this.#size;
+  }
+
+  #checkOpen(): void {
+    if (this.#closed) throw new WriterClosedError(this.id);
+    checkOpen(this.state);
+  }
+
+  /** The upload file opened read-write; WriterClosedError when it is gone. */
+  async #openFile(): Promise<FileHandle> {
+    try {
+      return await open(this.#file, 'r+');
+    } catch (err) {
+      throw isMissing(err) ? new WriterClosedError(this.id) : storageError(err);
+    }
+  }
+
+  async append(source: AsyncIterable<Uint8Array>, options: AppendOptions = {}): Promise<number> {
+    const { expectedLength, maxTotalSize, signal } = options;
+    this.#checkOpen();
+    signal?.throwIfAborted();
+    checkCount('expectedLength', expectedLength);
+    checkCount('maxTotalSize', maxTotalSize);
+    const start = this.#size;
+    if (maxTotalSize !== undefined && expectedLength !== undefined && start + expectedLength > maxTotalSize) {
+      throw new SizeLimitError(maxTotalSize);
+    }
+    const handle = await this.#openFile();
+    const hash = this.#hash.copy();
+    let received = 0;
+    try {
+      await checkUploadSize(handle, this.id, start);
+      try {
+        for await (const chunk of abortable(source, signal)) {
+          received += chunk.byteLength;
+          if (expectedLength !== undefined && received > expectedLength) throw new LengthMismatchError(expectedLength, received);
+          if (maxTotalSize !== undefined && start + received > maxTotalSize) throw new SizeLimitError(maxTotalSize);
+          hash.update(chunk);
+          await writeAll(handle, chunk, start + received - chunk.byteLength);
+        }
+        if (expectedLength !== undefined && received !== expectedLength) throw new LengthMismatchError(expectedLength, received);
+        signal?.throwIfAborted();
+      } catch (err) {
+        // Roll back to the state before the call; the running hash was only updated on a copy.
+        await handle.truncate(start).catch(() => undefined);
+        throw err;
+      }
+    } catch (err) {
+      throw storageError(err);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+    this.#size = start + received;
+    this.#hash = hash;
+    return received;
+  }
+
+  async digest(algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<string> {
+    this.#checkOpen();
+    signal?.throwIfAborted();
+    if (algorithm === 'sha256') return `sha256:${this.#hash.copy().digest('hex')}`;
+    try {
+      return `${algorithm}:${(await hashFile(this.#file, this.#size, createHash(algorithm), signal)).digest('hex')}`;
+    } catch (err) {
+      throw isMissing(err) ? new WriterClosedError(this.id) : err;
+    }
+  }
+
+  async commit(expectedDigest: string, signal?: AbortSignal): Promise<BlobInfo> {
+    this.#checkOpen();
+    signal?.throwIfAborted();
+    const parsed = tryParseDigest(expectedDigest);
+    const actual = await this.digest(parsed?.algorithm ?? 'sha256', signal);
+    if (parsed === undefined || actual !== parsed.digest) throw new DigestMismatchError(expectedDigest, actual);
+    const handle = await this.#openFile();
+    try {
+      await checkUploadSize(handle, this.id, this.#size);
+      await handle.sync();
+    } catch (err) {
+      throw storageError(err);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+    signal?.throwIfAborted(); // last point where the store is still unchanged
+    const target = blobPath(this.state.root, parsed);
+    const fanout = dirname(target);
+    try {
+      const created = await mkdir(fanout, { recursive: true });
+      try {
+        await link(this.#file, target);
+      } catch (err) {
+        const code = errno(err);
+        if (code === 'EEXIST') {
+          // Deduplication: the blob is already there; keep it and drop the upload.
+        } else if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP' || code === 'ENOSYS') {
+          // No hard links on this filesystem: rename, unless another commit won the race.
+          if ((await stat(target).catch(() => undefined)) === undefined) await rename(this.#file, target);
+        } else {
+          throw err;
+        }
+      }
+      await rm(this.#file, { force: true });
+      await syncDir(fanout);
+      if (created !== undefined) await syncDir(dirname(fanout));
+      await syncDir(dirname(this.#file));
+    } catch (err) {
+      throw storageError(err);
+    }
+    this.#closed = true;
+    return { size: this.#size };
+  }
+
+  async cancel(signal?: AbortSignal): Promise<void> {
+    if (this.#closed) return;
+    signal?.throwIfAborted();
+    await rm(this.#file, { force: true });
+    this.#closed = true;
+  }
+}
+
+export class FilesystemBlobStore implements BlobStore {
+  readonly #state: State;
+
+  /** Use openFilesystemBlobStore, which also creates the layout and clears tmp. */
+  constructor(root: string) {
+    this.#state = { closed: false, root: resolve(root) };
+  }
+
+  /** The absolute root directory. */
+  get root(): string {
+    return this.#state.root;
+  }
+
+  async stat(digest: string, signal?: AbortSignal): Promise<BlobInfo | undefined> {
+    checkOpen(this.#state);
+    signal?.throwIfAborted();
+    const parsed = tryParseDigest(digest);
+    if (parsed === undefined) return undefined;
+    const info = await ifExists(stat(blobPath(this.root, parsed)));
+    return info?.isFile() === true ? { size: info.size } : undefined;
+  }
+
+  /** The stream reads the blob as it was when opened, even if it is deleted meanwhile. RangeError for a range outside the blob. */
+  async read(digest: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable | undefined> {
+    checkOpen(this.#state);
+    signal?.throwIfAborted();
+    const parsed = tryParseDigest(digest);
+    if (parsed === undefined) return undefined;
+    const handle = await ifExists(open(blobPath(this.root, parsed), 'r'));
+    if (handle === undefined) return undefined;
+    try {
+      const { size } = await handle.stat();
+      if (range !== undefined) {
+        const { start, end } = range;
+        if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start > end || end >= size) {
+          throw new RangeError(`range ${start}-${end} is outside the blob of ${size} bytes`);
+        }
+      }
+      signal?.throwIfAborted();
+    } catch (err) {
+      await handle.close();
+      throw err;
+    }
+    const stream = handle.createReadStream(range === undefined ? {} : { start: range.start, end: range.end });
+    return signal === undefined ? stream : addAbortSignal(signal, stream);
+  }
+
+  async delete(digest: string, signal?: AbortSignal): Promise<boolean> {
+    checkOpen(this.#state);
+    signal?.throwIfAborted();
+    const parsed = tryParseDigest(digest);
+    if (parsed === undefined) return false;
+    return (await ifExists(unlink(blobPath(this.root, parsed)).then(() => true))) ?? false;
+  }
+
+  async *list(signal?: AbortSignal): AsyncIterable<string> {
+    checkOpen(this.#state);
+    for (const algorithm of ALGORITHMS) {
+      const dir = join(this.root, 'blobs', algorithm);
+      for (const fanout of (await ifExists(readdir(dir))) ?? []) {
+        if (!/^[0-9a-f]{2}$/.test(fanout)) continue;
+        for await (const entry of (await ifExists(opendir(join(dir, fanout)))) ?? []) {
+          signal?.throwIfAborted();
+          const digest = `${algorithm}:${entry.name}`;
+          if (entry.isFile() && entry.name.startsWith(fanout) && tryParseDigest(digest) !== undefined) yield digest;
+        }
+      }
+    }
+  }
+
+  /** Throws a plain Error for an invalid or existing id. */
+  async createUpload(id: string, signal?: AbortSignal): Promise<BlobWriter> {
+    checkOpen(this.#state);
+    checkUploadId(id);
+    signal?.throwIfAborted();
+    try {
+      await (await open(uploadPath(this.root, id), 'wx')).close();
+    } catch (err) {
+      if (errno(err) === 'EEXIST') throw new Error(`upload ${id} already exists`, { cause: err });
+      throw storageError(err);
+    }
+    return new FilesystemBlobWriter(this.#state, id, 0, createHash('sha256'));
+  }
+
+  /** Reads the kept `offset` bytes once to rebuild the hash. Plain Error for an invalid id, RangeError for a bad offset. */
+  async resumeUpload(id: string, offset: number, signal?: AbortSignal): Promise<BlobWriter | undefined> {
+    checkOpen(this.#state);
+    checkUploadId(id);
+    checkCount('offset', offset);
+    signal?.throwIfAborted();
+    const file = uploadPath(this.root, id);
+    const handle = await ifExists(open(file, 'r+'));
+    if (handle === undefined) return undefined;
+    try {
+      const info = await handle.stat();
+      if (!info.isFile() || info.size < offset) return undefined;
+      const hash = await hashFile(file, offset, createHash('sha256'), signal);
+      signal?.throwIfAborted();
+      if (info.size > offset) await handle.truncate(offset);
+      return new FilesystemBlobWriter(this.#state, id, offset, hash);
+    } finally {
+      await handle.close().catch(() => undefined);
+    }
+  }
+
+  async deleteUpload(id: string, signal?: AbortSignal): Promise<void> {
+    checkOpen(this.#state);
+    checkUploadId(id);
+    signal?.throwIfAborted();
+    await rm(uploadPath(this.root, id), { force: true });
+  }
+
+  async *listUploads(signal?: AbortSignal): AsyncIterable<UploadInfo> {
+    checkOpen(this.#state);
+    const dir = join(this.root, 'uploads');
+    for await (const entry of await opendir(dir)) {
+      signal?.throwIfAborted();
+      if (!entry.isFile() || !UPLOAD_ID.test(entry.name)) continue;
+      const info = await ifExists(stat(join(dir, entry.name))); // undefined: committed or cancelled meanwhile
+      if (info !== undefined) yield { id: entry.name, size: info.size, modifiedAt: info.mtimeMs };
+    }
+  }
+
+  /** Writes, fsyncs and removes a probe file in tmp; throws "blob store at <root> is not writable: <reason>". */
+  async checkHealth(signal?: AbortSignal): Promise<void> {
+    checkOpen(this.#state);
+    signal?.throwIfAborted();
+    const probe = join(this.root, 'tmp', `health-${randomUUID()}`);
+    try {
+      for (const dir of ['blobs', 'uploads', 'tmp']) await access(join(this.root, dir), constants.W_OK | constants.X_OK);
+      const handle = await open(probe, 'wx');
+      try {
+        await handle.writeFile('ok');
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await unlink(probe);
+    } catch (err) {
+      await rm(probe, { force: true }).catch(() => undefined);
+      const reason = err instanceof Error ? err.message : String(err);
+      throw new Error(`blob store at ${this.root} is not writable: ${reason}`, { cause: err });
+    }
+  }
+
+  /** Idempotent; afterwards every method rejects with "blob store is closed". Holds no handles between calls. */
+  async close(): Promise<void> {
+    this.#state.closed = true;
+  }
+}
+
+/** Opens (creating as needed) a store at `root` and removes leftovers in `<root>/tmp`. */
+export async function openFilesystemBlobStore(root: string): Promise<FilesystemBlobStore> {
+  const store = new FilesystemBlobStore(root);
+  for (const dir of [...ALGORITHMS.map((a) => join('blobs', a)), 'uploads', 'tmp']) {
+    await mkdir(join(store.root, dir), { recursive: true });
+  }
+  const tmp = join(store.root, 'tmp');
+  for (const name of await readdir(tmp)) await rm(join(tmp, name), { recursive: true, force: true });
+  return store;
+}

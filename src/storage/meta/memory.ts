@@ -1,0 +1,329 @@
+/**
+ * In-memory MetadataStore, for tests and ephemeral registries. Nothing
+ * survives close(). Each method runs synchronously once it starts, so it is
+ * atomic with respect to every other call. Stored manifest bytes are copies:
+ * callers cannot alter them through the input or the returned record.
+ */
+import type {
+  BlobRef,
+  ManifestRecord,
+  MetadataStore,
+  MissingReference,
+  PageOptions,
+  PutManifestInput,
+  PutManifestResult,
+  ReferrerRecord,
+  UploadSession,
+} from './types.js';
+
+interface StoredManifest {
+  readonly record: ManifestRecord;
+  /** References recorded for garbage collection. */
+  readonly blobs: readonly string[];
+  readonly manifests: readonly string[];
+}
+
+interface Repository {
+  readonly links: Map<string, BlobRef>;
+  readonly manifests: Map<string, StoredManifest>;
+  readonly tags: Map<string, string>;
+  readonly tagNames: SortedKeys;
+  /** subject digest -> referrer manifest digests */
+  readonly referrers: Map<string, Set<string>>;
+}
+
+export class MemoryMetadataStore implements MetadataStore {
+  readonly #repos = new Map<string, Repository>();
+  readonly #repoNames = new SortedKeys();
+  /** digest -> repositories linking it, for findBlobLink */
+  readonly #linksByDigest = new Map<string, Set<string>>();
+  readonly #uploads = new Map<string, UploadSession>();
+  #closed = false;
+
+  #enter(signal: AbortSignal | undefined): void {
+    signal?.throwIfAborted();
+    if (this.#closed) throw new Error('the metadata store is closed');
+  }
+
+  #repo(name: string): Repository {
+    let repo = this.#repos.get(name);
+    if (repo === undefined) {
+      repo = { links: new Map(), manifests: new Map(), tags: new Map(), tagNames: new SortedKeys(), referrers: new Map() };
+      this.#repos.set(name, repo);
+      this.#repoNames.add(name);
+    }
+    return repo;
+  }
+
+  async repositoryExists(repository: string, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#repos.has(repository);
+  }
+
+  async listRepositories(page: PageOptions, signal?: AbortSignal): Promise<string[]> {
+    this.#enter(signal);
+    return this.#repoNames.page(page);
+  }
+
+  async linkBlob(repository: string, blob: BlobRef, _now: number, signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    const repo = this.#repo(repository);
+    if (repo.links.has(blob.digest)) return;
+    repo.links.set(blob.digest, { digest: blob.digest, size: blob.size });
+    let repos = this.#linksByDigest.get(blob.digest);
+    if (repos === undefined) this.#linksByDigest.set(blob.digest, (repos = new Set()));
+    repos.add(repository);
+  }
+
+  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobRef | undefined> {
+    this.#enter(signal);
+    const link = this.#repos.get(repository)?.links.get(digest);
+    return link === undefined ? undefined : { ...link };
+  }
+
+  async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    const repo = this.#repos.get(repository);
+    if (repo === undefined || !repo.links.delete(digest)) return false;
+    const repos = this.#linksByDigest.get(digest);
+    repos?.delete(repository);
+    if (repos?.size === 0) this.#linksByDigest.delete(digest);
+    return true;
+  }
+
+  async findBlobLink(digest: string, signal?: AbortSignal): Promise<(BlobRef & { repository: string }) | undefined> {
+    this.#enter(signal);
+    for (const repository of this.#linksByDigest.get(digest) ?? []) {
+      const link = this.#repos.get(repository)?.links.get(digest);
+      if (link !== undefined) return { repository, digest, size: link.size };
+    }
+    return undefined;
+  }
+
+  async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
+    this.#enter(signal);
+    const existing = this.#repos.get(input.repository);
+    const missing: MissingReference[] = [];
+    const seen = new Set<string>();
+    const check = (kind: 'blob' | 'manifest', ref: BlobRef): void => {
+      const key = `${kind} ${ref.digest} ${ref.size}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      const actual = kind === 'blob' ? existing?.links.get(ref.digest)?.size : existing?.manifests.get(ref.digest)?.record.size;
+      if (actual === undefined) missing.push({ digest: ref.digest, kind, expectedSize: ref.size });
+      else if (actual !== ref.size) missing.push({ digest: ref.digest, kind, expectedSize: ref.size, actualSize: actual });
+    };
+    for (const ref of input.blobs) check('blob', ref);
+    for (const ref of input.manifests) check('manifest', ref);
+    if (missing.length > 0) return { ok: false, missing };
+
+    const repo = this.#repo(input.repository);
+    if (!repo.manifests.has(input.digest)) {
+      const bytes = Uint8Array.from(input.bytes);
+      const record: ManifestRecord = {
+        repository: input.repository,
+        digest: input.digest,
+        mediaType: input.mediaType,
+        bytes,
+        size: bytes.byteLength,
+        ...(input.subject === undefined ? {} : { subject: input.subject }),
+        ...(input.artifactType === undefined ? {} : { artifactType: input.artifactType }),
+        ...(input.annotations === undefined ? {} : { annotations: { ...input.annotations } }),
+        createdAt: input.now,
+      };
+      repo.manifests.set(input.digest, {
+        record,
+        blobs: input.blobs.map((b) => b.digest),
+        manifests: input.manifests.map((m) => m.digest),
+      });
+      if (input.subject !== undefined) {
+        let set = repo.referrers.get(input.subject);
+        if (set === undefined) repo.referrers.set(input.subject, (set = new Set()));
+        set.add(input.digest);
+      }
+    }
+    if (input.tag !== undefined) {
+      if (!repo.tags.has(input.tag)) repo.tagNames.add(input.tag);
+      repo.tags.set(input.tag, input.digest);
+    }
+    return { ok: true };
+  }
+
+  async getManifest(repository: string, digest: string, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
+    this.#enter(signal);
+    const stored = this.#repos.get(repository)?.manifests.get(digest);
+    if (stored === undefined) return undefined;
+    const { record } = stored;
+    return {
+      ...record,
+      bytes: Buffer.from(record.bytes),
+      ...(record.annotations === undefined ? {} : { annotations: { ...record.annotations } }),
+    };
+  }
+
+  async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    const repo = this.#repos.get(repository);
+    const stored = repo?.manifests.get(digest);
+    if (repo === undefined || stored === undefined) return false;
+    repo.manifests.delete(digest);
+    for (const [tag, target] of repo.tags) {
+      if (target === digest) {
+        repo.tags.delete(tag);
+        repo.tagNames.delete(tag);
+      }
+    }
+    const subject = stored.record.subject;
+    if (subject !== undefined) {
+      const set = repo.referrers.get(subject);
+      set?.delete(digest);
+      if (set?.size === 0) repo.referrers.delete(subject);
+    }
+    return true;
+  }
+
+  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined> {
+    this.#enter(signal);
+    return this.#repos.get(repository)?.tags.get(tag);
+  }
+
+  async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    const repo = this.#repos.get(repository);
+    if (repo === undefined || !repo.tags.delete(tag)) return false;
+    repo.tagNames.delete(tag);
+    return true;
+  }
+
+  async listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
+    this.#enter(signal);
+    return this.#repos.get(repository)?.tagNames.page(page) ?? [];
+  }
+
+  async listReferrers(repository: string, subject: string, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
+    this.#enter(signal);
+    const repo = this.#repos.get(repository);
+    const digests = [...(repo?.referrers.get(subject) ?? [])].sort(compareBytes);
+    const out: ReferrerRecord[] = [];
+    for (const digest of digests) {
+      const record = repo?.manifests.get(digest)?.record;
+      if (record === undefined || (artifactType !== undefined && record.artifactType !== artifactType)) continue;
+      out.push({
+        digest,
+        mediaType: record.mediaType,
+        size: record.size,
+        ...(record.artifactType === undefined ? {} : { artifactType: record.artifactType }),
+        ...(record.annotations === undefined ? {} : { annotations: { ...record.annotations } }),
+      });
+    }
+    return out;
+  }
+
+  async createUpload(session: UploadSession, signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    if (this.#uploads.has(session.id)) throw new Error(`upload session ${session.id} already exists`);
+    this.#uploads.set(session.id, { ...session });
+  }
+
+  async getUpload(id: string, signal?: AbortSignal): Promise<UploadSession | undefined> {
+    this.#enter(signal);
+    const session = this.#uploads.get(id);
+    return session === undefined ? undefined : { ...session };
+  }
+
+  async updateUpload(id: string, offset: number, updatedAt: number, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    const session = this.#uploads.get(id);
+    if (session === undefined) return false;
+    this.#uploads.set(id, { ...session, offset, updatedAt });
+    return true;
+  }
+
+  async deleteUpload(id: string, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#uploads.delete(id);
+  }
+
+  async countUploads(signal?: AbortSignal): Promise<number> {
+    this.#enter(signal);
+    return this.#uploads.size;
+  }
+
+  async listIdleUploads(before: number, limit: number, signal?: AbortSignal): Promise<UploadSession[]> {
+    this.#enter(signal);
+    if (!(limit > 0)) return [];
+    return [...this.#uploads.values()]
+      .filter((s) => s.updatedAt < before)
+      .sort((a, b) => a.updatedAt - b.updatedAt || compareBytes(a.id, b.id))
+      .slice(0, Math.floor(limit))
+      .map((s) => ({ ...s }));
+  }
+
+  /** Resolves unless the store is closed. */
+  async checkHealth(signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+  }
+
+  /** Drops everything; later calls reject. Idempotent. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#repos.clear();
+    this.#linksByDigest.clear();
+    this.#uploads.clear();
+  }
+}
+
+/**
+ * Orders strings as their UTF-8 bytes (code point order), as SQLite's BINARY
+ * collation does. UTF-16 code units differ from code points only for
+ * surrogates (U+10000 and above), which must sort after U+E000..U+FFFF.
+ */
+function compareBytes(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return rank(x) - rank(y);
+  }
+  return a.length - b.length;
+}
+
+function rank(unit: number): number {
+  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
+  if (unit >= 0xe000) return unit - 0x800;
+  return unit;
+}
+
+/** A set of strings kept in byte order; insertion and removal are O(log n) search + O(n) shift. */
+class SortedKeys {
+  readonly #keys: string[] = [];
+
+  /** Index of the first key strictly greater than `key` (or >= when `inclusive`). */
+  #bound(key: string, inclusive: boolean): number {
+    let lo = 0;
+    let hi = this.#keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareBytes(this.#keys[mid] as string, key);
+      if (c < 0 || (c === 0 && !inclusive)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  add(key: string): void {
+    const i = this.#bound(key, true);
+    if (this.#keys[i] !== key) this.#keys.splice(i, 0, key);
+  }
+
+  delete(key: string): void {
+    const i = this.#bound(key, true);
+    if (this.#keys[i] === key) this.#keys.splice(i, 1);
+  }
+
+  page({ last, limit }: PageOptions): string[] {
+    if (!(limit > 0)) return [];
+    const start = last === undefined ? 0 : this.#bound(last, false);
+    return this.#keys.slice(start, start + Math.floor(limit));
+  }
+}

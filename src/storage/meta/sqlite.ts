@@ -1,0 +1,301 @@
+/**
+ * MetadataStore on one SQLite file (better-sqlite3). WAL journal with
+ * synchronous=FULL: a resolved write is on disk and survives kill -9 and
+ * power loss. Statements are prepared once at open; multi-statement writes
+ * run in one transaction. better-sqlite3 is synchronous, so each method runs
+ * to completion once started; an AbortSignal is honoured at entry only.
+ */
+import Database from 'better-sqlite3';
+import type {
+  BlobRef,
+  ManifestRecord,
+  MetadataStore,
+  MissingReference,
+  PageOptions,
+  PutManifestInput,
+  PutManifestResult,
+  ReferrerRecord,
+  UploadSession,
+} from './types.js';
+import { SQL, migrate } from './sqlite-schema.js';
+
+/** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
+const BUSY_TIMEOUT_MS = 5000;
+
+type Statements = { [K in keyof typeof SQL]: Database.Statement<unknown[], unknown> };
+
+interface ManifestRow {
+  media_type: string;
+  bytes: Buffer;
+  size: number;
+  subject: string | null;
+  artifact_type: string | null;
+  annotations: string | null;
+  created_at: number;
+}
+
+interface ReferrerRow {
+  digest: string;
+  media_type: string;
+  size: number;
+  artifact_type: string | null;
+  annotations: string | null;
+}
+
+interface UploadRow {
+  id: string;
+  repository: string;
+  offset: number;
+  created_at: number;
+  updated_at: number;
+}
+
+/**
+ * Opens (creating when absent) the database at `path` and migrates its
+ * schema; `:memory:` gives a private, non-persistent database. The parent
+ * directory must exist. Throws when the file cannot be opened, cannot use WAL
+ * or was written by a newer schema version.
+ */
+export function openSqliteMetadataStore(path: string): SqliteMetadataStore {
+  return new SqliteMetadataStore(path);
+}
+
+export class SqliteMetadataStore implements MetadataStore {
+  readonly #db: Database.Database;
+  readonly #stmt: Statements;
+  readonly #putManifest: (input: PutManifestInput) => PutManifestResult;
+  readonly #deleteManifest: (repository: string, digest: string) => boolean;
+  readonly #linkBlob: (repository: string, blob: BlobRef, now: number) => void;
+
+  /** See openSqliteMetadataStore. */
+  constructor(path: string) {
+    const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
+    try {
+      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+      const mode = db.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal' && mode !== 'memory') throw new Error(`cannot enable WAL on ${path}: journal_mode is ${String(mode)}`);
+      db.pragma('synchronous = FULL');
+      db.pragma('foreign_keys = ON');
+      migrate(db);
+      const stmt = {} as Record<keyof typeof SQL, Database.Statement<unknown[], unknown>>;
+      for (const key of Object.keys(SQL) as (keyof typeof SQL)[]) stmt[key] = db.prepare<unknown[], unknown>(SQL[key]);
+      this.#stmt = stmt;
+    } catch (err) {
+      db.close();
+      throw err;
+    }
+    this.#db = db;
+    // IMMEDIATE: take the write lock up front, so a read-then-write transaction
+    // waits (busy_timeout) for another process instead of failing with SQLITE_BUSY.
+    this.#putManifest = db.transaction((input: PutManifestInput) => this.#putManifestTx(input)).immediate;
+    this.#linkBlob = db.transaction((repository: string, blob: BlobRef, now: number) => {
+      this.#stmt.insertRepository.run(repository, now);
+      this.#stmt.linkBlob.run(repository, blob.digest, blob.size, now);
+    }).immediate;
+    this.#deleteManifest = db.transaction((repository: string, digest: string) => {
+      this.#stmt.deleteTagsOf.run(repository, digest);
+      this.#stmt.deleteRefsOf.run(repository, digest);
+      return this.#stmt.deleteManifest.run(repository, digest).changes > 0;
+    }).immediate;
+  }
+
+  #enter(signal: AbortSignal | undefined): void {
+    signal?.throwIfAborted();
+    if (!this.#db.open) throw new Error('the metadata store is closed');
+  }
+
+  async repositoryExists(repository: string, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#stmt.repositoryExists.get(repository) !== undefined;
+  }
+
+  async listRepositories(page: PageOptions, signal?: AbortSignal): Promise<string[]> {
+    this.#enter(signal);
+    const limit = pageLimit(page);
+    if (limit === 0) return [];
+    const rows = (page.last === undefined
+      ? this.#stmt.listRepositories.all(limit)
+      : this.#stmt.listRepositoriesAfter.all(page.last, limit)) as { name: string }[];
+    return rows.map((r) => r.name);
+  }
+
+  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    this.#linkBlob(repository, blob, now);
+  }
+
+  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobRef | undefined> {
+    this.#enter(signal);
+    const row = this.#stmt.getBlobLink.get(repository, digest) as BlobRef | undefined;
+    return row === undefined ? undefined : { digest: row.digest, size: row.size };
+  }
+
+  async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#stmt.unlinkBlob.run(repository, digest).changes > 0;
+  }
+
+  async findBlobLink(digest: string, signal?: AbortSignal): Promise<(BlobRef & { repository: string }) | undefined> {
+    this.#enter(signal);
+    const row = this.#stmt.findBlobLink.get(digest) as { repository: string; digest: string; size: number } | undefined;
+    return row === undefined ? undefined : { repository: row.repository, digest: row.digest, size: row.size };
+  }
+
+  async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
+    this.#enter(signal);
+    return this.#putManifest(input);
+  }
+
+  #putManifestTx(input: PutManifestInput): PutManifestResult {
+    const { repository, digest } = input;
+    const missing: MissingReference[] = [];
+    const seen = new Set<string>();
+    const check = (kind: 'blob' | 'manifest', ref: BlobRef): void => {
+      const key = `${kind} ${ref.digest} ${ref.size}`;
+      if (seen.has(key)) return;
+      seen.add(key);
+      const stmt = kind === 'blob' ? this.#stmt.getBlobLink : this.#stmt.manifestSize;
+      const row = stmt.get(repository, ref.digest) as { size: number } | undefined;
+      if (row === undefined) missing.push({ digest: ref.digest, kind, expectedSize: ref.size });
+      else if (row.size !== ref.size) missing.push({ digest: ref.digest, kind, expectedSize: ref.size, actualSize: row.size });
+    };
+    for (const ref of input.blobs) check('blob', ref);
+    for (const ref of input.manifests) check('manifest', ref);
+    if (missing.length > 0) return { ok: false, missing };
+
+    this.#stmt.insertRepository.run(repository, input.now);
+    this.#stmt.insertManifest.run(
+      repository,
+      digest,
+      input.mediaType,
+      input.bytes,
+      input.bytes.byteLength,
+      input.subject ?? null,
+      input.artifactType ?? null,
+      input.annotations === undefined ? null : JSON.stringify(input.annotations),
+      input.now,
+    );
+    for (const ref of input.blobs) this.#stmt.insertRef.run(repository, digest, 'blob', ref.digest);
+    for (const ref of input.manifests) this.#stmt.insertRef.run(repository, digest, 'manifest', ref.digest);
+    if (input.tag !== undefined) this.#stmt.upsertTag.run(repository, input.tag, digest, input.now);
+    return { ok: true };
+  }
+
+  async getManifest(repository: string, digest: string, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
+    this.#enter(signal);
+    const row = this.#stmt.getManifest.get(repository, digest) as ManifestRow | undefined;
+    if (row === undefined) return undefined;
+    return {
+      repository,
+      digest,
+      mediaType: row.media_type,
+      bytes: row.bytes,
+      size: row.size,
+      ...(row.subject === null ? {} : { subject: row.subject }),
+      ...(row.artifact_type === null ? {} : { artifactType: row.artifact_type }),
+      ...(row.annotations === null ? {} : { annotations: JSON.parse(row.annotations) as Record<string, string> }),
+      createdAt: row.created_at,
+    };
+  }
+
+  async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#deleteManifest(repository, digest);
+  }
+
+  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined> {
+    this.#enter(signal);
+    return (this.#stmt.getTag.get(repository, tag) as { digest: string } | undefined)?.digest;
+  }
+
+  async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#stmt.deleteTag.run(repository, tag).changes > 0;
+  }
+
+  async listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
+    this.#enter(signal);
+    const limit = pageLimit(page);
+    if (limit === 0) return [];
+    const rows = (page.last === undefined
+      ? this.#stmt.listTags.all(repository, limit)
+      : this.#stmt.listTagsAfter.all(repository, page.last, limit)) as { tag: string }[];
+    return rows.map((r) => r.tag);
+  }
+
+  async listReferrers(repository: string, subject: string, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
+    this.#enter(signal);
+    const rows = (artifactType === undefined
+      ? this.#stmt.listReferrers.all(repository, subject)
+      : this.#stmt.listReferrersOfType.all(repository, subject, artifactType)) as ReferrerRow[];
+    return rows.map((r) => ({
+      digest: r.digest,
+      mediaType: r.media_type,
+      size: r.size,
+      ...(r.artifact_type === null ? {} : { artifactType: r.artifact_type }),
+      ...(r.annotations === null ? {} : { annotations: JSON.parse(r.annotations) as Record<string, string> }),
+    }));
+  }
+
+  async createUpload(session: UploadSession, signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    this.#stmt.createUpload.run(session.id, session.repository, session.offset, session.createdAt, session.updatedAt);
+  }
+
+  async getUpload(id: string, signal?: AbortSignal): Promise<UploadSession | undefined> {
+    this.#enter(signal);
+    const row = this.#stmt.getUpload.get(id) as UploadRow | undefined;
+    return row === undefined ? undefined : toSession(row);
+  }
+
+  async updateUpload(id: string, offset: number, updatedAt: number, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#stmt.updateUpload.run(offset, updatedAt, id).changes > 0;
+  }
+
+  async deleteUpload(id: string, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#stmt.deleteUpload.run(id).changes > 0;
+  }
+
+  async countUploads(signal?: AbortSignal): Promise<number> {
+    this.#enter(signal);
+    return (this.#stmt.countUploads.get() as { n: number }).n;
+  }
+
+  async listIdleUploads(before: number, limit: number, signal?: AbortSignal): Promise<UploadSession[]> {
+    this.#enter(signal);
+    const n = clampLimit(limit);
+    if (n === 0) return [];
+    return (this.#stmt.listIdleUploads.all(before, n) as UploadRow[]).map(toSession);
+  }
+
+  /** Runs `SELECT 1`; throws (with the SQLite error as cause) when it fails or the store is closed. */
+  async checkHealth(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    try {
+      if (!this.#db.open) throw new Error('the metadata store is closed');
+      this.#stmt.health.get();
+    } catch (err) {
+      throw new Error(`SQLite metadata store is unhealthy: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    }
+  }
+
+  /** Closes the database; later calls reject. Idempotent. */
+  async close(): Promise<void> {
+    if (this.#db.open) this.#db.close();
+  }
+}
+
+/** A non-negative integer limit; SQLite reads a negative LIMIT as "no limit". */
+function clampLimit(limit: number): number {
+  return limit > 0 ? Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER) : 0;
+}
+
+function pageLimit(page: PageOptions): number {
+  return clampLimit(page.limit);
+}
+
+function toSession(row: UploadRow): UploadSession {
+  return { id: row.id, repository: row.repository, offset: row.offset, createdAt: row.created_at, updatedAt: row.updated_at };
+}

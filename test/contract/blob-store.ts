@@ -1,0 +1,372 @@
+/**
+ * The BlobStore contract (src/storage/blob/types.ts) as node:test cases. Every
+ * implementation runs it via blobStoreContract; each case gets a fresh store.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { digestOf } from '../../src/oci/digest.js';
+import type { BlobStore, BlobWriter } from '../../src/storage/blob/types.js';
+import { DigestMismatchError, LengthMismatchError, SizeLimitError, WriterClosedError } from '../../src/storage/errors.js';
+
+export interface BlobStoreFixture {
+  readonly store: BlobStore;
+  /** Opens the same data again after `store.close()`; only for persistent stores. */
+  readonly reopen?: () => Promise<BlobStore>;
+  /** Closes the store and removes its data. */
+  readonly cleanup: () => Promise<void>;
+}
+
+/** Yields `bytes` in chunks of `size` (fresh copies, as a network source would). */
+export async function* chunksOf(bytes: Uint8Array | string, size = 64 * 1024): AsyncGenerator<Buffer> {
+  const buf = Buffer.from(bytes);
+  for (let i = 0; i < buf.length; i += size) yield Buffer.from(buf.subarray(i, i + size));
+}
+
+export async function readAll(stream: Readable | undefined): Promise<Buffer> {
+  assert.ok(stream, 'expected a stream');
+  const parts: Buffer[] = [];
+  for await (const chunk of stream) parts.push(Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(parts);
+}
+
+export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const item of items) out.push(item);
+  return out;
+}
+
+const sha512Of = (bytes: Uint8Array | string): string => digestOf(Buffer.from(bytes), 'sha512');
+const sha256Of = (bytes: Uint8Array | string): string => digestOf(Buffer.from(bytes));
+
+export function blobStoreContract(name: string, open: () => Promise<BlobStoreFixture>): void {
+  describe(`BlobStore contract: ${name}`, () => {
+    let fx: BlobStoreFixture;
+    let store: BlobStore;
+
+    beforeEach(async () => {
+      fx = await open();
+      store = fx.store;
+    });
+    afterEach(async () => {
+      await fx.cleanup();
+    });
+
+    async function put(id: string, bytes: Uint8Array | string): Promise<string> {
+      const writer = await store.createUpload(id);
+      await writer.append(chunksOf(bytes, 1000));
+      const digest = sha256Of(bytes);
+      await writer.commit(digest);
+      return digest;
+    }
+
+    async function uploadSize(id: string): Promise<number | undefined> {
+      return (await collect(store.listUploads())).find((u) => u.id === id)?.size;
+    }
+
+    /** Everything observable about an upload, to show that a failed call changed nothing. */
+    async function snapshot(writer: BlobWriter) {
+      return {
+        size: writer.size,
+        sha256: await writer.digest('sha256'),
+        sha512: await writer.digest('sha512'),
+        listed: await uploadSize(writer.id),
+      };
+    }
+
+    it('commits a blob that stat and read return exactly, whole and by range', async () => {
+      const bytes = randomBytes(100_000);
+      const digest = sha256Of(bytes);
+      const writer = await store.createUpload('u1');
+      assert.equal(writer.id, 'u1');
+      assert.equal(writer.size, 0);
+      assert.equal(await writer.append(chunksOf(bytes, 7000)), bytes.length);
+      assert.equal(writer.size, bytes.length);
+      assert.equal(await writer.digest('sha256'), digest);
+      assert.equal(await store.stat(digest), undefined, 'not visible before commit');
+      assert.equal(await store.read(digest), undefined);
+      assert.deepEqual(await collect(store.list()), []);
+
+      assert.deepEqual(await writer.commit(digest), { size: bytes.length });
+      assert.deepEqual(await store.stat(digest), { size: bytes.length });
+      assert.ok((await readAll(await store.read(digest))).equals(bytes));
+      for (const [start, end] of [[0, 0], [1, 99_998], [12_345, 82_345], [99_999, 99_999]] as const) {
+        const part = await readAll(await store.read(digest, { start, end }));
+        assert.ok(part.equals(bytes.subarray(start, end + 1)), `range ${start}-${end}`);
+      }
+      assert.equal(await uploadSize('u1'), undefined, 'upload data removed');
+      await assert.rejects(writer.append(chunksOf('x')), WriterClosedError);
+      await assert.rejects(writer.commit(digest), WriterClosedError);
+      await writer.cancel();
+      assert.deepEqual(await store.stat(digest), { size: bytes.length }, 'cancel after commit keeps the blob');
+    });
+
+    it('stores the empty blob', async () => {
+      const digest = await put('empty', '');
+      assert.deepEqual(await store.stat(digest), { size: 0 });
+      assert.equal((await readAll(await store.read(digest))).length, 0);
+    });
+
+    it('returns undefined / false for absent and malformed digests', async () => {
+      for (const digest of [sha256Of('absent'), sha512Of('absent'), 'sha256:xyz', 'md5:0123', '../../etc/passwd', '']) {
+        assert.equal(await store.stat(digest), undefined, digest);
+        assert.equal(await store.read(digest), undefined, digest);
+        assert.equal(await store.delete(digest), false, digest);
+      }
+    });
+
+    it('deduplicates: committing the same content twice keeps one blob', async () => {
+      const first = await put('a', 'same content');
+      const second = await put('b', 'same content');
+      assert.equal(first, second);
+      assert.deepEqual(await collect(store.list()), [first]);
+      assert.deepEqual(await collect(store.listUploads()), []);
+      assert.equal((await readAll(await store.read(first))).toString(), 'same content');
+    });
+
+    it('concurrent commits of the same digest from many writers all succeed', async () => {
+      const bytes = randomBytes(200_000);
+      const digest = sha256Of(bytes);
+      const writers = await Promise.all(Array.from({ length: 8 }, (_, i) => store.createUpload(`w${i}`)));
+      await Promise.all(writers.map((w) => w.append(chunksOf(bytes, 30_000))));
+      const infos = await Promise.all(writers.map((w) => w.commit(digest)));
+      for (const info of infos) assert.deepEqual(info, { size: bytes.length });
+      assert.deepEqual(await collect(store.list()), [digest]);
+      assert.deepEqual(await collect(store.listUploads()), []);
+      assert.ok((await readAll(await store.read(digest))).equals(bytes));
+    });
+
+    it('digest mismatch stores nothing and leaves the upload appendable and committable', async () => {
+      const writer = await store.createUpload('mm');
+      await writer.append(chunksOf('hello '));
+      const wrong = sha256Of('something else');
+      await assert.rejects(writer.commit(wrong), (err: unknown) => {
+        assert.ok(err instanceof DigestMismatchError);
+        assert.equal(err.expected, wrong);
+        assert.equal(err.actual, sha256Of('hello '));
+        return true;
+      });
+      await assert.rejects(writer.commit('not-a-digest'), DigestMismatchError);
+      await assert.rejects(writer.commit(sha512Of('something else')), DigestMismatchError);
+      assert.equal(await store.stat(wrong), undefined);
+      assert.equal(await store.stat(sha256Of('hello ')), undefined);
+      assert.deepEqual(await collect(store.list()), []);
+      assert.equal(writer.size, 6);
+      assert.equal(await uploadSize('mm'), 6);
+
+      await writer.append(chunksOf('world'));
+      const digest = sha256Of('hello world');
+      assert.deepEqual(await writer.commit(digest), { size: 11 });
+      assert.equal((await readAll(await store.read(digest))).toString(), 'hello world');
+    });
+
+    it('commits and serves a blob addressed by sha512', async () => {
+      const bytes = randomBytes(50_000);
+      const digest = sha512Of(bytes);
+      const writer = await store.createUpload('s512');
+      await writer.append(chunksOf(bytes, 4096));
+      assert.equal(await writer.digest('sha512'), digest);
+      assert.deepEqual(await writer.commit(digest), { size: bytes.length });
+      assert.deepEqual(await store.stat(digest), { size: bytes.length });
+      assert.ok((await readAll(await store.read(digest, { start: 10, end: 40_000 }))).equals(bytes.subarray(10, 40_001)));
+      assert.equal(await store.stat(sha256Of(bytes)), undefined, 'stored under its sha512 address only');
+      assert.deepEqual(await collect(store.list()), [digest]);
+    });
+
+    it('append is atomic: a failing source, a length mismatch or the size limit change nothing', async () => {
+      const writer = await store.createUpload('atomic');
+      await writer.append(chunksOf('abc'));
+      const before = await snapshot(writer);
+
+      async function* failing(): AsyncGenerator<Buffer> {
+        yield Buffer.from('defg');
+        yield Buffer.from('hij');
+        throw new Error('source broke');
+      }
+      await assert.rejects(writer.append(failing()), /source broke/);
+      assert.deepEqual(await snapshot(writer), before);
+
+      await assert.rejects(writer.append(chunksOf('xy'), { expectedLength: 3 }), LengthMismatchError);
+      assert.deepEqual(await snapshot(writer), before);
+      await assert.rejects(writer.append(chunksOf('wxyz', 1), { expectedLength: 2 }), LengthMismatchError);
+      assert.deepEqual(await snapshot(writer), before);
+      await assert.rejects(writer.append(chunksOf('0123456789', 2), { maxTotalSize: 8 }), SizeLimitError);
+      assert.deepEqual(await snapshot(writer), before);
+      await assert.rejects(writer.append(chunksOf('0123456789'), { maxTotalSize: 8, expectedLength: 10 }), SizeLimitError);
+      assert.deepEqual(await snapshot(writer), before);
+
+      assert.equal(await writer.append(chunksOf('12345'), { maxTotalSize: 8, expectedLength: 5 }), 5);
+      assert.equal(writer.size, 8);
+      const digest = sha256Of('abc12345');
+      await writer.commit(digest);
+      assert.equal((await readAll(await store.read(digest))).toString(), 'abc12345');
+    });
+
+    it('aborts via AbortSignal with the signal reason, changing nothing', async () => {
+      const writer = await store.createUpload('abort');
+      await writer.append(chunksOf('kept'));
+      const before = await snapshot(writer);
+
+      const reason = new Error('client went away');
+      const aborted = AbortSignal.abort(reason);
+      const isReason = (err: unknown): boolean => err === reason;
+      await assert.rejects(writer.append(chunksOf('more'), { signal: aborted }), isReason);
+      await assert.rejects(writer.commit(sha256Of('kept'), aborted), isReason);
+      await assert.rejects(store.stat(sha256Of('kept'), aborted), isReason);
+      await assert.rejects(store.createUpload('never', aborted), isReason);
+      assert.deepEqual(await snapshot(writer), before);
+      assert.equal(await uploadSize('never'), undefined);
+      assert.equal(await store.stat(sha256Of('kept')), undefined);
+
+      // A source that delivers some bytes and then stalls, as a hung client would.
+      const controller = new AbortController();
+      const source = new Readable({ read() {} });
+      source.push(Buffer.from('partial data'));
+      const pending = writer.append(source, { signal: controller.signal });
+      setTimeout(() => controller.abort(reason), 50);
+      await assert.rejects(pending, isReason);
+      assert.deepEqual(await snapshot(writer), before);
+
+      await writer.commit(sha256Of('kept'));
+      assert.deepEqual(await store.stat(sha256Of('kept')), { size: 4 });
+    });
+
+    it('resumes after truncating bytes past the acknowledged offset', async () => {
+      const writer = await store.createUpload('res');
+      await writer.append(chunksOf('acknowledged'));
+      await writer.append(chunksOf('junk'));
+      assert.equal(await store.resumeUpload('res', 17), undefined, 'offset past the data');
+      assert.equal(await uploadSize('res'), 16, 'a refused resume truncates nothing');
+
+      const resumed = await store.resumeUpload('res', 12);
+      assert.ok(resumed);
+      assert.equal(resumed.id, 'res');
+      assert.equal(resumed.size, 12);
+      assert.equal(await resumed.digest('sha256'), sha256Of('acknowledged'));
+      assert.equal(await resumed.digest('sha512'), sha512Of('acknowledged'));
+      assert.equal(await uploadSize('res'), 12);
+      await resumed.append(chunksOf(' more'));
+      const digest = sha256Of('acknowledged more');
+      await resumed.commit(digest);
+      assert.equal((await readAll(await store.read(digest))).toString(), 'acknowledged more');
+
+      const other = await store.createUpload('res0');
+      await other.append(chunksOf('abc'));
+      const same = await store.resumeUpload('res0', 3);
+      assert.equal(same?.size, 3);
+      const zero = await store.resumeUpload('res0', 0);
+      assert.equal(zero?.size, 0);
+      assert.equal(await zero?.digest('sha256'), sha256Of(''));
+    });
+
+    it('resume of a missing upload resolves undefined', async () => {
+      assert.equal(await store.resumeUpload('missing', 0), undefined);
+      assert.equal(await store.resumeUpload('missing', 10), undefined);
+    });
+
+    it('createUpload rejects an id that exists', async () => {
+      await store.createUpload('dup');
+      await assert.rejects(store.createUpload('dup'));
+    });
+
+    it('cancel is idempotent and removes the data', async () => {
+      const writer = await store.createUpload('c');
+      await writer.append(chunksOf('to be discarded'));
+      await writer.cancel();
+      await writer.cancel();
+      assert.equal(await uploadSize('c'), undefined);
+      assert.equal(await store.resumeUpload('c', 0), undefined);
+      await assert.rejects(writer.append(chunksOf('x')), WriterClosedError);
+      await assert.rejects(writer.commit(sha256Of('to be discarded')), WriterClosedError);
+      assert.deepEqual(await collect(store.list()), []);
+      const again = await store.createUpload('c');
+      assert.equal(again.size, 0, 'the id is free again');
+    });
+
+    it('deleteUpload is idempotent', async () => {
+      const writer = await store.createUpload('d');
+      await writer.append(chunksOf('data'));
+      await store.deleteUpload('d');
+      await store.deleteUpload('d');
+      await store.deleteUpload('never-existed');
+      assert.equal(await uploadSize('d'), undefined);
+      assert.equal(await store.resumeUpload('d', 0), undefined);
+    });
+
+    it('delete is idempotent', async () => {
+      const digest = await put('x', 'to delete');
+      const keep = await put('y', 'to keep');
+      assert.equal(await store.delete(digest), true);
+      assert.equal(await store.delete(digest), false);
+      assert.equal(await store.stat(digest), undefined);
+      assert.equal(await store.read(digest), undefined);
+      assert.deepEqual(await collect(store.list()), [keep]);
+    });
+
+    it('lists every committed digest and every upload with size and mtime', async () => {
+      const t0 = Date.now();
+      const digests = [await put('l1', 'one'), await put('l2', 'two'), await put('l3', 'three')];
+      const w = await store.createUpload('l4');
+      await w.append(chunksOf('three'));
+      await w.commit(sha512Of('three'));
+      digests.push(sha512Of('three'));
+      await (await store.createUpload('open1')).append(chunksOf('12345'));
+      await store.createUpload('open2');
+      assert.deepEqual((await collect(store.list())).sort(), digests.sort());
+      const uploads = (await collect(store.listUploads())).sort((a, b) => a.id.localeCompare(b.id));
+      assert.deepEqual(uploads.map((u) => [u.id, u.size]), [['open1', 5], ['open2', 0]]);
+      for (const u of uploads) assert.ok(u.modifiedAt >= t0 - 2000 && u.modifiedAt <= Date.now() + 2000, `mtime ${u.modifiedAt}`);
+    });
+
+    it('streams a multi-MiB blob written in many chunks', async () => {
+      const bytes = randomBytes(8 * 1024 * 1024 + 123);
+      const digest = sha256Of(bytes);
+      const writer = await store.createUpload('big');
+      const half = 4 * 1024 * 1024;
+      assert.equal(await writer.append(chunksOf(bytes.subarray(0, half), 65_537)), half);
+      assert.equal(await writer.append(chunksOf(bytes.subarray(half), 16_384), { expectedLength: bytes.length - half }), bytes.length - half);
+      assert.equal(await writer.digest('sha256'), digest);
+      await writer.commit(digest);
+      assert.deepEqual(await store.stat(digest), { size: bytes.length });
+      const out = await readAll(await store.read(digest));
+      assert.ok(out.equals(bytes));
+      const range = { start: 65_526, end: 3 * 65_536 + 5 };
+      assert.ok((await readAll(await store.read(digest, range))).equals(bytes.subarray(range.start, range.end + 1)));
+    });
+
+    it('reports health and closes idempotently', async () => {
+      await store.checkHealth();
+      await store.close();
+      await store.close();
+    });
+
+    it('keeps uploads and committed blobs across close and reopen', async (t) => {
+      if (fx.reopen === undefined) {
+        t.skip('store is not persistent');
+        return;
+      }
+      const digest = await put('p1', 'committed before restart');
+      const writer = await store.createUpload('persist');
+      await writer.append(chunksOf('part one'));
+      await store.close();
+
+      const reopened = await fx.reopen();
+      try {
+        assert.deepEqual(await reopened.stat(digest), { size: 24 });
+        assert.equal((await readAll(await reopened.read(digest))).toString(), 'committed before restart');
+        assert.deepEqual(await collect(reopened.list()), [digest]);
+        assert.deepEqual((await collect(reopened.listUploads())).map((u) => [u.id, u.size]), [['persist', 8]]);
+        const resumed = await reopened.resumeUpload('persist', 8);
+        assert.ok(resumed);
+        assert.equal(await resumed.digest('sha256'), sha256Of('part one'));
+        await resumed.append(chunksOf(', part two'));
+        const full = sha256Of('part one, part two');
+        await resumed.commit(full);
+        assert.equal((await readAll(await reopened.read(full))).toString(), 'part one, part two');
+      } finally {
+        await reopened.close();
+      }
+    });
+  });
+}

@@ -1,0 +1,83 @@
+/** A minimal OCI client over fetch, for tests: push and pull blobs and manifests. */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes } from 'node:crypto';
+
+export function sha256(bytes: Uint8Array | string): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+export function sha512(bytes: Uint8Array | string): string {
+  return `sha512:${createHash('sha512').update(bytes).digest('hex')}`;
+}
+
+export function randomBlob(size: number): Buffer {
+  return randomBytes(size);
+}
+
+export interface ErrorBody {
+  errors: Array<{ code: string; message: string; detail?: unknown }>;
+}
+
+/** Asserts a response is an OCI error envelope with `status` and `code`. */
+export async function expectError(res: Response, status: number, code: string): Promise<ErrorBody> {
+  const text = await res.text();
+  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${text}`);
+  if (res.headers.get('content-type') === null && text === '') return { errors: [] }; // HEAD: no body
+  const body = JSON.parse(text) as ErrorBody;
+  assert.ok(Array.isArray(body.errors) && body.errors.length > 0, `no errors array in ${text}`);
+  assert.equal(body.errors[0]!.code, code, `expected code ${code} in ${text}`);
+  assert.ok(body.errors[0]!.message.length > 0, 'error message must say what was wrong');
+  return body;
+}
+
+export class OciClient {
+  constructor(readonly base: string) {}
+
+  fetch(path: string, init: RequestInit = {}): Promise<Response> {
+    return fetch(this.base + path, init);
+  }
+
+  /** POST + PUT monolithic upload; returns the digest. */
+  async pushBlob(repo: string, bytes: Uint8Array): Promise<string> {
+    const digest = sha256(bytes);
+    const start = await this.fetch(`/v2/${repo}/blobs/uploads/`, { method: 'POST' });
+    assert.equal(start.status, 202, await start.text());
+    const location = start.headers.get('location');
+    assert.ok(location);
+    const put = await this.fetch(`${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/octet-stream' },
+      body: bytes,
+    });
+    assert.equal(put.status, 201, await put.text());
+    return digest;
+  }
+
+  /** PUT a manifest object; returns the response. */
+  putManifest(repo: string, reference: string, manifest: unknown, mediaType = 'application/vnd.oci.image.manifest.v1+json'): Promise<Response> {
+    const body = typeof manifest === 'string' || manifest instanceof Uint8Array ? manifest : JSON.stringify(manifest);
+    return this.fetch(`/v2/${repo}/manifests/${reference}`, { method: 'PUT', headers: { 'content-type': mediaType }, body });
+  }
+
+  /** Pushes config + layers and an OCI image manifest under `tag`; returns digests and the bytes pushed. */
+  async pushImage(repo: string, tag: string, options: { layers?: number; layerSize?: number; extra?: Record<string, unknown> } = {}) {
+    const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rand: randomBytes(8).toString('hex') }));
+    const configDigest = await this.pushBlob(repo, config);
+    const layers: Array<{ digest: string; bytes: Buffer }> = [];
+    for (let i = 0; i < (options.layers ?? 2); i++) {
+      const bytes = randomBlob(options.layerSize ?? 1024);
+      layers.push({ digest: await this.pushBlob(repo, bytes), bytes });
+    }
+    const manifest = {
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+      layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: l.digest, size: l.bytes.length })),
+      ...options.extra,
+    };
+    const bytes = Buffer.from(JSON.stringify(manifest));
+    const res = await this.putManifest(repo, tag, bytes);
+    assert.equal(res.status, 201, await res.text());
+    return { manifest, bytes, digest: sha256(bytes), configDigest, config, layers };
+  }
+}
