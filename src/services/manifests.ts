@@ -5,7 +5,7 @@
 import { RegistryError } from '../oci/errors.js';
 import { digestOf } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
-import { parseReference } from '../oci/names.js';
+import { isValidTag, parseReference, type Reference } from '../oci/names.js';
 import type { ManifestRecord, MetadataStore } from '../storage/meta/types.js';
 
 export interface PutManifestOutcome {
@@ -65,7 +65,7 @@ export class ManifestService {
 
   /** The manifest a tag or digest names. Throws NAME_UNKNOWN or MANIFEST_UNKNOWN. */
   async get(repository: string, reference: string, signal?: AbortSignal): Promise<ManifestRecord> {
-    const ref = parseReference(reference);
+    const ref = await this.lookupReference(repository, reference, signal);
     const digest = ref.kind === 'tag' ? await this.meta.getTag(repository, ref.tag, signal) : ref.digest;
     const record = digest === undefined ? undefined : await this.meta.getManifest(repository, digest, signal);
     if (!record) throw await this.unknown(repository, reference, signal);
@@ -74,9 +74,19 @@ export class ManifestService {
 
   /** DELETE by tag removes the tag only; by digest the manifest and its tags. */
   async delete(repository: string, reference: string, signal?: AbortSignal): Promise<void> {
-    const ref = parseReference(reference);
+    const ref = await this.lookupReference(repository, reference, signal);
     const deleted = ref.kind === 'tag' ? await this.meta.deleteTag(repository, ref.tag, signal) : await this.meta.deleteManifest(repository, ref.digest, signal);
     if (!deleted) throw await this.unknown(repository, reference, signal);
+  }
+
+  /**
+   * A reference to look up: a malformed digest is DIGEST_INVALID (400), but a
+   * string that is no valid tag simply names no manifest (404), as the
+   * conformance suite expects of GET/HEAD/DELETE.
+   */
+  private async lookupReference(repository: string, reference: string, signal?: AbortSignal): Promise<Reference> {
+    if (!reference.includes(':') && !isValidTag(reference)) throw await this.unknown(repository, reference, signal);
+    return parseReference(reference);
   }
 
   private async unknown(repository: string, reference: string, signal?: AbortSignal): Promise<RegistryError> {

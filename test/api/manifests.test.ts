@@ -178,6 +178,9 @@ for (const kind of STORAGE_KINDS) {
       await expectError(await client.fetch('/v2/m/known/manifests/nope'), 404, 'MANIFEST_UNKNOWN');
       await expectError(await client.fetch(`/v2/m/known/manifests/${sha256('nope')}`), 404, 'MANIFEST_UNKNOWN');
       await expectError(await client.fetch('/v2/m/unknown/manifests/x'), 404, 'NAME_UNKNOWN');
+      await expectError(await client.fetch('/v2/m/known/manifests/.INVALID_TAG'), 404, 'MANIFEST_UNKNOWN');
+      await expectError(await client.fetch('/v2/m/known/manifests/.INVALID_TAG', { method: 'DELETE' }), 404, 'MANIFEST_UNKNOWN');
+      await expectError(await client.fetch('/v2/m/known/manifests/sha256:totallywrong'), 400, 'DIGEST_INVALID');
       const head = await client.fetch('/v2/m/known/manifests/nope', { method: 'HEAD' });
       assert.equal(head.status, 404);
     });
