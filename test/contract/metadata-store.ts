@@ -58,6 +58,22 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
       opened = await open();
       store = opened.store;
     });
+
+    it('stats counts repositories, manifests, tags, uploads, and each blob once however often linked', async () => {
+      assert.deepEqual(await store.stats(), { repositories: 0, manifests: 0, tags: 0, blobs: 0, blobBytes: 0, uploads: 0 });
+      const shared = blob('shared', 100);
+      await store.linkBlob('a', shared, NOW);
+      await store.linkBlob('b', shared, NOW);
+      await store.linkBlob('b', blob('own', 7), NOW);
+      await mustPut(store, manifest('a', 'm1', { tag: 't1' }));
+      await mustPut(store, manifest('a', 'm2', { tag: 't2' }));
+      await store.createUpload({ id: 'u1', repository: 'a', offset: 0, createdAt: NOW, updatedAt: NOW });
+      assert.deepEqual(await store.stats(), { repositories: 2, manifests: 2, tags: 2, blobs: 2, blobBytes: 107, uploads: 1 });
+      await store.unlinkBlob('a', shared.digest);
+      assert.equal((await store.stats()).blobBytes, 107, 'still linked from b');
+      await store.unlinkBlob('b', shared.digest);
+      assert.deepEqual(await store.stats(), { repositories: 2, manifests: 2, tags: 2, blobs: 1, blobBytes: 7, uploads: 1 });
+    });
     afterEach(async () => {
       await store.close();
       await opened.cleanup();

@@ -14,6 +14,7 @@ import type {
   PutManifestResult,
   ReferrerRecord,
   UploadSession,
+  StoreStats,
 } from './types.js';
 
 interface StoredManifest {
@@ -247,6 +248,23 @@ export class MemoryMetadataStore implements MetadataStore {
   async countUploads(signal?: AbortSignal): Promise<number> {
     this.#enter(signal);
     return this.#uploads.size;
+  }
+
+  async stats(signal?: AbortSignal): Promise<StoreStats> {
+    this.#enter(signal);
+    let manifests = 0;
+    let tags = 0;
+    let blobBytes = 0;
+    for (const repo of this.#repos.values()) {
+      manifests += repo.manifests.size;
+      tags += repo.tags.size;
+    }
+    for (const [digest, repos] of this.#linksByDigest) {
+      let size = 0;
+      for (const name of repos) size = Math.max(size, this.#repos.get(name)?.links.get(digest)?.size ?? 0);
+      blobBytes += size;
+    }
+    return { repositories: this.#repos.size, manifests, tags, blobs: this.#linksByDigest.size, blobBytes, uploads: this.#uploads.size };
   }
 
   async listIdleUploads(before: number, limit: number, signal?: AbortSignal): Promise<UploadSession[]> {

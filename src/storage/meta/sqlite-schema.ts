@@ -161,6 +161,12 @@ export const SQL = {
   updateUpload: 'UPDATE uploads SET "offset" = ?, updated_at = ? WHERE id = ?',
   deleteUpload: 'DELETE FROM uploads WHERE id = ?',
   countUploads: 'SELECT count(*) AS n FROM uploads',
+  stats: `SELECT (SELECT count(*) FROM repositories) AS repositories,
+                 (SELECT count(*) FROM manifests) AS manifests,
+                 (SELECT count(*) FROM tags) AS tags,
+                 (SELECT count(*) FROM uploads) AS uploads,
+                 count(*) AS blobs, coalesce(sum(size), 0) AS blobBytes
+            FROM (SELECT max(size) AS size FROM blob_links GROUP BY digest)`,
   listIdleUploads: `SELECT id, repository, "offset", created_at, updated_at FROM uploads
                     WHERE updated_at < ? ORDER BY updated_at, id LIMIT ?`,
 } as const;

@@ -15,6 +15,7 @@ import type {
   PutManifestInput,
   PutManifestResult,
   ReferrerRecord,
+  StoreStats,
   UploadSession,
 } from './types.js';
 import { SQL, migrate } from './sqlite-schema.js';
@@ -261,6 +262,11 @@ export class SqliteMetadataStore implements MetadataStore {
   async countUploads(signal?: AbortSignal): Promise<number> {
     this.#enter(signal);
     return (this.#stmt.countUploads.get() as { n: number }).n;
+  }
+
+  async stats(signal?: AbortSignal): Promise<StoreStats> {
+    this.#enter(signal);
+    return this.#stmt.stats.get() as StoreStats;
   }
 
   async listIdleUploads(before: number, limit: number, signal?: AbortSignal): Promise<UploadSession[]> {

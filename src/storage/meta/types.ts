@@ -90,6 +90,16 @@ export interface UploadSession {
   readonly updatedAt: number;
 }
 
+/** Totals for metrics; blobs are counted once per digest, whatever the number of repositories linking them. */
+export interface StoreStats {
+  readonly repositories: number;
+  readonly manifests: number;
+  readonly tags: number;
+  readonly blobs: number;
+  readonly blobBytes: number;
+  readonly uploads: number;
+}
+
 export interface MetadataStore {
   // Repositories
   repositoryExists(repository: string, signal?: AbortSignal): Promise<boolean>;
@@ -134,6 +144,9 @@ export interface MetadataStore {
   countUploads(signal?: AbortSignal): Promise<number>;
   /** Sessions whose updatedAt is before `before`, oldest first, at most `limit`. */
   listIdleUploads(before: number, limit: number, signal?: AbortSignal): Promise<UploadSession[]>;
+
+  /** Current totals (a scan: meant for metrics scrapes, not for request paths). */
+  stats(signal?: AbortSignal): Promise<StoreStats>;
 
   /** Resolves when the store answers; throws with the reason otherwise. */
   checkHealth(signal?: AbortSignal): Promise<void>;
