@@ -4,7 +4,7 @@
  * server (createRegistryServer), and use the OCI helpers.
  */
 export { createRegistry, createServices, type RegistryOptions } from './registry.js';
-export { createRegistryServer, type RegistryServerOptions } from './server/app.js';
+export { createRegistryServer, type RegistryServerOptions, type ServerHealthOptions } from './server/app.js';
 export { healthPlugin, type HealthOptions } from './server/health.js';
 export { metricsPlugin, type MetricsOptions } from './server/metrics.js';
 export { DEFAULT_LIMITS, resolveLimits, type RegistryLimits } from './limits.js';

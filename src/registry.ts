@@ -30,8 +30,8 @@ export interface RegistryOptions {
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The /v2 route kind of this request ('base', 'blob', 'manifest', …), for metrics and auth. */
-    ociRoute?: RouteKind;
+    /** The /v2 route kind of this request ('base', 'blob', 'manifest', …; 'invalid' when the path names none), for metrics and auth. */
+    ociRoute?: RouteKind | 'invalid';
     /** The repository name of this request, when its route has one. */
     ociRepository?: string;
   }
@@ -76,6 +76,7 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
     });
 
     const handle = async (request: FastifyRequest, reply: import('fastify').FastifyReply): Promise<void> => {
+      request.ociRoute = 'invalid';
       const path = parseV2Path(pathOf(request));
       if (!path) throw new RegistryError('ROUTE_UNKNOWN', `no /v2 endpoint matches ${pathOf(request).slice(0, 200)}`);
       request.ociRoute = path.kind;

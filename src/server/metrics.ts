@@ -17,7 +17,7 @@
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import prom from 'prom-client';
-import type { MetadataStore } from '../storage/meta/types.js';
+import type { MetadataStore, StoreStats } from '../storage/meta/types.js';
 import type {} from '../registry.js'; // FastifyRequest.ociRoute
 
 export interface MetricsOptions {
@@ -121,24 +121,35 @@ async function metrics(app: FastifyInstance, options: MetricsOptions): Promise<v
 
   const store = options.metadataStore;
   if (store) {
-    new prom.Gauge({
-      name: `${prefix}upload_sessions_open`,
-      help: 'Upload sessions currently open (NaN when the metadata store does not answer).',
-      registers: [register],
-      async collect() {
-        try {
-          this.set(await store.countUploads(AbortSignal.timeout(2000)));
-        } catch (err) {
-          app.log.warn({ err }, 'metrics: counting upload sessions failed');
-          this.set(Number.NaN);
-        }
-      },
-    });
-    // ─── Blobs and bytes stored ──────────────────────────────────────────
-    // Reserved for gauges `${prefix}blobs_stored` and `${prefix}blob_bytes_stored`,
-    // collected at scrape time like upload_sessions_open once the MetadataStore
-    // port has a stats() method (to be added by the lead; not part of the port yet).
-    // ─────────────────────────────────────────────────────────────────────
+    // One stats() scan per scrape, shared by the gauges below.
+    let pending: { at: number; stats: Promise<StoreStats> } | undefined;
+    const stats = (): Promise<StoreStats> => {
+      if (!pending || Date.now() - pending.at > 1000) pending = { at: Date.now(), stats: store.stats(AbortSignal.timeout(2000)) };
+      return pending.stats;
+    };
+    const gauges: Array<[string, string, keyof StoreStats]> = [
+      ['upload_sessions_open', 'Upload sessions currently open.', 'uploads'],
+      ['blobs_stored', 'Distinct blobs linked in at least one repository.', 'blobs'],
+      ['blob_bytes_stored', 'Bytes of the distinct blobs linked in at least one repository.', 'blobBytes'],
+      ['repositories', 'Repositories.', 'repositories'],
+      ['manifests_stored', 'Manifests, counted per repository.', 'manifests'],
+      ['tags', 'Tags.', 'tags'],
+    ];
+    for (const [name, help, key] of gauges) {
+      new prom.Gauge({
+        name: `${prefix}${name}`,
+        help: `${help} NaN when the metadata store does not answer.`,
+        registers: [register],
+        async collect() {
+          try {
+            this.set((await stats())[key]);
+          } catch (err) {
+            app.log.warn({ err }, `metrics: reading ${name} failed`);
+            this.set(Number.NaN);
+          }
+        },
+      });
+    }
   }
 
   // Default process metrics once per register (a second collector would throw on duplicate names).

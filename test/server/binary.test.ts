@@ -65,6 +65,10 @@ test('serves /live, /ready, /v2/ and /metrics, then stops cleanly on SIGTERM', a
   assert.match(String(generated.headers['x-request-id']), /^[0-9a-f-]{36}$/);
 
   await fetchRaw(`${server.url}/v2/some/repo/blobs/sha256:${'0'.repeat(64)}`, { method: 'HEAD' });
+  const blob = Buffer.from('twelve bytes');
+  const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+  assert.equal((await fetchRaw(`${server.url}/v2/stats/repo/blobs/uploads/?digest=${digest}`, { method: 'POST', body: blob })).status, 201);
+  await fetchRaw(`${server.url}/v2/UPPER/tags/list`);
   const metrics = await fetchRaw(`${server.url}/metrics`);
   assert.equal(metrics.status, 200);
   assert.match(String(metrics.headers['content-type']), /^text\/plain/);
@@ -74,6 +78,10 @@ test('serves /live, /ready, /v2/ and /metrics, then stops cleanly on SIGTERM', a
   assert.match(text, /^ferro_oci_http_requests_total\{method="GET",route="\/ready",status="200"\} 1$/m);
   assert.match(text, /^ferro_oci_http_request_duration_seconds_count\{method="GET",route="base"\} 2$/m);
   assert.match(text, /^ferro_oci_upload_sessions_open 0$/m);
+  assert.match(text, /^ferro_oci_blobs_stored 1$/m);
+  assert.match(text, /^ferro_oci_blob_bytes_stored 12$/m);
+  assert.match(text, /^ferro_oci_repositories 1$/m);
+  assert.match(text, /^ferro_oci_http_requests_total\{method="GET",route="invalid",status="400"\} 1$/m);
   assert.match(text, /^ferro_oci_process_cpu_user_seconds_total /m);
   assert.doesNotMatch(text, /route="\/v2\/some/, 'raw paths never become labels');
 
