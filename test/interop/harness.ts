@@ -206,8 +206,11 @@ export class Daemon {
   async stop(graceMs = 15_000): Promise<void> {
     if (this.running) {
       this.child.kill('SIGTERM');
-      const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), graceMs));
-      if ((await Promise.race([this.exited.then(() => 'exited' as const), timer])) === 'timeout') killGroup(this.child, 'SIGKILL');
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<'timeout'>((r) => (timer = setTimeout(() => r('timeout'), graceMs)));
+      const outcome = await Promise.race([this.exited.then(() => 'exited' as const), timeout]);
+      clearTimeout(timer);
+      if (outcome === 'timeout') killGroup(this.child, 'SIGKILL');
       await this.exited;
     }
     // Children left in its group (normally none) go too.
