@@ -1,0 +1,37 @@
+// Limits: an upload session idle longer than the TTL is removed with its bytes.
+import assert from 'node:assert/strict';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { describe, it } from 'node:test';
+import { expectError, OciClient, randomBlob } from '../helpers/oci-client.js';
+import { STORAGE_KINDS, startRegistry } from '../helpers/registry.js';
+
+async function uploadIds(list: AsyncIterable<{ id: string }>): Promise<string[]> {
+  const ids: string[] = [];
+  for await (const u of list) ids.push(u.id);
+  return ids;
+}
+
+for (const kind of STORAGE_KINDS) {
+  describe(`upload session TTL [${kind}]`, () => {
+    it('an idle session expires with its bytes; an active one survives', async () => {
+      const reg = await startRegistry(kind, { limits: { uploadSessionTtlMs: 400 }, sweepIntervalMs: 100 });
+      try {
+        const client = new OciClient(reg.url);
+        const idle = (await client.fetch('/v2/ttl/a/blobs/uploads/', { method: 'POST' })).headers.get('location')!;
+        const active = (await client.fetch('/v2/ttl/a/blobs/uploads/', { method: 'POST' })).headers.get('location')!;
+        assert.equal((await client.fetch(idle, { method: 'PATCH', body: randomBlob(1000) })).status, 202);
+        for (let i = 0; i < 6; i++) {
+          await sleep(150);
+          assert.equal((await client.fetch(active, { method: 'PATCH', body: randomBlob(10) })).status, 202, 'activity keeps a session alive');
+        }
+        await expectError(await client.fetch(idle), 404, 'BLOB_UPLOAD_UNKNOWN');
+        const ids = await uploadIds(reg.blobStore.listUploads());
+        assert.ok(!ids.includes(idle.split('/').pop()!), 'the expired session’s bytes are removed');
+        assert.ok(ids.includes(active.split('/').pop()!));
+        assert.equal(await reg.metadataStore.countUploads(), 1);
+      } finally {
+        await reg.close();
+      }
+    });
+  });
+}
