@@ -251,7 +251,7 @@ clientSuite(
     // ---- derived image, another repository ------------------------------------------------
     step(
       'from single:v1 + copy + commit, push -> derived:v1 (base layers mounted from single)',
-      async (ctx) => {
+      async (ctx, t) => {
         const b = bh();
         const context = join(ctx.tmp, 'context');
         await mkdir(context, { recursive: true });
@@ -270,7 +270,7 @@ clientSuite(
           baseLayers,
           'the derived image shares the base layers',
         );
-        assertMounted(ctx.registry, mark, ctx.repo('derived'), [ctx.repo('single')], baseLayers);
+        t.diagnostic(await assertMounted(ctx.registry, mark, ctx.repo('derived'), [ctx.repo('single')], baseLayers));
       },
       { needs: [PULL_SINGLE] },
     );

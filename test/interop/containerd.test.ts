@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
-import { assertMounted, clientSuite, versionOf, type ModeContext } from './harness.js';
+import { assertMounted, assertNothingUploaded, clientSuite, versionOf, type ModeContext } from './harness.js';
 import { Containerd } from './clients/containerd.js';
 import { ARTIFACT_TYPE, digestOf, layoutTar, MT, type ImageInfo } from './images.js';
 
@@ -145,6 +145,17 @@ clientSuite(
     );
 
     step(
+      'push single:v1 again: every blob found by HEAD, nothing uploaded',
+      async (ctx, t) => {
+        const mark = ctx.registry.mark();
+        await cd().ctr(['images', 'push', '--plain-http', ctx.ref('single:v1')]);
+        t.diagnostic(await assertNothingUploaded(ctx.registry, mark, ctx.repo('single')));
+        await ctx.registry.expectManifest(ctx.repo('single'), 'v1', ctx.images.single.digest);
+      },
+      { needs: [PULL] },
+    );
+
+    step(
       'pull single@<digest>',
       async (ctx) => {
         const { single } = ctx.images;
@@ -244,7 +255,7 @@ clientSuite(
     // ---- derived image, another repository ------------------------------------------------
     step(
       'import derived (single + 1 layer) and push -> derived:v1 (base layers mounted from single)',
-      async (ctx) => {
+      async (ctx, t) => {
         const { derived, single } = ctx.images;
         const tar = join(ctx.tmp, 'derived.tar');
         await layoutTar(ctx.images, ['derived'], tar);
@@ -252,13 +263,8 @@ clientSuite(
         const mark = ctx.registry.mark();
         await tagPush(ctx, `${IN}:derived`, 'derived:v1');
         await ctx.registry.expectManifest(ctx.repo('derived'), 'v1', derived.digest);
-        assertMounted(
-          ctx.registry,
-          mark,
-          ctx.repo('derived'),
-          [ctx.repo('single')],
-          single.layers.map((l) => l.digest),
-        );
+        const shared = single.layers.map((l) => l.digest);
+        t.diagnostic(await assertMounted(ctx.registry, mark, ctx.repo('derived'), [ctx.repo('single')], shared));
       },
       { needs: [PULL] },
     );

@@ -4,7 +4,7 @@
  *
  * - Server modes: in memory; filesystem + SQLite; filesystem + SQLite with a
  *   restart of the server (SIGTERM, same storage dir and port) between the
- *   push and the pull phase (see InteropContext.restartPoint). INTEROP_MODES
+ *   push and the pull phase (see StepApi.restartPoint). INTEROP_MODES
  *   (comma separated ids) picks a subset.
  * - Commands run with a time limit in their own process group; their
  *   stdout/stderr are kept per step. When a step fails, its error message
@@ -18,12 +18,12 @@
  *   handler kills whatever is left.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, type WriteStream } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, existsSync, readFileSync, rmSync, type WriteStream } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it, type TestContext } from 'node:test';
+import { after, describe, it, type TestContext } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { fetchRaw, startServer, type HttpResponse, type RunningServer } from '../helpers/server-process.js';
 import { ACCEPT_MANIFESTS, blobPath, digestOf, ensureImages, MT, type BuiltImages, type Descriptor } from './images.js';
@@ -108,6 +108,8 @@ export function run(cmd: string, args: readonly string[], options: RunOptions = 
   for (const [k, v] of Object.entries({ ...process.env, ...options.env })) if (v !== undefined) env[k] = v;
   return new Promise<CommandResult>((resolve, reject) => {
     const child = spawn(cmd, args, { env, cwd: options.cwd, stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+    commands.add(child);
+    child.once('exit', () => commands.delete(child));
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -241,21 +243,77 @@ export class Daemon {
 }
 
 const daemons = new Set<Daemon>();
-process.once('exit', () => {
-  for (const d of daemons) killGroup(d.child, 'SIGKILL');
-});
+/** Client commands still running. */
+const commands = new Set<ChildProcess>();
 
-/** A temp dir under $TMPDIR (or `base`), removed by the returned function. */
-export async function tempDir(prefix: string, base = tmpdir()): Promise<string> {
-  await mkdir(base, { recursive: true });
-  return mkdtemp(join(base, prefix));
+function killEverything(): void {
+  for (const c of commands) killGroup(c, 'SIGKILL');
+  for (const d of daemons) killGroup(d.child, 'SIGKILL');
+  for (const dir of [...liveDirs].reverse()) {
+    unmountUnder(dir);
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    } catch {
+      /* best effort on the way out */
+    }
+  }
+  liveDirs.clear();
 }
 
+// Daemons and commands run in process groups of their own: nothing of them may outlive this process,
+// also when it is interrupted (process.exit runs the 'exit' handlers, which also stop the servers).
+process.once('exit', killEverything);
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+  process.once(signal, () => {
+    killEverything();
+    process.exit(128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1));
+  });
+}
+
+/** Temp dirs made by tempDir() and not removed yet (removed on an interrupt too). */
+const liveDirs = new Set<string>();
+
+/** A fresh temp dir `base`/`prefix`XXXXXX (base: $TMPDIR); remove it with removeDir(). */
+export async function tempDir(prefix: string, base = tmpdir()): Promise<string> {
+  await mkdir(base, { recursive: true });
+  const dir = await mkdtemp(join(base, prefix));
+  liveDirs.add(dir);
+  return dir;
+}
+
+/**
+ * Lazily unmounts whatever is mounted at or under `dir` (dockerd bind-mounts
+ * its data-root onto itself; a SIGKILLed dockerd leaves that mount behind).
+ */
+function unmountUnder(dir: string): void {
+  let mounts: string;
+  try {
+    mounts = readFileSync('/proc/self/mounts', 'utf8');
+  } catch {
+    return;
+  }
+  const points = mounts
+    .split('\n')
+    .map((line) => (line.split(' ')[1] ?? '').replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))))
+    .filter((m) => m === dir || m.startsWith(`${dir}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const m of points) {
+    try {
+      execFileSync('umount', ['-l', m], { stdio: 'ignore', timeout: 10_000 });
+    } catch {
+      /* not ours to fix: rm reports what is left */
+    }
+  }
+}
+
+/** Unmounts anything left under `dir`, then removes it. */
 export async function removeDir(dir: string | undefined): Promise<void> {
   if (!dir) return;
+  unmountUnder(dir);
   await rm(dir, { recursive: true, force: true, maxRetries: 3 }).catch((err: unknown) => {
     process.stderr.write(`[interop] could not remove ${dir}: ${String(err)}\n`);
   });
+  liveDirs.delete(dir);
 }
 
 /** Is `cmd` on PATH? */
@@ -389,6 +447,22 @@ export class Registry {
 
   async stop(): Promise<void> {
     await this.current.stop('SIGTERM').catch(() => this.current.kill());
+  }
+
+  private syncs = 0;
+
+  /**
+   * Waits until the server has logged everything it did so far: sends a
+   * request with a unique X-Request-Id and waits for its "request completed"
+   * line (the log lines of a client's requests may arrive after the client
+   * exited).
+   */
+  async sync(timeoutMs = 10_000): Promise<void> {
+    const id = `interop-sync-${process.pid}-${++this.syncs}`;
+    const server = this.current;
+    const seen = server.waitForLog((l) => l.reqId === id && typeof l.res === 'object', timeoutMs);
+    await this.request('GET', '/v2/', { 'x-request-id': id });
+    await seen;
   }
 
   mark(): LogMark {
@@ -560,7 +634,8 @@ export function blobTraffic(registry: Registry, mark: LogMark, repo: string): { 
  * mount (POST ?mount=&from= answered 201) from one of `from`, and none was
  * uploaded again.
  */
-export function assertMounted(registry: Registry, mark: LogMark, repo: string, from: readonly string[], shared: readonly string[]): void {
+export async function assertMounted(registry: Registry, mark: LogMark, repo: string, from: readonly string[], shared: readonly string[]): Promise<string> {
+  await registry.sync();
   const { mounted, mountAttempts, uploaded } = blobTraffic(registry, mark, repo);
   const seen = () =>
     `mount requests seen: ${mountAttempts.map((r) => `${r.method} ${r.url} -> ${r.status}`).join('; ') || 'none'}; uploads (?digest=): ${[...uploaded].join(', ') || 'none'}`;
@@ -570,6 +645,22 @@ export function assertMounted(registry: Registry, mark: LogMark, repo: string, f
     const source = mounted.get(d);
     assert.ok(source !== undefined && from.includes(source), `shared layer ${d} was not mounted (201) from ${from.join(' or ')}; ${seen()}`);
   }
+  const sources = [...new Set(shared.map((d) => mounted.get(d)))].join(', ');
+  return `${shared.length} shared layers mounted from ${sources} (${mountAttempts.length} mount requests, ${uploaded.size} blobs uploaded)`;
+}
+
+/** Asserts that nothing was uploaded into or mounted to `repo` since `mark` (a re-push found every blob by HEAD). */
+export async function assertNothingUploaded(registry: Registry, mark: LogMark, repo: string): Promise<string> {
+  await registry.sync();
+  const { mountAttempts, uploaded } = blobTraffic(registry, mark, repo);
+  const heads = registry.requestsSince(mark).filter((r) => r.method === 'HEAD' && r.url.startsWith(`/v2/${repo}/blobs/`));
+  assert.deepEqual([...uploaded], [], `blobs uploaded again into ${repo}`);
+  assert.deepEqual(
+    mountAttempts.map((r) => r.url),
+    [],
+    `mount requests into ${repo}`,
+  );
+  return `${heads.length} blob HEAD requests (${heads.filter((r) => r.status === 200).length} answered 200), nothing uploaded`;
 }
 
 // ---------------------------------------------------------------------------
@@ -722,8 +813,10 @@ export function clientSuite(client: string, options: ClientSuiteOptions, body: (
         });
 
         const explain = async (err: unknown, name: string, transcript: CommandResult[], mark: LogMark | undefined, daemonMarks: number[]): Promise<Error> => {
-          const message = err instanceof Error ? err.message : String(err);
+          // A failed command's output follows in full: keep only its first line here.
+          const message = err instanceof CommandError ? (err.message.split('\n')[0] ?? '') : err instanceof Error ? err.message : String(err);
           const parts = [`${client} [${mode.label}] step "${name}" failed: ${message}`, '', '── client commands of this step ──', formatTranscript(transcript)];
+          await registry?.sync(3_000).catch(() => undefined);
           if (registry && mark) {
             const lines = registry.linesSince(mark);
             const shown = lines.slice(-MAX_SERVER_LINES).map(clip);
@@ -803,6 +896,27 @@ export function clientSuite(client: string, options: ClientSuiteOptions, body: (
               { critical: true },
             );
           },
+        });
+
+        step('ferro-oci-server log of this mode: no 5xx response, no error-level line', async ({ registry: r }, t) => {
+          await r.sync();
+          const all = r.linesSince({ instance: 0, line: 0 });
+          const requests = r.requestsSince({ instance: 0, line: 0 });
+          const failed = requests.filter((q) => (q.status ?? 0) >= 500);
+          const errors = all.filter((line) => {
+            try {
+              return ((JSON.parse(line) as { level?: number }).level ?? 0) >= 50;
+            } catch {
+              return false;
+            }
+          });
+          t.diagnostic(`${requests.length} requests logged (${requests.filter((q) => (q.status ?? 0) >= 400 && (q.status ?? 0) < 500).length} answered 4xx)`);
+          assert.deepEqual(
+            failed.map((q) => `${q.method} ${q.url} -> ${q.status} (reqId ${q.reqId})`),
+            [],
+            'responses with status >= 500',
+          );
+          assert.deepEqual(errors.map(clip), [], 'error-level log lines');
         });
       });
     }

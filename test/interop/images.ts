@@ -186,18 +186,19 @@ export function ensureImages(): Promise<BuiltImages> {
     // Build next to the final place and rename: concurrent builders do not see half a build.
     const work = await mkdtemp(join(dir, '.build.'));
     try {
-      const built = await buildImages(work, dir);
+      await buildImages(work);
       const images = join(dir, 'images');
       try {
         await rename(join(work, 'images'), images);
-      } catch (err) {
+      } catch {
+        // Another builder of this run won the race, or an INTEROP_IMAGES dir holds an older build.
         const again = await loadImages(dir);
         if (again) return again;
-        throw err;
+        await rm(images, { recursive: true, force: true });
+        await rename(join(work, 'images'), images);
       }
       const result = await loadImages(dir);
       if (!result) throw new Error(`images built in ${dir} but images.json is unreadable`);
-      void built;
       return result;
     } finally {
       await rm(work, { recursive: true, force: true });
@@ -315,7 +316,7 @@ interface BuiltLayer {
   readonly tarPath: string;
 }
 
-async function buildImages(work: string, _finalDir: string): Promise<BuiltImages> {
+async function buildImages(work: string): Promise<BuiltImages> {
   const root = join(work, 'images');
   const layoutDir = join(root, 'oci');
   const src = join(work, 'src');

@@ -36,7 +36,7 @@ clientSuite(
   },
   ({ step, restartPoint }) => {
     let tool: ContainersTool | undefined;
-    const pm = (ctx: ModeContext) => {
+    const pm = (_ctx: ModeContext) => {
       if (!tool) throw new Error('podman store not set up');
       return tool;
     };
@@ -213,6 +213,16 @@ clientSuite(
     );
 
     step(
+      'search <host>/<prefix> (GET /v2/_catalog): lists the pushed repositories',
+      async (ctx) => {
+        const r = await pm(ctx).run(['search', '--tls-verify=false', '--format', '{{.Name}}', `${ctx.registry.host}/${ctx.repoPrefix}`]);
+        const names = r.stdout.trim().split('\n').map((l) => l.trim()).filter(Boolean).sort();
+        assert.deepEqual(names, [ctx.ref('multi'), ctx.ref('single')]);
+      },
+      { needs: [PUSH, PUSH_INDEX] },
+    );
+
+    step(
       'manifest inspect multi:v1 (remote): linux/amd64 and linux/arm64',
       async (ctx) => {
         const r = await pm(ctx).run(['manifest', 'inspect', ctx.ref('multi:v1')]);
@@ -246,7 +256,7 @@ clientSuite(
     // ---- derived image, another repository ------------------------------------------------
     step(
       'build FROM single:v1 (COPY only) and push -> derived:v1 (base layers mounted from single)',
-      async (ctx) => {
+      async (ctx, t) => {
         const p = pm(ctx);
         const context = join(ctx.tmp, 'build');
         await mkdir(context, { recursive: true });
@@ -265,7 +275,7 @@ clientSuite(
           baseLayers,
           'the derived image shares the base layers',
         );
-        assertMounted(ctx.registry, mark, ctx.repo('derived'), [ctx.repo('single')], baseLayers);
+        t.diagnostic(await assertMounted(ctx.registry, mark, ctx.repo('derived'), [ctx.repo('single')], baseLayers));
       },
       { needs: [PULL] },
     );

@@ -30,10 +30,35 @@ clientSuite(
   ({ step, restartPoint }) => {
     let client: Skopeo | undefined;
     const sk = async (ctx: ModeContext) => (client ??= await Skopeo.create(ctx.tmp));
+    // zstd pushes use a blob-info cache of their own: with the shared one, containers/image
+    // may reuse the gzip blobs it already pushed, or substitute zstd blobs in later pushes.
+    let zstdClient: Skopeo | undefined;
+    const skZstd = async (ctx: ModeContext) => (zstdClient ??= await Skopeo.create(join(ctx.tmp, 'zstd')));
     const oci = (ctx: ModeContext, ref: string) => `oci:${ctx.images.layout}:${ref}`;
     const docker = (ctx: ModeContext, nameTag: string) => `docker://${ctx.ref(nameTag)}`;
 
     // ---- push phase ----------------------------------------------------------------
+    const PUSH_ZSTD = 'push oci:single recompressed with zstd (--dest-compress-format zstd) -> zstd:v1 (own blob-info cache)';
+    step(PUSH_ZSTD, async (ctx) => {
+      const { single } = ctx.images;
+      await (await skZstd(ctx)).copy(oci(ctx, 'single'), docker(ctx, 'zstd:v1'), ['--dest-compress', '--dest-compress-format', 'zstd']);
+      const m = await ctx.registry.manifest(ctx.repo('zstd'), 'v1');
+      assert.equal(m.status, 200);
+      const doc = m.json<{ config: { digest: string }; layers: Array<{ mediaType: string; digest: string; size: number }> }>();
+      assert.equal(doc.config.digest, single.config.digest);
+      assert.deepEqual(
+        doc.layers.map((l) => l.mediaType),
+        single.layers.map(() => 'application/vnd.oci.image.layer.v1.tar+zstd'),
+      );
+      for (const l of doc.layers) {
+        const blob = await ctx.registry.blob(ctx.repo('zstd'), l.digest);
+        assert.equal(blob.length, l.size);
+        assert.equal(digestOf(blob), l.digest);
+        assert.equal(blob.readUInt32LE(0), 0xfd2fb528, `layer ${l.digest} is a zstd frame`);
+      }
+      ctx.set('zstd', m.digest);
+    });
+
     const PUSH_SINGLE = 'push oci:single (3 layers, one of 30 MiB) -> single:v1';
     step(PUSH_SINGLE, async (ctx) => {
       await (await sk(ctx)).copy(oci(ctx, 'single'), docker(ctx, 'single:v1'));
@@ -233,6 +258,23 @@ clientSuite(
     );
 
     step(
+      'pull the zstd image zstd:v1 -> dir: (layer digests and sizes)',
+      async (ctx) => {
+        const out = join(ctx.tmp, 'pull-zstd');
+        await (await skZstd(ctx)).copy(docker(ctx, 'zstd:v1'), `dir:${out}`);
+        const manifestFile = join(out, 'manifest.json');
+        assert.equal(await fileDigest(manifestFile), ctx.get('zstd'));
+        const doc = JSON.parse(await readFile(manifestFile, 'utf8')) as { layers: Array<{ digest: string; size: number }> };
+        for (const l of doc.layers) {
+          const bytes = await readFile(join(out, l.digest.slice(7)));
+          assert.equal(bytes.length, l.size);
+          assert.equal(digestOf(bytes), l.digest);
+        }
+      },
+      { needs: [PUSH_ZSTD] },
+    );
+
+    step(
       'list-tags single (v1, v2) and docker (list, v2s2)',
       async (ctx) => {
         const s = await sk(ctx);
@@ -241,6 +283,19 @@ clientSuite(
         assert.deepEqual(await ctx.registry.tags(ctx.repo('single')), ['v1', 'v2']);
       },
       { needs: [PUSH_SINGLE, RETAG, PUSH_V2S2, PUSH_LIST] },
+    );
+
+    step(
+      'sync --src docker single -> dir: (every tag, found by tag listing)',
+      async (ctx) => {
+        const { single } = ctx.images;
+        const out = join(ctx.tmp, 'sync');
+        await (await sk(ctx)).run(['sync', '--src', 'docker', '--dest', 'dir', '--src-tls-verify=false', ctx.ref('single'), out]);
+        for (const tag of ['v1', 'v2']) {
+          assert.equal(await fileDigest(join(out, `single:${tag}`, 'manifest.json')), single.digest, `synced single:${tag}`);
+        }
+      },
+      { needs: [PUSH_SINGLE, RETAG] },
     );
 
     step(
@@ -284,18 +339,13 @@ clientSuite(
     const CROSS = 'copy single:v1 -> copy:v1 (another repository: layers mounted, not uploaded again)';
     step(
       CROSS,
-      async (ctx) => {
+      async (ctx, t) => {
         const { single } = ctx.images;
         const mark = ctx.registry.mark();
         await (await sk(ctx)).copy(docker(ctx, 'single:v1'), docker(ctx, 'copy:v1'));
         await ctx.registry.expectManifest(ctx.repo('copy'), 'v1', single.digest);
-        assertMounted(
-          ctx.registry,
-          mark,
-          ctx.repo('copy'),
-          [ctx.repo('single')],
-          single.layers.map((l) => l.digest),
-        );
+        const shared = single.layers.map((l) => l.digest);
+        t.diagnostic(await assertMounted(ctx.registry, mark, ctx.repo('copy'), [ctx.repo('single')], shared));
       },
       { needs: [PUSH_SINGLE] },
     );
@@ -303,18 +353,13 @@ clientSuite(
     const DERIVED = 'push oci:derived (single + 1 layer) -> derived:v1 (base layers mounted, new layer uploaded)';
     step(
       DERIVED,
-      async (ctx) => {
+      async (ctx, t) => {
         const { derived, single } = ctx.images;
         const mark = ctx.registry.mark();
         await (await sk(ctx)).copy(oci(ctx, 'derived'), docker(ctx, 'derived:v1'));
         await ctx.registry.expectManifest(ctx.repo('derived'), 'v1', derived.digest);
-        assertMounted(
-          ctx.registry,
-          mark,
-          ctx.repo('derived'),
-          [ctx.repo('single'), ctx.repo('copy')],
-          single.layers.map((l) => l.digest),
-        );
+        const shared = single.layers.map((l) => l.digest);
+        t.diagnostic(await assertMounted(ctx.registry, mark, ctx.repo('derived'), [ctx.repo('single'), ctx.repo('copy')], shared));
         const extra = derived.layers[3]!;
         assert.equal(digestOf(await ctx.registry.blob(ctx.repo('derived'), extra.digest)), extra.digest);
       },

@@ -5,9 +5,9 @@
  * in a namespace of its own, plain HTTP via --plain-http. ctr uses the same
  * remotes/docker resolver and pusher as nerdctl and the kubelet's CRI.
  */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Daemon, removeDir, run, type CommandResult, type RunOptions } from '../harness.js';
+import { Daemon, removeDir, run, tempDir, type CommandResult, type RunOptions } from '../harness.js';
 
 export class Containerd {
   private constructor(
@@ -22,7 +22,7 @@ export class Containerd {
     const base = join(dir, 'containerd');
     const root = join(base, 'root');
     await mkdir(root, { recursive: true });
-    const short = await mkdtemp('/tmp/icd.');
+    const short = await tempDir('icd.', '/tmp');
     const socket = join(short, 'c.sock');
     const config = join(base, 'config.toml');
     await writeFile(

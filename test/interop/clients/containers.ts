@@ -8,9 +8,9 @@
  * --tls-verify) and a private blob-info cache (see withBlobInfoCache).
  * INTEROP_DEBUG=1 adds --log-level=debug.
  */
-import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeDir, run, withBlobInfoCache, type CommandResult, type RunOptions } from '../harness.js';
+import { removeDir, run, tempDir, withBlobInfoCache, type CommandResult, type RunOptions } from '../harness.js';
 
 export type ContainersToolName = 'podman' | 'buildah';
 
@@ -31,7 +31,7 @@ export class ContainersTool {
     const tmp = join(base, 'tmp');
     const bic = join(base, 'bic');
     for (const d of [root, tmp, bic]) await mkdir(d, { recursive: true });
-    const runroot = await mkdtemp(tool === 'podman' ? '/tmp/ipr.' : '/tmp/ibr.');
+    const runroot = await tempDir(tool === 'podman' ? 'ipr.' : 'ibr.', '/tmp');
     const registriesConf = join(base, 'registries.conf');
     await writeFile(
       registriesConf,

@@ -7,9 +7,9 @@
  * The docker CLI (any version; the API is negotiated) uses DOCKER_HOST,
  * its own DOCKER_CONFIG, and the legacy builder (DOCKER_BUILDKIT=0).
  */
-import { mkdir, mkdtemp } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Daemon, removeDir, run, type CommandResult, type RunOptions } from '../harness.js';
+import { Daemon, removeDir, run, tempDir, type CommandResult, type RunOptions } from '../harness.js';
 
 export class Docker {
   private constructor(
@@ -26,7 +26,7 @@ export class Docker {
     const config = join(base, 'config');
     await mkdir(dataRoot, { recursive: true });
     await mkdir(config, { recursive: true });
-    const short = await mkdtemp('/tmp/idk.');
+    const short = await tempDir('idk.', '/tmp');
     const host = `unix://${join(short, 'docker.sock')}`;
     const env = Docker.env(host, config);
     const daemon = await Daemon.start(
