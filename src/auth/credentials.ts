@@ -1,0 +1,71 @@
+/**
+ * Checking user name and password pairs (Basic credentials, the token
+ * endpoint's password grant) with throttling: a client IP or a user name
+ * with too many recent failures gets 429 TOOMANYREQUESTS with Retry-After
+ * before any password is looked at. Verified pairs are remembered briefly
+ * (keyed by an HMAC under a per-process random key, never the password) so
+ * that Basic auth does not cost a bcrypt comparison on every request.
+ */
+import { createHmac, randomBytes } from 'node:crypto';
+import { RegistryError } from '../oci/errors.js';
+import type { UserStore } from './htpasswd.js';
+import { LoginThrottle } from './throttle.js';
+
+export interface BasicCredentials {
+  readonly username: string;
+  readonly password: string;
+}
+
+/** Parses an `Authorization: Basic …` value; undefined when it is not Basic or is malformed. */
+export function parseBasic(header: string | undefined): BasicCredentials | undefined {
+  if (header === undefined) return undefined;
+  const m = /^Basic +([A-Za-z0-9+/=]{1,4096}) *$/i.exec(header);
+  if (!m) return undefined;
+  const text = Buffer.from(m[1]!, 'base64').toString('utf8');
+  const colon = text.indexOf(':');
+  if (colon <= 0) return undefined;
+  return { username: text.slice(0, colon), password: text.slice(colon + 1) };
+}
+
+const CACHE_TTL_MS = 60_000;
+const CACHE_MAX = 1000;
+
+export class PasswordChecker {
+  private readonly cacheKey = randomBytes(32);
+  private readonly verified = new Map<string, number>();
+
+  constructor(
+    private readonly users: UserStore,
+    readonly throttle: LoginThrottle = new LoginThrottle(),
+  ) {}
+
+  /**
+   * Resolves true for the right password, false otherwise (the failure is
+   * counted for `ip` and `username`). Throws TOOMANYREQUESTS when throttled.
+   */
+  async check(credentials: BasicCredentials, ip: string): Promise<boolean> {
+    const keys = [`ip:${ip}`, `user:${credentials.username}`];
+    const wait = this.throttle.retryAfterSeconds(keys);
+    if (wait > 0) {
+      throw new RegistryError('TOOMANYREQUESTS', `too many failed logins; retry in ${wait} s`, { headers: { 'Retry-After': String(wait) } });
+    }
+    const id = createHmac('sha256', this.cacheKey).update(credentials.username).update('\0').update(credentials.password).digest('base64');
+    const until = this.verified.get(id);
+    if (until !== undefined && until > Date.now() && this.users.has(credentials.username)) return true;
+    const ok = await this.users.verify(credentials.username, credentials.password);
+    if (!ok) {
+      this.throttle.fail(keys);
+      return false;
+    }
+    this.throttle.clear(`user:${credentials.username}`);
+    this.verified.delete(id);
+    this.verified.set(id, Date.now() + CACHE_TTL_MS);
+    while (this.verified.size > CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
+    return true;
+  }
+
+  /** See UserStore.passwordVersion; undefined for an unknown user. */
+  passwordVersion(username: string): string | undefined {
+    return this.users.passwordVersion(username);
+  }
+}

@@ -1,0 +1,63 @@
+/**
+ * Builds the auth plugin from a validated AuthConfig: reads the htpasswd
+ * file, reads or generates the token signing key, reads the external
+ * issuer's public key or sets up its JWKS. Every failure is an error naming
+ * the file at fault, for a clear startup error. Returns what a server should
+ * log (e.g. a key generated, a key file readable by others).
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import { createRemoteJWKSet } from 'jose';
+import type { AuthConfig } from './config.js';
+import { UserStore } from './htpasswd.js';
+import { loadOrCreateSigningKey, loadPublicKey } from './keys.js';
+import { authPlugin, type TokenAuthOptions } from './plugin.js';
+import { AccessPolicy } from './policy.js';
+import { TokenIssuer, TokenVerifier } from './tokens.js';
+
+export interface LoadedAuth {
+  /** undefined for mode none. */
+  readonly plugin: FastifyPluginAsync | undefined;
+  readonly notices: ReadonlyArray<{ readonly level: 'info' | 'warn'; readonly msg: string; readonly fields: Record<string, unknown> }>;
+}
+
+export async function loadAuth(config: AuthConfig): Promise<LoadedAuth> {
+  const notices: Array<LoadedAuth['notices'][number]> = [];
+  if (config.mode === 'none') return { plugin: undefined, notices };
+  const policy = new AccessPolicy(config.policy);
+  const users = config.htpasswd !== undefined ? await UserStore.load(config.htpasswd) : undefined;
+  if (users) notices.push({ level: 'info', msg: 'users loaded', fields: { htpasswd: config.htpasswd, users: users.size } });
+  let token: TokenAuthOptions | undefined;
+  if (config.mode === 'token') {
+    const t = config.token!;
+    const common = { service: t.service, ...(t.realm !== undefined ? { realm: t.realm } : {}) };
+    if (t.external?.publicKeyFile !== undefined) {
+      const key = await loadPublicKey(t.external.publicKeyFile);
+      token = { ...common, verifier: new TokenVerifier({ key, issuer: t.issuer, service: t.service }) };
+    } else if (t.external?.jwksUrl !== undefined) {
+      const jwks = createRemoteJWKSet(new URL(t.external.jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
+      token = { ...common, verifier: new TokenVerifier({ key: jwks, issuer: t.issuer, service: t.service }) };
+    } else {
+      const key = await loadOrCreateSigningKey(t.keyFile!);
+      if (key.created) notices.push({ level: 'info', msg: 'token signing key generated', fields: { keyFile: t.keyFile } });
+      if (key.insecureMode) notices.push({ level: 'warn', msg: 'token signing key file is readable by group or others: chmod 600 it', fields: { keyFile: t.keyFile } });
+      const issuer = new TokenIssuer({
+        privateKey: key.privateKey,
+        publicKey: key.publicKey,
+        issuer: t.issuer,
+        service: t.service,
+        ...(t.expiresIn !== undefined ? { expiresInSeconds: t.expiresIn } : {}),
+        ...(t.refreshExpiresIn !== undefined ? { refreshExpiresInSeconds: t.refreshExpiresIn } : {}),
+      });
+      token = { ...common, issuer };
+    }
+  }
+  const plugin = authPlugin({
+    mode: config.mode,
+    policy,
+    ...(users ? { users } : {}),
+    ...(config.realm !== undefined ? { realm: config.realm } : {}),
+    ...(token ? { token } : {}),
+    ...(config.throttle ? { throttle: { maxFailures: config.throttle.maxFailures, windowMs: (config.throttle.windowSeconds ?? 60) * 1000 } } : {}),
+  });
+  return { plugin, notices };
+}

@@ -1,0 +1,107 @@
+/** Repository patterns and the access policy, in-process. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import fc from 'fast-check';
+import { RepositoryPattern } from '../../src/auth/glob.js';
+import { AccessPolicy } from '../../src/auth/policy.js';
+import { requiredAccess } from '../../src/auth/access.js';
+
+const m = (pattern: string, name: string) => RepositoryPattern.compile(pattern).matches(name);
+
+describe('repository patterns', () => {
+  it('literal, *, ** semantics, anchored at both ends', () => {
+    const cases: Array<[string, string, boolean]> = [
+      ['team/app', 'team/app', true],
+      ['team/app', 'team/app2', false],
+      ['team/app', 'x/team/app', false],
+      ['team/*', 'team/app', true],
+      ['team/*', 'team', false],
+      ['team/*', 'team/a/b', false],
+      ['team/**', 'team', true],
+      ['team/**', 'team/a', true],
+      ['team/**', 'team/a/b/c', true],
+      ['team/**', 'teams/a', false],
+      ['**', 'anything/at/all', true],
+      ['**/app', 'app', true],
+      ['**/app', 'a/b/app', true],
+      ['**/app', 'a/b/app2', false],
+      ['a/**/z', 'a/z', true],
+      ['a/**/z', 'a/b/c/z', true],
+      ['a/**/z', 'a/b/c/zz', false],
+      ['team-*/app', 'team-a/app', true],
+      ['team-*/app', 'team-/app', true],
+      ['team-*/app', 'teama/app', false],
+      ['*-dev', 'api-dev', true],
+      ['*-dev', 'api-dev-x', false],
+      ['a*b*c', 'abc', true],
+      ['a*b*c', 'aXbYc', true],
+      ['a*b*c', 'acb', false],
+      ['ab*ba', 'aba', false],
+      ['*', 'a/b', false],
+      ['team.a/**', 'teamxa/app', false],
+      ['team.a/**', 'team.a/app', true],
+    ];
+    for (const [p, n, expected] of cases) assert.equal(m(p, n), expected, `${p} vs ${n}`);
+  });
+
+  it('refuses patterns with other characters (no regex or path syntax), empty components, partial **', () => {
+    for (const bad of ['', 'a//b', '/a', 'a/', 'a**', 'a/**b', 'team/(.*)', 'a|b', 'a?b', '[ab]', 'a\\b', 'A/b', 'a b', '../x', 'x/../y', 'x/.', '%2e%2e/x']) {
+      assert.throws(() => RepositoryPattern.compile(bad), /invalid repository pattern/, JSON.stringify(bad));
+    }
+  });
+
+  it('property: a pattern without * matches exactly itself; * never crosses a "/"', () => {
+    const component = fc.stringMatching(/^[a-z0-9]{1,6}$/);
+    const name = fc.array(component, { minLength: 1, maxLength: 5 }).map((c) => c.join('/'));
+    fc.assert(
+      fc.property(name, name, (a, b) => {
+        assert.equal(m(a, b), a === b);
+        assert.equal(m('*', b), !b.includes('/'));
+        assert.equal(m('**', b), true);
+        assert.equal(m(`${a}/**`, b), b === a || b.startsWith(`${a}/`));
+      }),
+      { numRuns: 300 },
+    );
+  });
+});
+
+describe('access policy', () => {
+  const policy = new AccessPolicy({
+    groups: { devs: ['bob'], ops: ['olga'] },
+    admins: { users: ['root'], groups: ['ops'] },
+    rules: [
+      { repositories: ['team-a/**'], users: ['alice'], actions: ['pull', 'push'] },
+      { repositories: ['team-b/**'], groups: ['devs'], actions: ['pull', 'push', 'delete'] },
+      { repositories: ['shared/*'], users: ['*'], actions: ['pull'] },
+      { repositories: ['public/**'], anonymousPull: true },
+    ],
+  });
+
+  it('grants per user, group, any authenticated user, anonymous pull and admin', () => {
+    const a = (u: string | undefined, r: string) => [...policy.actions(u, r)].sort().join(',');
+    assert.equal(a('alice', 'team-a/app'), 'pull,push');
+    assert.equal(a('alice', 'team-b/app'), '');
+    assert.equal(a('bob', 'team-b/x/y'), 'delete,pull,push');
+    assert.equal(a('alice', 'shared/x'), 'pull');
+    assert.equal(a(undefined, 'shared/x'), '');
+    assert.equal(a(undefined, 'public/x'), 'pull');
+    assert.equal(a('alice', 'public/x'), 'pull');
+    assert.equal(a(undefined, 'team-a/app'), '');
+    assert.equal(a('root', 'anything'), 'delete,pull,push');
+    assert.equal(a('olga', 'anything/else'), 'delete,pull,push');
+    assert.equal(a('mallory', 'team-a/app'), '');
+  });
+
+  it('required access per method and route', () => {
+    const r = (method: string, route: Parameters<typeof requiredAccess>[1], query: Record<string, string> = {}) => requiredAccess(method, route, 'x/y', query);
+    assert.deepEqual(r('GET', 'manifest'), { kind: 'repository', repository: 'x/y', actions: ['pull'], scopes: ['repository:x/y:pull'] });
+    assert.deepEqual(r('PUT', 'manifest').kind === 'repository' && r('PUT', 'manifest'), { kind: 'repository', repository: 'x/y', actions: ['push'], scopes: ['repository:x/y:pull,push'] });
+    const mount = r('POST', 'uploads', { mount: 'sha256:0', from: 'other/repo' });
+    assert.ok(mount.kind === 'repository' && mount.scopes[1] === 'repository:other/repo:pull');
+    const badFrom = r('POST', 'uploads', { mount: 'sha256:0', from: 'Bad"Name' });
+    assert.ok(badFrom.kind === 'repository' && badFrom.scopes.length === 1);
+    assert.deepEqual(requiredAccess('GET', 'base', undefined, {}), { kind: 'login' });
+    assert.deepEqual(requiredAccess('GET', 'catalog', undefined, {}), { kind: 'catalog' });
+    assert.deepEqual(requiredAccess('GET', 'invalid', undefined, {}), { kind: 'login' });
+  });
+});

@@ -1,0 +1,229 @@
+/**
+ * A registry with auth on a real loopback socket, for the auth tests:
+ * users (bcrypt cost 4) and rules given inline, stores in memory, the token
+ * signing key in a fresh temp dir. `trustProxy` is on so that a test can
+ * choose its client IP with X-Forwarded-For.
+ */
+import assert from 'node:assert/strict';
+import { createHash, randomBytes, type KeyObject } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import Fastify, { type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
+import { SignJWT } from 'jose';
+import { authPlugin, type AuthOptions } from '../../src/auth/plugin.js';
+import { UserStore } from '../../src/auth/htpasswd.js';
+import { loadOrCreateSigningKey } from '../../src/auth/keys.js';
+import { AccessPolicy, type PolicyOptions } from '../../src/auth/policy.js';
+import { TokenIssuer, TokenVerifier } from '../../src/auth/tokens.js';
+import type { ThrottleOptions } from '../../src/auth/throttle.js';
+import type { RegistryLimits } from '../../src/limits.js';
+import { createRegistry } from '../../src/registry.js';
+import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
+import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
+
+export const SERVICE = 'registry.test';
+export const ISSUER = 'ferro-test-issuer';
+
+/** Users of every test registry: name → password. */
+export const USERS: Readonly<Record<string, string>> = {
+  admin: 'admin-pass',
+  alice: 'alice-pass',
+  bob: 'bob-pass',
+  carol: 'carol-pass',
+};
+
+/** alice: team-a/** pull+push, public/** push; bob (group devs): team-b/** all; carol: pull on team-a/app only; public/** anonymous pull. */
+export const POLICY: PolicyOptions = {
+  groups: { devs: ['bob'] },
+  admins: { users: ['admin'] },
+  rules: [
+    { repositories: ['team-a/**'], users: ['alice'], actions: ['pull', 'push'] },
+    { repositories: ['team-b/**'], groups: ['devs'], actions: ['pull', 'push', 'delete'] },
+    { repositories: ['team-a/app'], users: ['carol'], actions: ['pull'] },
+    { repositories: ['public/**'], anonymousPull: true },
+    { repositories: ['public/**'], users: ['alice'], actions: ['push'] },
+  ],
+};
+
+export function htpasswdText(users: Readonly<Record<string, string>> = USERS): string {
+  // Mix the prefixes htpasswd and other tools write.
+  const prefixes = ['$2y$', '$2a$', '$2b$'];
+  return Object.entries(users)
+    .map(([u, p], i) => `${u}:${prefixes[i % 3]}${bcrypt.hashSync(p, 4).slice(4)}`)
+    .join('\n');
+}
+
+export interface AuthRegistry {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly dir: string;
+  readonly privateKey: KeyObject;
+  readonly issuer?: TokenIssuer;
+  close(): Promise<void>;
+}
+
+export interface StartAuthOptions {
+  readonly mode?: 'basic' | 'token';
+  readonly policy?: PolicyOptions;
+  readonly throttle?: ThrottleOptions;
+  readonly limits?: Partial<RegistryLimits>;
+  /** Verify with this instead of the built-in issuer (external issuer). */
+  readonly verifier?: TokenVerifier;
+  readonly fastify?: Partial<FastifyServerOptions>;
+  /** Called on the new instance before anything is registered. */
+  readonly setup?: (app: FastifyInstance) => void;
+}
+
+export async function startAuthRegistry(options: StartAuthOptions = {}): Promise<AuthRegistry> {
+  const dir = await mkdtemp(join(tmpdir(), 'ferro-oci-auth-'));
+  const key = await loadOrCreateSigningKey(join(dir, 'token-key.pem'));
+  const mode = options.mode ?? 'token';
+  const issuer = options.verifier
+    ? undefined
+    : new TokenIssuer({ privateKey: key.privateKey, publicKey: key.publicKey, issuer: ISSUER, service: SERVICE, expiresInSeconds: 120 });
+  const auth: AuthOptions = {
+    mode,
+    policy: new AccessPolicy(options.policy ?? POLICY),
+    users: UserStore.fromText(htpasswdText()),
+    realm: 'ferro-test',
+    throttle: options.throttle ?? { maxFailures: 1000 },
+    ...(mode === 'token' ? { token: { service: SERVICE, ...(issuer ? { issuer } : {}), ...(options.verifier ? { verifier: options.verifier, realm: 'https://auth.example.com/token' } : {}) } } : {}),
+  };
+  const blobStore = new MemoryBlobStore();
+  const metadataStore = new MemoryMetadataStore();
+  const app = Fastify({ logger: false, trustProxy: true, ...options.fastify } as FastifyServerOptions) as unknown as FastifyInstance;
+  options.setup?.(app);
+  await app.register(authPlugin(auth));
+  await app.register(createRegistry({ blobStore, metadataStore, sweepIntervalMs: 0, ...(options.limits ? { limits: options.limits } : {}) }));
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  return {
+    url: `http://127.0.0.1:${address.port}`,
+    app,
+    dir,
+    privateKey: key.privateKey,
+    ...(issuer ? { issuer } : {}),
+    close: async () => {
+      await app.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function basic(user: string, password = USERS[user] ?? ''): string {
+  return `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;
+}
+
+export function bearer(token: string): string {
+  return `Bearer ${token}`;
+}
+
+export interface HttpResponse {
+  readonly status: number;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+  json(): unknown;
+}
+
+/** One HTTP request on a fresh connection, the path sent exactly as given (no dot-segment normalisation). */
+export function call(reg: { url: string }, method: string, path: string, headers: Record<string, string> = {}, body?: Uint8Array | string): Promise<HttpResponse> {
+  const { hostname, port } = new URL(reg.url);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: hostname, port, path, method, headers, agent: false }, (res) => {
+      const parts: Buffer[] = [];
+      res.on('data', (c: Buffer) => parts.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const data = Buffer.concat(parts);
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: data, json: () => JSON.parse(data.toString('utf8')) as unknown });
+      });
+    });
+    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${path} timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** A token from GET /token for `user` (undefined: anonymous) and `scopes`. */
+export async function tokenFor(reg: { url: string }, user: string | undefined, ...scopes: string[]): Promise<string> {
+  const query = new URLSearchParams({ service: SERVICE });
+  for (const s of scopes) query.append('scope', s);
+  const res = await call(reg, 'GET', `/token?${query}`, user ? { authorization: basic(user) } : {});
+  assert.equal(res.status, 200, res.body.toString());
+  return (res.json() as { token: string }).token;
+}
+
+/** The claims of a JWT, unverified. */
+export function claimsOf(token: string): Record<string, unknown> {
+  return JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString('utf8')) as Record<string, unknown>;
+}
+
+/** Signs a token with `key` and any claims, for hostile-token tests. */
+export async function signToken(key: KeyObject, claims: Record<string, unknown>, options: { alg?: string; kid?: string; iss?: string; aud?: string; exp?: number } = {}): Promise<string> {
+  const now = Math.floor(Date.now() / 1000);
+  return new SignJWT(claims)
+    .setProtectedHeader({ alg: options.alg ?? 'ES256', typ: 'JWT', ...(options.kid ? { kid: options.kid } : {}) })
+    .setIssuer(options.iss ?? ISSUER)
+    .setAudience(options.aud ?? SERVICE)
+    .setIssuedAt(now)
+    .setExpirationTime(options.exp ?? now + 60)
+    .sign(key);
+}
+
+export function sha256(bytes: Uint8Array | string): string {
+  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
+}
+
+/** Pushes a blob (POST + PUT) with `auth`; returns its digest. */
+export async function pushBlob(reg: { url: string }, repo: string, bytes: Uint8Array, auth: string): Promise<string> {
+  const digest = sha256(bytes);
+  const start = await call(reg, 'POST', `/v2/${repo}/blobs/uploads/`, { authorization: auth });
+  assert.equal(start.status, 202, start.body.toString());
+  const location = String(start.headers.location);
+  const put = await call(reg, 'PUT', `${location}${location.includes('?') ? '&' : '?'}digest=${digest}`, { authorization: auth, 'content-type': 'application/octet-stream' }, bytes);
+  assert.equal(put.status, 201, put.body.toString());
+  return digest;
+}
+
+/** Pushes a one-layer OCI image under `tag` with `auth`; returns the manifest digest. */
+export async function pushImage(reg: { url: string }, repo: string, tag: string, auth: string): Promise<{ digest: string; layer: string }> {
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rand: randomBytes(4).toString('hex') }));
+  const layerBytes = randomBytes(64);
+  const configDigest = await pushBlob(reg, repo, config, auth);
+  const layer = await pushBlob(reg, repo, layerBytes, auth);
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layer, size: layerBytes.length }],
+    }),
+  );
+  const res = await call(reg, 'PUT', `/v2/${repo}/manifests/${tag}`, { authorization: auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, manifest);
+  assert.equal(res.status, 201, res.body.toString());
+  return { digest: sha256(manifest), layer };
+}
+
+/** Asserts an OCI error envelope with `status` and `code` (no body for HEAD). */
+export function expectError(res: HttpResponse, status: number, code: string, what = ''): void {
+  assert.equal(res.status, status, `${what}: expected ${status} ${code}, got ${res.status}: ${res.body.toString().slice(0, 300)}`);
+  if (res.body.length === 0) return;
+  const body = res.json() as { errors: Array<{ code: string; message: string }> };
+  assert.equal(body.errors[0]?.code, code, `${what}: ${res.body.toString()}`);
+  assert.ok(body.errors[0]!.message.length > 0);
+}
+
+/** A registry (memory stores) behind any auth plugin, e.g. one built by loadAuth(). */
+export async function startWithPlugin(plugin: FastifyPluginAsync | undefined, fastify: Partial<FastifyServerOptions> = {}): Promise<{ url: string; app: FastifyInstance; close(): Promise<void> }> {
+  const app = Fastify({ logger: false, ...fastify } as FastifyServerOptions) as unknown as FastifyInstance;
+  if (plugin) await app.register(plugin);
+  await app.register(createRegistry({ blobStore: new MemoryBlobStore(), metadataStore: new MemoryMetadataStore(), sweepIntervalMs: 0 }));
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const address = app.server.address();
+  if (address === null || typeof address === 'string') throw new Error('no TCP address');
+  return { url: `http://127.0.0.1:${address.port}`, app, close: () => app.close() };
+}
