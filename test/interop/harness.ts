@@ -385,22 +385,37 @@ export interface LogMark {
   readonly line: number;
 }
 
+/**
+ * How a suite's server is started beyond its mode (see ClientSuiteOptions.server),
+ * e.g. with access control on.
+ */
+export interface ServerSetup {
+  /** Extra environment of the server process (e.g. FERRO_OCI_CONFIG), kept across restarts. */
+  readonly env?: Record<string, string>;
+  /**
+   * Headers for the suite's own HTTP reads through Registry.request() (e.g. a
+   * bearer token for `path`); not used when the caller passes an Authorization header.
+   */
+  readonly authorize?: (registry: Registry, method: string, path: string) => Promise<Record<string, string>>;
+}
+
 /** ferro-oci-server as a child process, in one mode; keeps the log lines of every instance (restarts). */
 export class Registry {
   private readonly instances: RunningServer[] = [];
   private constructor(
     readonly mode: ServerMode,
     readonly storageDir: string | undefined,
+    readonly setup: ServerSetup = {},
   ) {}
 
-  static async start(mode: ServerMode, storageDir: string | undefined): Promise<Registry> {
-    const registry = new Registry(mode, storageDir);
+  static async start(mode: ServerMode, storageDir: string | undefined, setup: ServerSetup = {}): Promise<Registry> {
+    const registry = new Registry(mode, storageDir, setup);
     await registry.startInstance('127.0.0.1:0');
     return registry;
   }
 
   private async startInstance(listen: string): Promise<void> {
-    const env: Record<string, string | undefined> = { FERRO_OCI_LISTEN: listen, FERRO_OCI_LOG_LEVEL: 'info' };
+    const env: Record<string, string | undefined> = { ...this.setup.env, FERRO_OCI_LISTEN: listen, FERRO_OCI_LOG_LEVEL: 'info' };
     if (this.storageDir) env.FERRO_OCI_STORAGE_DIR = this.storageDir;
     this.instances.push(await startServer({ env }));
   }
@@ -508,8 +523,10 @@ export class Registry {
 
   // --- plain HTTP reads (fresh connection per request: nothing lingers across restarts)
 
-  request(method: string, path: string, headers: Record<string, string | number> = {}, body?: Uint8Array | string): Promise<HttpResponse> {
-    return fetchRaw(this.url + path, { method, headers, body, timeoutMs: 60_000 });
+  async request(method: string, path: string, headers: Record<string, string | number> = {}, body?: Uint8Array | string): Promise<HttpResponse> {
+    const given = Object.keys(headers).some((k) => k.toLowerCase() === 'authorization');
+    const auth = this.setup.authorize && !given ? await this.setup.authorize(this, method, path) : {};
+    return fetchRaw(this.url + path, { method, headers: { ...auth, ...headers }, body, timeoutMs: 60_000 });
   }
 
   async manifest(repo: string, ref: string): Promise<ManifestResponse> {
@@ -713,6 +730,12 @@ export interface ClientSuiteOptions {
   needsRoot?: boolean;
   /** Tool versions, printed as diagnostics (and in the summary). */
   versions: () => Promise<Record<string, string>>;
+  /** The server modes this suite runs in (default all; INTEROP_MODES narrows them further). */
+  modes?: ReadonlyArray<ServerMode['id']>;
+  /** Other INTEROP_SKIP words that skip this suite too (e.g. the client's own suite name). */
+  skipWith?: readonly string[];
+  /** Called with the mode's temp dir before the server starts: how to start it (e.g. a configuration file). */
+  server?: (tmp: string) => Promise<ServerSetup>;
 }
 
 interface Counts {
@@ -754,15 +777,16 @@ export const START_STEP = 'start ferro-oci-server';
 export function clientSuite(client: string, options: ClientSuiteOptions, body: (api: StepApi) => void): void {
   const totals = new Map<string, Counts>();
   let versions: Record<string, string> = {};
-  const skip = (process.env.INTEROP_SKIP ?? '').split(/[\s,]+/).filter(Boolean).includes(client);
+  const skipWords = (process.env.INTEROP_SKIP ?? '').split(/[\s,]+/).filter(Boolean);
+  const skip = [client, ...(options.skipWith ?? [])].find((w) => skipWords.includes(w));
 
-  describe(client, { skip: skip ? `INTEROP_SKIP contains ${client}` : false }, () => {
+  describe(client, { skip: skip !== undefined ? `INTEROP_SKIP contains ${skip}` : false }, () => {
     it(`${client}: tool versions`, async (t) => {
       versions = await options.versions();
       for (const [k, v] of Object.entries(versions)) t.diagnostic(`${k}: ${v}`);
     });
 
-    for (const mode of selectedModes()) {
+    for (const mode of selectedModes().filter((m) => !options.modes || options.modes.includes(m.id))) {
       const counts: Counts = { pass: 0, fail: 0, skip: 0 };
       totals.set(mode.label, counts);
       describe(`${client} × ferro-oci-server [${mode.label}]`, () => {
@@ -875,7 +899,8 @@ export function clientSuite(client: string, options: ClientSuiteOptions, body: (
             if (options.needsRoot && process.getuid?.() !== 0) throw new Error(`the suite drives ${client} as root (daemons, vfs storage, mount namespaces): run it as root or set INTEROP_SKIP=${client}`);
             images = await ensureImages();
             tmp = await tempDir(`ferro-oci-interop-${client}-${mode.id}.`);
-            registry = await Registry.start(mode, mode.storage ? join(tmp, 'registry-storage') : undefined);
+            const setup = options.server ? await options.server(tmp) : {};
+            registry = await Registry.start(mode, mode.storage ? join(tmp, 'registry-storage') : undefined, setup);
             assert.equal(await registry.status('GET', '/v2/'), 200, 'GET /v2/');
             t.diagnostic(`server pid ${registry.pid} at ${registry.url} (${mode.label})`);
           },

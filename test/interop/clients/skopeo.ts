@@ -7,7 +7,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, withBlobInfoCache, type CommandResult } from '../harness.js';
+import { run, withBlobInfoCache, type CommandResult, type RunOptions } from '../harness.js';
 
 export class Skopeo {
   private constructor(private readonly bicDir: string) {}
@@ -19,10 +19,11 @@ export class Skopeo {
     return new Skopeo(bic);
   }
 
-  async run(args: readonly string[]): Promise<CommandResult> {
+  /** `options`: e.g. allowFailure for a command that must be refused, input for --password-stdin. */
+  async run(args: readonly string[], options: RunOptions = {}): Promise<CommandResult> {
     const global = ['--insecure-policy', ...(process.env.INTEROP_DEBUG ? ['--debug'] : [])];
     const [cmd, argv] = await withBlobInfoCache(this.bicDir, 'skopeo', [...global, ...args]);
-    return run(cmd, argv);
+    return run(cmd, argv, options);
   }
 
   /** skopeo copy SRC DEST (both may be docker:// over plain HTTP). */
