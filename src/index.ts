@@ -22,3 +22,17 @@ export { parseDigest, tryParseDigest, looksLikeDigest, digestOf, verifyDigest, c
 export { isValidName, isValidTag, assertValidName, parseReference, MAX_NAME_LENGTH, MAX_TAG_LENGTH, type Reference } from './oci/names.js';
 export { MediaType, MANIFEST_MEDIA_TYPES, IMAGE_MEDIA_TYPES, INDEX_MEDIA_TYPES, bareMediaType } from './oci/mediatypes.js';
 export { parseManifest, parseDescriptor, type Descriptor, type ParsedManifest } from './oci/manifest.js';
+export { checkStores, formatReport, type CheckReport, type CheckProblem, type CheckCounts, type CheckOptions, type ProblemKind } from './services/check.js';
+
+// Access control (src/auth): the auth plugin, its parts, and loading it from a configuration file.
+export { authPlugin, type AuthOptions, type TokenAuthOptions } from './auth/plugin.js';
+export { AccessPolicy, ACTIONS, type Action, type PolicyOptions, type PolicyRule } from './auth/policy.js';
+export { RepositoryPattern, PatternError } from './auth/glob.js';
+export { UserStore, HtpasswdError, parseHtpasswd } from './auth/htpasswd.js';
+export { TokenIssuer, TokenVerifier, type TokenIssuerOptions, type TokenVerifierOptions, type VerifiedToken } from './auth/tokens.js';
+export { loadOrCreateSigningKey, loadPublicKey, KeyFileError } from './auth/keys.js';
+export { LoginThrottle, type ThrottleOptions } from './auth/throttle.js';
+export { requiredAccess, type RequiredAccess } from './auth/access.js';
+export { parseAuthConfig, parseConfigFile, AuthConfigError, type AuthConfig } from './auth/config.js';
+export { loadAuth, type LoadedAuth } from './auth/load.js';
+export { authLogOptions, REDACT_PATHS, redactUrl } from './auth/redact.js';

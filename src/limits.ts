@@ -10,6 +10,8 @@ export interface RegistryLimits {
   readonly maxManifestSize: number;
   /** Largest `n` honoured by tags/list and _catalog; larger pages are cut with a Link header. */
   readonly maxPageSize: number;
+  /** Rows one filtered _catalog page may scan (see ListingService.catalog) before it ends early. */
+  readonly maxCatalogScan: number;
 }
 
 export const DEFAULT_LIMITS: RegistryLimits = {
@@ -18,6 +20,7 @@ export const DEFAULT_LIMITS: RegistryLimits = {
   maxBlobSize: 4 * 1024 ** 3,
   maxManifestSize: 4 * 1024 ** 2,
   maxPageSize: 10_000,
+  maxCatalogScan: 100_000,
 };
 
 export function resolveLimits(partial: Partial<RegistryLimits> = {}): RegistryLimits {

@@ -4,7 +4,9 @@
  * wildcard route whose path is parsed once (http/paths.ts) and dispatched
  * through the route table (http/routes.ts). Auth and other concerns are
  * layered by the embedding application with its own hooks, e.g. an
- * onRequest hook registered before this plugin (see README).
+ * onRequest hook registered before this plugin (see README, src/auth/).
+ * The registry knows nothing of auth; its one point of contact is
+ * `request.ociCanPull`, which such a hook may set (see below).
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, HTTPMethods } from 'fastify';
 import { RegistryError } from './oci/errors.js';
@@ -34,6 +36,14 @@ declare module 'fastify' {
     ociRoute?: RouteKind | 'invalid';
     /** The repository name of this request, when its route has one. */
     ociRepository?: string;
+    /**
+     * Set by an access-control hook before the handler runs: whether this
+     * request may read `repository`. When set, _catalog lists only the
+     * repositories it accepts (pages stay full, see ListingService.catalog)
+     * and a mount (`?mount=&from=`) is only attempted when it accepts `from`
+     * (otherwise a plain upload session opens, 202). Unset: everything.
+     */
+    ociCanPull?: (repository: string) => boolean | Promise<boolean>;
   }
 }
 
@@ -98,16 +108,16 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
     app.route({ method: METHODS, url: '/v2/*', handler: handle });
 
     if (sweepIntervalMs > 0) {
-      // At start, any upload data without a session is a leftover of a crash.
-      const initial = services.uploads.sweep(0).catch((err: unknown) => app.log.warn({ err }, 'upload sweep failed'));
+      // At start, any upload data without a session is a leftover of a crash. The sweep
+      // completes before the plugin is ready: run concurrently with requests, it could
+      // delete the data of a session created between its two steps.
+      const initial = await services.uploads.sweep(0).catch((err: unknown) => app.log.warn({ err }, 'upload sweep failed'));
+      if (initial && initial.sessions + initial.orphans > 0) app.log.info(initial, 'removed expired upload sessions and orphaned upload data');
       const timer = setInterval(() => {
         services.uploads.sweep().catch((err: unknown) => app.log.warn({ err }, 'upload sweep failed'));
       }, sweepIntervalMs);
       timer.unref();
-      app.addHook('onClose', async () => {
-        clearInterval(timer);
-        await initial;
-      });
+      app.addHook('onClose', async () => clearInterval(timer));
     }
   };
 }

@@ -40,7 +40,8 @@ function requiredDigest(ctx: HandlerContext): string {
 /**
  * POST: `?mount=&from=` mounts (201) or falls back to a new session (202);
  * `?digest=` uploads the body in one request (201); otherwise a new session (202).
- * A mount without `from` is not attempted: it opens a session (spec: MAY).
+ * A mount without `from`, or from a repository the caller may not pull, is
+ * not attempted: it opens a session (spec: MAY).
  */
 export async function postUpload(ctx: HandlerContext): Promise<void> {
   const { request, name, services, signal } = ctx;
@@ -52,7 +53,10 @@ export async function postUpload(ctx: HandlerContext): Promise<void> {
   const from = queryParam(request.query, 'from');
   if (mount !== undefined && from !== undefined && from !== '') {
     const digest = parseDigest(mount).digest;
-    if (await services.uploads.mount(name, digest, assertValidName(from), signal)) {
+    const source = assertValidName(from);
+    // A source the caller may not read is never mounted from (request.ociCanPull, set by an access-control hook).
+    const readable = request.ociCanPull === undefined || (await request.ociCanPull(source));
+    if (readable && (await services.uploads.mount(name, digest, source, signal))) {
       await created(ctx, digest);
       return;
     }

@@ -60,6 +60,12 @@ export const ERROR_TABLE = {
   TOOMANYREQUESTS: { code: 'TOOMANYREQUESTS', status: 429, message: 'too many requests' },
   /** The request's body was not received in time or the client went away. */
   REQUEST_TIMEOUT: { code: 'BLOB_UPLOAD_INVALID', status: 408, message: 'request body not received in time' },
+  /** An HTTP request that does not parse (request line, headers, framing); answered by the HTTP server itself. */
+  MALFORMED_REQUEST: { code: 'UNSUPPORTED', status: 400, message: 'malformed HTTP request' },
+  /** Request headers not complete within the headers timeout. */
+  HEADERS_TIMEOUT: { code: 'UNSUPPORTED', status: 408, message: 'request headers not received in time' },
+  /** Request headers over the HTTP server's size limit. */
+  HEADERS_TOO_LARGE: { code: 'UNSUPPORTED', status: 431, message: 'request headers too large' },
   /** The storage volume has no room left. */
   STORAGE_FULL: { code: 'UNKNOWN', status: 507, message: 'insufficient storage' },
   UNAVAILABLE: { code: 'UNKNOWN', status: 503, message: 'service unavailable' },

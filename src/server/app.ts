@@ -3,10 +3,12 @@
  * registry (/v2), health (/live, /healthz, /ready) and metrics (/metrics).
  */
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import type { IncomingMessage, ServerOptions } from 'node:http';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
 import { createRegistry, type RegistryOptions } from '../registry.js';
+import { registryClientErrorHandler, registryErrorHandler } from '../http/error-handler.js';
+import { RegistryError } from '../oci/errors.js';
 import { healthPlugin, type HealthCheck } from './health.js';
 import { metricsPlugin, type MetricsOptions } from './metrics.js';
 
@@ -27,14 +29,30 @@ export interface RegistryServerOptions extends RegistryOptions {
   health?: boolean | ServerHealthOptions;
   /** Metrics endpoint and hooks; default true (metadataStore defaults to the registry's). */
   metrics?: boolean | MetricsOptions;
+  /** Connection timeouts; see createRegistryServer. */
+  timeouts?: ServerTimeouts;
   /** Passed to Fastify, over the defaults below. */
   fastify?: Partial<FastifyServerOptions>;
+  /**
+   * Access control, e.g. authPlugin() from src/auth (or your own plugin); registered
+   * right before the registry, not encapsulated by the caller's choice. Default: none.
+   */
+  auth?: FastifyPluginAsync;
+}
+
+export interface ServerTimeouts {
+  /** During a request, a connection with no bytes in either direction for this long is closed; 0 disables. Default 60 s. */
+  idleMs?: number;
+  /** Request headers must be complete this long after they started; 0 disables. Default 60 s. */
+  headersMs?: number;
 }
 
 /** Idle keep-alive connections are closed after this; above common load balancer idle timeouts (60 s). */
 export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
-/** A client must send its request headers within this. */
+/** Default: a client must send its request headers within this. */
 export const HEADERS_TIMEOUT_MS = 60_000;
+/** Default: a connection idle (no bytes either way) this long is closed. */
+export const IDLE_TIMEOUT_MS = 60_000;
 
 const REQUEST_ID_HEADER = 'x-request-id';
 const VALID_REQUEST_ID = /^[\x21-\x7e]{1,200}$/;
@@ -56,27 +74,49 @@ function isLoggerInstance(logger: unknown): logger is FastifyBaseLogger {
  * stores stay owned by the caller: close the server first, then the stores.
  *
  * Guarantees: every response carries X-Request-Id (the incoming one when
- * valid, else generated; also the log's reqId). No request or connection
- * timeout (uploads may stream for a long time); headers must arrive within
- * 60 s; idle keep-alive connections close after 65 s. On close(): /ready
+ * valid, else generated; also the log's reqId). Every error answer, 404s
+ * and unparseable requests included, is the OCI error envelope. No limit on
+ * a request's total time (uploads may stream for a long time), but headers
+ * must arrive within `timeouts.headersMs` (checked at a quarter of it, at
+ * most every 30 s) and a connection idle for `timeouts.idleMs` is closed,
+ * mid-request too: a stalled upload chunk fails and the session stays at its
+ * last acknowledged offset. Idle keep-alive connections close after 65 s.
+ * On close(): /ready
  * answers 503, new requests get 503 with Connection: close, in-flight ones
  * finish (their connections are closed once idle) and close() resolves when
  * the last one is done; bounding that wait is the caller's job (see main.ts).
  */
 export async function createRegistryServer(options: RegistryServerOptions): Promise<FastifyInstance> {
   const { logger = false, health = true, metrics = true, fastify = {} } = options;
-  const base: FastifyServerOptions = {
+  const idleMs = options.timeouts?.idleMs ?? IDLE_TIMEOUT_MS;
+  const headersMs = options.timeouts?.headersMs ?? HEADERS_TIMEOUT_MS;
+  const base: FastifyServerOptions & { http: ServerOptions } = {
     requestIdHeader: false,
     genReqId: requestIdOf,
     requestTimeout: 0,
-    connectionTimeout: 0,
+    connectionTimeout: idleMs,
+    http: { headersTimeout: headersMs, connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(headersMs / 4) || 30_000)) },
+    clientErrorHandler: registryClientErrorHandler,
+    // Paths the router cannot decode (e.g. `%zz`) or whose parameter is too long.
+    frameworkErrors: (err, request, reply) => {
+      const path = (request.raw.url ?? '/').split('?', 1)[0]!.slice(0, 200);
+      const error = path.startsWith('/v2/')
+        ? new RegistryError('NAME_INVALID', `path ${JSON.stringify(path)} cannot be decoded (${err.code})`)
+        : new RegistryError('ROUTE_UNKNOWN', `no endpoint answers ${request.method} ${path}`);
+      void registryErrorHandler(error, request, reply);
+    },
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
   };
   const logging = isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: logger as FastifyServerOptions['logger'] };
   const app = Fastify({ ...base, ...logging, ...fastify } as FastifyServerOptions) as unknown as FastifyInstance;
-  app.server.headersTimeout = HEADERS_TIMEOUT_MS;
+  app.server.headersTimeout = headersMs;
+  app.setNotFoundHandler(async (request, reply) => {
+    const path = (request.raw.url ?? '/').split('?', 1)[0]!.slice(0, 200);
+    await registryErrorHandler(new RegistryError('ROUTE_UNKNOWN', `no endpoint answers ${request.method} ${path}`), request, reply);
+  });
+  app.setErrorHandler(registryErrorHandler);
 
   let closing = false;
   let idleSweep: NodeJS.Timeout | undefined;
@@ -113,6 +153,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
       isShuttingDown: () => closing || h.isShuttingDown?.() === true,
     });
   }
+  if (options.auth) await app.register(options.auth);
   await app.register(createRegistry(options));
   await app.ready();
   return app;

@@ -19,10 +19,19 @@ export interface ServerConfig {
   readonly logLevel: LogLevel;
   /** How long in-flight requests may run after SIGTERM/SIGINT before their connections are closed. */
   readonly shutdownTimeoutMs: number;
+  /** A connection that sends and receives nothing for this long during a request is closed; 0 disables. */
+  readonly idleTimeoutMs: number;
+  /** A client must have sent its request headers this long after it started them; 0 disables. */
+  readonly headersTimeoutMs: number;
+  /** Configuration file (YAML or JSON: the auth settings), read by main.ts; absent when none is given. */
+  readonly configFile?: string;
 }
 
-/** What the command line asks for: run the server, or print usage. */
-export type Command = { readonly kind: 'serve'; readonly config: ServerConfig } | { readonly kind: 'help'; readonly usage: string };
+/** What the command line asks for: run the server, check a storage directory, or print usage. */
+export type Command =
+  | { readonly kind: 'serve'; readonly config: ServerConfig }
+  | { readonly kind: 'check'; readonly storageDir: string }
+  | { readonly kind: 'help'; readonly usage: string };
 
 /** A bad flag or value; the binary prints the message and exits with `exitCode` (2). */
 export class ConfigError extends Error {
@@ -35,6 +44,8 @@ export class ConfigError extends Error {
 
 export const DEFAULT_LISTEN = '0.0.0.0:8080';
 export const DEFAULT_SHUTDOWN_TIMEOUT_SECONDS = 30;
+export const DEFAULT_IDLE_TIMEOUT_SECONDS = 60;
+export const DEFAULT_HEADERS_TIMEOUT_SECONDS = 60;
 
 interface OptionSpec {
   readonly flag: string;
@@ -63,8 +74,35 @@ const OPTIONS: readonly OptionSpec[] = [
     value: 'SECONDS',
     description: `Time in-flight requests get to finish on SIGTERM/SIGINT (default ${DEFAULT_SHUTDOWN_TIMEOUT_SECONDS}).`,
   },
+  {
+    flag: 'idle-timeout',
+    env: 'FERRO_OCI_IDLE_TIMEOUT',
+    value: 'SECONDS',
+    description: `Close a connection idle this long during a request: a stalled upload fails and stays resumable (default ${DEFAULT_IDLE_TIMEOUT_SECONDS}; 0 disables).`,
+  },
+  {
+    flag: 'headers-timeout',
+    env: 'FERRO_OCI_HEADERS_TIMEOUT',
+    value: 'SECONDS',
+    description: `Time a client has to send its request headers (default ${DEFAULT_HEADERS_TIMEOUT_SECONDS}; 0 disables).`,
+  },
+  {
+    flag: 'config',
+    env: 'FERRO_OCI_CONFIG',
+    value: 'FILE',
+    description: 'Read settings from FILE (YAML or JSON): auth mode, users, tokens, permissions. See README "Securing the registry".',
+  },
   { flag: 'help', description: 'Print this help and exit (also -h).' },
 ];
+
+const CHECK_USAGE = [
+  'Usage: ferro-oci-server check [--storage-dir DIR]',
+  '',
+  'Verifies a storage directory: blob and manifest bytes against their digests, manifest references,',
+  'tags, blob links, and leftover upload data. Prints a summary and one line per problem.',
+  'DIR defaults to FERRO_OCI_STORAGE_DIR. Exit codes: 0 clean, 1 problems found, 2 bad usage.',
+  '',
+].join('\n');
 
 /** The --help text: every option with its environment variable. */
 export function usage(): string {
@@ -74,7 +112,8 @@ export function usage(): string {
     lines.push(left.padEnd(32) + o.description);
     if (o.env) lines.push(' '.repeat(32) + `Environment: ${o.env}`);
   }
-  lines.push('', 'Endpoints: /v2/ (registry API), /live, /ready, /healthz, /metrics.', '');
+  lines.push('', 'Endpoints: /v2/ (registry API), /live, /ready, /healthz, /metrics.');
+  lines.push('Subcommand: ferro-oci-server check [--storage-dir DIR] verifies a storage directory (check --help).', '');
   return lines.join('\n');
 }
 
@@ -109,7 +148,7 @@ export function parseListen(value: string, source: string): { host: string; port
   return { host, port };
 }
 
-function parseShutdownTimeout(value: string, source: string): number {
+function parseSeconds(value: string, source: string): number {
   const seconds = /^\d+(\.\d+)?$/.test(value) ? Number(value) : Number.NaN;
   if (!Number.isFinite(seconds) || seconds > 24 * 3600) {
     throw new ConfigError(`invalid ${source} ${JSON.stringify(value)}: expected a number of seconds from 0 to 86400`);
@@ -125,6 +164,26 @@ function parseLogLevel(value: string, source: string): LogLevel {
   return level as LogLevel;
 }
 
+/** The `check` subcommand's arguments (after "check"). */
+function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
+  let flags: Record<string, string | boolean | undefined>;
+  try {
+    flags = parseArgs({
+      args: [...argv],
+      options: { 'storage-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    throw new ConfigError(err instanceof Error ? err.message : String(err));
+  }
+  if (flags.help === true) return { kind: 'help', usage: CHECK_USAGE };
+  const flag = flags['storage-dir'];
+  const storageDir = typeof flag === 'string' ? flag : env.FERRO_OCI_STORAGE_DIR;
+  if (storageDir === undefined || storageDir === '') throw new ConfigError('check needs a storage directory: --storage-dir DIR or FERRO_OCI_STORAGE_DIR');
+  return { kind: 'check', storageDir };
+}
+
 /**
  * Builds the configuration from `argv` (without node and script, i.e.
  * process.argv.slice(2)) and `env`. Returns the help command when --help is
@@ -132,6 +191,7 @@ function parseLogLevel(value: string, source: string): LogLevel {
  * values; the message names the flag or variable at fault.
  */
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
+  if (argv[0] === 'check') return parseCheck(argv.slice(1), env);
   let flags: Record<string, string | boolean | undefined>;
   try {
     const parsed = parseArgs({
@@ -141,6 +201,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
         'storage-dir': { type: 'string' },
         'log-level': { type: 'string' },
         'shutdown-timeout': { type: 'string' },
+        'idle-timeout': { type: 'string' },
+        'headers-timeout': { type: 'string' },
+        config: { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -166,6 +229,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
   const storage = pick('storage-dir', 'FERRO_OCI_STORAGE_DIR');
   const level = pick('log-level', 'FERRO_OCI_LOG_LEVEL');
   const timeout = pick('shutdown-timeout', 'FERRO_OCI_SHUTDOWN_TIMEOUT');
+  const idle = pick('idle-timeout', 'FERRO_OCI_IDLE_TIMEOUT');
+  const headers = pick('headers-timeout', 'FERRO_OCI_HEADERS_TIMEOUT');
+  const configFile = pick('config', 'FERRO_OCI_CONFIG');
   return {
     kind: 'serve',
     config: {
@@ -174,7 +240,10 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
       // An explicit empty --storage-dir= selects memory even when the env var is set.
       storageDir: storage === undefined || storage.value === '' ? undefined : storage.value,
       logLevel: level ? parseLogLevel(level.value, level.source) : 'info',
-      shutdownTimeoutMs: timeout ? parseShutdownTimeout(timeout.value, timeout.source) : DEFAULT_SHUTDOWN_TIMEOUT_SECONDS * 1000,
+      shutdownTimeoutMs: timeout ? parseSeconds(timeout.value, timeout.source) : DEFAULT_SHUTDOWN_TIMEOUT_SECONDS * 1000,
+      idleTimeoutMs: idle ? parseSeconds(idle.value, idle.source) : DEFAULT_IDLE_TIMEOUT_SECONDS * 1000,
+      headersTimeoutMs: headers ? parseSeconds(headers.value, headers.source) : DEFAULT_HEADERS_TIMEOUT_SECONDS * 1000,
+      ...(configFile !== undefined && configFile.value !== '' ? { configFile: configFile.value } : {}),
     },
   };
 }

@@ -8,9 +8,13 @@
  * in-flight requests get the shutdown timeout to finish (then their
  * connections are closed), the stores are closed, exit 0. A second signal
  * closes the remaining connections at once.
+ * `check` runs the integrity check instead (check-command.ts).
+ * With --config FILE / FERRO_OCI_CONFIG, the file's `auth` section enables
+ * access control (src/auth); its errors (and htpasswd or key file errors) are
+ * bad configuration. Credentials are redacted from the logs (auth/redact.ts).
  * Exit codes: 0 clean stop or --help, 1 startup or runtime failure, 2 bad configuration.
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
@@ -22,6 +26,12 @@ import { openFilesystemBlobStore } from '../storage/blob/filesystem.js';
 import { MemoryMetadataStore } from '../storage/meta/memory.js';
 import { openSqliteMetadataStore } from '../storage/meta/sqlite.js';
 import { createRegistryServer } from './app.js';
+import { runCheckCommand } from './check-command.js';
+import { AuthConfigError, parseConfigFile } from '../auth/config.js';
+import { HtpasswdError } from '../auth/htpasswd.js';
+import { KeyFileError } from '../auth/keys.js';
+import { loadAuth, type LoadedAuth } from '../auth/load.js';
+import { authLogOptions } from '../auth/redact.js';
 import { ConfigError, parseConfig, type ServerConfig } from './config.js';
 
 interface Stores {
@@ -109,8 +119,28 @@ async function main(): Promise<number> {
     process.stdout.write(command.usage);
     return 0;
   }
+  if (command.kind === 'check') return runCheckCommand(command.storageDir, process.stdout, process.stderr);
   const config = command.config;
-  const log = pino({ level: config.logLevel });
+  const log = pino({ level: config.logLevel, ...authLogOptions });
+
+  // The configuration file and what it names (htpasswd, keys) are read before anything is opened.
+  let auth: LoadedAuth | undefined;
+  try {
+    if (config.configFile !== undefined) {
+      const file = resolve(config.configFile);
+      const text = await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(new AuthConfigError(`cannot read configuration file ${file}: ${messageOf(err)}`)));
+      const settings = parseConfigFile(text, file);
+      if (settings.auth) auth = await loadAuth(settings.auth);
+      for (const n of auth?.notices ?? []) log[n.level](n.fields, n.msg);
+      log.info({ config: file, auth: settings.auth?.mode ?? 'none' }, 'configuration file read');
+    }
+  } catch (err) {
+    if (err instanceof AuthConfigError || err instanceof HtpasswdError || err instanceof KeyFileError) {
+      process.stderr.write(`ferro-oci-server: ${err.message}\n`);
+      return 2;
+    }
+    throw err;
+  }
 
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, `uncaught exception: ${messageOf(err)}`);
@@ -125,7 +155,12 @@ async function main(): Promise<number> {
   let app: FastifyInstance | undefined;
   try {
     stores = await openStores(config, log);
-    app = await createRegistryServer({ ...stores, logger: log });
+    app = await createRegistryServer({
+      ...stores,
+      logger: log,
+      timeouts: { idleMs: config.idleTimeoutMs, headersMs: config.headersTimeoutMs },
+      ...(auth?.plugin ? { auth: auth.plugin } : {}),
+    });
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {
     log.fatal({ err }, `startup failed: ${messageOf(err)}`);

@@ -40,9 +40,35 @@ export class ListingService {
     return this.page(page, (p) => this.meta.listTags(repository, p, signal));
   }
 
-  /** Repository names. */
-  async catalog(page: PageRequest, signal?: AbortSignal): Promise<Page> {
-    return this.page(page, (p) => this.meta.listRepositories(p, signal));
+  /**
+   * Repository names; with `visible`, only those it accepts. Filtered pages
+   * stay full: the store is paged through until n + 1 visible names are found
+   * (so `next` is given exactly when more remain), the end is reached, or
+   * maxCatalogScan rows were read; then the page ends early, with `next`
+   * after its last entry when it has one. The cursor is always a listed name,
+   * so a Link never reveals a name the caller may not see (a run of more than
+   * maxCatalogScan hidden names after the last visible one ends the listing).
+   */
+  async catalog(page: PageRequest, signal?: AbortSignal, visible?: (name: string) => boolean | Promise<boolean>): Promise<Page> {
+    if (!visible) return this.page(page, (p) => this.meta.listRepositories(p, signal));
+    if (page.n === 0) return { entries: [] };
+    const n = Math.min(page.n ?? this.limits.maxPageSize, this.limits.maxPageSize);
+    const batch = Math.min(Math.max(n + 1, 100), this.limits.maxPageSize + 1);
+    const entries: string[] = [];
+    let cursor = page.last;
+    for (let scanned = 0; scanned < this.limits.maxCatalogScan; ) {
+      const limit = Math.min(batch, this.limits.maxCatalogScan - scanned);
+      const rows = await this.meta.listRepositories({ ...(cursor !== undefined ? { last: cursor } : {}), limit }, signal);
+      scanned += rows.length;
+      for (const name of rows) {
+        if (!(await visible(name))) continue;
+        entries.push(name);
+        if (entries.length > n) return { entries: entries.slice(0, n), next: { n, last: entries[n - 1]! } };
+      }
+      if (rows.length < limit) return { entries };
+      cursor = rows[rows.length - 1];
+    }
+    return entries.length > 0 ? { entries, next: { n, last: entries[entries.length - 1]! } } : { entries };
   }
 
   /**

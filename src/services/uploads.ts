@@ -110,10 +110,19 @@ export class UploadService {
     return true;
   }
 
-  /** The session's state (end-13). Throws BLOB_UPLOAD_UNKNOWN. */
+  /**
+   * The session's state (end-13). Throws BLOB_UPLOAD_UNKNOWN, also when the
+   * session's data is gone (a crash while it was being committed): an offset
+   * answered here can be resumed from. While another request on the session
+   * runs, answers the last acknowledged offset.
+   */
   async status(repository: string, id: string, signal?: AbortSignal): Promise<UploadState> {
     const session = await this.session(repository, id, signal);
-    return { id, repository, offset: session.offset };
+    if (this.busy.has(id)) return { id, repository, offset: session.offset };
+    return this.exclusive(id, async () => {
+      const writer = await this.writer(await this.session(repository, id, signal), signal);
+      return { id, repository, offset: writer.size };
+    });
   }
 
   /**

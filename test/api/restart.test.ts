@@ -1,8 +1,9 @@
 // Persistence across a restart on filesystem + SQLite: content, tags and open upload sessions.
 import assert from 'node:assert/strict';
-import { rm } from 'node:fs/promises';
+import { readdir, rm, unlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { OciClient, randomBlob, sha256 } from '../helpers/oci-client.js';
+import { expectError, OciClient, randomBlob, sha256 } from '../helpers/oci-client.js';
 import { startRegistry } from '../helpers/registry.js';
 
 describe('restart [disk]', () => {
@@ -36,6 +37,45 @@ describe('restart [disk]', () => {
         const put = await client.fetch(`${location}?digest=${sha256(partial)}`, { method: 'PUT', headers: { 'content-range': '30000-49999' }, body: partial.subarray(30_000) });
         assert.equal(put.status, 201, await put.text());
         assert.deepEqual(Buffer.from(await (await client.fetch(`/v2/r/app/blobs/${sha256(partial)}`)).arrayBuffer()), partial);
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('a session whose data was lost (a crash while committing it) answers BLOB_UPLOAD_UNKNOWN on GET, not an offset', async () => {
+    const first = await startRegistry('disk');
+    const dir = first.dir!;
+    try {
+      const start = await new OciClient(first.url).fetch('/v2/r/lost/blobs/uploads/', { method: 'POST' });
+      const location = start.headers.get('location')!;
+      assert.equal((await new OciClient(first.url).fetch(location, { method: 'PATCH', body: randomBlob(1000) })).status, 202);
+      await first.stop();
+      await unlink(join(dir, 'blobs', 'uploads', location.split('/').pop()!));
+      const second = await startRegistry('disk', { dir });
+      try {
+        const client = new OciClient(second.url);
+        await expectError(await client.fetch(location), 404, 'BLOB_UPLOAD_UNKNOWN');
+        await expectError(await client.fetch(location, { method: 'PATCH', body: randomBlob(10) }), 404, 'BLOB_UPLOAD_UNKNOWN');
+      } finally {
+        await second.stop();
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('upload data without a session (a crash mid-upload) is removed before the registry serves', async () => {
+    const first = await startRegistry('disk');
+    const dir = first.dir!;
+    await first.stop();
+    try {
+      await writeFile(join(dir, 'blobs', 'uploads', 'orphan-of-a-crash'), randomBlob(100));
+      const second = await startRegistry('disk', { dir, sweepIntervalMs: 60_000 });
+      try {
+        assert.deepEqual(await readdir(join(dir, 'blobs', 'uploads')), []);
       } finally {
         await second.stop();
       }

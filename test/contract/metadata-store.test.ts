@@ -67,6 +67,10 @@ describe('SqliteMetadataStore specifics', () => {
         ['listReferrers', ['r', 's']],
         ['listReferrersOfType', ['r', 's', 't']],
         ['findBlobLink', ['d']],
+        ['listBlobLinks', ['r', 100]],
+        ['listBlobLinksAfter', ['r', 'd', 100]],
+        ['listManifests', ['r', 100]],
+        ['listManifestsAfter', ['r', 'd', 100]],
         ['listIdleUploads', [1, 10]],
       ];
       for (const [key, params] of plans) {

@@ -3,10 +3,13 @@
  * Every implementation runs it: each case opens a fresh, empty store and
  * disposes of it afterwards. The restart case runs only when `reopen` is given.
  */
-import { createHash } from 'node:crypto';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { BlobRef, MetadataStore, PutManifestInput } from '../../src/storage/meta/types.js';
+import type { MetadataStore } from '../../src/storage/meta/types.js';
+import { enumerationContract } from './metadata-store-enumeration.js';
+import { blob, digestOf, manifest, mustPut, NOW, pageAll } from './metadata-fixtures.js';
+
+export { digestOf };
 
 export interface OpenedStore {
   readonly store: MetadataStore;
@@ -17,38 +20,6 @@ export interface OpenedStore {
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const INDEX = 'application/vnd.oci.image.index.v1+json';
-const NOW = 1_700_000_000_000;
-
-export function digestOf(data: string | Uint8Array): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
-}
-
-function blob(name: string, size = name.length): BlobRef {
-  return { digest: digestOf(`blob ${name}`), size };
-}
-
-/** A manifest input with distinct bytes per `seed`; references default to none. */
-function manifest(repository: string, seed: string, extra: Partial<PutManifestInput> = {}): PutManifestInput {
-  const bytes = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: MANIFEST, seed }));
-  return { repository, digest: digestOf(bytes), mediaType: MANIFEST, bytes, blobs: [], manifests: [], now: NOW, ...extra };
-}
-
-async function mustPut(store: MetadataStore, input: PutManifestInput): Promise<void> {
-  assert.deepEqual(await store.putManifest(input), { ok: true });
-}
-
-/** Pages through a listing with the given page size, checking each page's bound. */
-async function pageAll(list: (last: string | undefined) => Promise<string[]>, size: number): Promise<string[]> {
-  const all: string[] = [];
-  let last: string | undefined;
-  for (;;) {
-    const page = await list(last);
-    assert.ok(page.length <= size, `page of ${page.length} exceeds limit ${size}`);
-    all.push(...page);
-    if (page.length < size) return all;
-    last = page[page.length - 1];
-  }
-}
 
 export function metadataStoreContract(name: string, open: () => Promise<OpenedStore>): void {
   describe(`MetadataStore contract: ${name}`, () => {
@@ -151,6 +122,8 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
         assert.equal(await store.findBlobLink(b.digest), undefined);
       });
     });
+
+    enumerationContract(() => store);
 
     describe('manifests and tags', () => {
       it('puts a manifest with a tag and reads back the exact record', async () => {
@@ -395,6 +368,8 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
           ['getBlobLink', () => store.getBlobLink('app', blob('x').digest, s)],
           ['unlinkBlob', () => store.unlinkBlob('app', blob('x').digest, s)],
           ['findBlobLink', () => store.findBlobLink(blob('x').digest, s)],
+          ['listBlobLinks', () => store.listBlobLinks('app', { limit: 1 }, s)],
+          ['listManifests', () => store.listManifests('app', { limit: 1 }, s)],
           ['putManifest', () => store.putManifest(manifest('new', '2', { tag: 't' }), s)],
           ['getManifest', () => store.getManifest('app', m.digest, s)],
           ['deleteManifest', () => store.deleteManifest('app', m.digest, s)],

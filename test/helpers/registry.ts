@@ -47,7 +47,9 @@ export async function openStores(kind: StorageKind, dir?: string): Promise<{ blo
 
 export async function startRegistry(kind: StorageKind, options: StartOptions = {}): Promise<TestRegistry> {
   const stores = await openStores(kind, options.dir);
-  const app = Fastify({ logger: false });
+  // forceCloseConnections: close() must not wait up to keepAliveTimeout (72 s) for a
+  // keep-alive connection whose last response Node still counts as in flight.
+  const app = Fastify({ logger: false, forceCloseConnections: true });
   const registryOptions: RegistryOptions = {
     blobStore: stores.blobStore,
     metadataStore: stores.metadataStore,

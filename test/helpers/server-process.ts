@@ -19,6 +19,8 @@ export interface SpawnServerOptions {
   /** Added over process.env (inherited FERRO_OCI_* variables are dropped first). FERRO_OCI_LISTEN defaults to 127.0.0.1:0. */
   env?: Record<string, string | undefined>;
   args?: readonly string[];
+  /** Working directory of the child; default this process's. */
+  cwd?: string;
 }
 
 export interface ExitStatus {
@@ -74,7 +76,7 @@ export function spawnServer(options: SpawnServerOptions = {}): SpawnedServer {
   Object.assign(env, { FERRO_OCI_LISTEN: '127.0.0.1:0' }, options.env);
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
 
-  const child = spawn(process.execPath, [SERVER_MAIN, ...(options.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [SERVER_MAIN, ...(options.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'], ...(options.cwd ? { cwd: options.cwd } : {}) });
   children.add(child);
   const logs: string[] = [];
   const waiters = new Set<(line: Record<string, unknown>) => void>();

@@ -1,6 +1,7 @@
 /** createRegistryServer, healthPlugin and metricsPlugin in-process. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import Fastify from 'fastify';
 import prom from 'prom-client';
 import { createRegistryServer } from '../../src/server/app.js';
@@ -117,4 +118,33 @@ test('health and metrics can be disabled', async (t) => {
   assert.equal((await app.inject('/metrics')).statusCode, 404);
   assert.equal((await app.inject('/ready')).statusCode, 404);
   assert.equal((await app.inject('/v2/')).statusCode, 200);
+});
+
+test('every error answer is the OCI envelope: unknown routes, undecodable paths, unparseable requests', async (t) => {
+  const app = await createRegistryServer(stores());
+  t.after(() => app.close());
+  const notFound = await app.inject('/nowhere');
+  assert.equal(notFound.statusCode, 404);
+  assert.equal(notFound.json().errors[0].code, 'UNSUPPORTED');
+  const badUrl = await app.inject('/v2/%zz/tags/list');
+  assert.equal(badUrl.statusCode, 400);
+  assert.equal(badUrl.json().errors[0].code, 'NAME_INVALID');
+  assert.equal((await app.inject('/%zz')).json().errors[0].code, 'UNSUPPORTED');
+
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const { port } = app.server.address() as import('node:net').AddressInfo;
+  const raw = (request: string) =>
+    new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () => socket.end(request, 'latin1'));
+      const parts: Buffer[] = [];
+      socket.on('data', (c: Buffer) => parts.push(c)).on('error', reject).on('close', () => resolve(Buffer.concat(parts).toString()));
+    });
+  const malformed = await raw('GET /v2/\x00 HTTP/1.1\r\nHost: x\r\n\r\n');
+  assert.match(malformed, /^HTTP\/1\.1 400 Bad Request\r\n/);
+  assert.match(malformed, /\r\n\r\n\{"errors":\[\{"code":"UNSUPPORTED","message":"malformed HTTP request/);
+  const head = await raw('HEAD /v2/\xe9 HTTP/1.1\r\nHost: x\r\n\r\n');
+  assert.match(head, /^HTTP\/1\.1 400 .*\r\nContent-Length: 0\r\n/s);
+  assert.ok(head.endsWith('\r\n\r\n'), 'no body for HEAD');
+  const tooLarge = await raw(`GET /v2/ HTTP/1.1\r\nHost: x\r\nX-Big: ${'a'.repeat(20_000)}\r\n\r\n`);
+  assert.match(tooLarge, /^HTTP\/1\.1 431 .*"message":"request headers too large"/s);
 });

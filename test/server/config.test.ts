@@ -21,6 +21,8 @@ test('defaults', () => {
     storageDir: undefined,
     logLevel: 'info',
     shutdownTimeoutMs: 30_000,
+    idleTimeoutMs: 60_000,
+    headersTimeoutMs: 60_000,
   });
 });
 
@@ -31,9 +33,13 @@ test('environment variables', () => {
       FERRO_OCI_STORAGE_DIR: '/var/lib/ferro',
       FERRO_OCI_LOG_LEVEL: 'DEBUG',
       FERRO_OCI_SHUTDOWN_TIMEOUT: '2.5',
+      FERRO_OCI_IDLE_TIMEOUT: '0.5',
+      FERRO_OCI_HEADERS_TIMEOUT: '0',
     }),
   );
-  assert.deepEqual(config, { host: '127.0.0.1', port: 5000, storageDir: '/var/lib/ferro', logLevel: 'debug', shutdownTimeoutMs: 2500 });
+  assert.deepEqual(config, {
+    host: '127.0.0.1', port: 5000, storageDir: '/var/lib/ferro', logLevel: 'debug', shutdownTimeoutMs: 2500, idleTimeoutMs: 500, headersTimeoutMs: 0,
+  });
 });
 
 test('empty environment variables count as unset', () => {
@@ -41,9 +47,10 @@ test('empty environment variables count as unset', () => {
 });
 
 test('flags override the environment', () => {
-  const env = { FERRO_OCI_LISTEN: '127.0.0.1:5000', FERRO_OCI_STORAGE_DIR: '/env', FERRO_OCI_LOG_LEVEL: 'warn', FERRO_OCI_SHUTDOWN_TIMEOUT: '9' };
-  const config = serve(parseConfig(['--listen', '[::1]:6000', '--storage-dir=/flag', '--log-level', 'trace', '--shutdown-timeout', '0'], env));
-  assert.deepEqual(config, { host: '::1', port: 6000, storageDir: '/flag', logLevel: 'trace', shutdownTimeoutMs: 0 });
+  const env = { FERRO_OCI_LISTEN: '127.0.0.1:5000', FERRO_OCI_STORAGE_DIR: '/env', FERRO_OCI_LOG_LEVEL: 'warn', FERRO_OCI_SHUTDOWN_TIMEOUT: '9', FERRO_OCI_IDLE_TIMEOUT: '9' };
+  const argv = ['--listen', '[::1]:6000', '--storage-dir=/flag', '--log-level', 'trace', '--shutdown-timeout', '0', '--idle-timeout', '120', '--headers-timeout', '5'];
+  const config = serve(parseConfig(argv, env));
+  assert.deepEqual(config, { host: '::1', port: 6000, storageDir: '/flag', logLevel: 'trace', shutdownTimeoutMs: 0, idleTimeoutMs: 120_000, headersTimeoutMs: 5000 });
   assert.equal(serve(parseConfig(['--storage-dir='], env)).storageDir, undefined, 'an explicit empty flag selects memory');
 });
 
@@ -71,6 +78,17 @@ test('bad log level and shutdown timeout', () => {
   rejects([], { FERRO_OCI_SHUTDOWN_TIMEOUT: '-1' }, /FERRO_OCI_SHUTDOWN_TIMEOUT/);
   rejects([], { FERRO_OCI_SHUTDOWN_TIMEOUT: '10s' }, /FERRO_OCI_SHUTDOWN_TIMEOUT/);
   rejects(['--shutdown-timeout', 'NaN'], {}, /--shutdown-timeout/);
+  rejects([], { FERRO_OCI_IDLE_TIMEOUT: '1m' }, /FERRO_OCI_IDLE_TIMEOUT/);
+  rejects(['--headers-timeout', '-5'], {}, /--headers-timeout/);
+});
+
+test('the check subcommand takes a storage directory from its flag or the environment', () => {
+  assert.deepEqual(parseConfig(['check', '--storage-dir', '/flag'], { FERRO_OCI_STORAGE_DIR: '/env' }), { kind: 'check', storageDir: '/flag' });
+  assert.deepEqual(parseConfig(['check'], { FERRO_OCI_STORAGE_DIR: '/env' }), { kind: 'check', storageDir: '/env' });
+  rejects(['check'], {}, /storage directory/);
+  rejects(['check', '--storage-dir='], {}, /storage directory/);
+  rejects(['check', '--listen', ':80', '--storage-dir', '/x'], {}, /listen/);
+  assert.equal(parseConfig(['check', '--help'], {}).kind, 'help');
 });
 
 test('unknown flags, missing values and positionals are errors', () => {
@@ -84,7 +102,7 @@ test('--help wins over everything and lists every option with its variable', () 
     const command = parseConfig(argv, { FERRO_OCI_LISTEN: 'bad' });
     assert.equal(command.kind, 'help');
     if (command.kind !== 'help') return;
-    for (const text of ['--listen', 'FERRO_OCI_LISTEN', '--storage-dir', 'FERRO_OCI_STORAGE_DIR', '--log-level', 'FERRO_OCI_LOG_LEVEL', '--shutdown-timeout', 'FERRO_OCI_SHUTDOWN_TIMEOUT', '--help']) {
+    for (const text of ['--listen', 'FERRO_OCI_LISTEN', '--storage-dir', 'FERRO_OCI_STORAGE_DIR', '--log-level', 'FERRO_OCI_LOG_LEVEL', '--shutdown-timeout', 'FERRO_OCI_SHUTDOWN_TIMEOUT', '--idle-timeout', 'FERRO_OCI_IDLE_TIMEOUT', '--headers-timeout', 'FERRO_OCI_HEADERS_TIMEOUT', 'check', '--help']) {
       assert.ok(command.usage.includes(text), `usage mentions ${text}`);
     }
   }

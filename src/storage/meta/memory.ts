@@ -26,7 +26,9 @@ interface StoredManifest {
 
 interface Repository {
   readonly links: Map<string, BlobRef>;
+  readonly linkDigests: SortedKeys;
   readonly manifests: Map<string, StoredManifest>;
+  readonly manifestDigests: SortedKeys;
   readonly tags: Map<string, string>;
   readonly tagNames: SortedKeys;
   /** subject digest -> referrer manifest digests */
@@ -49,7 +51,15 @@ export class MemoryMetadataStore implements MetadataStore {
   #repo(name: string): Repository {
     let repo = this.#repos.get(name);
     if (repo === undefined) {
-      repo = { links: new Map(), manifests: new Map(), tags: new Map(), tagNames: new SortedKeys(), referrers: new Map() };
+      repo = {
+        links: new Map(),
+        linkDigests: new SortedKeys(),
+        manifests: new Map(),
+        manifestDigests: new SortedKeys(),
+        tags: new Map(),
+        tagNames: new SortedKeys(),
+        referrers: new Map(),
+      };
       this.#repos.set(name, repo);
       this.#repoNames.add(name);
     }
@@ -71,6 +81,7 @@ export class MemoryMetadataStore implements MetadataStore {
     const repo = this.#repo(repository);
     if (repo.links.has(blob.digest)) return;
     repo.links.set(blob.digest, { digest: blob.digest, size: blob.size });
+    repo.linkDigests.add(blob.digest);
     let repos = this.#linksByDigest.get(blob.digest);
     if (repos === undefined) this.#linksByDigest.set(blob.digest, (repos = new Set()));
     repos.add(repository);
@@ -86,6 +97,7 @@ export class MemoryMetadataStore implements MetadataStore {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     if (repo === undefined || !repo.links.delete(digest)) return false;
+    repo.linkDigests.delete(digest);
     const repos = this.#linksByDigest.get(digest);
     repos?.delete(repository);
     if (repos?.size === 0) this.#linksByDigest.delete(digest);
@@ -99,6 +111,13 @@ export class MemoryMetadataStore implements MetadataStore {
       if (link !== undefined) return { repository, digest, size: link.size };
     }
     return undefined;
+  }
+
+  async listBlobLinks(repository: string, page: PageOptions, signal?: AbortSignal): Promise<BlobRef[]> {
+    this.#enter(signal);
+    const repo = this.#repos.get(repository);
+    if (repo === undefined) return [];
+    return repo.linkDigests.page(page).map((digest) => ({ ...(repo.links.get(digest) as BlobRef) }));
   }
 
   async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
@@ -137,6 +156,7 @@ export class MemoryMetadataStore implements MetadataStore {
         blobs: input.blobs.map((b) => b.digest),
         manifests: input.manifests.map((m) => m.digest),
       });
+      repo.manifestDigests.add(input.digest);
       if (input.subject !== undefined) {
         let set = repo.referrers.get(input.subject);
         if (set === undefined) repo.referrers.set(input.subject, (set = new Set()));
@@ -168,6 +188,7 @@ export class MemoryMetadataStore implements MetadataStore {
     const stored = repo?.manifests.get(digest);
     if (repo === undefined || stored === undefined) return false;
     repo.manifests.delete(digest);
+    repo.manifestDigests.delete(digest);
     for (const [tag, target] of repo.tags) {
       if (target === digest) {
         repo.tags.delete(tag);
@@ -181,6 +202,11 @@ export class MemoryMetadataStore implements MetadataStore {
       if (set?.size === 0) repo.referrers.delete(subject);
     }
     return true;
+  }
+
+  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
+    this.#enter(signal);
+    return this.#repos.get(repository)?.manifestDigests.page(page) ?? [];
   }
 
   async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined> {

@@ -132,6 +132,8 @@ export const SQL = {
   getBlobLink: 'SELECT digest, size FROM blob_links WHERE repository = ? AND digest = ?',
   unlinkBlob: 'DELETE FROM blob_links WHERE repository = ? AND digest = ?',
   findBlobLink: 'SELECT repository, digest, size FROM blob_links WHERE digest = ? ORDER BY repository LIMIT 1',
+  listBlobLinks: 'SELECT digest, size FROM blob_links WHERE repository = ? ORDER BY digest LIMIT ?',
+  listBlobLinksAfter: 'SELECT digest, size FROM blob_links WHERE repository = ? AND digest > ? ORDER BY digest LIMIT ?',
 
   manifestSize: 'SELECT size FROM manifests WHERE repository = ? AND digest = ?',
   insertManifest: `INSERT INTO manifests (repository, digest, media_type, bytes, size, subject, artifact_type, annotations, created_at)
@@ -140,6 +142,8 @@ export const SQL = {
               ON CONFLICT DO NOTHING`,
   getManifest: `SELECT media_type, bytes, size, subject, artifact_type, annotations, created_at
                 FROM manifests WHERE repository = ? AND digest = ?`,
+  listManifests: 'SELECT digest FROM manifests WHERE repository = ? ORDER BY digest LIMIT ?',
+  listManifestsAfter: 'SELECT digest FROM manifests WHERE repository = ? AND digest > ? ORDER BY digest LIMIT ?',
   deleteTagsOf: 'DELETE FROM tags WHERE repository = ? AND digest = ?',
   deleteRefsOf: 'DELETE FROM manifest_refs WHERE repository = ? AND manifest_digest = ?',
   deleteManifest: 'DELETE FROM manifests WHERE repository = ? AND digest = ?',

@@ -4,6 +4,7 @@
  * power loss. Statements are prepared once at open; multi-statement writes
  * run in one transaction. better-sqlite3 is synchronous, so each method runs
  * to completion once started; an AbortSignal is honoured at entry only.
+ * A write refused for lack of space throws StorageFullError, having no effect.
  */
 import Database from 'better-sqlite3';
 import type {
@@ -19,6 +20,7 @@ import type {
   UploadSession,
 } from './types.js';
 import { SQL, migrate } from './sqlite-schema.js';
+import { StorageFullError } from '../errors.js';
 
 /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -122,7 +124,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
-    this.#linkBlob(repository, blob, now);
+    writing(() => this.#linkBlob(repository, blob, now));
   }
 
   async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobRef | undefined> {
@@ -133,7 +135,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return this.#stmt.unlinkBlob.run(repository, digest).changes > 0;
+    return writing(() => this.#stmt.unlinkBlob.run(repository, digest).changes > 0);
   }
 
   async findBlobLink(digest: string, signal?: AbortSignal): Promise<(BlobRef & { repository: string }) | undefined> {
@@ -142,9 +144,19 @@ export class SqliteMetadataStore implements MetadataStore {
     return row === undefined ? undefined : { repository: row.repository, digest: row.digest, size: row.size };
   }
 
+  async listBlobLinks(repository: string, page: PageOptions, signal?: AbortSignal): Promise<BlobRef[]> {
+    this.#enter(signal);
+    const limit = pageLimit(page);
+    if (limit === 0) return [];
+    const rows = (page.last === undefined
+      ? this.#stmt.listBlobLinks.all(repository, limit)
+      : this.#stmt.listBlobLinksAfter.all(repository, page.last, limit)) as BlobRef[];
+    return rows.map((r) => ({ digest: r.digest, size: r.size }));
+  }
+
   async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
     this.#enter(signal);
-    return this.#putManifest(input);
+    return writing(() => this.#putManifest(input));
   }
 
   #putManifestTx(input: PutManifestInput): PutManifestResult {
@@ -201,7 +213,17 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return this.#deleteManifest(repository, digest);
+    return writing(() => this.#deleteManifest(repository, digest));
+  }
+
+  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
+    this.#enter(signal);
+    const limit = pageLimit(page);
+    if (limit === 0) return [];
+    const rows = (page.last === undefined
+      ? this.#stmt.listManifests.all(repository, limit)
+      : this.#stmt.listManifestsAfter.all(repository, page.last, limit)) as { digest: string }[];
+    return rows.map((r) => r.digest);
   }
 
   async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined> {
@@ -211,7 +233,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return this.#stmt.deleteTag.run(repository, tag).changes > 0;
+    return writing(() => this.#stmt.deleteTag.run(repository, tag).changes > 0);
   }
 
   async listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
@@ -240,7 +262,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async createUpload(session: UploadSession, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
-    this.#stmt.createUpload.run(session.id, session.repository, session.offset, session.createdAt, session.updatedAt);
+    writing(() => this.#stmt.createUpload.run(session.id, session.repository, session.offset, session.createdAt, session.updatedAt));
   }
 
   async getUpload(id: string, signal?: AbortSignal): Promise<UploadSession | undefined> {
@@ -251,12 +273,12 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async updateUpload(id: string, offset: number, updatedAt: number, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return this.#stmt.updateUpload.run(offset, updatedAt, id).changes > 0;
+    return writing(() => this.#stmt.updateUpload.run(offset, updatedAt, id).changes > 0);
   }
 
   async deleteUpload(id: string, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return this.#stmt.deleteUpload.run(id).changes > 0;
+    return writing(() => this.#stmt.deleteUpload.run(id).changes > 0);
   }
 
   async countUploads(signal?: AbortSignal): Promise<number> {
@@ -290,6 +312,16 @@ export class SqliteMetadataStore implements MetadataStore {
   /** Closes the database; later calls reject. Idempotent. */
   async close(): Promise<void> {
     if (this.#db.open) this.#db.close();
+  }
+}
+
+/** Runs a write; a full volume (SQLITE_FULL, the write rolled back) becomes StorageFullError. */
+function writing<T>(write: () => T): T {
+  try {
+    return write();
+  } catch (err) {
+    if ((err as { code?: unknown }).code === 'SQLITE_FULL') throw new StorageFullError(err);
+    throw err;
   }
 }
 

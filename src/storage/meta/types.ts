@@ -114,6 +114,8 @@ export interface MetadataStore {
   unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean>;
   /** Any repository's link to this digest (for mounts without `from`), or undefined. */
   findBlobLink(digest: string, signal?: AbortSignal): Promise<(BlobRef & { repository: string }) | undefined>;
+  /** The blobs linked in `repository`, ordered by digest; `page.last` is a digest. Empty for an unknown repository. */
+  listBlobLinks(repository: string, page: PageOptions, signal?: AbortSignal): Promise<BlobRef[]>;
 
   // Manifests and tags
   /**
@@ -129,6 +131,8 @@ export interface MetadataStore {
   getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Removes a tag only. Resolves false when absent. */
   deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean>;
+  /** The digests of the manifests stored in `repository`, in byte order; `page.last` is a digest. Empty for an unknown repository. */
+  listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]>;
   listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]>;
   /** Manifests in `repository` whose subject is `subject`, optionally of one artifactType, ordered by digest. */
   listReferrers(repository: string, subject: string, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]>;
