@@ -1,0 +1,134 @@
+/**
+ * A throwaway Ceph RADOS Gateway (real S3) for tests, started with the shared
+ * scripts (../shared/s3 next to the repository, or $CEPH_RGW_SCRIPTS) in its
+ * own temporary CEPH_DIR on free loopback ports, so it never meets another
+ * cluster. OSD_STORE=memstore (data in RAM) unless the environment says otherwise.
+ *
+ * cephUnavailable() tells why it cannot run (scripts or packages missing and
+ * not root); as root, missing packages are installed with apt-get first.
+ * Clusters still running when the process exits are killed by PID file.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+/** The Debian 12 packages the scripts need (CI installs exactly these). */
+export const CEPH_APT_PACKAGES = ['ceph-mon', 'ceph-osd', 'radosgw', 'ceph-common', 'uuid-runtime', 'curl', 'bc'] as const;
+const BINARIES = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph', 'monmaptool', 'uuidgen', 'curl', 'bc'];
+
+/** dist/test/helpers → the repository → ../shared/s3. */
+export const CEPH_SCRIPTS = process.env.CEPH_RGW_SCRIPTS ?? fileURLToPath(new URL('../../../../shared/s3/', import.meta.url));
+
+export interface Rgw {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly forcePathStyle: boolean;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  readonly cephDir: string;
+  /** Stops the daemons and removes the data dir. Idempotent. */
+  stop(): Promise<void>;
+}
+
+const onPath = (bin: string): boolean =>
+  (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, bin)));
+
+let availability: Promise<string | undefined> | undefined;
+
+/** Undefined when an RGW can be started, else the reason (for t.skip / describe skip). */
+export function cephUnavailable(): Promise<string | undefined> {
+  availability ??= (async () => {
+    if (!existsSync(join(CEPH_SCRIPTS, 'start-ceph-rgw.sh'))) return `no start-ceph-rgw.sh in ${CEPH_SCRIPTS} (set CEPH_RGW_SCRIPTS)`;
+    if (BINARIES.every(onPath)) return undefined;
+    const install = `apt-get install -y --no-install-recommends ${CEPH_APT_PACKAGES.join(' ')}`;
+    if (process.getuid?.() !== 0) return `Ceph is not installed and we are not root: ${install}`;
+    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+    try {
+      await run('sh', ['-c', `${install} || (apt-get update -qq && ${install})`], { env, maxBuffer: 64 * 1024 * 1024 });
+    } catch (err) {
+      return `installing Ceph failed: ${(err as Error).message.slice(0, 500)}`;
+    }
+    return BINARIES.every(onPath) ? undefined : `still missing after apt-get: ${BINARIES.filter((b) => !onPath(b)).join(', ')}`;
+  })();
+  return availability;
+}
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as { port: number };
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+const running = new Set<string>();
+process.once('exit', () => {
+  for (const dir of running) killByPidFiles(dir);
+});
+
+function killByPidFiles(cephDir: string): void {
+  const pidDir = join(cephDir, 'pid');
+  if (!existsSync(pidDir)) return;
+  for (const file of readdirSync(pidDir)) {
+    const pid = Number(readFileSync(join(pidDir, file), 'utf8').trim());
+    if (Number.isSafeInteger(pid) && pid > 1) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        // already gone
+      }
+    }
+  }
+}
+
+/** Starts an RGW (~2-5 s); rejects with the script's output when it fails. */
+export async function startRgw(name = 'test'): Promise<Rgw> {
+  const reason = await cephUnavailable();
+  if (reason !== undefined) throw new Error(reason);
+  const cephDir = await mkdtemp(join(tmpdir(), `ferro-rgw-${name}-`));
+  const env = {
+    ...process.env,
+    CEPH_DIR: cephDir,
+    RGW_PORT: String(await freePort()),
+    MON_PORT: String(await freePort()),
+    OSD_STORE: process.env.OSD_STORE ?? 'memstore',
+    MEMSTORE_BYTES: process.env.MEMSTORE_BYTES ?? String(3 * 1024 ** 3),
+  };
+  running.add(cephDir);
+  try {
+    await run(join(CEPH_SCRIPTS, 'start-ceph-rgw.sh'), [], { env, timeout: 120_000 });
+  } catch (err) {
+    running.delete(cephDir);
+    const { stderr, stdout } = err as { stderr?: string; stdout?: string };
+    throw new Error(`start-ceph-rgw.sh failed: ${(err as Error).message}\n${stdout ?? ''}\n${stderr ?? ''}`.slice(0, 8000));
+  }
+  const vars = Object.fromEntries(
+    (await readFile(join(cephDir, 's3.env'), 'utf8'))
+      .split('\n')
+      .filter((line) => line.includes('='))
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+  ) as Record<string, string | undefined>;
+  let stopped = false;
+  return {
+    endpoint: vars.S3_ENDPOINT!,
+    region: vars.S3_REGION ?? 'us-east-1',
+    forcePathStyle: vars.S3_FORCE_PATH_STYLE !== 'false',
+    credentials: { accessKeyId: vars.S3_ACCESS_KEY!, secretAccessKey: vars.S3_SECRET_KEY! },
+    cephDir,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await run(join(CEPH_SCRIPTS, 'stop-ceph-rgw.sh'), [], { env: { ...process.env, CEPH_DIR: cephDir }, timeout: 60_000 }).catch(() => {
+        killByPidFiles(cephDir);
+        execFileSync('rm', ['-rf', cephDir]);
+      });
+      running.delete(cephDir);
+    },
+  };
+}
