@@ -28,6 +28,12 @@ export interface RegistryOptions {
   readonly limits?: Partial<RegistryLimits>;
   /** How often (ms) expired upload sessions and orphaned upload data are swept; 0 disables. Default 60 s. */
   readonly sweepIntervalMs?: number;
+  /**
+   * Answer a whole-blob GET with 307 to the blob store's own URL when the
+   * store has `redirectUrl` (e.g. presigned S3). Range requests and HEAD are
+   * always served directly. Default false.
+   */
+  readonly redirectBlobGets?: boolean;
 }
 
 declare module 'fastify' {
@@ -58,6 +64,7 @@ export function createServices(options: RegistryOptions): Services & { readonly 
     uploads: new UploadService(options.blobStore, options.metadataStore, limits),
     manifests: new ManifestService(options.metadataStore),
     listings: new ListingService(options.metadataStore, limits),
+    redirectBlobGets: options.redirectBlobGets ?? false,
   };
 }
 

@@ -12,6 +12,13 @@ export async function getBlob(ctx: HandlerContext): Promise<void> {
     return;
   }
   const range = request.method === 'GET' ? blobRange(request.headers.range, size) : undefined;
+  if (request.method === 'GET' && request.headers.range === undefined) {
+    const location = await services.blobs.redirect(name, digest, services.redirectBlobGets, signal);
+    if (location) {
+      await reply.code(307).header('Location', location).header('Content-Length', 0).send();
+      return;
+    }
+  }
   if (request.method === 'HEAD') {
     // spec "Checking if content exists": Content-Length of the blob, no content read.
     await reply.header('Content-Length', size).send();

@@ -13,6 +13,8 @@ export interface Services {
   readonly manifests: ManifestService;
   readonly listings: ListingService;
   readonly limits: RegistryLimits;
+  /** Redirect whole-blob GETs to the blob store's own URL when it can serve them (307). */
+  readonly redirectBlobGets: boolean;
 }
 
 export interface HandlerContext {

@@ -27,6 +27,16 @@ export class BlobService {
     return stream;
   }
 
+  /**
+   * A URL to redirect a whole-blob GET to, when the store has that power and
+   * the registry was built with redirects on; undefined otherwise.
+   */
+  async redirect(repository: string, digest: string, enabled: boolean, signal?: AbortSignal): Promise<string | undefined> {
+    if (!enabled || !this.blobs.redirectUrl) return undefined;
+    await this.stat(repository, digest, signal);
+    return this.blobs.redirectUrl(digest);
+  }
+
   /** Unlinks the blob from the repository (the content is shared and left to garbage collection). */
   async delete(repository: string, digest: string, signal?: AbortSignal): Promise<void> {
     parseDigest(digest);

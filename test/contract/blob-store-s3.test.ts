@@ -8,7 +8,11 @@
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
+import type { AddressInfo } from 'node:net';
 import { DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import Fastify from 'fastify';
+import { createRegistry } from '../../src/registry.js';
+import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { openS3BlobStore, type S3BlobStore, type S3BlobStoreConfig } from '../../src/s3.js';
 import { deleteKeys, listObjects, MIN_PART, type S3Context } from '../../src/storage/blob/s3-io.js';
@@ -223,6 +227,30 @@ describe('S3 blob store', { skip: skip ?? false }, () => {
       forged.searchParams.set('X-Amz-Expires', '99999');
       assert.equal((await fetch(forged)).status, 403, 'signature covers the lifetime');
       await assert.rejects(store.redirectUrl('sha256:nope'), RangeError);
+    });
+
+    it('the registry answers a whole-blob GET with 307 to a presigned URL when redirects are on; Range and HEAD are served directly', async () => {
+      const app = Fastify({ logger: false });
+      await app.register(createRegistry({ blobStore: store, metadataStore: new MemoryMetadataStore(), redirectBlobGets: true, sweepIntervalMs: 0 }));
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      try {
+        const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+        const bytes = randomBytes(5000);
+        const digest = sha256Of(bytes);
+        assert.equal((await fetch(`${base}/v2/redir/blobs/uploads/?digest=${digest}`, { method: 'POST', body: bytes })).status, 201);
+        const res = await fetch(`${base}/v2/redir/blobs/${digest}`, { redirect: 'manual' });
+        assert.equal(res.status, 307);
+        const location = res.headers.get('location')!;
+        assert.match(location, /X-Amz-Signature=/);
+        assert.ok(Buffer.from(await (await fetch(location)).arrayBuffer()).equals(bytes));
+        const ranged = await fetch(`${base}/v2/redir/blobs/${digest}`, { headers: { Range: 'bytes=0-9' }, redirect: 'manual' });
+        assert.equal(ranged.status, 206);
+        assert.ok(Buffer.from(await ranged.arrayBuffer()).equals(bytes.subarray(0, 10)));
+        assert.equal((await fetch(`${base}/v2/redir/blobs/${digest}`, { method: 'HEAD', redirect: 'manual' })).status, 200);
+        assert.equal((await fetch(`${base}/v2/other/blobs/${digest}`, { redirect: 'manual' })).status, 404, 'no redirect for a blob the repository does not hold');
+      } finally {
+        await app.close();
+      }
     });
 
     it('keeps memory flat while streaming 256 MiB in and out', async () => {

@@ -93,6 +93,13 @@ export interface BlobStore {
   /** Every upload area, with its size and last modification. */
   listUploads(signal?: AbortSignal): AsyncIterable<UploadInfo>;
 
+  /**
+   * Optional power: a time-limited URL from which a client can GET the
+   * committed blob directly (e.g. a presigned object-store URL). Stores that
+   * cannot serve blobs elsewhere do not define it.
+   */
+  redirectUrl?(digest: string, options?: { readonly expiresSeconds?: number }): Promise<string>;
+
   /** Resolves when the store is usable for writes; throws with the reason otherwise. */
   checkHealth(signal?: AbortSignal): Promise<void>;
   /** Releases resources. Idempotent. */
