@@ -44,7 +44,30 @@ function checkOpen(state: State): void {
   if (state.closed) throw new Error('blob store is closed');
 }
 
-/** Iterates `source`, rejecting with the signal's reason as soon as it aborts, even while the source stalls. */
+/** `next`, or a rejection with the signal's reason as soon as it aborts. Holds nothing once settled. */
+function untilAborted<T>(next: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    next.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (err: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(err);
+      },
+    );
+  });
+}
+
+/**
+ * Iterates `source`, rejecting with the signal's reason as soon as it aborts,
+ * even while the source stalls. Each step races the abort with its own
+ * short-lived promise: racing one long-lived promise instead would retain
+ * every chunk through its reaction list (the whole blob, for an upload).
+ */
 export async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
   signal?.throwIfAborted();
   if (signal === undefined) {
@@ -52,26 +75,17 @@ export async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSigna
     return;
   }
   const it = source[Symbol.asyncIterator]();
-  let onAbort = (): void => undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    onAbort = () => reject(signal.reason);
-  });
-  aborted.catch(() => undefined);
-  signal.addEventListener('abort', onAbort, { once: true });
   let stalled = false;
   try {
     for (;;) {
-      const next = it.next();
-      next.catch(() => undefined);
       stalled = true;
-      const step = await Promise.race([next, aborted]);
+      const step = await untilAborted(it.next(), signal);
       stalled = false;
       if (step.done === true) return;
       yield step.value;
       signal.throwIfAborted();
     }
   } finally {
-    signal.removeEventListener('abort', onAbort);
     const destroy = (source as { destroy?: (err?: unknown) => void }).destroy;
     if (stalled && typeof destroy === 'function') destroy.call(source, signal.reason);
     // A pending next() would block an async generator's return(); do not wait for it then.
