@@ -25,6 +25,8 @@ import { abortable, checkCount, checkUploadId, UPLOAD_ID } from './memory.js';
 import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, UploadInfo } from './types.js';
 
 const ALGORITHMS: readonly DigestAlgorithm[] = ['sha256', 'sha512'];
+const READ_CHUNK = 1024 * 1024;
+const WRITE_BATCH = 1024 * 1024;
 
 interface State {
   closed: boolean;
@@ -73,10 +75,16 @@ async function syncDir(dir: string): Promise<void> {
   }
 }
 
-async function writeAll(handle: FileHandle, data: Uint8Array, position: number): Promise<void> {
-  for (let done = 0; done < data.byteLength; ) {
-    const { bytesWritten } = await handle.write(data, done, data.byteLength - done, position + done);
-    done += bytesWritten;
+/** Writes every buffer at `position` onwards, in order, with as few writev calls as the kernel allows. */
+async function writevAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
+  let rest = buffers;
+  while (rest.length > 0) {
+    let { bytesWritten } = await handle.writev(rest, position);
+    position += bytesWritten;
+    let i = 0;
+    while (i < rest.length && bytesWritten >= rest[i]!.byteLength) bytesWritten -= rest[i++]!.byteLength;
+    rest = rest.slice(i);
+    if (bytesWritten > 0) rest[0] = rest[0]!.subarray(bytesWritten);
   }
 }
 
@@ -149,13 +157,33 @@ class FilesystemBlobWriter implements BlobWriter {
     try {
       await checkUploadSize(handle, this.id, start);
       try {
+        // Chunks are gathered into batches of WRITE_BATCH bytes, written with one writev each;
+        // one batch is written while the next is received.
+        let batch: Uint8Array[] = [];
+        let batchBytes = 0;
+        let written = 0;
+        let inFlight: Promise<void> = Promise.resolve();
+        const flush = async (): Promise<void> => {
+          const buffers = batch;
+          const position = start + written;
+          written += batchBytes;
+          batch = [];
+          batchBytes = 0;
+          await inFlight;
+          inFlight = writevAll(handle, buffers, position);
+          inFlight.catch(() => undefined);
+        };
         for await (const chunk of abortable(source, signal)) {
           received += chunk.byteLength;
           if (expectedLength !== undefined && received > expectedLength) throw new LengthMismatchError(expectedLength, received);
           if (maxTotalSize !== undefined && start + received > maxTotalSize) throw new SizeLimitError(maxTotalSize);
           hash.update(chunk);
-          await writeAll(handle, chunk, start + received - chunk.byteLength);
+          batch.push(chunk);
+          batchBytes += chunk.byteLength;
+          if (batchBytes >= WRITE_BATCH) await flush();
         }
+        if (batchBytes > 0) await flush();
+        await inFlight;
         if (expectedLength !== undefined && received !== expectedLength) throw new LengthMismatchError(expectedLength, received);
         signal?.throwIfAborted();
       } catch (err) {
@@ -279,7 +307,8 @@ export class FilesystemBlobStore implements BlobStore {
       await handle.close();
       throw err;
     }
-    const stream = handle.createReadStream(range === undefined ? {} : { start: range.start, end: range.end });
+    // 1 MiB reads: a sixteenth of the syscalls and stream turns of the 64 KiB default.
+    const stream = handle.createReadStream({ highWaterMark: READ_CHUNK, ...(range === undefined ? {} : { start: range.start, end: range.end }) });
     return signal === undefined ? stream : addAbortSignal(signal, stream);
   }
 
