@@ -248,7 +248,7 @@ class FilesystemBlobWriter implements BlobWriter {
       await rm(this.#file, { force: true });
       await syncDir(fanout);
       if (created !== undefined) await syncDir(dirname(fanout));
-      await syncDir(dirname(this.#file));
+      // The upload file's removal need not be durable: a resurrected one is an orphan the sweep removes.
     } catch (err) {
       throw storageError(err);
     }
