@@ -3,7 +3,7 @@
  * MetadataStore, mount it in a Fastify app (createRegistry) or get a ready
  * server (createRegistryServer), and use the OCI helpers.
  */
-export { createRegistry, createServices, type RegistryOptions } from './registry.js';
+export { createRegistry, createServices, DEFAULT_GC_INTERVAL_MS, type RegistryOptions, type RegistryGcOptions } from './registry.js';
 export { createRegistryServer, type RegistryServerOptions, type ServerHealthOptions } from './server/app.js';
 export { healthPlugin, type HealthOptions } from './server/health.js';
 export { metricsPlugin, type MetricsOptions } from './server/metrics.js';
@@ -11,6 +11,7 @@ export { DEFAULT_LIMITS, resolveLimits, type RegistryLimits } from './limits.js'
 
 export type * from './storage/blob/types.js';
 export type * from './storage/meta/types.js';
+export { supportsBlobLifecycle, supportsManifestLifecycle } from './storage/meta/types.js';
 export * from './storage/errors.js';
 export { MemoryBlobStore } from './storage/blob/memory.js';
 export { FilesystemBlobStore, openFilesystemBlobStore } from './storage/blob/filesystem.js';
@@ -22,6 +23,9 @@ export { parseDigest, tryParseDigest, looksLikeDigest, digestOf, verifyDigest, c
 export { isValidName, isValidTag, assertValidName, parseReference, MAX_NAME_LENGTH, MAX_TAG_LENGTH, type Reference } from './oci/names.js';
 export { MediaType, MANIFEST_MEDIA_TYPES, IMAGE_MEDIA_TYPES, INDEX_MEDIA_TYPES, bareMediaType } from './oci/mediatypes.js';
 export { parseManifest, parseDescriptor, type Descriptor, type ParsedManifest } from './oci/manifest.js';
+export { collectGarbage, formatGcReport, GarbageCollector, DEFAULT_GC_GRACE_MS, DEFAULT_GC_LEASE_MS, type GcOptions, type GcReport, type GcProgress, type GcStores } from './services/gc.js';
+export { StoragePolicy, TagPattern, type PolicyRules, type UntaggedRule, type RetentionRule, type ImmutableTagRule } from './services/policy.js';
+export { pruneManifests, type PruneOptions, type PruneReport, type PruneReason } from './services/prune.js';
 export { checkStores, formatReport, type CheckReport, type CheckProblem, type CheckCounts, type CheckOptions, type ProblemKind } from './services/check.js';
 
 // Access control (src/auth): the auth plugin, its parts, and loading it from a configuration file.

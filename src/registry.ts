@@ -12,11 +12,14 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, HTTPMethods }
 import { RegistryError } from './oci/errors.js';
 import { resolveLimits, type RegistryLimits } from './limits.js';
 import type { BlobStore } from './storage/blob/types.js';
-import type { MetadataStore } from './storage/meta/types.js';
+import { supportsManifestLifecycle, type MetadataStore } from './storage/meta/types.js';
 import { BlobService } from './services/blobs.js';
 import { ListingService } from './services/listings.js';
 import { ManifestService } from './services/manifests.js';
 import { UploadService } from './services/uploads.js';
+import { DEFAULT_GC_GRACE_MS, GarbageCollector, formatGcReport } from './services/gc.js';
+import { adminRoutes } from './http/admin.js';
+import { StoragePolicy, type PolicyRules } from './services/policy.js';
 import type { HandlerContext, Services } from './http/context.js';
 import { registryErrorHandler } from './http/error-handler.js';
 import { parseV2Path, type RouteKind } from './http/paths.js';
@@ -34,7 +37,29 @@ export interface RegistryOptions {
    * always served directly. Default false.
    */
   readonly redirectBlobGets?: boolean;
+  /**
+   * Online blob garbage collection (docs/gc.md): a background run every
+   * `intervalMs` (default 1 h; 0: no schedule) deleting blobs unused for
+   * `graceMs` (default 1 h), and the `POST /admin/gc` trigger. `false`
+   * disables both. Needs a MetadataStore with the blob lifecycle.
+   */
+  readonly gc?: false | RegistryGcOptions;
+  /**
+   * Per-repository storage policies: immutable tags (enforced on every
+   * request), retention and untagged-manifest removal (applied by each
+   * garbage collection). See services/policy.ts. Default: none.
+   */
+  readonly storagePolicy?: PolicyRules;
 }
+
+export interface RegistryGcOptions {
+  readonly intervalMs?: number;
+  readonly graceMs?: number;
+  /** Lifetime of a deletion mark (default 60 s). */
+  readonly leaseMs?: number;
+}
+
+export const DEFAULT_GC_INTERVAL_MS = 60 * 60 * 1000;
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -56,13 +81,15 @@ declare module 'fastify' {
 const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 /** Builds the services of a registry from its stores. */
-export function createServices(options: RegistryOptions): Services & { readonly uploads: UploadService } {
+export function createServices(options: RegistryOptions): Services & { readonly uploads: UploadService; readonly policy: StoragePolicy } {
   const limits = resolveLimits(options.limits);
+  const policy = new StoragePolicy(options.storagePolicy);
   return {
     limits,
+    policy,
     blobs: new BlobService(options.blobStore, options.metadataStore),
     uploads: new UploadService(options.blobStore, options.metadataStore, limits),
-    manifests: new ManifestService(options.metadataStore),
+    manifests: new ManifestService(options.metadataStore, Date.now, policy),
     listings: new ListingService(options.metadataStore, limits),
     redirectBlobGets: options.redirectBlobGets ?? false,
   };
@@ -126,5 +153,42 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
       timer.unref();
       app.addHook('onClose', async () => clearInterval(timer));
     }
+    if (options.gc !== false) garbageCollection(app, options, services, options.gc ?? {});
   };
+}
+
+/** The admin trigger and the background schedule of blob garbage collection. */
+function garbageCollection(app: FastifyInstance, options: RegistryOptions, services: ReturnType<typeof createServices>, settings: RegistryGcOptions): void {
+  const gc = new GarbageCollector(options, {
+    graceMs: settings.graceMs ?? DEFAULT_GC_GRACE_MS,
+    ...(settings.leaseMs !== undefined ? { leaseMs: settings.leaseMs } : {}),
+    sweepUploads: (signal) => services.uploads.sweep(undefined, signal),
+    policy: services.policy,
+  });
+  adminRoutes(app, gc);
+  if (services.policy.prunes && !supportsManifestLifecycle(options.metadataStore)) {
+    app.log.warn('the metadata store does not support retention or the untagged policy: collections will fail until they are removed');
+  }
+  const intervalMs = settings.intervalMs ?? DEFAULT_GC_INTERVAL_MS;
+  if (intervalMs <= 0) return;
+  if (!gc.available) {
+    app.log.warn('the metadata store does not support garbage collection: no blob is ever deleted');
+    return;
+  }
+  const stop = new AbortController();
+  let running: Promise<unknown> = Promise.resolve();
+  const timer = setInterval(() => {
+    running = gc.run({ signal: stop.signal }).then(
+      (report) => app.log.info({ gc: report }, formatGcReport(report).join('; ')),
+      (err: unknown) => {
+        if (!stop.signal.aborted) app.log.warn({ err }, 'garbage collection failed');
+      },
+    );
+  }, intervalMs);
+  timer.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(timer);
+    stop.abort(new Error('the registry is closing'));
+    await running;
+  });
 }

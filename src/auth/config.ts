@@ -29,6 +29,7 @@ import YAML from 'yaml';
 import { RepositoryPattern } from './glob.js';
 import { ACTIONS, type Action, type PolicyOptions, type PolicyRule } from './policy.js';
 import { isQuotable } from './challenge.js';
+import { parseUpkeepConfig, UPKEEP_SECTIONS, UpkeepConfigError, type UpkeepConfig } from '../server/upkeep-config.js';
 
 export class AuthConfigError extends Error {
   constructor(message: string) {
@@ -185,8 +186,13 @@ export function parseAuthConfig(raw: unknown, baseDir: string, at = 'auth'): Aut
   };
 }
 
-/** Parses a configuration file's text (YAML, or JSON which is YAML too); `path` names it and anchors relative paths. */
-export function parseConfigFile(text: string, path: string): { auth?: AuthConfig } {
+/**
+ * Parses a configuration file's text (YAML, or JSON which is YAML too); `path`
+ * names it and anchors relative paths. Besides `auth`, the storage upkeep
+ * sections (gc, …: server/upkeep-config.ts) are validated and returned as
+ * `upkeep` when present. Every error is an AuthConfigError naming the file.
+ */
+export function parseConfigFile(text: string, path: string): { auth?: AuthConfig; upkeep?: UpkeepConfig } {
   let raw: unknown;
   try {
     raw = YAML.parse(text, { uniqueKeys: true, maxAliasCount: 100, prettyErrors: true });
@@ -195,10 +201,14 @@ export function parseConfigFile(text: string, path: string): { auth?: AuthConfig
   }
   if (raw === null || raw === undefined) return {};
   try {
-    const top = object(raw, 'configuration', ['auth']);
-    return top.auth === undefined ? {} : { auth: parseAuthConfig(top.auth, resolve(path, '..')) };
+    const top = object(raw, 'configuration', ['auth', ...UPKEEP_SECTIONS]);
+    const upkeep = UPKEEP_SECTIONS.some((k) => top[k] !== undefined) ? parseUpkeepConfig(top) : undefined;
+    return {
+      ...(top.auth === undefined ? {} : { auth: parseAuthConfig(top.auth, resolve(path, '..')) }),
+      ...(upkeep ? { upkeep } : {}),
+    };
   } catch (err) {
-    if (err instanceof AuthConfigError) throw new AuthConfigError(`${path}: ${err.message}`);
+    if (err instanceof AuthConfigError || err instanceof UpkeepConfigError) throw new AuthConfigError(`${path}: ${err.message}`);
     throw err;
   }
 }

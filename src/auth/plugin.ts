@@ -21,7 +21,10 @@
  * `token` accepts Bearer tokens from `token.verifier` (default: the built-in
  * `token.issuer`, which also serves the token endpoint at `token.path`). In
  * both, a request without credentials passes when the policy grants
- * anonymous callers what it needs. Paths outside /v2 are not touched.
+ * anonymous callers what it needs. Paths under /admin (registry
+ * administration, e.g. POST /admin/gc) need an authenticated admin of the
+ * policy: 401 with a challenge without credentials, 403 DENIED for anyone
+ * else, in both modes. Other paths outside /v2 are not touched.
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { parseV2Path, type RouteKind } from '../http/paths.js';
@@ -160,6 +163,14 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
   const plugin = async (app: FastifyInstance): Promise<void> => {
     app.addHook('onRequest', async (request, reply) => {
       const path = pathOf(request);
+      if (path === '/admin' || path.startsWith('/admin/')) {
+        const access: RequiredAccess = { kind: 'login' };
+        const caller = await authenticate(request, access);
+        if (caller.user === undefined) throw challenge(request, access);
+        if (!policy.isAdmin(caller.user)) throw new RegistryError('DENIED', `${path.slice(0, 100)} is for administrators only`);
+        request.ociUser = caller.user;
+        return;
+      }
       if (path !== '/v2' && !path.startsWith('/v2/')) return;
       // Refusals happen before the registry's own hooks; docker reads this header on the 401 of its ping.
       reply.header('Docker-Distribution-API-Version', 'registry/2.0');

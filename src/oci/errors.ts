@@ -54,6 +54,8 @@ export const ERROR_TABLE = {
   PAGINATION_INVALID: { code: 'UNSUPPORTED', status: 400, message: 'invalid pagination parameter' },
   UNAUTHORIZED: { code: 'UNAUTHORIZED', status: 401, message: 'authentication required' },
   DENIED: { code: 'DENIED', status: 403, message: 'requested access to the resource is denied' },
+  /** Moving or deleting a tag an immutable-tag rule protects, or deleting the manifest it points at. */
+  TAG_IMMUTABLE: { code: 'DENIED', status: 409, message: 'tag is immutable' },
   UNSUPPORTED: { code: 'UNSUPPORTED', status: 400, message: 'the operation is unsupported' },
   METHOD_NOT_ALLOWED: { code: 'UNSUPPORTED', status: 405, message: 'method not allowed on this endpoint' },
   ROUTE_UNKNOWN: { code: 'UNSUPPORTED', status: 404, message: 'no such endpoint' },

@@ -14,14 +14,20 @@ export interface CheckOutput {
   write(text: string): unknown;
 }
 
-/** Exit codes: 0 clean, 1 problems found or the stores could not be read, 2 not a storage directory. */
-export async function runCheckCommand(storageDir: string, out: CheckOutput, err: CheckOutput): Promise<number> {
-  const dir = resolve(storageDir);
+/** The paths a storage directory lacks (DIR/blobs, DIR/metadata.db); empty for a storage directory. */
+export async function missingStoragePaths(dir: string): Promise<string[]> {
   const missing: string[] = [];
   for (const [path, isDir] of [[join(dir, 'blobs'), true], [join(dir, 'metadata.db'), false]] as const) {
     const info = await stat(path).catch(() => undefined);
     if (!info || info.isDirectory() !== isDir) missing.push(path);
   }
+  return missing;
+}
+
+/** Exit codes: 0 clean, 1 problems found or the stores could not be read, 2 not a storage directory. */
+export async function runCheckCommand(storageDir: string, out: CheckOutput, err: CheckOutput): Promise<number> {
+  const dir = resolve(storageDir);
+  const missing = await missingStoragePaths(dir);
   if (missing.length > 0) {
     err.write(`ferro-oci-server check: ${dir} is not a storage directory (missing ${missing.join(', ')})\n`);
     return 2;

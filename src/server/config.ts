@@ -27,10 +27,21 @@ export interface ServerConfig {
   readonly configFile?: string;
 }
 
-/** What the command line asks for: run the server, check a storage directory, or print usage. */
+/** The `gc` subcommand's settings. */
+export interface GcCommandConfig {
+  readonly storageDir: string;
+  readonly dryRun: boolean;
+  /** --grace; undefined: the configuration file's gc.graceSeconds, else the default (1 h). */
+  readonly graceMs?: number;
+  readonly configFile?: string;
+}
+
+/** What the command line asks for: run the server, check or collect a storage directory, or print usage. */
 export type Command =
   | { readonly kind: 'serve'; readonly config: ServerConfig }
   | { readonly kind: 'check'; readonly storageDir: string }
+  | { readonly kind: 'gc'; readonly config: GcCommandConfig }
+  | { readonly kind: 'usage'; readonly storageDir: string; readonly top?: number; readonly json: boolean }
   | { readonly kind: 'help'; readonly usage: string };
 
 /** A bad flag or value; the binary prints the message and exits with `exitCode` (2). */
@@ -104,6 +115,25 @@ const CHECK_USAGE = [
   '',
 ].join('\n');
 
+const GC_USAGE = [
+  'Usage: ferro-oci-server gc [--dry-run] [--storage-dir DIR] [--grace SECONDS] [--config FILE]',
+  '',
+  'Deletes the blobs of a storage directory that no repository links and no manifest references,',
+  'unused for the grace period (default 3600 s, or gc.graceSeconds of the configuration file),',
+  'and expired upload sessions. Safe next to a running server. --dry-run only reports.',
+  'DIR defaults to FERRO_OCI_STORAGE_DIR, FILE to FERRO_OCI_CONFIG. Exit codes: 0 done, 1 failed, 2 bad usage.',
+  '',
+].join('\n');
+
+const USAGE_USAGE = [
+  'Usage: ferro-oci-server usage [--storage-dir DIR] [--top N] [--json]',
+  '',
+  'Prints the storage used per repository, largest first: blobs linked in it (each digest once per',
+  'repository; a blob shared by several repositories counts in each), their bytes, manifests.',
+  '--top N prints only the N largest. DIR defaults to FERRO_OCI_STORAGE_DIR. Exit codes: 0, 1 failed, 2 bad usage.',
+  '',
+].join('\n');
+
 /** The --help text: every option with its environment variable. */
 export function usage(): string {
   const lines = ['Usage: ferro-oci-server [options]', '', 'An OCI Distribution (Docker Registry v2) server.', '', 'Options (flags override environment variables):'];
@@ -113,7 +143,9 @@ export function usage(): string {
     if (o.env) lines.push(' '.repeat(32) + `Environment: ${o.env}`);
   }
   lines.push('', 'Endpoints: /v2/ (registry API), /live, /ready, /healthz, /metrics.');
-  lines.push('Subcommand: ferro-oci-server check [--storage-dir DIR] verifies a storage directory (check --help).', '');
+  lines.push('Subcommand: ferro-oci-server check [--storage-dir DIR] verifies a storage directory (check --help).');
+  lines.push('Subcommand: ferro-oci-server gc [--dry-run] [--storage-dir DIR] [--grace SECONDS] collects garbage (gc --help).');
+  lines.push('Subcommand: ferro-oci-server usage [--storage-dir DIR] prints the storage used per repository (usage --help).', '');
   return lines.join('\n');
 }
 
@@ -184,6 +216,67 @@ function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
   return { kind: 'check', storageDir };
 }
 
+/** The `gc` subcommand's arguments (after "gc"). */
+function parseGc(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
+  let flags: Record<string, string | boolean | undefined>;
+  try {
+    flags = parseArgs({
+      args: [...argv],
+      options: {
+        'storage-dir': { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        grace: { type: 'string' },
+        config: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    throw new ConfigError(err instanceof Error ? err.message : String(err));
+  }
+  if (flags.help === true) return { kind: 'help', usage: GC_USAGE };
+  const dir = typeof flags['storage-dir'] === 'string' ? flags['storage-dir'] : env.FERRO_OCI_STORAGE_DIR;
+  if (dir === undefined || dir === '') throw new ConfigError('gc needs a storage directory: --storage-dir DIR or FERRO_OCI_STORAGE_DIR');
+  const configFile = typeof flags.config === 'string' ? flags.config : env.FERRO_OCI_CONFIG;
+  let graceMs: number | undefined;
+  if (typeof flags.grace === 'string') {
+    const seconds = /^\d+(\.\d+)?$/.test(flags.grace) ? Number(flags.grace) : Number.NaN;
+    if (!(seconds <= 366 * 86_400)) throw new ConfigError(`invalid --grace ${JSON.stringify(flags.grace)}: expected a number of seconds from 0 to 31622400`);
+    graceMs = Math.round(seconds * 1000);
+  }
+  return {
+    kind: 'gc',
+    config: {
+      storageDir: dir,
+      dryRun: flags['dry-run'] === true,
+      ...(graceMs !== undefined ? { graceMs } : {}),
+      ...(configFile !== undefined && configFile !== '' ? { configFile } : {}),
+    },
+  };
+}
+
+/** The `usage` subcommand's arguments (after "usage"). */
+function parseUsage(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
+  let flags: Record<string, string | boolean | undefined>;
+  try {
+    flags = parseArgs({
+      args: [...argv],
+      options: { 'storage-dir': { type: 'string' }, top: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
+      strict: true,
+      allowPositionals: false,
+    }).values;
+  } catch (err) {
+    throw new ConfigError(err instanceof Error ? err.message : String(err));
+  }
+  if (flags.help === true) return { kind: 'help', usage: USAGE_USAGE };
+  const dir = typeof flags['storage-dir'] === 'string' ? flags['storage-dir'] : env.FERRO_OCI_STORAGE_DIR;
+  if (dir === undefined || dir === '') throw new ConfigError('usage needs a storage directory: --storage-dir DIR or FERRO_OCI_STORAGE_DIR');
+  const top = typeof flags.top === 'string' ? Number(flags.top) : undefined;
+  if (top !== undefined && !(Number.isSafeInteger(top) && top > 0 && /^\d+$/.test(String(flags.top)))) throw new ConfigError(`invalid --top ${JSON.stringify(flags.top)}: expected a positive integer`);
+  return { kind: 'usage', storageDir: dir, json: flags.json === true, ...(top !== undefined ? { top } : {}) };
+}
+
 /**
  * Builds the configuration from `argv` (without node and script, i.e.
  * process.argv.slice(2)) and `env`. Returns the help command when --help is
@@ -192,6 +285,8 @@ function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
  */
 export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
   if (argv[0] === 'check') return parseCheck(argv.slice(1), env);
+  if (argv[0] === 'gc') return parseGc(argv.slice(1), env);
+  if (argv[0] === 'usage') return parseUsage(argv.slice(1), env);
   let flags: Record<string, string | boolean | undefined>;
   try {
     const parsed = parseArgs({

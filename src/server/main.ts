@@ -8,7 +8,9 @@
  * in-flight requests get the shutdown timeout to finish (then their
  * connections are closed), the stores are closed, exit 0. A second signal
  * closes the remaining connections at once.
- * `check` runs the integrity check instead (check-command.ts).
+ * `check` runs the integrity check instead (check-command.ts), `gc` a garbage
+ * collection (gc-command.ts), `usage` prints the storage per repository. The file's upkeep sections (gc, …) configure
+ * the background collection (server/upkeep-config.ts).
  * With --config FILE / FERRO_OCI_CONFIG, the file's `auth` section enables
  * access control (src/auth); its errors (and htpasswd or key file errors) are
  * bad configuration. Credentials are redacted from the logs (auth/redact.ts).
@@ -27,12 +29,15 @@ import { MemoryMetadataStore } from '../storage/meta/memory.js';
 import { openSqliteMetadataStore } from '../storage/meta/sqlite.js';
 import { createRegistryServer } from './app.js';
 import { runCheckCommand } from './check-command.js';
+import { runGcCommand } from './gc-command.js';
+import { runUsageCommand } from './usage-command.js';
 import { AuthConfigError, parseConfigFile } from '../auth/config.js';
 import { HtpasswdError } from '../auth/htpasswd.js';
 import { KeyFileError } from '../auth/keys.js';
 import { loadAuth, type LoadedAuth } from '../auth/load.js';
 import { authLogOptions } from '../auth/redact.js';
 import { ConfigError, parseConfig, type ServerConfig } from './config.js';
+import type { UpkeepConfig } from './upkeep-config.js';
 
 interface Stores {
   readonly blobStore: BlobStore;
@@ -120,17 +125,21 @@ async function main(): Promise<number> {
     return 0;
   }
   if (command.kind === 'check') return runCheckCommand(command.storageDir, process.stdout, process.stderr);
+  if (command.kind === 'gc') return runGcCommand(command.config, process.stdout, process.stderr);
+  if (command.kind === 'usage') return runUsageCommand(command, process.stdout, process.stderr);
   const config = command.config;
   const log = pino({ level: config.logLevel, ...authLogOptions });
 
   // The configuration file and what it names (htpasswd, keys) are read before anything is opened.
   let auth: LoadedAuth | undefined;
+  let upkeep: UpkeepConfig = {};
   try {
     if (config.configFile !== undefined) {
       const file = resolve(config.configFile);
       const text = await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(new AuthConfigError(`cannot read configuration file ${file}: ${messageOf(err)}`)));
       const settings = parseConfigFile(text, file);
       if (settings.auth) auth = await loadAuth(settings.auth);
+      upkeep = settings.upkeep ?? {};
       for (const n of auth?.notices ?? []) log[n.level](n.fields, n.msg);
       log.info({ config: file, auth: settings.auth?.mode ?? 'none' }, 'configuration file read');
     }
@@ -160,6 +169,11 @@ async function main(): Promise<number> {
       logger: log,
       timeouts: { idleMs: config.idleTimeoutMs, headersMs: config.headersTimeoutMs },
       ...(auth?.plugin ? { auth: auth.plugin } : {}),
+      gc: {
+        ...(upkeep.gc?.intervalMs !== undefined ? { intervalMs: upkeep.gc.intervalMs } : {}),
+        ...(upkeep.gc?.graceMs !== undefined ? { graceMs: upkeep.gc.graceMs } : {}),
+      },
+      ...(upkeep.storagePolicy ? { storagePolicy: upkeep.storagePolicy } : {}),
     });
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {

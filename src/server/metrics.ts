@@ -11,6 +11,12 @@
  *   http_received_bytes_total                         counter, request body bytes read
  *   http_sent_bytes_total                             counter, response body bytes written
  *   upload_sessions_open                              gauge, at scrape time (needs metadataStore)
+ *   repository_blob_bytes{repository}                 gauge, bytes of the blobs linked in each repository,
+ *                                                     each digest once per repository (needs metadataStore);
+ *                                                     only the `repositoryUsage.top` largest repositories
+ *                                                     (default 100) get a series, the rest are summed in
+ *                                                     repository="(other)"; recomputed at most every
+ *                                                     `repositoryUsage.refreshMs` (default 60 s)
  *   plus prom-client's default process and Node.js metrics.
  * `route` is the /v2 route kind (request.ociRoute), else the Fastify route
  * pattern, else 'unknown': never the raw path, so label values stay bounded.
@@ -18,6 +24,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import prom from 'prom-client';
 import type { MetadataStore, StoreStats } from '../storage/meta/types.js';
+import { repositoryUsage, type RepositoryUsage } from '../services/usage.js';
 import type {} from '../registry.js'; // FastifyRequest.ociRoute
 
 export interface MetricsOptions {
@@ -30,7 +37,12 @@ export interface MetricsOptions {
   metadataStore?: MetadataStore;
   /** Metric name prefix. Default 'ferro_oci_'. */
   prefix?: string;
+  /** The per-repository usage gauge (needs metadataStore): series cap and refresh period; false omits it. */
+  repositoryUsage?: false | { top?: number; refreshMs?: number };
 }
+
+/** Default cap of repository_blob_bytes series (the rest are summed in repository="(other)"). */
+export const USAGE_TOP_REPOSITORIES = 100;
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
 
@@ -150,6 +162,30 @@ async function metrics(app: FastifyInstance, options: MetricsOptions): Promise<v
         },
       });
     }
+  }
+
+  if (store && options.repositoryUsage !== false) {
+    const top = options.repositoryUsage?.top ?? USAGE_TOP_REPOSITORIES;
+    const refreshMs = options.repositoryUsage?.refreshMs ?? 60_000;
+    let usage: { at: number; value: Promise<RepositoryUsage[]> } | undefined;
+    new prom.Gauge({
+      name: `${prefix}repository_blob_bytes`,
+      help: `Bytes of the blobs linked in a repository, each digest once per repository. The ${top} largest repositories only; the others are summed in repository="(other)".`,
+      labelNames: ['repository'] as const,
+      registers: [register],
+      async collect() {
+        if (!usage || Date.now() - usage.at > refreshMs) usage = { at: Date.now(), value: repositoryUsage(store) };
+        this.reset();
+        try {
+          const all = await usage.value;
+          for (const u of all.slice(0, top)) this.set({ repository: u.repository }, u.bytes);
+          if (all.length > top) this.set({ repository: '(other)' }, all.slice(top).reduce((n, u) => n + u.bytes, 0));
+        } catch (err) {
+          usage = undefined;
+          app.log.warn({ err }, 'metrics: reading repository usage failed');
+        }
+      },
+    });
   }
 
   // Default process metrics once per register (a second collector would throw on duplicate names).

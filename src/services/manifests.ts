@@ -6,17 +6,25 @@ import { RegistryError } from '../oci/errors.js';
 import { digestOf } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import { isValidTag, parseReference, type Reference } from '../oci/names.js';
-import type { ManifestRecord, MetadataStore } from '../storage/meta/types.js';
+import { supportsManifestLifecycle, type ManifestRecord, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
+import { StoragePolicy } from './policy.js';
 
 export interface PutManifestOutcome {
   readonly digest: string;
   readonly subject?: string;
 }
 
+/**
+ * Immutable tags (StoragePolicy.isImmutable): such a tag, once it exists,
+ * is never moved to another manifest nor deleted, and the manifest it points
+ * at is not deleted (TAG_IMMUTABLE, 409 DENIED). The tag is set in the same
+ * transaction that checks it (PutManifestInput.immutableTag).
+ */
 export class ManifestService {
   constructor(
     private readonly meta: MetadataStore,
     private readonly now: () => number = Date.now,
+    private readonly policy: StoragePolicy = new StoragePolicy(),
   ) {}
 
   /**
@@ -34,6 +42,12 @@ export class ManifestService {
       throw new RegistryError('DIGEST_INVALID', `manifest bytes have digest ${digest}, not the ${ref.digest} in the URL`);
     }
     const toRef = (d: { digest: string; size: number }) => ({ digest: d.digest, size: d.size });
+    const immutable = ref.kind === 'tag' && this.policy.isImmutable(repository, ref.tag);
+    if (immutable) {
+      // Also refused inside putManifest; checked first so that a store without immutableTag support refuses too.
+      const current = await this.meta.getTag(repository, ref.tag, signal);
+      if (current !== undefined && current !== digest) throw immutableError(repository, ref.tag, current);
+    }
     const result = await this.meta.putManifest(
       {
         repository,
@@ -46,10 +60,12 @@ export class ManifestService {
         ...(parsed.subject ? { subject: parsed.subject.digest } : {}),
         ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
         ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+        ...(immutable ? { immutableTag: true } : {}),
         now: this.now(),
       },
       signal,
     );
+    if (!result.ok && result.tagTaken !== undefined && ref.kind === 'tag') throw immutableError(repository, ref.tag, result.tagTaken);
     if (!result.ok) {
       const first = result.missing[0]!;
       const what = (m: (typeof result.missing)[number]) =>
@@ -72,11 +88,49 @@ export class ManifestService {
     return record;
   }
 
-  /** DELETE by tag removes the tag only; by digest the manifest and its tags. */
+  /** DELETE by tag removes the tag only; by digest the manifest and its tags. Immutable tags: see the class. */
   async delete(repository: string, reference: string, signal?: AbortSignal): Promise<void> {
     const ref = await this.lookupReference(repository, reference, signal);
-    const deleted = ref.kind === 'tag' ? await this.meta.deleteTag(repository, ref.tag, signal) : await this.meta.deleteManifest(repository, ref.digest, signal);
+    let deleted: boolean;
+    if (ref.kind === 'tag') {
+      const current = this.policy.isImmutable(repository, ref.tag) ? await this.meta.getTag(repository, ref.tag, signal) : undefined;
+      if (current !== undefined) throw immutableError(repository, ref.tag, current);
+      deleted = await this.meta.deleteTag(repository, ref.tag, signal);
+    } else {
+      deleted = this.policy.hasImmutableTags(repository)
+        ? await this.deleteGuarded(repository, ref.digest, signal)
+        : await this.meta.deleteManifest(repository, ref.digest, signal);
+    }
     if (!deleted) throw await this.unknown(repository, reference, signal);
+  }
+
+  /**
+   * Deletes a manifest of a repository with immutable-tag rules: refused when
+   * an immutable tag points at it; otherwise its tags are removed, then the
+   * manifest only while it is still untagged (ManifestLifecycle), so that an
+   * immutable tag set meanwhile is never lost. A store without the lifecycle
+   * gets the check and a plain delete.
+   */
+  private async deleteGuarded(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+    const meta = this.meta;
+    const tags: TagRecord[] = [];
+    for (let last: string | undefined; ; ) {
+      const page = supportsManifestLifecycle(meta)
+        ? await meta.listTagRecords(repository, { ...(last === undefined ? {} : { last }), limit: 1000 }, signal)
+        : await Promise.all(
+            (await meta.listTags(repository, { ...(last === undefined ? {} : { last }), limit: 1000 }, signal)).map(async (tag) => ({ tag, digest: (await meta.getTag(repository, tag, signal)) ?? '', updatedAt: 0 })),
+          );
+      tags.push(...page.filter((t) => t.digest === digest));
+      if (page.length < 1000) break;
+      last = page[page.length - 1]!.tag;
+    }
+    const locked = tags.find((t) => this.policy.isImmutable(repository, t.tag));
+    if (locked) throw immutableError(repository, locked.tag, digest, 'so the manifest it points at cannot be deleted');
+    if (!supportsManifestLifecycle(meta)) return meta.deleteManifest(repository, digest, signal);
+    for (const t of tags) await meta.deleteTagIf(repository, t.tag, t, signal);
+    if (await meta.deleteManifestIf(repository, digest, { untagged: true }, signal)) return true;
+    if (!(await meta.getManifest(repository, digest, signal))) return false;
+    throw new RegistryError('TAG_IMMUTABLE', `manifest ${digest} in ${repository} was tagged while it was being deleted; retry`);
   }
 
   /**
@@ -97,3 +151,6 @@ export class ManifestService {
   }
 }
 
+function immutableError(repository: string, tag: string, digest: string, consequence = 'it cannot be moved or deleted'): RegistryError {
+  return new RegistryError('TAG_IMMUTABLE', `tag ${tag} of repository ${repository} is immutable (it points at ${digest}): ${consequence}`);
+}

@@ -12,13 +12,21 @@
  *
  * One request at a time per session: a second concurrent request on the same
  * session is refused (416 with the current Range) rather than interleaved.
+ *
+ * Garbage collection (docs/gc.md): before a blob is committed, its digest is
+ * reserved in the MetadataStore under the upload id, and released once it is
+ * linked (or the attempt failed), so that a collector never deletes content
+ * that an upload has just deduplicated against. While a collector holds the
+ * digest's deletion mark, the upload waits for it to end (at most
+ * RESERVE_WAIT_MS, then 503) and commits the bytes afresh afterwards.
  */
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
 import type { RegistryLimits } from '../limits.js';
 import type { BlobStore, BlobWriter } from '../storage/blob/types.js';
-import type { MetadataStore, UploadSession } from '../storage/meta/types.js';
+import { supportsBlobLifecycle, type MetadataStore, type UploadSession } from '../storage/meta/types.js';
 import { DigestMismatchError } from '../storage/errors.js';
 import { fromStoreError } from './store-errors.js';
 
@@ -42,6 +50,9 @@ export interface UploadState {
 export function uploadRange(offset: number): string {
   return `0-${Math.max(offset - 1, 0)}`;
 }
+
+/** How long an upload waits for a collector's deletion mark on its digest to end before answering 503. */
+export const RESERVE_WAIT_MS = 30_000;
 
 export class UploadService {
   private readonly writers = new Map<string, BlobWriter>();
@@ -86,8 +97,10 @@ export class UploadService {
       const writer = await this.blobs.createUpload(id, chunk.signal);
       try {
         await this.appendTo(writer, chunk);
-        const info = await writer.commit(digest, chunk.signal);
-        await this.meta.linkBlob(repository, { digest, size: info.size }, this.now(), chunk.signal);
+        await this.withReservation(digest, id, true, chunk.signal, async () => {
+          const info = await writer.commit(digest, chunk.signal);
+          await this.meta.linkBlob(repository, { digest, size: info.size }, this.now(), chunk.signal);
+        });
         return digest;
       } catch (err) {
         await writer.cancel();
@@ -104,10 +117,14 @@ export class UploadService {
    */
   async mount(repository: string, digest: string, from: string, signal?: AbortSignal): Promise<boolean> {
     parseDigest(digest);
-    const link = await this.meta.getBlobLink(from, digest, signal);
-    if (!link || !(await this.blobs.stat(digest, signal))) return false;
-    await this.meta.linkBlob(repository, link, this.now(), signal);
-    return true;
+    // A digest marked for deletion is linked nowhere, so `from` does not hold it: no need to wait.
+    const mounted = await this.withReservation(digest, randomUUID(), false, signal, async () => {
+      const link = await this.meta.getBlobLink(from, digest, signal);
+      if (!link || !(await this.blobs.stat(digest, signal))) return false;
+      await this.meta.linkBlob(repository, link, this.now(), signal);
+      return true;
+    });
+    return mounted === true;
   }
 
   /**
@@ -149,15 +166,17 @@ export class UploadService {
       const session = await this.session(repository, id, chunk.signal);
       const writer = await this.writer(session, chunk.signal);
       await this.appendChecked(session, writer, chunk);
-      let size: number;
-      try {
-        size = (await writer.commit(digest, chunk.signal)).size;
-      } catch (err) {
-        if (err instanceof DigestMismatchError) await this.discard(id, writer);
-        throw fromStoreError(err);
-      }
-      this.writers.delete(id);
-      await this.meta.linkBlob(repository, { digest, size }, this.now(), chunk.signal);
+      await this.withReservation(digest, id, true, chunk.signal, async () => {
+        let size: number;
+        try {
+          size = (await writer.commit(digest, chunk.signal)).size;
+        } catch (err) {
+          if (err instanceof DigestMismatchError) await this.discard(id, writer);
+          throw fromStoreError(err);
+        }
+        this.writers.delete(id);
+        await this.meta.linkBlob(repository, { digest, size }, this.now(), chunk.signal);
+      });
       await this.meta.deleteUpload(id, chunk.signal);
       return digest;
     });
@@ -195,6 +214,32 @@ export class UploadService {
       orphans++;
     }
     return { sessions, orphans };
+  }
+
+  /**
+   * Runs `fn` while `digest` is reserved for `holder`, releasing it afterwards
+   * (also on failure). While a collector holds the digest's deletion mark:
+   * with `wait`, retries for up to RESERVE_WAIT_MS, then throws UNAVAILABLE;
+   * without, resolves undefined and does not run `fn`. A store without the
+   * blob lifecycle is never garbage-collected: `fn` just runs.
+   */
+  private async withReservation<T>(digest: string, holder: string, wait: boolean, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T | undefined> {
+    const meta = this.meta;
+    if (!supportsBlobLifecycle(meta)) return fn();
+    const deadline = Date.now() + RESERVE_WAIT_MS;
+    for (let delay = 5; !(await meta.reserveBlob(digest, holder, this.now(), this.limits.uploadSessionTtlMs, signal)); delay = Math.min(delay * 2, 250)) {
+      if (!wait) return undefined;
+      if (Date.now() >= deadline) {
+        throw new RegistryError('UNAVAILABLE', `blob ${digest} is being garbage-collected; retry the upload`, { headers: { 'Retry-After': '5' } });
+      }
+      await sleep(delay, undefined, signal ? { signal } : {});
+    }
+    try {
+      return await fn();
+    } finally {
+      // Without the request's signal: a client gone mid-commit still releases. A failed release expires with its TTL.
+      await meta.releaseBlob(digest, holder).catch(() => undefined);
+    }
   }
 
   private async session(repository: string, id: string, signal?: AbortSignal): Promise<UploadSession> {

@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
-import { SCHEMA_VERSION, SQL } from '../../src/storage/meta/sqlite-schema.js';
+import { MIGRATIONS, SCHEMA_VERSION, SQL } from '../../src/storage/meta/sqlite-schema.js';
 import { openSqliteMetadataStore, type SqliteMetadataStore } from '../../src/storage/meta/sqlite.js';
 import { digestOf, metadataStoreContract } from './metadata-store.js';
 
@@ -45,6 +45,26 @@ describe('SqliteMetadataStore specifics', () => {
     await openSqliteMetadataStore(path).close(); // reopening an up-to-date file migrates nothing
   });
 
+  it('migrates a version 1 database, keeping its data; manifests count as used when created', async () => {
+    const path = join(dir, 'v1.db');
+    const raw = new Database(path);
+    raw.exec(MIGRATIONS[0]!.sql);
+    raw.pragma('user_version = 1');
+    const bytes = Buffer.from('{"schemaVersion":2}');
+    raw.prepare('INSERT INTO repositories (name, created_at) VALUES (?, ?)').run('app', 1000);
+    raw.prepare('INSERT INTO manifests (repository, digest, media_type, bytes, size, created_at) VALUES (?, ?, ?, ?, ?, ?)')
+      .run('app', digestOf(bytes), 'application/vnd.oci.image.manifest.v1+json', bytes, bytes.length, 1000);
+    raw.close();
+    const store = openSqliteMetadataStore(path);
+    try {
+      assert.equal((await store.getManifest('app', digestOf(bytes)))?.createdAt, 1000);
+      assert.equal(await store.deleteManifestIf('app', digestOf(bytes), { usedBefore: 1000 }), false);
+      assert.equal(await store.deleteManifestIf('app', digestOf(bytes), { usedBefore: 1001 }), true);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('refuses a database written by a newer schema', async () => {
     const path = join(dir, 'newer.db');
     await openSqliteMetadataStore(path).close();
@@ -72,6 +92,18 @@ describe('SqliteMetadataStore specifics', () => {
         ['listManifests', ['r', 100]],
         ['listManifestsAfter', ['r', 'd', 100]],
         ['listIdleUploads', [1, 10]],
+        ['blobLinked', ['d']],
+        ['blobReferenced', ['d']],
+        ['liveReservation', ['d', 1]],
+        ['pruneReservations', [1]],
+        ['blobState', ['d']],
+        ['listTagRecords', ['r', 100]],
+        ['listTagRecordsAfter', ['r', 't', 100]],
+        ['manifestTagged', ['r', 'd']],
+        ['manifestReferenced', ['d', 'r']],
+        ['blobRefsOf', ['r', 'd']],
+        ['blobReferencedIn', ['d', 'r']],
+        ['deleteTagIf', ['r', 't', 'd', 1]],
       ];
       for (const [key, params] of plans) {
         const rows = db.prepare(`EXPLAIN QUERY PLAN ${SQL[key]}`).all(...params) as { detail: string }[];

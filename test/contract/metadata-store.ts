@@ -5,8 +5,10 @@
  */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { MetadataStore } from '../../src/storage/meta/types.js';
+import { supportsBlobLifecycle, type MetadataStore } from '../../src/storage/meta/types.js';
 import { enumerationContract } from './metadata-store-enumeration.js';
+import { lifecycleContract } from './metadata-store-lifecycle.js';
+import { manifestLifecycleContract } from './metadata-store-manifest-lifecycle.js';
 import { blob, digestOf, manifest, mustPut, NOW, pageAll } from './metadata-fixtures.js';
 
 export { digestOf };
@@ -124,6 +126,8 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
     });
 
     enumerationContract(() => store);
+    lifecycleContract(() => store);
+    manifestLifecycleContract(() => store);
 
     describe('manifests and tags', () => {
       it('puts a manifest with a tag and reads back the exact record', async () => {
@@ -410,8 +414,20 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
         await mustPut(store, subject);
         await mustPut(store, ref);
         await store.createUpload({ id: 'u', repository: 'app', offset: 5, createdAt: 1, updatedAt: 2 });
+        const reserved = blob('reserved').digest;
+        const marked = blob('marked').digest;
+        const lifecycle = supportsBlobLifecycle(store);
+        if (supportsBlobLifecycle(store)) {
+          assert.ok(await store.reserveBlob(reserved, 'u', Date.now(), 3600_000));
+          assert.ok(await store.markBlobForDeletion(marked, 'gc', { now: Date.now(), graceMs: 0, leaseMs: 3600_000 }));
+        }
         await store.close();
         store = await opened.reopen();
+        if (lifecycle && supportsBlobLifecycle(store)) {
+          const mark = { now: Date.now(), graceMs: 0, leaseMs: 3600_000 };
+          assert.equal(await store.markBlobForDeletion(reserved, 'gc', mark), false, 'the reservation survived');
+          assert.equal(await store.reserveBlob(marked, 'u', Date.now(), 3600_000), false, 'the mark survived');
+        }
         assert.deepEqual(await store.listRepositories({ limit: 10 }), ['app']);
         assert.deepEqual(await store.getBlobLink('app', layer.digest), layer);
         assert.equal(await store.getTag('app', 'v1'), subject.digest);

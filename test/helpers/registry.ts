@@ -37,6 +37,9 @@ export interface StartOptions {
   /** Reuse this storage dir (disk only), e.g. to test a restart. */
   readonly dir?: string;
   readonly sweepIntervalMs?: number;
+  /** Garbage collection settings; default: POST /admin/gc only, no background schedule. */
+  readonly gc?: RegistryOptions['gc'];
+  readonly storagePolicy?: RegistryOptions['storagePolicy'];
 }
 
 export async function openStores(kind: StorageKind, dir?: string): Promise<{ blobStore: BlobStore; metadataStore: MetadataStore; dir?: string }> {
@@ -55,6 +58,8 @@ export async function startRegistry(kind: StorageKind, options: StartOptions = {
     metadataStore: stores.metadataStore,
     ...(options.limits ? { limits: options.limits } : {}),
     sweepIntervalMs: options.sweepIntervalMs ?? 0,
+    gc: options.gc ?? { intervalMs: 0 },
+    ...(options.storagePolicy ? { storagePolicy: options.storagePolicy } : {}),
   };
   await app.register(createRegistry(registryOptions));
   await app.listen({ host: '127.0.0.1', port: 0 });

@@ -5,7 +5,12 @@
  * callers cannot alter them through the input or the returned record.
  */
 import type {
+  BlobLifecycle,
   BlobRef,
+  ManifestDeleteConditions,
+  ManifestLifecycle,
+  TagRecord,
+  MarkBlobOptions,
   ManifestRecord,
   MetadataStore,
   MissingReference,
@@ -16,31 +21,16 @@ import type {
   UploadSession,
   StoreStats,
 } from './types.js';
+import { MemoryBlobLifecycle } from './memory-lifecycle.js';
+import { compareBytes, removeManifest, SortedKeys, type Repository, type StoredManifest, type TagEntry } from './memory-model.js';
 
-interface StoredManifest {
-  readonly record: ManifestRecord;
-  /** References recorded for garbage collection. */
-  readonly blobs: readonly string[];
-  readonly manifests: readonly string[];
-}
-
-interface Repository {
-  readonly links: Map<string, BlobRef>;
-  readonly linkDigests: SortedKeys;
-  readonly manifests: Map<string, StoredManifest>;
-  readonly manifestDigests: SortedKeys;
-  readonly tags: Map<string, string>;
-  readonly tagNames: SortedKeys;
-  /** subject digest -> referrer manifest digests */
-  readonly referrers: Map<string, Set<string>>;
-}
-
-export class MemoryMetadataStore implements MetadataStore {
+export class MemoryMetadataStore implements MetadataStore, BlobLifecycle, ManifestLifecycle {
   readonly #repos = new Map<string, Repository>();
   readonly #repoNames = new SortedKeys();
   /** digest -> repositories linking it, for findBlobLink */
   readonly #linksByDigest = new Map<string, Set<string>>();
   readonly #uploads = new Map<string, UploadSession>();
+  readonly #lifecycle = new MemoryBlobLifecycle((digest) => this.#linksByDigest.has(digest));
   #closed = false;
 
   #enter(signal: AbortSignal | undefined): void {
@@ -76,9 +66,10 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#repoNames.page(page);
   }
 
-  async linkBlob(repository: string, blob: BlobRef, _now: number, signal?: AbortSignal): Promise<void> {
+  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
     const repo = this.#repo(repository);
+    this.#lifecycle.touch(blob.digest, now);
     if (repo.links.has(blob.digest)) return;
     repo.links.set(blob.digest, { digest: blob.digest, size: blob.size });
     repo.linkDigests.add(blob.digest);
@@ -96,12 +87,18 @@ export class MemoryMetadataStore implements MetadataStore {
   async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
-    if (repo === undefined || !repo.links.delete(digest)) return false;
+    if (repo === undefined || !repo.links.has(digest)) return false;
+    this.#unlink(repository, repo, digest);
+    return true;
+  }
+
+  #unlink(repository: string, repo: Repository, digest: string): void {
+    repo.links.delete(digest);
     repo.linkDigests.delete(digest);
     const repos = this.#linksByDigest.get(digest);
     repos?.delete(repository);
     if (repos?.size === 0) this.#linksByDigest.delete(digest);
-    return true;
+    this.#lifecycle.touch(digest, Date.now());
   }
 
   async findBlobLink(digest: string, signal?: AbortSignal): Promise<(BlobRef & { repository: string }) | undefined> {
@@ -123,6 +120,8 @@ export class MemoryMetadataStore implements MetadataStore {
   async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
     this.#enter(signal);
     const existing = this.#repos.get(input.repository);
+    const current = input.tag === undefined ? undefined : existing?.tags.get(input.tag)?.digest;
+    if (input.immutableTag === true && current !== undefined && current !== input.digest) return { ok: false, missing: [], tagTaken: current };
     const missing: MissingReference[] = [];
     const seen = new Set<string>();
     const check = (kind: 'blob' | 'manifest', ref: BlobRef): void => {
@@ -151,11 +150,9 @@ export class MemoryMetadataStore implements MetadataStore {
         ...(input.annotations === undefined ? {} : { annotations: { ...input.annotations } }),
         createdAt: input.now,
       };
-      repo.manifests.set(input.digest, {
-        record,
-        blobs: input.blobs.map((b) => b.digest),
-        manifests: input.manifests.map((m) => m.digest),
-      });
+      const stored: StoredManifest = { record, blobs: input.blobs.map((b) => b.digest), manifests: input.manifests.map((m) => m.digest), usedAt: input.now };
+      repo.manifests.set(input.digest, stored);
+      this.#lifecycle.countRefs([...stored.blobs, ...stored.manifests], 1);
       repo.manifestDigests.add(input.digest);
       if (input.subject !== undefined) {
         let set = repo.referrers.get(input.subject);
@@ -163,9 +160,11 @@ export class MemoryMetadataStore implements MetadataStore {
         set.add(input.digest);
       }
     }
+    this.#use(repo, input.digest, input.now);
     if (input.tag !== undefined) {
       if (!repo.tags.has(input.tag)) repo.tagNames.add(input.tag);
-      repo.tags.set(input.tag, input.digest);
+      repo.tags.set(input.tag, { digest: input.digest, updatedAt: input.now });
+      if (current !== undefined && current !== input.digest) this.#use(repo, current, input.now);
     }
     return { ok: true };
   }
@@ -185,23 +184,15 @@ export class MemoryMetadataStore implements MetadataStore {
   async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
-    const stored = repo?.manifests.get(digest);
-    if (repo === undefined || stored === undefined) return false;
-    repo.manifests.delete(digest);
-    repo.manifestDigests.delete(digest);
-    for (const [tag, target] of repo.tags) {
-      if (target === digest) {
-        repo.tags.delete(tag);
-        repo.tagNames.delete(tag);
-      }
-    }
-    const subject = stored.record.subject;
-    if (subject !== undefined) {
-      const set = repo.referrers.get(subject);
-      set?.delete(digest);
-      if (set?.size === 0) repo.referrers.delete(subject);
-    }
+    const stored = repo === undefined ? undefined : removeManifest(repo, digest);
+    if (stored === undefined) return false;
+    this.#lifecycle.countRefs([...stored.blobs, ...stored.manifests], -1);
     return true;
+  }
+
+  #use(repo: Repository, digest: string, now: number): void {
+    const stored = repo.manifests.get(digest);
+    if (stored !== undefined) stored.usedAt = Math.max(stored.usedAt, now);
   }
 
   async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
@@ -211,14 +202,56 @@ export class MemoryMetadataStore implements MetadataStore {
 
   async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined> {
     this.#enter(signal);
-    return this.#repos.get(repository)?.tags.get(tag);
+    return this.#repos.get(repository)?.tags.get(tag)?.digest;
   }
 
   async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
-    if (repo === undefined || !repo.tags.delete(tag)) return false;
+    const entry = repo?.tags.get(tag);
+    if (repo === undefined || entry === undefined) return false;
+    repo.tags.delete(tag);
     repo.tagNames.delete(tag);
+    this.#use(repo, entry.digest, Date.now());
+    return true;
+  }
+
+  async listTagRecords(repository: string, page: PageOptions, signal?: AbortSignal): Promise<TagRecord[]> {
+    this.#enter(signal);
+    const repo = this.#repos.get(repository);
+    if (repo === undefined) return [];
+    return repo.tagNames.page(page).map((tag) => ({ tag, ...(repo.tags.get(tag) as TagEntry) }));
+  }
+
+  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: string; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    const repo = this.#repos.get(repository);
+    const entry = repo?.tags.get(tag);
+    if (repo === undefined || entry?.digest !== expected.digest || entry.updatedAt !== expected.updatedAt) return false;
+    repo.tags.delete(tag);
+    repo.tagNames.delete(tag);
+    return true;
+  }
+
+  async deleteManifestIf(repository: string, digest: string, c: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    const repo = this.#repos.get(repository);
+    const stored = repo?.manifests.get(digest);
+    if (repo === undefined || stored === undefined) return false;
+    const others = [...repo.manifests.values()].filter((m) => m !== stored);
+    if (c.untagged === true && [...repo.tags.values()].some((t) => t.digest === digest)) return false;
+    if (c.unreferenced === true && others.some((m) => m.manifests.includes(digest))) return false;
+    if (c.usedBefore !== undefined && !(stored.usedAt < c.usedBefore)) return false;
+    const subject = stored.record.subject;
+    if (subject !== undefined && (c.referrers === 'keep' || (c.referrers === 'orphans' && repo.manifests.has(subject)))) return false;
+    if (c.dryRun === true) return true;
+    removeManifest(repo, digest);
+    this.#lifecycle.countRefs([...stored.blobs, ...stored.manifests], -1);
+    if (c.unlinkBlobs === true) {
+      for (const blob of new Set(stored.blobs)) {
+        if (!others.some((m) => m.blobs.includes(blob)) && repo.links.has(blob)) this.#unlink(repository, repo, blob);
+      }
+    }
     return true;
   }
 
@@ -303,6 +336,26 @@ export class MemoryMetadataStore implements MetadataStore {
       .map((s) => ({ ...s }));
   }
 
+  async reserveBlob(digest: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#lifecycle.reserve(digest, holder, now, ttlMs);
+  }
+
+  async releaseBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    this.#lifecycle.release(digest, holder);
+  }
+
+  async markBlobForDeletion(digest: string, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#lifecycle.mark(digest, holder, options);
+  }
+
+  async unmarkBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    this.#lifecycle.unmark(digest, holder);
+  }
+
   /** Resolves unless the store is closed. */
   async checkHealth(signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
@@ -314,60 +367,6 @@ export class MemoryMetadataStore implements MetadataStore {
     this.#repos.clear();
     this.#linksByDigest.clear();
     this.#uploads.clear();
-  }
-}
-
-/**
- * Orders strings as their UTF-8 bytes (code point order), as SQLite's BINARY
- * collation does. UTF-16 code units differ from code points only for
- * surrogates (U+10000 and above), which must sort after U+E000..U+FFFF.
- */
-function compareBytes(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x !== y) return rank(x) - rank(y);
-  }
-  return a.length - b.length;
-}
-
-function rank(unit: number): number {
-  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
-  if (unit >= 0xe000) return unit - 0x800;
-  return unit;
-}
-
-/** A set of strings kept in byte order; insertion and removal are O(log n) search + O(n) shift. */
-class SortedKeys {
-  readonly #keys: string[] = [];
-
-  /** Index of the first key strictly greater than `key` (or >= when `inclusive`). */
-  #bound(key: string, inclusive: boolean): number {
-    let lo = 0;
-    let hi = this.#keys.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      const c = compareBytes(this.#keys[mid] as string, key);
-      if (c < 0 || (c === 0 && !inclusive)) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
-  add(key: string): void {
-    const i = this.#bound(key, true);
-    if (this.#keys[i] !== key) this.#keys.splice(i, 0, key);
-  }
-
-  delete(key: string): void {
-    const i = this.#bound(key, true);
-    if (this.#keys[i] === key) this.#keys.splice(i, 1);
-  }
-
-  page({ last, limit }: PageOptions): string[] {
-    if (!(limit > 0)) return [];
-    const start = last === undefined ? 0 : this.#bound(last, false);
-    return this.#keys.slice(start, start + Math.floor(limit));
+    this.#lifecycle.clear();
   }
 }

@@ -20,6 +20,17 @@
  *   uploads       id PK, repository, offset, created_at, updated_at
  *                 ix (updated_at, id)
  *
+ * Version 2, the blob and manifest lifecycles of garbage collection and
+ * retention (types.ts BlobLifecycle, ManifestLifecycle; docs/gc.md):
+ *
+ *   blobs              digest PK, last_used, deleting_by, deleting_until   (the deletion mark: holder, expiry)
+ *   blob_reservations  (digest, holder) PK, expires_at
+ *                      ix (expires_at)
+ *   manifests          + used_at: the last put or tag moved off / deleted; NULL: created_at
+ *
+ * A digest without a `blobs` row was never seen by the lifecycle (e.g. data
+ * from version 1): it counts as used when a collector first looks at it.
+ *
  * manifest_refs targets (blobs or child manifests) carry no foreign key: a
  * target may be unlinked or deleted later; garbage collection reads them.
  * tags is a rowid table on purpose: on a WITHOUT ROWID tags table SQLite
@@ -95,6 +106,28 @@ export const MIGRATIONS: readonly Migration[] = [
         updated_at INTEGER NOT NULL
       ) STRICT;
       CREATE INDEX uploads_by_idle ON uploads (updated_at, id);
+    `,
+  },
+  {
+    version: 2,
+    sql: `
+      CREATE TABLE blobs (
+        digest TEXT NOT NULL PRIMARY KEY,
+        last_used INTEGER NOT NULL,
+        deleting_by TEXT,
+        deleting_until INTEGER,
+        CHECK ((deleting_by IS NULL) = (deleting_until IS NULL))
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TABLE blob_reservations (
+        digest TEXT NOT NULL,
+        holder TEXT NOT NULL,
+        expires_at INTEGER NOT NULL,
+        PRIMARY KEY (digest, holder)
+      ) STRICT, WITHOUT ROWID;
+      CREATE INDEX blob_reservations_by_expiry ON blob_reservations (expires_at);
+
+      ALTER TABLE manifests ADD COLUMN used_at INTEGER;
     `,
   },
 ];
@@ -173,4 +206,32 @@ export const SQL = {
             FROM (SELECT max(size) AS size FROM blob_links GROUP BY digest)`,
   listIdleUploads: `SELECT id, repository, "offset", created_at, updated_at FROM uploads
                     WHERE updated_at < ? ORDER BY updated_at, id LIMIT ?`,
+
+  // Blob lifecycle (version 2)
+  touchBlob: `INSERT INTO blobs (digest, last_used) VALUES (?, ?)
+              ON CONFLICT (digest) DO UPDATE SET last_used = max(last_used, excluded.last_used)`,
+  blobState: 'SELECT last_used, deleting_by, deleting_until FROM blobs WHERE digest = ?',
+  blobLinked: 'SELECT 1 AS found FROM blob_links WHERE digest = ? LIMIT 1',
+  blobReferenced: 'SELECT 1 AS found FROM manifest_refs WHERE target_digest = ? LIMIT 1',
+  liveReservation: 'SELECT 1 AS found FROM blob_reservations WHERE digest = ? AND expires_at > ? LIMIT 1',
+  pruneReservations: 'DELETE FROM blob_reservations WHERE expires_at <= ?',
+  deleteReservationsOf: 'DELETE FROM blob_reservations WHERE digest = ?',
+  reserveBlob: `INSERT INTO blob_reservations (digest, holder, expires_at) VALUES (?, ?, ?)
+                ON CONFLICT (digest, holder) DO UPDATE SET expires_at = excluded.expires_at`,
+  releaseBlob: 'DELETE FROM blob_reservations WHERE digest = ? AND holder = ?',
+  clearMark: 'UPDATE blobs SET deleting_by = NULL, deleting_until = NULL WHERE digest = ?',
+  setMark: `INSERT INTO blobs (digest, last_used, deleting_by, deleting_until) VALUES (?, ?, ?, ?)
+            ON CONFLICT (digest) DO UPDATE SET deleting_by = excluded.deleting_by, deleting_until = excluded.deleting_until`,
+  forgetBlob: 'DELETE FROM blobs WHERE digest = ?',
+
+  // Manifest lifecycle (version 2)
+  touchManifest: 'UPDATE manifests SET used_at = max(coalesce(used_at, created_at), ?) WHERE repository = ? AND digest = ?',
+  listTagRecords: 'SELECT tag, digest, updated_at FROM tags WHERE repository = ? ORDER BY tag LIMIT ?',
+  listTagRecordsAfter: 'SELECT tag, digest, updated_at FROM tags WHERE repository = ? AND tag > ? ORDER BY tag LIMIT ?',
+  deleteTagIf: 'DELETE FROM tags WHERE repository = ? AND tag = ? AND digest = ? AND updated_at = ?',
+  manifestUse: 'SELECT subject, coalesce(used_at, created_at) AS used_at FROM manifests WHERE repository = ? AND digest = ?',
+  manifestTagged: 'SELECT 1 AS found FROM tags WHERE repository = ? AND digest = ? LIMIT 1',
+  manifestReferenced: "SELECT 1 AS found FROM manifest_refs WHERE target_digest = ? AND repository = ? AND kind = 'manifest' LIMIT 1",
+  blobRefsOf: "SELECT target_digest FROM manifest_refs WHERE repository = ? AND manifest_digest = ? AND kind = 'blob'",
+  blobReferencedIn: "SELECT 1 AS found FROM manifest_refs WHERE target_digest = ? AND repository = ? AND kind = 'blob' LIMIT 1",
 } as const;

@@ -8,7 +8,12 @@
  */
 import Database from 'better-sqlite3';
 import type {
+  BlobLifecycle,
   BlobRef,
+  ManifestDeleteConditions,
+  ManifestLifecycle,
+  TagRecord,
+  MarkBlobOptions,
   ManifestRecord,
   MetadataStore,
   MissingReference,
@@ -20,6 +25,7 @@ import type {
   UploadSession,
 } from './types.js';
 import { SQL, migrate } from './sqlite-schema.js';
+import { sqliteBlobLifecycle, type SqliteBlobLifecycle } from './sqlite-lifecycle.js';
 import { StorageFullError } from '../errors.js';
 
 /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
@@ -63,12 +69,14 @@ export function openSqliteMetadataStore(path: string): SqliteMetadataStore {
   return new SqliteMetadataStore(path);
 }
 
-export class SqliteMetadataStore implements MetadataStore {
+export class SqliteMetadataStore implements MetadataStore, BlobLifecycle, ManifestLifecycle {
   readonly #db: Database.Database;
   readonly #stmt: Statements;
   readonly #putManifest: (input: PutManifestInput) => PutManifestResult;
   readonly #deleteManifest: (repository: string, digest: string) => boolean;
   readonly #linkBlob: (repository: string, blob: BlobRef, now: number) => void;
+  readonly #unlinkBlob: (repository: string, digest: string, now: number) => boolean;
+  readonly #lifecycle: SqliteBlobLifecycle;
 
   /** See openSqliteMetadataStore. */
   constructor(path: string) {
@@ -94,7 +102,14 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#linkBlob = db.transaction((repository: string, blob: BlobRef, now: number) => {
       this.#stmt.insertRepository.run(repository, now);
       this.#stmt.linkBlob.run(repository, blob.digest, blob.size, now);
+      this.#stmt.touchBlob.run(blob.digest, now);
     }).immediate;
+    this.#unlinkBlob = db.transaction((repository: string, digest: string, now: number) => {
+      const removed = this.#stmt.unlinkBlob.run(repository, digest).changes > 0;
+      if (removed) this.#stmt.touchBlob.run(digest, now);
+      return removed;
+    }).immediate;
+    this.#lifecycle = sqliteBlobLifecycle(db, this.#stmt);
     this.#deleteManifest = db.transaction((repository: string, digest: string) => {
       this.#stmt.deleteTagsOf.run(repository, digest);
       this.#stmt.deleteRefsOf.run(repository, digest);
@@ -135,7 +150,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#stmt.unlinkBlob.run(repository, digest).changes > 0);
+    return writing(() => this.#unlinkBlob(repository, digest, Date.now()));
   }
 
   async findBlobLink(digest: string, signal?: AbortSignal): Promise<(BlobRef & { repository: string }) | undefined> {
@@ -161,6 +176,8 @@ export class SqliteMetadataStore implements MetadataStore {
 
   #putManifestTx(input: PutManifestInput): PutManifestResult {
     const { repository, digest } = input;
+    const current = input.tag === undefined ? undefined : (this.#stmt.getTag.get(repository, input.tag) as { digest: string } | undefined)?.digest;
+    if (input.immutableTag === true && current !== undefined && current !== digest) return { ok: false, missing: [], tagTaken: current };
     const missing: MissingReference[] = [];
     const seen = new Set<string>();
     const check = (kind: 'blob' | 'manifest', ref: BlobRef): void => {
@@ -190,7 +207,11 @@ export class SqliteMetadataStore implements MetadataStore {
     );
     for (const ref of input.blobs) this.#stmt.insertRef.run(repository, digest, 'blob', ref.digest);
     for (const ref of input.manifests) this.#stmt.insertRef.run(repository, digest, 'manifest', ref.digest);
-    if (input.tag !== undefined) this.#stmt.upsertTag.run(repository, input.tag, digest, input.now);
+    this.#stmt.touchManifest.run(input.now, repository, digest);
+    if (input.tag !== undefined) {
+      this.#stmt.upsertTag.run(repository, input.tag, digest, input.now);
+      if (current !== undefined && current !== digest) this.#stmt.touchManifest.run(input.now, repository, current);
+    }
     return { ok: true };
   }
 
@@ -233,7 +254,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#stmt.deleteTag.run(repository, tag).changes > 0);
+    return writing(() => this.#lifecycle.deleteTag(repository, tag, Date.now()));
   }
 
   async listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
@@ -296,6 +317,46 @@ export class SqliteMetadataStore implements MetadataStore {
     const n = clampLimit(limit);
     if (n === 0) return [];
     return (this.#stmt.listIdleUploads.all(before, n) as UploadRow[]).map(toSession);
+  }
+
+  async reserveBlob(digest: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return writing(() => this.#lifecycle.reserve(digest, holder, now, ttlMs));
+  }
+
+  async releaseBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    writing(() => this.#lifecycle.release(digest, holder));
+  }
+
+  async markBlobForDeletion(digest: string, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return writing(() => this.#lifecycle.mark(digest, holder, options));
+  }
+
+  async unmarkBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    writing(() => this.#lifecycle.unmark(digest, holder));
+  }
+
+  async listTagRecords(repository: string, page: PageOptions, signal?: AbortSignal): Promise<TagRecord[]> {
+    this.#enter(signal);
+    const limit = pageLimit(page);
+    if (limit === 0) return [];
+    const rows = (page.last === undefined
+      ? this.#stmt.listTagRecords.all(repository, limit)
+      : this.#stmt.listTagRecordsAfter.all(repository, page.last, limit)) as { tag: string; digest: string; updated_at: number }[];
+    return rows.map((r) => ({ tag: r.tag, digest: r.digest, updatedAt: r.updated_at }));
+  }
+
+  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: string; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return writing(() => this.#stmt.deleteTagIf.run(repository, tag, expected.digest, expected.updatedAt).changes > 0);
+  }
+
+  async deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return writing(() => this.#lifecycle.deleteManifestIf(repository, digest, conditions, Date.now()));
   }
 
   /** Runs `SELECT 1`; throws (with the SQLite error as cause) when it fails or the store is closed. */

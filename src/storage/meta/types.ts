@@ -56,6 +56,13 @@ export interface PutManifestInput {
   readonly subject?: string;
   readonly artifactType?: string;
   readonly annotations?: Readonly<Record<string, string>>;
+  /**
+   * With `tag`: the tag is immutable. When it exists pointing at another
+   * manifest, nothing is written and the result is `{ ok: false, missing: [],
+   * tagTaken: <its digest> }`. Part of ManifestLifecycle: a store without it
+   * may ignore the flag (the caller's own check is then not atomic).
+   */
+  readonly immutableTag?: boolean;
   readonly now: number;
 }
 
@@ -71,7 +78,60 @@ export interface MissingReference {
  * Outcome of putManifest. On `ok: false` nothing was written: the references
  * listed are absent from the repository or have another size.
  */
-export type PutManifestResult = { readonly ok: true } | { readonly ok: false; readonly missing: readonly MissingReference[] };
+export type PutManifestResult =
+  | { readonly ok: true }
+  | { readonly ok: false; readonly missing: readonly MissingReference[]; /** See PutManifestInput.immutableTag. */ readonly tagTaken?: string };
+
+export interface TagRecord {
+  readonly tag: string;
+  readonly digest: string;
+  /** When the tag was last set (created or moved). */
+  readonly updatedAt: number;
+}
+
+/** Conditions of deleteManifestIf; each one given must hold. */
+export interface ManifestDeleteConditions {
+  /** No tag points at the manifest. */
+  readonly untagged?: boolean;
+  /** No manifest of the repository references it (as an index child). */
+  readonly unreferenced?: boolean;
+  /** Its last use (see ManifestLifecycle) is before this time. */
+  readonly usedBefore?: number;
+  /** For a manifest with a subject: 'keep' refuses; 'orphans' refuses while the subject is a manifest of the repository. */
+  readonly referrers?: 'keep' | 'orphans';
+  /** Once deleted, unlink from the repository every blob it referenced that no other manifest of the repository references. */
+  readonly unlinkBlobs?: boolean;
+  /** Only evaluate the conditions; change nothing. */
+  readonly dryRun?: boolean;
+}
+
+/**
+ * Manifest lifecycle, for retention and the untagged-manifest policy:
+ * deletions decided in one transaction with the conditions that justify them,
+ * so that a concurrent push (a tag moved, a manifest put again, an index
+ * referencing a child) is never undone. A manifest's last use is its last put
+ * (of the same bytes too) and the last time a tag was moved off it or deleted
+ * with deleteTag (not deleteTagIf); persistent stores keep it.
+ */
+export interface ManifestLifecycle {
+  /** The tags of `repository` with their digests and times, ordered by tag as listTags. */
+  listTagRecords(repository: string, page: PageOptions, signal?: AbortSignal): Promise<TagRecord[]>;
+  /** Removes the tag only when it still points at `expected.digest` and was last set at `expected.updatedAt`. */
+  deleteTagIf(repository: string, tag: string, expected: { readonly digest: string; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * In one transaction: when the manifest exists and every condition holds,
+   * deletes it as deleteManifest does (with its referrer entry; it has no tag
+   * when `untagged` is given) and, with `unlinkBlobs`, unlinks the blobs it
+   * alone used in the repository (setting their last_used). Resolves whether
+   * it deleted (dry run: would delete).
+   */
+  deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean>;
+}
+
+/** Whether `store` implements the manifest lifecycle (retention, untagged policy, immutable tags need it). */
+export function supportsManifestLifecycle(store: MetadataStore): store is MetadataStore & ManifestLifecycle {
+  return typeof store.listTagRecords === 'function' && typeof store.deleteTagIf === 'function' && typeof store.deleteManifestIf === 'function';
+}
 
 export interface ReferrerRecord {
   readonly digest: string;
@@ -100,17 +160,85 @@ export interface StoreStats {
   readonly uploads: number;
 }
 
-export interface MetadataStore {
+/** Options of markBlobForDeletion. */
+export interface MarkBlobOptions {
+  readonly now: number;
+  /** The digest must have been last linked, unlinked or reserved at least this long before `now`. */
+  readonly graceMs: number;
+  /** The mark expires at `now + leaseMs`: a collector that died holding it stops blocking reservations then. */
+  readonly leaseMs: number;
+  /** Only evaluate: resolve whether the mark would be taken, writing nothing. */
+  readonly dryRun?: boolean;
+}
+
+/**
+ * Blob lifecycle for online garbage collection (docs/gc.md). The store is the
+ * arbiter between uploads, which are about to commit a digest, and a
+ * collector, which is about to delete one. Per digest it keeps `last_used`
+ * (the last linkBlob, unlinkBlob or reserveBlob; unlinkBlob, which takes no
+ * time argument, uses the store's clock), reservations (digest, holder,
+ * expiry) and at most one deletion mark (holder, expiry).
+ *
+ * Protocol: an upload calls reserveBlob BEFORE BlobWriter.commit and
+ * releaseBlob after linkBlob (or on failure); a mount reserves around its
+ * check-and-link. Every caller of linkBlob holds a reservation on the digest.
+ * A collector calls markBlobForDeletion, deletes the content only when it got
+ * the mark, then unmarkBlob.
+ */
+export interface BlobLifecycle {
+  /**
+   * In one transaction: resolves false, recording nothing, while the digest
+   * carries an unexpired deletion mark; otherwise clears an expired mark,
+   * records (or renews) the reservation of `holder` until `now + ttlMs`, sets
+   * last_used to `now`, and resolves true. Expired reservations are removed.
+   */
+  reserveBlob(digest: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean>;
+  /** Removes the reservation of `holder`. Idempotent. */
+  releaseBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * In one transaction: takes the deletion mark for `holder` and resolves true
+   * only when the digest is linked in no repository, is referenced by no
+   * manifest (manifest_refs, any repository), has no unexpired reservation, was
+   * last used at least `graceMs` before `now` (a digest the store has never
+   * seen counts as used at `now`, and is recorded so), and carries no
+   * unexpired mark of another holder. Resolves false otherwise, changing no mark.
+   */
+  markBlobForDeletion(digest: string, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Drops the mark when `holder` holds it (the content is gone or was kept);
+   * afterwards reserveBlob succeeds again. A no-op for another holder's mark.
+   * The store may forget the digest's last_used with it.
+   */
+  unmarkBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void>;
+}
+
+/** Whether `store` implements the blob lifecycle (without it, no blob is ever garbage-collected). */
+export function supportsBlobLifecycle(store: MetadataStore): store is MetadataStore & BlobLifecycle {
+  return (
+    typeof store.reserveBlob === 'function' &&
+    typeof store.releaseBlob === 'function' &&
+    typeof store.markBlobForDeletion === 'function' &&
+    typeof store.unmarkBlob === 'function'
+  );
+}
+
+/**
+ * The port. The BlobLifecycle and ManifestLifecycle methods are optional while
+ * not every store implements them; a store without them refuses garbage
+ * collection, retention and the untagged policy, and honours immutable tags
+ * only as far as `PutManifestInput.immutableTag` goes.
+ */
+export interface MetadataStore extends Partial<BlobLifecycle>, Partial<ManifestLifecycle> {
   // Repositories
   repositoryExists(repository: string, signal?: AbortSignal): Promise<boolean>;
   listRepositories(page: PageOptions, signal?: AbortSignal): Promise<string[]>;
 
   // Blob links
-  /** Links a committed blob into a repository (creating the repository). Idempotent. */
+  /** Links a committed blob into a repository (creating the repository). Idempotent. Sets the digest's last_used (BlobLifecycle). */
   linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal): Promise<void>;
   /** The linked blob, or undefined. */
   getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobRef | undefined>;
-  /** Removes a link. Resolves false when it was not linked. */
+  /** Removes a link. Resolves false when it was not linked. Sets the digest's last_used (BlobLifecycle) to the store's clock. */
   unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean>;
   /** Any repository's link to this digest (for mounts without `from`), or undefined. */
   findBlobLink(digest: string, signal?: AbortSignal): Promise<(BlobRef & { repository: string }) | undefined>;
@@ -129,7 +257,7 @@ export interface MetadataStore {
   deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean>;
   /** The digest a tag points at, or undefined. */
   getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined>;
-  /** Removes a tag only. Resolves false when absent. */
+  /** Removes a tag only (a use of the manifest it pointed at, see ManifestLifecycle). Resolves false when absent. */
   deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean>;
   /** The digests of the manifests stored in `repository`, in byte order; `page.last` is a digest. Empty for an unknown repository. */
   listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]>;

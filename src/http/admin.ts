@@ -1,0 +1,31 @@
+/**
+ * Administrative endpoints of the registry (outside /v2):
+ *
+ *   POST /admin/gc[?dryRun=true]   runs a garbage collection now (after the one under way, if any)
+ *                                  and answers its report as JSON (services/gc.ts GcReport)
+ *
+ * Access: when an access-control plugin is registered (src/auth), it lets
+ * only admins through; without one the registry is open, these included.
+ */
+import type { FastifyInstance } from 'fastify';
+import { RegistryError } from '../oci/errors.js';
+import { GC_UNAVAILABLE, type GarbageCollector } from '../services/gc.js';
+import { queryParam } from './headers.js';
+
+/** `true`/`1` → true, `false`/`0`/absent → false, else UNSUPPORTED (400). */
+export function booleanParam(query: unknown, name: string): boolean {
+  const raw = queryParam(query, name);
+  if (raw === undefined || raw === '' || raw === 'false' || raw === '0') return false;
+  if (raw === 'true' || raw === '1') return true;
+  throw new RegistryError('UNSUPPORTED', `${name}=${JSON.stringify(raw.slice(0, 40))} must be true or false`);
+}
+
+export function adminRoutes(app: FastifyInstance, gc: GarbageCollector): void {
+  app.post('/admin/gc', async (request, reply) => {
+    const dryRun = booleanParam(request.query, 'dryRun');
+    if (!gc.available) throw new RegistryError('UNSUPPORTED', GC_UNAVAILABLE);
+    const report = await gc.run({ dryRun });
+    request.log.info({ gc: report }, 'garbage collection run on request');
+    return reply.code(200).header('Cache-Control', 'no-store').send(report);
+  });
+}

@@ -1,0 +1,84 @@
+/**
+ * `ferro-oci-server gc`: one garbage collection run (services/gc.ts) on a
+ * storage directory laid out as the server lays it out, safe next to a
+ * running server on the same directory. Prints progress (at most one line a
+ * second) and a summary: blobs scanned, deleted, bytes freed, time taken.
+ * With --config, the file's retention and untagged rules are applied first,
+ * one line per tag and manifest removed (dry run: that would be removed).
+ */
+import { readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { AuthConfigError, parseConfigFile } from '../auth/config.js';
+import { resolveLimits } from '../limits.js';
+import { collectGarbage, formatGcReport, type GcReport } from '../services/gc.js';
+import { StoragePolicy } from '../services/policy.js';
+import { UploadService } from '../services/uploads.js';
+import { FilesystemBlobStore } from '../storage/blob/filesystem.js';
+import { openSqliteMetadataStore, type SqliteMetadataStore } from '../storage/meta/sqlite.js';
+import { missingStoragePaths, type CheckOutput } from './check-command.js';
+import type { GcCommandConfig } from './config.js';
+import type { UpkeepConfig } from './upkeep-config.js';
+
+const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/** Reads the upkeep settings of the configuration file, if one is given. Throws AuthConfigError. */
+export async function readUpkeepConfig(configFile: string | undefined): Promise<UpkeepConfig> {
+  if (configFile === undefined) return {};
+  const file = resolve(configFile);
+  const text = await readFile(file, 'utf8').catch((e: unknown) => Promise.reject(new AuthConfigError(`cannot read configuration file ${file}: ${messageOf(e)}`)));
+  return parseConfigFile(text, file).upkeep ?? {};
+}
+
+/** Exit codes: 0 done, 1 failed or some deletions failed, 2 bad usage (not a storage directory, bad configuration file). */
+export async function runGcCommand(config: GcCommandConfig, out: CheckOutput, err: CheckOutput, signal?: AbortSignal): Promise<number> {
+  const dir = resolve(config.storageDir);
+  const missing = await missingStoragePaths(dir);
+  if (missing.length > 0) {
+    err.write(`ferro-oci-server gc: ${dir} is not a storage directory (missing ${missing.join(', ')})\n`);
+    return 2;
+  }
+  let upkeep: UpkeepConfig;
+  try {
+    upkeep = await readUpkeepConfig(config.configFile);
+  } catch (e) {
+    err.write(`ferro-oci-server gc: ${messageOf(e)}\n`);
+    return 2;
+  }
+  const graceMs = config.graceMs ?? upkeep.gc?.graceMs;
+  const blobStore = new FilesystemBlobStore(join(dir, 'blobs'));
+  let metadataStore: SqliteMetadataStore;
+  try {
+    metadataStore = openSqliteMetadataStore(join(dir, 'metadata.db'));
+  } catch (e) {
+    err.write(`ferro-oci-server gc: cannot open ${join(dir, 'metadata.db')}: ${messageOf(e)}\n`);
+    return 1;
+  }
+  const uploads = new UploadService(blobStore, metadataStore, resolveLimits());
+  out.write(`collecting garbage in ${dir}${config.dryRun ? ' (dry run: nothing is deleted)' : ''}\n`);
+  let lastLine = 0;
+  try {
+    const report: GcReport = await collectGarbage(
+      { blobStore, metadataStore },
+      {
+        dryRun: config.dryRun,
+        ...(graceMs !== undefined ? { graceMs } : {}),
+        ...(upkeep.storagePolicy ? { policy: new StoragePolicy(upkeep.storagePolicy) } : {}),
+        sweepUploads: (s) => uploads.sweep(undefined, s),
+        progressEvery: 200,
+        onProgress: (p) => {
+          if (Date.now() - lastLine < 1000) return;
+          lastLine = Date.now();
+          out.write(`progress: scanned ${p.scanned} blobs, ${config.dryRun ? 'would delete' : 'deleted'} ${p.deleted} (${p.bytesFreed} bytes)\n`);
+        },
+        ...(signal ? { signal } : {}),
+      },
+    );
+    out.write(formatGcReport(report, true).join('\n') + '\n');
+    return report.errors === 0 ? 0 : 1;
+  } catch (e) {
+    err.write(`ferro-oci-server gc: failed: ${messageOf(e)}\n`);
+    return 1;
+  } finally {
+    await Promise.allSettled([blobStore.close(), metadataStore.close()]);
+  }
+}

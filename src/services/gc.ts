@@ -1,0 +1,182 @@
+/**
+ * Online blob garbage collection (docs/gc.md), HTTP-free. Safe next to live
+ * traffic, in the server's process or another one (`ferro-oci-server gc`):
+ * the MetadataStore decides, digest by digest, in its own short transaction
+ * (markBlobForDeletion), whether a blob is garbage, and no upload can commit
+ * that digest while the mark is held. No lock is held across the scan.
+ *
+ * For each committed digest the BlobStore lists: take the deletion mark (the
+ * blob is linked nowhere, referenced by no manifest, not reserved by an
+ * upload, unused for `graceMs`), delete the content, drop the mark. A mark
+ * left by a collector that died expires after `leaseMs`; the next run takes it
+ * over. Expired upload sessions and orphaned upload data are swept first,
+ * then manifests are pruned by the storage policy (retention, untagged
+ * manifests: services/prune.ts), which unlinks the blobs they alone used.
+ */
+import { randomUUID } from 'node:crypto';
+import type { BlobStore } from '../storage/blob/types.js';
+import { supportsBlobLifecycle, type MetadataStore } from '../storage/meta/types.js';
+import type { StoragePolicy } from './policy.js';
+import { pruneManifests, type PruneReport } from './prune.js';
+
+export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
+export const DEFAULT_GC_LEASE_MS = 60 * 1000;
+
+export interface GcStores {
+  readonly blobStore: BlobStore;
+  readonly metadataStore: MetadataStore;
+}
+
+export interface GcOptions {
+  /** Only report what would be deleted; changes nothing (no upload sweep either). */
+  readonly dryRun?: boolean;
+  /** Keep blobs last linked, unlinked or reserved less than this long ago. Default 1 h. */
+  readonly graceMs?: number;
+  /** Lifetime of a deletion mark. Default 60 s; a deletion is abandoned when half of it has passed before it starts. */
+  readonly leaseMs?: number;
+  /** Retention and untagged-manifest rules, applied before the blob scan when they prune anything. */
+  readonly policy?: StoragePolicy;
+  /** Removes expired upload sessions and orphaned upload data (UploadService.sweep); run before the scan when given. */
+  readonly sweepUploads?: (signal?: AbortSignal) => Promise<{ sessions: number; orphans: number }>;
+  /** The clock. Default Date.now. */
+  readonly now?: () => number;
+  readonly signal?: AbortSignal;
+  /** Called every `progressEvery` scanned blobs (default 1000). */
+  readonly onProgress?: (progress: GcProgress) => void;
+  readonly progressEvery?: number;
+}
+
+export interface GcProgress {
+  /** Committed blobs looked at. */
+  readonly scanned: number;
+  /** Blobs deleted (dry run: that would be deleted). */
+  readonly deleted: number;
+  readonly bytesFreed: number;
+}
+
+export interface GcReport extends GcProgress {
+  readonly dryRun: boolean;
+  readonly graceMs: number;
+  /** Blobs kept: in use, used within the grace period, reserved, or marked by another collector. */
+  readonly kept: number;
+  /** Blobs whose deletion failed; they are left for the next run. */
+  readonly errors: number;
+  /** What the upload sweep removed; absent when it did not run. */
+  readonly uploads?: { readonly sessions: number; readonly orphans: number };
+  /** What retention and the untagged policy removed (dry run: would remove); absent without such rules. */
+  readonly manifests?: PruneReport;
+  readonly startedAt: string;
+  readonly durationMs: number;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+export const GC_UNAVAILABLE = 'this metadata store does not implement the blob lifecycle (BlobLifecycle): garbage collection is not available';
+
+/** One collection run. Rejects only when aborted or when a store cannot be listed; a failed deletion is counted in `errors`. */
+export async function collectGarbage(stores: GcStores, options: GcOptions = {}): Promise<GcReport> {
+  const { blobStore: blobs, metadataStore: meta } = stores;
+  if (!supportsBlobLifecycle(meta)) throw new Error(GC_UNAVAILABLE);
+  const now = options.now ?? Date.now;
+  const graceMs = options.graceMs ?? DEFAULT_GC_GRACE_MS;
+  const leaseMs = options.leaseMs ?? DEFAULT_GC_LEASE_MS;
+  const dryRun = options.dryRun === true;
+  const { signal } = options;
+  const every = Math.max(1, options.progressEvery ?? 1000);
+  const holder = `gc-${randomUUID()}`;
+  const started = performance.now();
+  const startedAt = new Date().toISOString();
+  const report: Mutable<Omit<GcReport, 'durationMs' | 'uploads'>> = { dryRun, graceMs, scanned: 0, deleted: 0, bytesFreed: 0, kept: 0, errors: 0, startedAt };
+
+  const uploads = !dryRun && options.sweepUploads ? await options.sweepUploads(signal) : undefined;
+  const manifests = options.policy?.prunes ? await pruneManifests(meta, options.policy, { dryRun, graceMs, now, ...(signal ? { signal } : {}) }) : undefined;
+
+  for await (const digest of blobs.list(signal)) {
+    signal?.throwIfAborted();
+    report.scanned++;
+    if (report.scanned % every === 0) options.onProgress?.({ scanned: report.scanned, deleted: report.deleted, bytesFreed: report.bytesFreed });
+    const markedAt = now();
+    if (!(await meta.markBlobForDeletion(digest, holder, { now: markedAt, graceMs, leaseMs, dryRun }, signal))) {
+      report.kept++;
+      continue;
+    }
+    if (dryRun) {
+      const info = await blobs.stat(digest, signal);
+      if (info) {
+        report.deleted++;
+        report.bytesFreed += info.size;
+      }
+      continue;
+    }
+    try {
+      const info = await blobs.stat(digest);
+      // A mark is only trusted well within its lease: past it, another collector may hold the digest.
+      if (info && now() - markedAt < leaseMs / 2 && (await blobs.delete(digest))) {
+        report.deleted++;
+        report.bytesFreed += info.size;
+      }
+    } catch {
+      report.errors++;
+    } finally {
+      // Without the signal: an aborted run still drops its mark (else it blocks uploads of the digest until the lease ends).
+      await meta.unmarkBlob(digest, holder).catch(() => undefined);
+    }
+  }
+  return { ...report, ...(uploads ? { uploads } : {}), ...(manifests ? { manifests } : {}), durationMs: Math.round(performance.now() - started) };
+}
+
+/** The summary of a report as text lines (CLI, logs); with `detail`, one line per tag and manifest removed. */
+export function formatGcReport(report: GcReport, detail = false): string[] {
+  const verb = report.dryRun ? 'would delete' : 'deleted';
+  const lines: string[] = [];
+  const m = report.manifests;
+  if (m) {
+    const remove = report.dryRun ? 'would remove' : 'removed';
+    if (detail) {
+      for (const t of m.tags) lines.push(`${remove} tag ${t.repository}:${t.tag} (${t.digest})`);
+      for (const x of m.manifests) lines.push(`${remove} manifest ${x.repository}@${x.digest} (${x.reason})`);
+      if (m.tags.length < m.tagsRemoved || m.manifests.length < m.manifestsRemoved) lines.push('(list truncated)');
+    }
+    lines.push(`retention and untagged policy: ${m.repositories} repositories, ${remove} ${m.tagsRemoved} tags and ${m.manifestsRemoved} manifests`);
+  }
+  lines.push(
+    `${report.dryRun ? 'dry run: ' : ''}scanned ${report.scanned} blobs, ${verb} ${report.deleted} (${report.bytesFreed} bytes), kept ${report.kept}` +
+      `${report.errors > 0 ? `, ${report.errors} failed (left for the next run)` : ''} in ${report.durationMs} ms (grace ${Math.round(report.graceMs / 1000)} s)`,
+  );
+  if (report.uploads) lines.push(`removed ${report.uploads.sessions} expired upload sessions and ${report.uploads.orphans} orphaned upload data`);
+  return lines;
+}
+
+/**
+ * Runs collections one at a time in this process: a run asked for while one
+ * is under way starts after it. Other processes (the `gc` command) may
+ * collect concurrently; the MetadataStore keeps that safe.
+ */
+export class GarbageCollector {
+  #tail: Promise<unknown> = Promise.resolve();
+  #last: GcReport | undefined;
+
+  constructor(
+    private readonly stores: GcStores,
+    private readonly defaults: Omit<GcOptions, 'dryRun' | 'signal' | 'onProgress'> = {},
+  ) {}
+
+  /** Whether the metadata store supports collection at all. */
+  get available(): boolean {
+    return supportsBlobLifecycle(this.stores.metadataStore);
+  }
+
+  /** The last completed run's report. */
+  get lastReport(): GcReport | undefined {
+    return this.#last;
+  }
+
+  run(options: Pick<GcOptions, 'dryRun' | 'graceMs' | 'signal' | 'onProgress' | 'policy'> = {}): Promise<GcReport> {
+    const next = this.#tail.then(() => collectGarbage(this.stores, { ...this.defaults, ...options }));
+    this.#tail = next.catch(() => undefined);
+    return next.then((report) => {
+      this.#last = report;
+      return report;
+    });
+  }
+}

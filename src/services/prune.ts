@@ -1,0 +1,147 @@
+/**
+ * Manifest pruning by policy (services/policy.ts): retention removes the tags
+ * a rule does not keep, the untagged policy removes manifests no tag points
+ * at. Runs before the blob scan of a collection (services/gc.ts).
+ *
+ * Every removal is a conditional delete decided by the MetadataStore in one
+ * transaction (ManifestLifecycle), so nothing a client pushes meanwhile is
+ * undone: a tag is removed only while it is unchanged since it was listed; a
+ * manifest only while no tag points at it, no manifest of the repository
+ * references it (an index's children, whatever tags the index has), it was
+ * not put or untagged recently, and, for a referrer, while its subject is
+ * gone (or never: `orphanReferrers: false`). Removing a manifest unlinks the
+ * blobs only it used in the repository (blob collection deletes them later)
+ * and goes on with its children and referrers under the same conditions.
+ */
+import { parseManifest } from '../oci/manifest.js';
+import { supportsManifestLifecycle, type ManifestDeleteConditions, type ManifestLifecycle, type MetadataStore, type PageOptions, type TagRecord } from '../storage/meta/types.js';
+import type { StoragePolicy } from './policy.js';
+
+export interface PruneOptions {
+  readonly dryRun?: boolean;
+  /** The default age (ms) under which the untagged policy keeps a manifest. */
+  readonly graceMs: number;
+  readonly now?: () => number;
+  readonly signal?: AbortSignal;
+  /** Removals listed in the report at most (the counts are exact). Default 1000. */
+  readonly listLimit?: number;
+}
+
+export type PruneReason = 'retention' | 'untagged' | 'child' | 'referrer';
+
+export interface PruneReport {
+  /** Repositories a retention or untagged rule applies to. */
+  readonly repositories: number;
+  readonly tagsRemoved: number;
+  readonly manifestsRemoved: number;
+  /** The removed tags (dry run: that would be removed), at most listLimit. */
+  readonly tags: ReadonlyArray<{ readonly repository: string; readonly tag: string; readonly digest: string }>;
+  /**
+   * The removed manifests, at most listLimit. A dry run lists those removable
+   * now, and the manifests retention would leave untagged; the children and
+   * referrers that a real run removes with them are not listed.
+   */
+  readonly manifests: ReadonlyArray<{ readonly repository: string; readonly digest: string; readonly reason: PruneReason }>;
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+type Store = MetadataStore & ManifestLifecycle;
+
+async function* paged<T>(list: (page: PageOptions) => Promise<T[]>, key: (t: T) => string, size = 500): AsyncGenerator<T> {
+  let last: string | undefined;
+  for (;;) {
+    const page = await list(last === undefined ? { limit: size } : { last, limit: size });
+    yield* page;
+    if (page.length < size) return;
+    last = key(page[page.length - 1]!);
+  }
+}
+
+export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy, options: PruneOptions): Promise<PruneReport> {
+  if (!supportsManifestLifecycle(meta)) throw new Error('this metadata store does not implement the manifest lifecycle (ManifestLifecycle): retention and the untagged policy are not available');
+  const now = options.now ?? Date.now;
+  const dryRun = options.dryRun === true;
+  const limit = options.listLimit ?? 1000;
+  const { signal } = options;
+  const report: Mutable<PruneReport> & { tags: PruneReport['tags'][number][]; manifests: PruneReport['manifests'][number][] } = {
+    repositories: 0,
+    tagsRemoved: 0,
+    manifestsRemoved: 0,
+    tags: [],
+    manifests: [],
+  };
+  const removedManifest = (repository: string, digest: string, reason: PruneReason) => {
+    report.manifestsRemoved++;
+    if (report.manifests.length < limit) report.manifests.push({ repository, digest, reason });
+  };
+
+  /** Removes `digest` under `conditions`, then its children and referrers under the same ones. */
+  const prune = async (store: Store, repository: string, digest: string, conditions: ManifestDeleteConditions, reason: PruneReason) => {
+    const stack: Array<[string, PruneReason]> = [[digest, reason]];
+    while (stack.length > 0) {
+      signal?.throwIfAborted();
+      const [d, why] = stack.pop()!;
+      const record = dryRun ? undefined : await store.getManifest(repository, d, signal);
+      if (!dryRun && !record) continue;
+      if (!(await store.deleteManifestIf(repository, d, { ...conditions, unlinkBlobs: true, dryRun }, signal))) continue;
+      removedManifest(repository, d, why);
+      if (!record) continue;
+      let children: readonly { digest: string }[] = [];
+      try {
+        children = parseManifest(record.bytes, record.mediaType).manifests;
+      } catch {
+        // An unparsable manifest has no children to follow (the integrity check reports it).
+      }
+      for (const child of children) stack.push([child.digest, 'child']);
+      for (const referrer of await store.listReferrers(repository, d, undefined, signal)) stack.push([referrer.digest, 'referrer']);
+    }
+  };
+
+  for await (const repository of paged((page) => meta.listRepositories(page, signal), (r) => r)) {
+    const retention = policy.retentionRule(repository);
+    const untagged = policy.untaggedRule(repository);
+    if (!retention && !untagged) continue;
+    report.repositories++;
+
+    if (retention) {
+      const records: TagRecord[] = [];
+      for await (const r of paged((page) => meta.listTagRecords(repository, page, signal), (t) => t.tag)) records.push(r);
+      const listedAt = now();
+      const candidates = records
+        .filter((r) => !policy.exceptedFromRetention(repository, r.tag) && !policy.isImmutable(repository, r.tag))
+        .sort((a, b) => b.updatedAt - a.updatedAt || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+      const kept = (r: TagRecord, i: number) =>
+        (retention.keepLast !== undefined && i < retention.keepLast) || (retention.keepWithinMs !== undefined && r.updatedAt >= listedAt - retention.keepWithinMs);
+      const remove = candidates.filter((r, i) => !kept(r, i));
+      const untaggedDigests = new Set<string>();
+      for (const r of remove) {
+        if (!dryRun && !(await meta.deleteTagIf(repository, r.tag, r, signal))) continue;
+        report.tagsRemoved++;
+        if (report.tags.length < limit) report.tags.push({ repository, tag: r.tag, digest: r.digest });
+        untaggedDigests.add(r.digest);
+      }
+      for (const digest of untaggedDigests) {
+        if (dryRun) {
+          const removed = new Set(remove.map((r) => r.tag));
+          if (records.every((r) => r.digest !== digest || removed.has(r.tag))) removedManifest(repository, digest, 'retention');
+          continue;
+        }
+        // Anything put or untagged after the listing is newer than listedAt, hence kept.
+        await prune(meta, repository, digest, { untagged: true, unreferenced: true, usedBefore: listedAt, referrers: 'orphans' }, 'retention');
+      }
+    }
+
+    if (untagged) {
+      const conditions: ManifestDeleteConditions = {
+        untagged: true,
+        unreferenced: true,
+        usedBefore: now() - (untagged.olderThanMs ?? options.graceMs),
+        referrers: untagged.orphanReferrers === false ? 'keep' : 'orphans',
+      };
+      for await (const digest of paged((page) => meta.listManifests(repository, page, signal), (d) => d)) {
+        await prune(meta, repository, digest, conditions, 'untagged');
+      }
+    }
+  }
+  return report;
+}

@@ -1,0 +1,103 @@
+/** The data structures of the in-memory MetadataStore (memory.ts): repositories, and byte-ordered string sets. */
+import type { BlobRef, ManifestRecord, PageOptions } from './types.js';
+
+export interface StoredManifest {
+  readonly record: ManifestRecord;
+  /** References recorded for garbage collection. */
+  readonly blobs: readonly string[];
+  readonly manifests: readonly string[];
+  /** Last put, or last time a tag was moved off it or deleted (ManifestLifecycle). */
+  usedAt: number;
+}
+
+export interface TagEntry {
+  readonly digest: string;
+  readonly updatedAt: number;
+}
+
+export interface Repository {
+  readonly links: Map<string, BlobRef>;
+  readonly linkDigests: SortedKeys;
+  readonly manifests: Map<string, StoredManifest>;
+  readonly manifestDigests: SortedKeys;
+  readonly tags: Map<string, TagEntry>;
+  readonly tagNames: SortedKeys;
+  /** subject digest -> referrer manifest digests */
+  readonly referrers: Map<string, Set<string>>;
+}
+
+/** Removes a stored manifest with its tags and referrer entry; returns it, or undefined when absent. */
+export function removeManifest(repo: Repository, digest: string): StoredManifest | undefined {
+  const stored = repo.manifests.get(digest);
+  if (stored === undefined) return undefined;
+  repo.manifests.delete(digest);
+  repo.manifestDigests.delete(digest);
+  for (const [tag, entry] of repo.tags) {
+    if (entry.digest === digest) {
+      repo.tags.delete(tag);
+      repo.tagNames.delete(tag);
+    }
+  }
+  const subject = stored.record.subject;
+  if (subject !== undefined) {
+    const set = repo.referrers.get(subject);
+    set?.delete(digest);
+    if (set?.size === 0) repo.referrers.delete(subject);
+  }
+  return stored;
+}
+
+/**
+ * Orders strings as their UTF-8 bytes (code point order), as SQLite's BINARY
+ * collation does. UTF-16 code units differ from code points only for
+ * surrogates (U+10000 and above), which must sort after U+E000..U+FFFF.
+ */
+export function compareBytes(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x !== y) return rank(x) - rank(y);
+  }
+  return a.length - b.length;
+}
+
+function rank(unit: number): number {
+  if (unit >= 0xd800 && unit <= 0xdfff) return unit + 0x2000;
+  if (unit >= 0xe000) return unit - 0x800;
+  return unit;
+}
+
+/** A set of strings kept in byte order; insertion and removal are O(log n) search + O(n) shift. */
+export class SortedKeys {
+  readonly #keys: string[] = [];
+
+  /** Index of the first key strictly greater than `key` (or >= when `inclusive`). */
+  #bound(key: string, inclusive: boolean): number {
+    let lo = 0;
+    let hi = this.#keys.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const c = compareBytes(this.#keys[mid] as string, key);
+      if (c < 0 || (c === 0 && !inclusive)) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  add(key: string): void {
+    const i = this.#bound(key, true);
+    if (this.#keys[i] !== key) this.#keys.splice(i, 0, key);
+  }
+
+  delete(key: string): void {
+    const i = this.#bound(key, true);
+    if (this.#keys[i] === key) this.#keys.splice(i, 1);
+  }
+
+  page({ last, limit }: PageOptions): string[] {
+    if (!(limit > 0)) return [];
+    const start = last === undefined ? 0 : this.#bound(last, false);
+    return this.#keys.slice(start, start + Math.floor(limit));
+  }
+}

@@ -1,0 +1,372 @@
+/**
+ * MetadataStore on PostgreSQL (pg.Pool), for several registry replicas
+ * sharing one database. Tables live in one schema (default `public`; see
+ * postgres-schema.ts), migrated at open. A resolved write is committed.
+ *
+ * Concurrency: READ COMMITTED plus explicit row locks, no SERIALIZABLE (whose
+ * serialization failures would need retry loops on every write):
+ * - putManifest checks its references with SELECT ... FOR SHARE in the write
+ *   transaction. A concurrent unlinkBlob/deleteManifest (a DELETE) of a checked
+ *   row waits for our commit; one that committed first makes the row vanish
+ *   from the locking read (READ COMMITTED re-checks a row it waited for), so
+ *   the put reports it missing. A reference cannot go away between check and insert.
+ * - The manifest insert locks an already stored row (ON CONFLICT DO UPDATE
+ *   WHERE false), so a concurrent deleteManifest cannot remove it before the
+ *   tag pointing at it is written. Locks are taken in the order references,
+ *   manifest, tag; deleteManifest locks manifest, then tags (cascade). A
+ *   deadlock the server still detects is retried.
+ * - deleteManifest is one DELETE whose ON DELETE CASCADE removes tags and
+ *   referrer refs: atomic without an explicit transaction.
+ * - BlobLifecycle (postgres-lifecycle.ts): reservations and deletion marks of
+ *   a digest serialize on its `blobs` row lock; linkBlob and unlinkBlob
+ *   stamp that row's last_used in their own statement.
+ * AbortSignal: checked at entry and before COMMIT. An abort while a statement
+ * runs cancels it (pg_cancel_backend, postgres-run.ts) and discards
+ * the connection; reads and uncommitted transactions reject at once with
+ * signal.reason, having no effect; a single-statement write settles with its
+ * statement (signal.reason when cancelled, its result when it finished first).
+ * A write refused for a full disk (SQLSTATE 53100) throws StorageFullError.
+ */
+import pg from 'pg';
+import type {
+  BlobLifecycle,
+  BlobRef,
+  MarkBlobOptions,
+  ManifestRecord,
+  MetadataStore,
+  MissingReference,
+  PageOptions,
+  PutManifestInput,
+  PutManifestResult,
+  ReferrerRecord,
+  StoreStats,
+  UploadSession,
+} from './types.js';
+import { migrate, statements, type StatementName } from './postgres-schema.js';
+import { inUse, markTx, reserveTx, unmarkTx } from './postgres-lifecycle.js';
+import { runAbortable } from './postgres-run.js';
+import { StorageFullError } from '../errors.js';
+
+/** pg.Pool settings (`connectionString` or host/user/..., `max`: pool size, default 10) and the store's own. */
+export interface PostgresMetadataStoreOptions extends pg.PoolConfig {
+  /** Schema of the tables; created at open when absent (needs CREATE on the database). Default `public`. */
+  readonly schema?: string;
+  /** checkHealth fails after this many milliseconds without an answer. Default 5000. */
+  readonly healthTimeoutMs?: number;
+  /** Called with errors of idle pooled connections (the pool drops them; the next query reconnects). */
+  readonly onIdleError?: (err: Error) => void;
+}
+
+type Query = <R>(name: StatementName, values: unknown[]) => Promise<pg.QueryResult<R & pg.QueryResultRow>>;
+
+/** PostgreSQL SQLSTATEs the store reacts to. */
+const DISK_FULL = '53100';
+const UNIQUE_VIOLATION = '23505';
+const DEADLOCK = '40P01';
+const TX_ATTEMPTS = 3;
+/** The int8 type, read as a number: sizes, offsets, timestamps and counts stay below 2^53. */
+const INT8 = 20;
+
+/**
+ * Opens a pool and brings the schema to SCHEMA_VERSION, in one transaction
+ * under a per-schema advisory lock (replicas may open at once). Rejects,
+ * leaving nothing open, when the database is unreachable or was migrated by a
+ * newer version.
+ */
+export function openPostgresMetadataStore(options: PostgresMetadataStoreOptions): Promise<PostgresMetadataStore> {
+  return PostgresMetadataStore.open(options);
+}
+
+export class PostgresMetadataStore implements MetadataStore, BlobLifecycle {
+  readonly #pool: pg.Pool;
+  readonly #config: pg.ClientConfig;
+  readonly #sql: ReturnType<typeof statements>;
+  readonly #healthTimeoutMs: number;
+  #closing: Promise<void> | undefined;
+
+  private constructor(pool: pg.Pool, config: pg.ClientConfig, schema: string, healthTimeoutMs: number) {
+    this.#pool = pool;
+    this.#config = config;
+    this.#sql = statements(pg.escapeIdentifier(schema));
+    this.#healthTimeoutMs = healthTimeoutMs;
+  }
+
+  /** See openPostgresMetadataStore. */
+  static async open(options: PostgresMetadataStoreOptions): Promise<PostgresMetadataStore> {
+    const { schema = 'public', healthTimeoutMs = 5000, onIdleError, ...config } = options;
+    const types = config.types ?? pg.types;
+    const getTypeParser = ((oid: number, format?: string) => (oid === INT8 ? Number : types.getTypeParser(oid, format as 'text'))) as pg.CustomTypesConfig['getTypeParser'];
+    const pool = new pg.Pool({ ...config, types: { getTypeParser } });
+    // Without listeners a connection error (server restart, pg_terminate_backend) would crash the process:
+    // the pool reports idle connections' errors; a connection ending or between statements just fails its next use.
+    pool.on('error', (err) => onIdleError?.(err));
+    pool.on('connect', (client) => client.on('error', () => {}));
+    try {
+      await migrate(pool, schema);
+    } catch (err) {
+      await pool.end().catch(() => {});
+      throw err;
+    }
+    return new PostgresMetadataStore(pool, config, schema, healthTimeoutMs);
+  }
+
+  async repositoryExists(repository: string, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#one(signal, 'repositoryExists', [repository])) !== undefined;
+  }
+
+  async listRepositories(page: PageOptions, signal?: AbortSignal): Promise<string[]> {
+    const rows = await this.#page<{ name: string }>(signal, page, 'listRepositories', 'listRepositoriesAfter', []);
+    return rows.map((r) => r.name);
+  }
+
+  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal): Promise<void> {
+    await this.#write(signal, 'linkBlob', [repository, blob.digest, blob.size, now]);
+  }
+
+  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobRef | undefined> {
+    return this.#one<BlobRef>(signal, 'getBlobLink', [repository, digest]);
+  }
+
+  async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#write(signal, 'unlinkBlob', [repository, digest, Date.now()])) > 0;
+  }
+
+  async findBlobLink(digest: string, signal?: AbortSignal): Promise<(BlobRef & { repository: string }) | undefined> {
+    return this.#one<BlobRef & { repository: string }>(signal, 'findBlobLink', [digest]);
+  }
+
+  async listBlobLinks(repository: string, page: PageOptions, signal?: AbortSignal): Promise<BlobRef[]> {
+    return this.#page<BlobRef>(signal, page, 'listBlobLinks', 'listBlobLinksAfter', [repository]);
+  }
+
+  async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
+    return this.#transaction(signal, async (query) => {
+      const { repository, digest } = input;
+      const missing: MissingReference[] = [];
+      const check = async (kind: 'blob' | 'manifest', refs: readonly BlobRef[]): Promise<void> => {
+        if (refs.length === 0) return;
+        const digests = [...new Set(refs.map((r) => r.digest))];
+        const locked = await query<BlobRef>(kind === 'blob' ? 'lockBlobLinks' : 'lockManifests', [repository, digests]);
+        const sizes = new Map(locked.rows.map((r) => [r.digest, r.size]));
+        const seen = new Set<string>();
+        for (const ref of refs) {
+          const key = `${ref.digest} ${ref.size}`;
+          if (seen.has(key)) continue;
+          seen.add(key);
+          const actual = sizes.get(ref.digest);
+          if (actual === undefined) missing.push({ digest: ref.digest, kind, expectedSize: ref.size });
+          else if (actual !== ref.size) missing.push({ digest: ref.digest, kind, expectedSize: ref.size, actualSize: actual });
+        }
+      };
+      await check('blob', input.blobs);
+      await check('manifest', input.manifests);
+      if (missing.length > 0) return { ok: false, missing };
+
+      const bytes = Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength);
+      const annotations = input.annotations === undefined ? null : JSON.stringify(input.annotations);
+      const { mediaType, subject = null, artifactType = null, now } = input;
+      await query('insertManifest', [repository, digest, mediaType, bytes, bytes.byteLength, subject, artifactType, annotations, now]);
+      const refs = [...input.blobs.map((b) => ['blob', b.digest]), ...input.manifests.map((m) => ['manifest', m.digest])];
+      if (refs.length > 0) await query('insertRefs', [repository, digest, refs.map((r) => r[0]), refs.map((r) => r[1])]);
+      if (input.tag !== undefined) await query('upsertTag', [repository, input.tag, digest, now]);
+      return { ok: true };
+    });
+  }
+
+  async getManifest(repository: string, digest: string, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
+    type Row = Nullable<Omit<ManifestRecord, 'repository' | 'digest'>, 'subject' | 'artifactType' | 'annotations'>;
+    const row = await this.#one<Row>(signal, 'getManifest', [repository, digest]);
+    return row === undefined ? undefined : { repository, digest, ...withoutNulls(row) };
+  }
+
+  async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#write(signal, 'deleteManifest', [repository, digest])) > 0;
+  }
+
+  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined> {
+    return (await this.#one<{ digest: string }>(signal, 'getTag', [repository, tag]))?.digest;
+  }
+
+  async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#write(signal, 'deleteTag', [repository, tag])) > 0;
+  }
+
+  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
+    const rows = await this.#page<{ digest: string }>(signal, page, 'listManifests', 'listManifestsAfter', [repository]);
+    return rows.map((r) => r.digest);
+  }
+
+  async listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
+    const rows = await this.#page<{ tag: string }>(signal, page, 'listTags', 'listTagsAfter', [repository]);
+    return rows.map((r) => r.tag);
+  }
+
+  async listReferrers(repository: string, subject: string, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
+    type Row = Nullable<ReferrerRecord, 'artifactType' | 'annotations'>;
+    const rows = await (artifactType === undefined
+      ? this.#rows<Row>(signal, 'listReferrers', [repository, subject])
+      : this.#rows<Row>(signal, 'listReferrersOfType', [repository, subject, artifactType]));
+    return rows.map(withoutNulls);
+  }
+
+  /** Throws when the id exists (the unique violation, as cause), keeping the first session. */
+  async createUpload(session: UploadSession, signal?: AbortSignal): Promise<void> {
+    try {
+      await this.#write(signal, 'createUpload', [session.id, session.repository, session.offset, session.createdAt, session.updatedAt]);
+    } catch (err) {
+      if (sqlState(err) === UNIQUE_VIOLATION) throw new Error(`upload session ${session.id} already exists`, { cause: err });
+      throw err;
+    }
+  }
+
+  async getUpload(id: string, signal?: AbortSignal): Promise<UploadSession | undefined> {
+    return this.#one<UploadSession>(signal, 'getUpload', [id]);
+  }
+
+  async updateUpload(id: string, offset: number, updatedAt: number, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#write(signal, 'updateUpload', [id, offset, updatedAt])) > 0;
+  }
+
+  async deleteUpload(id: string, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#write(signal, 'deleteUpload', [id])) > 0;
+  }
+
+  async countUploads(signal?: AbortSignal): Promise<number> {
+    return (await this.#one<{ n: number }>(signal, 'countUploads', []))?.n ?? 0;
+  }
+
+  async listIdleUploads(before: number, limit: number, signal?: AbortSignal): Promise<UploadSession[]> {
+    const n = clampLimit(limit);
+    this.#enter(signal);
+    if (n === 0) return [];
+    return this.#rows<UploadSession>(signal, 'listIdleUploads', [before, n]);
+  }
+
+  async stats(signal?: AbortSignal): Promise<StoreStats> {
+    return (await this.#one<StoreStats>(signal, 'stats', [])) as StoreStats;
+  }
+
+  async reserveBlob(digest: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+    return this.#transaction(signal, (query) => reserveTx(query, digest, holder, now, ttlMs));
+  }
+
+  async releaseBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+    await this.#write(signal, 'releaseBlob', [digest, holder]);
+  }
+
+  async markBlobForDeletion(digest: string, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
+    // A linked or referenced digest (most of them) is refused without a transaction or lock.
+    if (await this.#withClient(signal, true, (query) => inUse(query, digest))) return false;
+    return this.#transaction(signal, (query) => markTx(query, digest, holder, options), options.dryRun !== true);
+  }
+
+  async unmarkBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+    await this.#transaction(signal, (query) => unmarkTx(query, digest, holder));
+  }
+
+  /** `SELECT 1` within healthTimeoutMs; throws (the cause attached) when it fails, times out or the store is closed. */
+  async checkHealth(signal?: AbortSignal): Promise<void> {
+    signal?.throwIfAborted();
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(new Error(`no answer within ${this.#healthTimeoutMs} ms`)), this.#healthTimeoutMs);
+    const relay = (): void => timeout.abort(signal?.reason);
+    signal?.addEventListener('abort', relay, { once: true });
+    try {
+      await this.#rows(timeout.signal, 'health', []);
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      throw new Error(`PostgreSQL metadata store is unhealthy: ${err instanceof Error ? err.message : String(err)}`, { cause: err });
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', relay);
+    }
+  }
+
+  /** Ends the pool (waiting for calls in flight); later calls reject. Idempotent. */
+  async close(): Promise<void> {
+    this.#closing ??= this.#pool.end();
+    await this.#closing;
+  }
+
+  #enter(signal: AbortSignal | undefined): void {
+    signal?.throwIfAborted();
+    if (this.#closing !== undefined) throw new Error('the metadata store is closed');
+  }
+
+  async #rows<R>(signal: AbortSignal | undefined, name: StatementName, values: unknown[]): Promise<R[]> {
+    return (await this.#withClient(signal, true, (query) => query<R>(name, values))).rows;
+  }
+
+  async #one<R>(signal: AbortSignal | undefined, name: StatementName, values: unknown[]): Promise<R | undefined> {
+    return (await this.#rows<R>(signal, name, values))[0];
+  }
+
+  /** Runs a single-statement write (atomic by itself); resolves with the number of rows affected. */
+  async #write(signal: AbortSignal | undefined, name: StatementName, values: unknown[]): Promise<number> {
+    return (await this.#withClient(signal, false, (query) => query(name, values))).rowCount ?? 0;
+  }
+
+  async #page<R>(signal: AbortSignal | undefined, page: PageOptions, first: StatementName, after: StatementName, keys: unknown[]): Promise<R[]> {
+    this.#enter(signal);
+    const limit = clampLimit(page.limit);
+    if (limit === 0) return [];
+    return page.last === undefined ? this.#rows<R>(signal, first, [...keys, limit]) : this.#rows<R>(signal, after, [...keys, page.last, limit]);
+  }
+
+  /** BEGIN, `work`, COMMIT (ROLLBACK when not `commit`) on one connection; rolls back on any error and retries a detected deadlock. */
+  async #transaction<T>(signal: AbortSignal | undefined, work: (query: Query) => Promise<T>, commit = true): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#withClient(signal, true, async (query, client, disarm) => {
+          await client.query('BEGIN');
+          try {
+            const result = await work(query);
+            signal?.throwIfAborted();
+            disarm(); // COMMIT is never cancelled: once it is sent, the outcome is its own
+            await client.query(commit ? 'COMMIT' : 'ROLLBACK');
+            return result;
+          } catch (err) {
+            await client.query('ROLLBACK').catch(() => {});
+            throw err;
+          }
+        });
+      } catch (err) {
+        if (sqlState(err) !== DEADLOCK || attempt >= TX_ATTEMPTS || signal?.aborted) throw err;
+      }
+    }
+  }
+
+  /** See runAbortable; statements run as named prepared statements, a full disk becomes StorageFullError. */
+  async #withClient<T>(signal: AbortSignal | undefined, early: boolean, work: (query: Query, client: pg.PoolClient, disarm: () => void) => Promise<T>): Promise<T> {
+    this.#enter(signal);
+    try {
+      return await runAbortable(this.#pool, this.#config, signal, early, (client, disarm) => {
+        const query: Query = (name, values) => client.query({ name: `ferro_${name}`, text: this.#sql[name], values });
+        return work(query, client, disarm);
+      });
+    } catch (err) {
+      if (sqlState(err) === DISK_FULL && !signal?.aborted) throw new StorageFullError(err);
+      throw err;
+    }
+  }
+}
+
+/** A row type whose optional fields come back as SQL NULL. */
+type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: Exclude<T[P], undefined> | null };
+
+/** The row without its NULL fields: the port's optional fields are absent, not null. */
+type WithoutNulls<T> = { [K in keyof T as null extends T[K] ? never : K]: T[K] } & { [K in keyof T as null extends T[K] ? K : never]?: Exclude<T[K], null> };
+
+function withoutNulls<T extends object>(row: T): WithoutNulls<T> {
+  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) as WithoutNulls<T>;
+}
+
+function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+/** A non-negative integer limit. */
+function clampLimit(limit: number): number {
+  return limit > 0 ? Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER) : 0;
+}

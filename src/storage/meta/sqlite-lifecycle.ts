@@ -1,0 +1,110 @@
+/**
+ * The BlobLifecycle and ManifestLifecycle transactions of the SQLite
+ * MetadataStore (types.ts, docs/gc.md), over the version 2 tables `blobs`,
+ * `blob_reservations` and the column `manifests.used_at`.
+ * Writes are IMMEDIATE transactions, so the process that holds the write lock
+ * decides alone: a reservation and a deletion mark of the same digest, even
+ * from two processes on one file, are serialized.
+ */
+import type Database from 'better-sqlite3';
+import type { ManifestDeleteConditions, MarkBlobOptions } from './types.js';
+import type { SQL } from './sqlite-schema.js';
+
+type Statements = { readonly [K in keyof typeof SQL]: Database.Statement<unknown[], unknown> };
+
+interface BlobStateRow {
+  last_used: number;
+  deleting_by: string | null;
+  deleting_until: number | null;
+}
+
+export interface SqliteBlobLifecycle {
+  reserve(digest: string, holder: string, now: number, ttlMs: number): boolean;
+  release(digest: string, holder: string): void;
+  mark(digest: string, holder: string, options: MarkBlobOptions): boolean;
+  unmark(digest: string, holder: string): void;
+  /** deleteTag, recording a use of the manifest the tag pointed at. */
+  deleteTag(repository: string, tag: string, now: number): boolean;
+  deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, now: number): boolean;
+}
+
+export function sqliteBlobLifecycle(db: Database.Database, stmt: Statements): SqliteBlobLifecycle {
+  const state = (digest: string) => stmt.blobState.get(digest) as BlobStateRow | undefined;
+  const inUse = (digest: string) => stmt.blobLinked.get(digest) !== undefined || stmt.blobReferenced.get(digest) !== undefined;
+
+  const reserve = db.transaction((digest: string, holder: string, now: number, ttlMs: number): boolean => {
+    stmt.pruneReservations.run(now);
+    const row = state(digest);
+    if (row?.deleting_until != null && row.deleting_until > now) return false;
+    if (row?.deleting_by != null) stmt.clearMark.run(digest);
+    stmt.touchBlob.run(digest, now);
+    stmt.reserveBlob.run(digest, holder, now + ttlMs);
+    return true;
+  }).immediate;
+
+  /** The decision of markBlobForDeletion; writes only when `write`. */
+  const decide = (digest: string, holder: string, options: MarkBlobOptions, write: boolean): boolean => {
+    const { now, graceMs, leaseMs } = options;
+    if (inUse(digest) || stmt.liveReservation.get(digest, now) !== undefined) return false;
+    const row = state(digest);
+    if (row?.deleting_until != null && row.deleting_until > now && row.deleting_by !== holder) return false;
+    if (row === undefined && write) stmt.touchBlob.run(digest, now);
+    if (now - (row?.last_used ?? now) < graceMs) return false;
+    if (!write) return true;
+    stmt.deleteReservationsOf.run(digest); // every one of them has expired
+    stmt.setMark.run(digest, now, holder, now + leaseMs);
+    return true;
+  };
+  const markTx = db.transaction((digest: string, holder: string, options: MarkBlobOptions) => decide(digest, holder, options, true)).immediate;
+  const evaluateTx = db.transaction((digest: string, holder: string, options: MarkBlobOptions) => decide(digest, holder, options, false)).deferred;
+
+  const unmark = db.transaction((digest: string, holder: string): void => {
+    if (state(digest)?.deleting_by !== holder) return;
+    if (stmt.blobLinked.get(digest) !== undefined) stmt.clearMark.run(digest);
+    else stmt.forgetBlob.run(digest);
+  }).immediate;
+
+  const deleteTag = db.transaction((repository: string, tag: string, now: number): boolean => {
+    const row = stmt.getTag.get(repository, tag) as { digest: string } | undefined;
+    if (row === undefined) return false;
+    stmt.deleteTag.run(repository, tag);
+    stmt.touchManifest.run(now, repository, row.digest);
+    return true;
+  }).immediate;
+
+  /** deleteManifestIf's decision; deletes only when `write`. */
+  const deleteManifestIf = (repository: string, digest: string, c: ManifestDeleteConditions, now: number, write: boolean): boolean => {
+    const row = stmt.manifestUse.get(repository, digest) as { subject: string | null; used_at: number } | undefined;
+    if (row === undefined) return false;
+    if (c.untagged === true && stmt.manifestTagged.get(repository, digest) !== undefined) return false;
+    if (c.unreferenced === true && stmt.manifestReferenced.get(digest, repository) !== undefined) return false;
+    if (c.usedBefore !== undefined && !(row.used_at < c.usedBefore)) return false;
+    if (row.subject !== null && c.referrers === 'keep') return false;
+    if (row.subject !== null && c.referrers === 'orphans' && stmt.manifestSize.get(repository, row.subject) !== undefined) return false;
+    if (!write) return true;
+    const blobs = c.unlinkBlobs === true ? (stmt.blobRefsOf.all(repository, digest) as { target_digest: string }[]).map((r) => r.target_digest) : [];
+    stmt.deleteTagsOf.run(repository, digest);
+    stmt.deleteRefsOf.run(repository, digest);
+    stmt.deleteManifest.run(repository, digest);
+    for (const blob of blobs) {
+      if (stmt.blobReferencedIn.get(blob, repository) !== undefined) continue;
+      if (stmt.unlinkBlob.run(repository, blob).changes > 0) stmt.touchBlob.run(blob, now);
+    }
+    return true;
+  };
+  const deleteManifestTx = db.transaction((r: string, d: string, c: ManifestDeleteConditions, now: number) => deleteManifestIf(r, d, c, now, true)).immediate;
+  const evaluateManifestTx = db.transaction((r: string, d: string, c: ManifestDeleteConditions, now: number) => deleteManifestIf(r, d, c, now, false)).deferred;
+
+  return {
+    deleteTag,
+    deleteManifestIf: (r, d, c, now) => (c.dryRun === true ? evaluateManifestTx(r, d, c, now) : deleteManifestTx(r, d, c, now)),
+    reserve,
+    release: (digest, holder) => void stmt.releaseBlob.run(digest, holder),
+    mark: (digest, holder, options) => {
+      // A linked or referenced digest (most of them) is refused without taking the write lock.
+      if (inUse(digest)) return false;
+      return options.dryRun === true ? evaluateTx(digest, holder, options) : markTx(digest, holder, options);
+    },
+    unmark,
+  };
+}

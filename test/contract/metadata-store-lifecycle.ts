@@ -1,0 +1,152 @@
+/**
+ * MetadataStore contract, part: the blob lifecycle of online garbage
+ * collection (BlobLifecycle in src/storage/meta/types.ts, docs/gc.md).
+ * Skipped for a store that does not implement it.
+ */
+import { describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { supportsBlobLifecycle, type BlobLifecycle, type MetadataStore } from '../../src/storage/meta/types.js';
+import { blob, manifest, mustPut } from './metadata-fixtures.js';
+
+const HOUR = 3600_000;
+const LEASE = 60_000;
+
+/** The cases; `store()` is the fresh store of the running case (see metadataStoreContract). */
+export function lifecycleContract(store: () => MetadataStore): void {
+  describe('blob lifecycle (reservations and deletion marks)', () => {
+    /** The store with its lifecycle methods, or undefined (the case is skipped). */
+    const lifecycle = (t: TestContext): (MetadataStore & BlobLifecycle) | undefined => {
+      const s = store();
+      if (supportsBlobLifecycle(s)) return s;
+      t.skip('the store does not implement BlobLifecycle');
+      return undefined;
+    };
+    const mark = (s: BlobLifecycle, digest: string, now: number, extra: { holder?: string; graceMs?: number; dryRun?: boolean } = {}) =>
+      s.markBlobForDeletion(digest, extra.holder ?? 'gc', { now, graceMs: extra.graceMs ?? 0, leaseMs: LEASE, ...(extra.dryRun ? { dryRun: true } : {}) });
+
+    it('a reservation blocks the mark; a mark refuses reservations until it is dropped', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const { digest } = blob('x');
+      const now = Date.now();
+      assert.equal(await s.reserveBlob(digest, 'u1', now, HOUR), true);
+      assert.equal(await s.reserveBlob(digest, 'u2', now, HOUR), true, 'several holders may reserve one digest');
+      assert.equal(await mark(s, digest, now), false, 'reserved');
+      await s.releaseBlob(digest, 'u1');
+      assert.equal(await mark(s, digest, now), false, 'still reserved by u2');
+      await s.releaseBlob(digest, 'u2');
+      await s.releaseBlob(digest, 'u2'); // idempotent
+      assert.equal(await mark(s, digest, now), true);
+      assert.equal(await s.reserveBlob(digest, 'u3', now + 1, HOUR), false, 'marked');
+      await s.unmarkBlob(digest, 'gc');
+      assert.equal(await s.reserveBlob(digest, 'u3', now + 2, HOUR), true);
+    });
+
+    it('a digest linked in any repository or referenced by any manifest is never marked', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const now = Date.now();
+      const layer = blob('layer', 5);
+      await s.linkBlob('a', layer, now - HOUR);
+      await s.linkBlob('b', layer, now - HOUR);
+      assert.equal(await mark(s, layer.digest, now + HOUR), false);
+      await s.unlinkBlob('a', layer.digest);
+      assert.equal(await mark(s, layer.digest, now + HOUR), false, 'still linked in b');
+      const m = manifest('b', 'm', { blobs: [layer] });
+      await mustPut(s, m);
+      await s.unlinkBlob('b', layer.digest);
+      assert.equal(await mark(s, layer.digest, now + HOUR), false, 'referenced by a manifest of b, though linked nowhere');
+      assert.ok(await s.deleteManifest('b', m.digest));
+      assert.equal(await mark(s, layer.digest, now + HOUR), true);
+      await s.unmarkBlob(layer.digest, 'gc');
+    });
+
+    it('graceMs counts from the last link, unlink or reservation; a digest never seen counts as used now', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const now = Date.now();
+      const reserved = blob('reserved').digest;
+      assert.ok(await s.reserveBlob(reserved, 'u', now, 1000));
+      await s.releaseBlob(reserved, 'u');
+      assert.equal(await mark(s, reserved, now + 9_999, { graceMs: 10_000 }), false);
+      assert.equal(await mark(s, reserved, now + 10_000, { graceMs: 10_000 }), true);
+
+      const unlinked = blob('unlinked');
+      await s.linkBlob('r', unlinked, now - 10 * HOUR);
+      await s.unlinkBlob('r', unlinked.digest); // stamped with the store's clock
+      assert.equal(await mark(s, unlinked.digest, Date.now(), { graceMs: 10 * 60_000 }), false, 'unlinked just now');
+      assert.equal(await mark(s, unlinked.digest, Date.now() + 11 * 60_000, { graceMs: 10 * 60_000 }), true);
+
+      const unseen = blob('unseen').digest;
+      assert.equal(await mark(s, unseen, now, { graceMs: 1000, dryRun: true }), false);
+      assert.equal(await mark(s, unseen, now + 5000, { graceMs: 1000 }), false, 'first sight is recorded, the dry run recorded nothing');
+      assert.equal(await mark(s, unseen, now + 5999, { graceMs: 1000 }), false);
+      assert.equal(await mark(s, unseen, now + 6000, { graceMs: 1000 }), true);
+      assert.equal(await mark(s, blob('unseen, no grace').digest, now), true);
+    });
+
+    it('expired reservations are ignored; expired marks are taken over by a collector or cleared by a reservation', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const now = Date.now();
+      const { digest } = blob('x');
+      assert.ok(await s.reserveBlob(digest, 'crashed upload', now, 1000));
+      assert.equal(await mark(s, digest, now + 999), false);
+      assert.equal(await mark(s, digest, now + 1000, { holder: 'gc1' }), true, 'the reservation expired');
+      assert.equal(await mark(s, digest, now + 1001, { holder: 'gc2' }), false, 'gc1 holds the mark');
+      assert.equal(await mark(s, digest, now + 1001, { holder: 'gc1' }), true, 'its holder may take it again');
+      assert.equal(await mark(s, digest, now + 1001 + LEASE, { holder: 'gc2' }), true, 'gc1 died: its mark expired');
+      await s.unmarkBlob(digest, 'gc1'); // not gc1's mark any more: no effect
+      assert.equal(await s.reserveBlob(digest, 'u', now + 1002 + LEASE, HOUR), false, 'gc2 holds the mark');
+      assert.equal(await s.reserveBlob(digest, 'u', now + 1001 + 2 * LEASE, HOUR), true, 'gc2 died too: the reservation clears the mark');
+      assert.equal(await mark(s, digest, now + 1002 + 2 * LEASE, { holder: 'gc3' }), false, 'reserved');
+    });
+
+    it('a dry run changes nothing', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const now = Date.now();
+      const { digest } = blob('x');
+      assert.ok(await s.reserveBlob(digest, 'u', now, HOUR));
+      await s.releaseBlob(digest, 'u');
+      assert.equal(await mark(s, digest, now, { dryRun: true }), true);
+      assert.equal(await s.reserveBlob(digest, 'u', now, HOUR), true, 'not marked');
+      assert.equal(await mark(s, digest, now, { dryRun: true }), false, 'reserved');
+    });
+
+    it('after unmark, the digest can be reserved and linked again, and is protected by its link', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const now = Date.now();
+      const b = blob('again', 9);
+      assert.ok(await mark(s, b.digest, now));
+      await s.unmarkBlob(b.digest, 'gc');
+      assert.ok(await s.reserveBlob(b.digest, 'u', now, HOUR));
+      await s.linkBlob('r', b, now);
+      await s.releaseBlob(b.digest, 'u');
+      assert.equal(await mark(s, b.digest, now + HOUR), false);
+      assert.deepEqual(await s.getBlobLink('r', b.digest), b);
+    });
+
+    it('every lifecycle method rejects with the reason of an aborted signal and has no effect', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const now = Date.now();
+      const { digest } = blob('x');
+      assert.ok(await s.reserveBlob(digest, 'u', now, HOUR));
+      const controller = new AbortController();
+      const reason = new Error('stop');
+      controller.abort(reason);
+      const signal = controller.signal;
+      const calls: [string, () => Promise<unknown>][] = [
+        ['reserveBlob', () => s.reserveBlob(blob('y').digest, 'u', now, HOUR, signal)],
+        ['releaseBlob', () => s.releaseBlob(digest, 'u', signal)],
+        ['markBlobForDeletion', () => s.markBlobForDeletion(blob('y').digest, 'gc', { now, graceMs: 0, leaseMs: LEASE }, signal)],
+        ['unmarkBlob', () => s.unmarkBlob(digest, 'gc', signal)],
+      ];
+      for (const [method, call] of calls) await assert.rejects(call(), (err) => err === reason, method);
+      assert.equal(await mark(s, digest, now), false, 'the reservation is still there');
+      assert.equal(await s.reserveBlob(blob('y').digest, 'u', now, HOUR), true, 'y was not marked');
+    });
+  });
+}

@@ -1,0 +1,157 @@
+/**
+ * MetadataStore contract, part: the manifest lifecycle of retention and the
+ * untagged policy (ManifestLifecycle in src/storage/meta/types.ts), and
+ * immutable tags (PutManifestInput.immutableTag). Lifecycle cases are skipped
+ * for a store that does not implement it.
+ */
+import { describe, it, type TestContext } from 'node:test';
+import assert from 'node:assert/strict';
+import { supportsBlobLifecycle, supportsManifestLifecycle, type ManifestLifecycle, type MetadataStore } from '../../src/storage/meta/types.js';
+import { blob, manifest, mustPut, NOW } from './metadata-fixtures.js';
+
+const INDEX = 'application/vnd.oci.image.index.v1+json';
+
+export function manifestLifecycleContract(store: () => MetadataStore): void {
+  describe('manifest lifecycle (conditional deletes, tag records, immutable tags)', () => {
+    const lifecycle = (t: TestContext): (MetadataStore & ManifestLifecycle) | undefined => {
+      const s = store();
+      if (supportsManifestLifecycle(s)) return s;
+      t.skip('the store does not implement ManifestLifecycle');
+      return undefined;
+    };
+
+    it('an immutable tag is created, set again to the same manifest, and never moved', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const m1 = manifest('app', '1', { tag: 'v1', immutableTag: true });
+      const m2 = manifest('app', '2', { tag: 'v1', immutableTag: true, now: NOW + 5 });
+      await mustPut(s, m1);
+      await mustPut(s, { ...m1, now: NOW + 1 });
+      assert.deepEqual(await s.putManifest(m2), { ok: false, missing: [], tagTaken: m1.digest });
+      assert.equal(await s.getTag('app', 'v1'), m1.digest);
+      assert.equal(await s.getManifest('app', m2.digest), undefined, 'nothing written');
+      await mustPut(s, { ...m2, immutableTag: false });
+      assert.equal(await s.getTag('app', 'v1'), m2.digest, 'without the flag the tag moves');
+    });
+
+    it('lists tag records in tag order with digests and times; deleteTagIf needs both unchanged', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const m1 = manifest('app', '1');
+      const m2 = manifest('app', '2');
+      await mustPut(s, { ...m1, tag: 'b', now: NOW + 2 });
+      await mustPut(s, { ...m1, tag: 'a', now: NOW + 1 });
+      await mustPut(s, { ...m2, tag: 'c', now: NOW + 3 });
+      assert.deepEqual(await s.listTagRecords('app', { limit: 10 }), [
+        { tag: 'a', digest: m1.digest, updatedAt: NOW + 1 },
+        { tag: 'b', digest: m1.digest, updatedAt: NOW + 2 },
+        { tag: 'c', digest: m2.digest, updatedAt: NOW + 3 },
+      ]);
+      assert.deepEqual((await s.listTagRecords('app', { last: 'a', limit: 1 })).map((r) => r.tag), ['b']);
+      assert.deepEqual(await s.listTagRecords('nowhere', { limit: 10 }), []);
+      await mustPut(s, { ...m2, tag: 'a', now: NOW + 9 }); // moved since listed
+      assert.equal(await s.deleteTagIf('app', 'a', { digest: m1.digest, updatedAt: NOW + 1 }), false);
+      assert.equal(await s.deleteTagIf('app', 'b', { digest: m1.digest, updatedAt: NOW + 1 }), false, 'other time');
+      assert.equal(await s.deleteTagIf('app', 'b', { digest: m1.digest, updatedAt: NOW + 2 }), true);
+      assert.deepEqual(await s.listTags('app', { limit: 10 }), ['a', 'c']);
+      assert.ok(await s.getManifest('app', m1.digest), 'the manifest stays');
+    });
+
+    it('deleteManifestIf: untagged, unreferenced and dry run', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const child = manifest('app', 'child');
+      const tagged = manifest('app', 'tagged', { tag: 'v1' });
+      await mustPut(s, child);
+      await mustPut(s, tagged);
+      const index = manifest('app', 'index', { mediaType: INDEX, manifests: [{ digest: child.digest, size: child.bytes.byteLength }] });
+      await mustPut(s, index);
+      assert.equal(await s.deleteManifestIf('app', tagged.digest, { untagged: true }), false);
+      assert.equal(await s.deleteManifestIf('app', child.digest, { unreferenced: true }), false, 'an index references it');
+      assert.equal(await s.deleteManifestIf('app', index.digest, { untagged: true, unreferenced: true, dryRun: true }), true);
+      assert.ok(await s.getManifest('app', index.digest), 'a dry run deletes nothing');
+      assert.equal(await s.deleteManifestIf('app', index.digest, { untagged: true, unreferenced: true }), true);
+      assert.equal(await s.getManifest('app', index.digest), undefined);
+      assert.equal(await s.deleteManifestIf('app', child.digest, { untagged: true, unreferenced: true }), true);
+      assert.equal(await s.deleteManifestIf('app', child.digest, {}), false, 'gone');
+      assert.equal(await s.deleteManifestIf('app', tagged.digest, {}), true, 'no conditions: deleted with its tag');
+      assert.equal(await s.getTag('app', 'v1'), undefined);
+    });
+
+    it('deleteManifestIf: usedBefore counts puts, tag moves and deleteTag', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const m = manifest('app', 'm', { tag: 'x' });
+      await mustPut(s, m);
+      assert.equal(await s.deleteManifestIf('app', m.digest, { usedBefore: NOW }), false);
+      await mustPut(s, { ...m, tag: undefined, now: NOW + 100 }); // put again
+      assert.equal(await s.deleteManifestIf('app', m.digest, { usedBefore: NOW + 100, dryRun: true }), false);
+      assert.equal(await s.deleteManifestIf('app', m.digest, { usedBefore: NOW + 101, dryRun: true }), true);
+      await mustPut(s, manifest('app', 'other', { tag: 'x', now: NOW + 200 })); // x moved off m
+      assert.equal(await s.deleteManifestIf('app', m.digest, { usedBefore: NOW + 200, dryRun: true }), false);
+      assert.equal(await s.deleteManifestIf('app', m.digest, { usedBefore: NOW + 201, dryRun: true }), true);
+      const recent = manifest('app', 'recent', { tag: 'y' });
+      await mustPut(s, recent);
+      assert.ok(await s.deleteTag('app', 'y')); // a use at the store's clock
+      assert.equal(await s.deleteManifestIf('app', recent.digest, { usedBefore: Date.now() - 60_000 }), false);
+      assert.equal(await s.deleteManifestIf('app', recent.digest, { usedBefore: Date.now() + 60_000 }), true);
+      const removedByIf = manifest('app', 'by-if', { tag: 'z' });
+      await mustPut(s, removedByIf);
+      assert.ok(await s.deleteTagIf('app', 'z', { digest: removedByIf.digest, updatedAt: NOW }));
+      assert.equal(await s.deleteManifestIf('app', removedByIf.digest, { usedBefore: NOW + 1 }), true, 'deleteTagIf is no use');
+    });
+
+    it('deleteManifestIf: referrers are kept, or kept while their subject exists', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const subject = manifest('app', 'subject');
+      const sig = manifest('app', 'sig', { subject: subject.digest, artifactType: 'application/x.sig' });
+      await mustPut(s, subject);
+      await mustPut(s, sig);
+      assert.equal(await s.deleteManifestIf('app', sig.digest, { referrers: 'keep' }), false);
+      assert.equal(await s.deleteManifestIf('app', sig.digest, { referrers: 'orphans' }), false, 'its subject exists');
+      assert.ok(await s.deleteManifestIf('app', subject.digest, { referrers: 'orphans' }), 'a manifest without subject is no referrer');
+      assert.equal(await s.deleteManifestIf('app', sig.digest, { referrers: 'keep' }), false);
+      assert.equal(await s.deleteManifestIf('app', sig.digest, { referrers: 'orphans' }), true);
+      assert.deepEqual(await s.listReferrers('app', subject.digest, undefined), []);
+    });
+
+    it('deleteManifestIf with unlinkBlobs unlinks the blobs only the deleted manifest used in the repository', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const [own, shared, loose] = [blob('own', 3), blob('shared', 4), blob('loose', 5)];
+      for (const b of [own, shared, loose]) await s.linkBlob('app', b, NOW);
+      await s.linkBlob('other', own, NOW);
+      const m = manifest('app', 'm', { blobs: [own, shared] });
+      const keeper = manifest('app', 'keeper', { blobs: [shared], tag: 'keep' });
+      const elsewhere = manifest('other', 'm', { blobs: [own] });
+      for (const x of [m, keeper, elsewhere]) await mustPut(s, x);
+      assert.equal(await s.deleteManifestIf('app', m.digest, { untagged: true, unlinkBlobs: true }), true);
+      assert.equal(await s.getBlobLink('app', own.digest), undefined, 'used by the deleted manifest only');
+      assert.deepEqual(await s.getBlobLink('app', shared.digest), shared, 'still used by keeper');
+      assert.deepEqual(await s.getBlobLink('app', loose.digest), loose, 'not referenced by it');
+      assert.deepEqual(await s.getBlobLink('other', own.digest), own, 'other repositories are untouched');
+      if (supportsBlobLifecycle(s)) {
+        await s.unlinkBlob('other', own.digest);
+        await s.deleteManifest('other', elsewhere.digest);
+        const mark = { now: Date.now(), graceMs: 60_000, leaseMs: 60_000 };
+        assert.equal(await s.markBlobForDeletion(own.digest, 'gc', mark), false, 'the unlink counts as a use');
+      }
+    });
+
+    it('the lifecycle methods reject with the reason of an aborted signal and have no effect', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const m = manifest('app', 'm', { tag: 't' });
+      await mustPut(s, m);
+      const controller = new AbortController();
+      const reason = new Error('stop');
+      controller.abort(reason);
+      const signal = controller.signal;
+      await assert.rejects(s.listTagRecords('app', { limit: 1 }, signal), (e) => e === reason);
+      await assert.rejects(s.deleteTagIf('app', 't', { digest: m.digest, updatedAt: NOW }, signal), (e) => e === reason);
+      await assert.rejects(s.deleteManifestIf('app', m.digest, {}, signal), (e) => e === reason);
+      assert.equal(await s.getTag('app', 't'), m.digest);
+    });
+  });
+}

@@ -1,0 +1,148 @@
+/**
+ * Online GC under live traffic: the server binary on filesystem + SQLite
+ * serves a concurrent workload (gc-workload.ts) for GC_WORKLOAD_SECONDS
+ * (default 20) while two collectors run in a tight loop with no grace period:
+ * one in this process on the same storage directory (another process than the
+ * server, as `ferro-oci-server gc` would be), one in the server (POST /admin/gc).
+ *
+ *   GC_WORKLOAD_SECONDS=60 node --test dist/test/gc/gc-workload.test.js
+ *
+ * Expected: no failed request on live content; afterwards a final collection
+ * (the `gc` command) leaves exactly the blobs that are linked or referenced,
+ * each with its file, and `ferro-oci-server check` passes.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import Database from 'better-sqlite3';
+import { collectGarbage } from '../../src/services/gc.js';
+import { FilesystemBlobStore } from '../../src/storage/blob/filesystem.js';
+import { openSqliteMetadataStore } from '../../src/storage/meta/sqlite.js';
+import { blobFile, runCheck, waitReady } from '../helpers/durability.js';
+import { spawnServer, startServer } from '../helpers/server-process.js';
+import { GcWorkload } from './gc-workload.js';
+
+const SECONDS = Number(process.env.GC_WORKLOAD_SECONDS ?? 20);
+const WORKERS = 6;
+const POOL = 48;
+
+/** Counts the deletions this process's collector makes. */
+class CountingBlobStore extends FilesystemBlobStore {
+  readonly deleted: string[] = [];
+  override async delete(digest: string, signal?: AbortSignal): Promise<boolean> {
+    const gone = await super.delete(digest, signal);
+    if (gone) this.deleted.push(digest);
+    return gone;
+  }
+}
+
+async function storedBytes(store: FilesystemBlobStore): Promise<{ digests: Set<string>; bytes: number }> {
+  const digests = new Set<string>();
+  let bytes = 0;
+  for await (const d of store.list()) {
+    digests.add(d);
+    bytes += (await store.stat(d))?.size ?? 0;
+  }
+  return { digests, bytes };
+}
+
+test(`online GC: ${SECONDS} s of concurrent pushes, mounts, pulls and deletes with collectors in a tight loop`, { timeout: SECONDS * 1000 + 180_000 }, async (t) => {
+  assert.ok(Number.isFinite(SECONDS) && SECONDS > 0, 'GC_WORKLOAD_SECONDS must be a positive number');
+  const dir = await mkdtemp(join(tmpdir(), 'ferro-gc-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const config = join(dir, 'config.yaml');
+  await writeFile(config, 'gc:\n  intervalSeconds: 0\n  graceSeconds: 0\n');
+  const server = await startServer({ env: { FERRO_OCI_STORAGE_DIR: join(dir, 'data'), FERRO_OCI_LOG_LEVEL: 'info' }, args: ['--config', config] });
+  t.after(() => server.kill());
+  await waitReady(server.url);
+
+  const blobStore = new CountingBlobStore(join(dir, 'data', 'blobs'));
+  const metadataStore = openSqliteMetadataStore(join(dir, 'data', 'metadata.db'));
+  t.after(() => metadataStore.close());
+  const workload = new GcWorkload(server.url, WORKERS, POOL);
+  const gcFigures = { localRuns: 0, localDeleted: 0, adminRuns: 0, adminDeleted: 0, bytesFreed: 0, errors: 0 };
+  let running = true;
+
+  const local = (async () => {
+    while (running) {
+      const report = await collectGarbage({ blobStore, metadataStore }, { graceMs: 0 });
+      gcFigures.localRuns++;
+      gcFigures.localDeleted += report.deleted;
+      gcFigures.bytesFreed += report.bytesFreed;
+      gcFigures.errors += report.errors;
+      await new Promise((r) => setImmediate(r));
+    }
+  })();
+  const admin = (async () => {
+    while (running) {
+      const res = await fetch(`${server.url}/admin/gc`, { method: 'POST' });
+      assert.equal(res.status, 200, await res.clone().text());
+      const report = (await res.json()) as { deleted: number; bytesFreed: number; errors: number };
+      gcFigures.adminRuns++;
+      gcFigures.adminDeleted += report.deleted;
+      gcFigures.bytesFreed += report.bytesFreed;
+      gcFigures.errors += report.errors;
+    }
+  })();
+
+  const started = Date.now();
+  try {
+    await workload.run(started + SECONDS * 1000);
+  } finally {
+    running = false;
+    await Promise.all([local, admin]);
+  }
+  const elapsed = (Date.now() - started) / 1000;
+  await workload.verify();
+
+  // The final collection, by the command, next to the running server.
+  const before = await storedBytes(blobStore);
+  const gc = spawnServer({ args: ['gc', '--storage-dir', join(dir, 'data'), '--grace', '0'] });
+  const gcExit = await gc.exited;
+  assert.equal(gcExit.code, 0, gc.logs.join('\n'));
+  const after = await storedBytes(blobStore);
+
+  // Stored blobs = the live set: every file is linked or referenced, every linked or referenced blob has its file.
+  const db = new Database(join(dir, 'data', 'metadata.db'), { readonly: true });
+  const live = new Set(
+    (db.prepare("SELECT digest FROM blob_links UNION SELECT target_digest FROM manifest_refs WHERE kind = 'blob'").all() as { digest: string }[]).map((r) => r.digest),
+  );
+  db.close();
+  const extra = [...after.digests].filter((d) => !live.has(d));
+  const missing = [];
+  for (const d of live) if (!(await stat(blobFile(join(dir, 'data'), d)).catch(() => undefined))) missing.push(d);
+
+  await server.stop();
+  const check = await runCheck(['--storage-dir', join(dir, 'data')]);
+
+  const f = workload.figures;
+  const poolDeleted = blobStore.deleted.filter((d) => workload.pool.has(d));
+  const collectedAndRepushed = new Set(blobStore.deleted.filter((d) => f.repushed.has(d)));
+  t.diagnostic(`${elapsed.toFixed(1)} s, ${WORKERS} workers: ${f.requests} requests, ${f.failures} failures`);
+  t.diagnostic(
+    `image pushes ${f.pushes} (mounts ${f.mounts}), pulls ${f.pulls}, tag moves ${f.tagMoves}, manifest deletes ${f.manifestDeletes}, ` +
+      `blob deletes ${f.blobDeletes}, unlink-then-repush of the same bytes ${f.repushes}`,
+  );
+  t.diagnostic(
+    `GC runs: ${gcFigures.localRuns} in a second process (deleted ${gcFigures.localDeleted}), ${gcFigures.adminRuns} in the server via POST /admin/gc ` +
+      `(deleted ${gcFigures.adminDeleted}); ${gcFigures.bytesFreed} bytes freed during the run; deletion errors ${gcFigures.errors}`,
+  );
+  t.diagnostic(
+    `collected by the second process: shared-pool blobs ${poolDeleted.length} times (${new Set(poolDeleted).size} of ${POOL} digests); ` +
+      `digests both collected and pushed again right after an unlink: ${collectedAndRepushed.size}`,
+  );
+  t.diagnostic(`stored before the final gc: ${before.digests.size} blobs, ${before.bytes} bytes; after: ${after.digests.size} blobs, ${after.bytes} bytes; live set: ${live.size} blobs`);
+  t.diagnostic(`final gc: ${gc.logs.filter((l) => !l.startsWith('progress')).join(' | ')}`);
+  t.diagnostic(`integrity check: exit ${check.code}`);
+
+  assert.deepEqual(f.messages, []);
+  assert.equal(f.failures, 0);
+  assert.deepEqual(extra, [], 'blobs stored though neither linked nor referenced');
+  assert.deepEqual(missing, [], 'linked or referenced blobs without their file');
+  assert.equal(check.code, 0, check.output);
+  assert.equal(gcFigures.errors, 0);
+  assert.ok(gcFigures.localRuns > 5 && gcFigures.adminRuns > 5, 'the collectors ran throughout');
+  assert.ok(collectedAndRepushed.size > 0, 'digests were collected while the workload pushed them again');
+});
