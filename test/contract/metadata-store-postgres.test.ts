@@ -93,6 +93,59 @@ if (unavailable !== undefined) {
       }
     });
 
+    it('upgrades a version 2 schema with its data to the manifest lifecycle (version 3)', async () => {
+      const schema = freshSchema();
+      await admin.query(`CREATE SCHEMA ${q(schema)}`);
+      await admin.query(`CREATE TABLE ${q(schema)}.schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())`);
+      for (const migration of MIGRATIONS.filter((m) => m.version <= 2)) {
+        await admin.query(migration.sql(q(schema)));
+        await admin.query(`INSERT INTO ${q(schema)}.schema_migrations (version) VALUES ($1)`, [migration.version]);
+      }
+      const layer = blob('old layer', 5);
+      const old = manifest('app', 'old', { blobs: [layer] });
+      const kept = manifest('app', 'kept');
+      await admin.query(`INSERT INTO ${q(schema)}.repositories VALUES ('app', 1)`);
+      await admin.query(`INSERT INTO ${q(schema)}.blob_links VALUES ('app', $1, 5, 1)`, [layer.digest]);
+      await admin.query(`INSERT INTO ${q(schema)}.blobs (digest, last_used) VALUES ($1, 1)`, [layer.digest]);
+      for (const m of [old, kept]) {
+        await admin.query(
+          `INSERT INTO ${q(schema)}.manifests (repository, digest, media_type, bytes, size, created_at) VALUES ('app', $1, $2, $3, $4, $5)`,
+          [m.digest, m.mediaType, m.bytes, m.bytes.byteLength, NOW],
+        );
+      }
+      await admin.query(`INSERT INTO ${q(schema)}.manifest_refs VALUES ('app', $1, 'blob', $2)`, [old.digest, layer.digest]);
+      await admin.query(`INSERT INTO ${q(schema)}.tags VALUES ('app', 'v1', $1, $2), ('app', 'v2', $3, $2)`, [old.digest, NOW + 1, kept.digest]);
+      const store = await openIn(schema);
+      try {
+        const { rows } = await admin.query(`SELECT version FROM ${q(schema)}.schema_migrations ORDER BY version`);
+        assert.deepEqual(rows.map((r) => r.version), Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
+        assert.ok(SCHEMA_VERSION >= 3);
+        const usedAt = async (m: typeof old) =>
+          (await admin.query(`SELECT used_at FROM ${q(schema)}.manifests WHERE digest = $1`, [m.digest])).rows[0]?.used_at as string | null;
+        assert.equal(await usedAt(old), null, 'old rows are not rewritten: used_at reads as created_at');
+        assert.deepEqual(Buffer.from((await store.getManifest('app', old.digest))!.bytes), Buffer.from(old.bytes));
+        assert.deepEqual(await store.listTagRecords('app', { limit: 10 }), [
+          { tag: 'v1', digest: old.digest, updatedAt: NOW + 1 },
+          { tag: 'v2', digest: kept.digest, updatedAt: NOW + 1 },
+        ]);
+        assert.equal(await store.deleteManifestIf('app', kept.digest, { usedBefore: NOW, dryRun: true }), false, 'created at NOW');
+        assert.equal(await store.deleteManifestIf('app', kept.digest, { usedBefore: NOW + 1, dryRun: true }), true);
+        await mustPut(store, { ...kept, now: NOW + 50 }); // a put again stamps the old row
+        assert.equal(Number(await usedAt(kept)), NOW + 50);
+        assert.equal(await store.deleteManifestIf('app', kept.digest, { usedBefore: NOW + 50 }), false);
+        assert.equal(await store.deleteManifestIf('app', old.digest, { untagged: true }), false, 'tagged v1');
+        await mustPut(store, { ...kept, tag: 'v1', now: NOW + 60 }); // v1 moves off the old manifest
+        assert.equal(Number(await usedAt(old)), NOW + 60);
+        assert.deepEqual((await store.putManifest({ ...old, tag: 'v1', immutableTag: true, now: NOW + 70 })), { ok: false, missing: [], tagTaken: kept.digest });
+        assert.equal(await store.deleteManifestIf('app', old.digest, { untagged: true, usedBefore: NOW + 61, unlinkBlobs: true }), true);
+        assert.equal(await store.getBlobLink('app', layer.digest), undefined, 'the layer only the old manifest used is unlinked');
+        assert.equal(await store.markBlobForDeletion(layer.digest, 'gc', { now: Date.now(), graceMs: 60_000, leaseMs: 1000 }), false, 'just unlinked');
+      } finally {
+        await store.close();
+        await dropSchema(schema);
+      }
+    });
+
     it('a role without CREATE privileges opens a migrated schema and works', async () => {
       const schema = freshSchema();
       await (await openIn(schema)).close();
@@ -196,6 +249,12 @@ if (unavailable !== undefined) {
           ['blobInUse', ['d']],
           ['liveReservation', ['d', 1]],
           ['pruneReservations', [1]],
+          ['listTagRecords', ['r', 100]],
+          ['listTagRecordsAfter', ['r', 't', 100]],
+          ['manifestTagged', ['r', 'd']],
+          ['manifestReferenced', ['r', 'd']],
+          ['blobRefsOf', ['r', 'd']],
+          ['lockBlobLinksForDelete', ['r', ['d', 'e']]],
         ];
         for (const [name, params] of cases) {
           for (const plan of await explain(sql[name], params, ['SET LOCAL enable_seqscan = off', 'SET LOCAL enable_bitmapscan = off'])) {
@@ -291,6 +350,38 @@ if (unavailable !== undefined) {
         assert.equal(await deleting, true);
         assert.equal(await a.getTag('pause', 'v'), undefined, 'the tag went with the manifest');
         assert.equal(await a.getManifest('pause', m.digest), undefined);
+      });
+
+      it('concurrent immutable puts of one new tag from two pools: exactly one takes it, the others write nothing', async () => {
+        const puts = Array.from({ length: 20 }, (_, i) => manifest('frozen', `m${i}`, { tag: 'v1', immutableTag: true }));
+        const results = await Promise.all(puts.map((m, i) => (i % 2 === 0 ? a : b).putManifest(m)));
+        const winners = puts.filter((_, i) => results[i]!.ok);
+        assert.equal(winners.length, 1);
+        const tagged = await a.getTag('frozen', 'v1');
+        assert.equal(tagged, winners[0]!.digest);
+        for (const r of results) if (!r.ok) assert.deepEqual(r, { ok: false, missing: [], tagTaken: tagged });
+        assert.deepEqual(await a.listManifests('frozen', { limit: 100 }), [tagged]);
+      });
+
+      it('deleteManifestIf holds the manifest row: a re-put waiting for it stores the manifest anew', async () => {
+        const m = manifest('hold', 'm');
+        await mustPut(a, m);
+        const raw = await admin.connect();
+        try {
+          await raw.query('BEGIN');
+          await raw.query(`LOCK TABLE ${q(schema)}.manifest_refs IN ACCESS EXCLUSIVE MODE`); // the delete's cascade waits here
+          const deleting = b.deleteManifestIf('hold', m.digest, { untagged: true });
+          await waitForLockWaiter();
+          const put = a.putManifest({ ...m, tag: 'v', now: NOW + 5 });
+          await waitForLockWaiter(2); // the put waits for the locked manifest row
+          await raw.query('COMMIT');
+          assert.equal(await deleting, true);
+          assert.deepEqual(await put, { ok: true });
+        } finally {
+          raw.release();
+        }
+        assert.equal(await a.getTag('hold', 'v'), m.digest);
+        assert.ok(await a.getManifest('hold', m.digest), 'the push is not undone');
       });
 
       it('a reservation and a deletion mark of one digest from two pools never both succeed', async () => {

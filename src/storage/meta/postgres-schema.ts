@@ -33,6 +33,14 @@
  * A digest without a `blobs` row was never seen by the lifecycle (e.g. data
  * from version 1): it counts as used when a collector first looks at it.
  *
+ * Version 3, the manifest lifecycle of retention (types.ts ManifestLifecycle),
+ * as SQLite's `manifests.used_at` (SQLite schema version 2):
+ *
+ *   manifests.used_at  bigint, nullable: the last use (put, tag moved off it,
+ *                      deleteTag); NULL (rows of earlier versions) reads as created_at
+ *
+ * Adding a nullable column without default rewrites nothing: the upgrade is instant.
+ *
  * Timestamps are bigint milliseconds, sizes and offsets bigint: the store reads
  * int8 as a JS number (all stay below 2^53); columns are aliased to the port's
  * field names. manifest_refs targets carry no foreign key, as in SQLite.
@@ -127,6 +135,12 @@ export const MIGRATIONS: readonly Migration[] = [
         PRIMARY KEY (digest, holder)
       );
       CREATE INDEX blob_reservations_by_expiry ON ${s}.blob_reservations (expires_at);
+    `,
+  },
+  {
+    version: 3,
+    sql: (s) => `
+      ALTER TABLE ${s}.manifests ADD COLUMN used_at bigint;
     `,
   },
 ];
@@ -225,14 +239,15 @@ export function statements(s: string) {
     // Reference checks of putManifest: FOR SHARE holds the rows until commit (see postgres.ts).
     lockBlobLinks: `SELECT digest, size FROM ${s}.blob_links WHERE repository = $1 AND digest = ANY ($2::text[]) FOR SHARE`,
     lockManifests: `SELECT digest, size FROM ${s}.manifests WHERE repository = $1 AND digest = ANY ($2::text[]) FOR SHARE`,
-    // With its repository row (as linkBlob). DO UPDATE ... WHERE false updates nothing but locks an existing
-    // row, so that a concurrent deleteManifest waits for this transaction (DO NOTHING would not lock).
+    // With its repository row (as linkBlob). A put again of a stored manifest updates its used_at (the
+    // manifest lifecycle), which also locks the row, so that a concurrent deleteManifest waits for this
+    // transaction (DO NOTHING would not lock).
     insertManifest: `WITH repo AS (
                        INSERT INTO ${s}.repositories (name, created_at) VALUES ($1, $9) ON CONFLICT (name) DO NOTHING
                      )
-                     INSERT INTO ${s}.manifests (repository, digest, media_type, bytes, size, subject, artifact_type, annotations, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-                     ON CONFLICT (repository, digest) DO UPDATE SET size = excluded.size WHERE false`,
+                     INSERT INTO ${s}.manifests AS m (repository, digest, media_type, bytes, size, subject, artifact_type, annotations, created_at, used_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)
+                     ON CONFLICT (repository, digest) DO UPDATE SET used_at = greatest(coalesce(m.used_at, m.created_at), excluded.used_at)`,
     insertRefs: `INSERT INTO ${s}.manifest_refs (repository, manifest_digest, kind, target_digest)
                  SELECT $1, $2, r.kind, r.target FROM unnest($3::text[], $4::text[]) AS r (kind, target)
                  ON CONFLICT DO NOTHING`,
@@ -243,8 +258,6 @@ export function statements(s: string) {
     // Tags and manifest_refs go by ON DELETE CASCADE, in the same statement (tags found through tags_by_digest).
     deleteManifest: `DELETE FROM ${s}.manifests WHERE repository = $1 AND digest = $2`,
 
-    upsertTag: `INSERT INTO ${s}.tags (repository, tag, digest, updated_at) VALUES ($1, $2, $3, $4)
-                ON CONFLICT (repository, tag) DO UPDATE SET digest = excluded.digest, updated_at = excluded.updated_at`,
     getTag: `SELECT digest FROM ${s}.tags WHERE repository = $1 AND tag = $2`,
     deleteTag: `DELETE FROM ${s}.tags WHERE repository = $1 AND tag = $2`,
     listTags: `SELECT tag FROM ${s}.tags WHERE repository = $1 ORDER BY tag LIMIT $2`,
@@ -293,6 +306,33 @@ export function statements(s: string) {
               UPDATE ${s}.blobs SET deleting_by = $2, deleting_until = $3 WHERE digest = $1`,
     clearMark: `UPDATE ${s}.blobs SET deleting_by = NULL, deleting_until = NULL WHERE digest = $1`,
     forgetBlob: `DELETE FROM ${s}.blobs WHERE digest = $1`,
+
+    // Manifest lifecycle (version 3, postgres-manifest-lifecycle.ts, which explains the locks).
+    // $1 repository, $2 digest, $3 time: a use of the manifest (locks its row).
+    touchManifest: `UPDATE ${s}.manifests SET used_at = greatest(coalesce(used_at, created_at), $3) WHERE repository = $1 AND digest = $2`,
+    // Tag writes of putManifest and deleteTag, conditional on the digest read before (0 rows: it changed).
+    insertTag: `INSERT INTO ${s}.tags (repository, tag, digest, updated_at) VALUES ($1, $2, $3, $4) ON CONFLICT (repository, tag) DO NOTHING`,
+    moveTag: `UPDATE ${s}.tags SET digest = $3, updated_at = $4 WHERE repository = $1 AND tag = $2 AND digest = $5`,
+    deleteTagAt: `DELETE FROM ${s}.tags WHERE repository = $1 AND tag = $2 AND digest = $3`,
+    deleteTagIf: `DELETE FROM ${s}.tags WHERE repository = $1 AND tag = $2 AND digest = $3 AND updated_at = $4`,
+    listTagRecords: `SELECT tag, digest, updated_at AS "updatedAt" FROM ${s}.tags WHERE repository = $1 ORDER BY tag LIMIT $2`,
+    listTagRecordsAfter: `SELECT tag, digest, updated_at AS "updatedAt" FROM ${s}.tags WHERE repository = $1 AND tag > $2 ORDER BY tag LIMIT $3`,
+    manifestUse: `SELECT subject, coalesce(used_at, created_at) AS "usedAt" FROM ${s}.manifests WHERE repository = $1 AND digest = $2`,
+    lockManifestUse: `SELECT subject, coalesce(used_at, created_at) AS "usedAt" FROM ${s}.manifests WHERE repository = $1 AND digest = $2 FOR UPDATE`,
+    manifestExists: `SELECT EXISTS (SELECT 1 FROM ${s}.manifests WHERE repository = $1 AND digest = $2) AS found`,
+    manifestTagged: `SELECT EXISTS (SELECT 1 FROM ${s}.tags WHERE repository = $1 AND digest = $2) AS found`,
+    manifestReferenced: `SELECT EXISTS (SELECT 1 FROM ${s}.manifest_refs WHERE target_digest = $2 AND repository = $1 AND kind = 'manifest') AS found`,
+    blobRefsOf: `SELECT target_digest AS digest FROM ${s}.manifest_refs WHERE repository = $1 AND manifest_digest = $2 AND kind = 'blob'`,
+    lockBlobLinksForDelete: `SELECT digest FROM ${s}.blob_links WHERE repository = $1 AND digest = ANY ($2::text[]) ORDER BY digest FOR UPDATE`,
+    // $1 repository, $2 digests, $3 time: unlinks those no manifest of the repository references, stamping last_used.
+    unlinkUnreferenced: `WITH gone AS (
+                           DELETE FROM ${s}.blob_links AS l WHERE l.repository = $1 AND l.digest = ANY ($2::text[])
+                             AND NOT EXISTS (SELECT 1 FROM ${s}.manifest_refs AS r
+                                             WHERE r.target_digest = l.digest AND r.repository = $1 AND r.kind = 'blob')
+                           RETURNING l.digest
+                         )
+                         INSERT INTO ${s}.blobs (digest, last_used) SELECT digest, $3 FROM gone
+                         ON CONFLICT (digest) DO UPDATE SET last_used = greatest(${s}.blobs.last_used, excluded.last_used)`,
   } as const;
 }
 

@@ -13,8 +13,14 @@
  * - The manifest insert locks an already stored row (ON CONFLICT DO UPDATE
  *   WHERE false), so a concurrent deleteManifest cannot remove it before the
  *   tag pointing at it is written. Locks are taken in the order references,
- *   manifest, tag; deleteManifest locks manifest, then tags (cascade). A
- *   deadlock the server still detects is retried.
+ *   manifest, the manifest a tag leaves, tag; deleteManifest locks manifest,
+ *   then tags (cascade). A deadlock the server still detects is retried.
+ * - ManifestLifecycle (postgres-manifest-lifecycle.ts): the tag writes of
+ *   putManifest and deleteTag are conditional on the digest read before and
+ *   stamp used_at of the manifest the tag leaves; deleteManifestIf locks the
+ *   manifest FOR UPDATE (and the blob links it may unlink) before checking its
+ *   conditions, in one transaction with the delete. An immutable tag taken
+ *   rolls the put back.
  * - deleteManifest is one DELETE whose ON DELETE CASCADE removes tags and
  *   referrer refs: atomic without an explicit transaction.
  * - BlobLifecycle (postgres-lifecycle.ts): reservations and deletion marks of
@@ -31,6 +37,8 @@ import pg from 'pg';
 import type {
   BlobLifecycle,
   BlobRef,
+  ManifestDeleteConditions,
+  ManifestLifecycle,
   MarkBlobOptions,
   ManifestRecord,
   MetadataStore,
@@ -40,10 +48,12 @@ import type {
   PutManifestResult,
   ReferrerRecord,
   StoreStats,
+  TagRecord,
   UploadSession,
 } from './types.js';
 import { migrate, statements, type StatementName } from './postgres-schema.js';
 import { inUse, markTx, reserveTx, unmarkTx } from './postgres-lifecycle.js';
+import { deleteManifestIfTx, deleteTagTx, setTagTx } from './postgres-manifest-lifecycle.js';
 import { runAbortable } from './postgres-run.js';
 import { StorageFullError } from '../errors.js';
 
@@ -77,7 +87,7 @@ export function openPostgresMetadataStore(options: PostgresMetadataStoreOptions)
   return PostgresMetadataStore.open(options);
 }
 
-export class PostgresMetadataStore implements MetadataStore, BlobLifecycle {
+export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, ManifestLifecycle {
   readonly #pool: pg.Pool;
   readonly #config: pg.ClientConfig;
   readonly #sql: ReturnType<typeof statements>;
@@ -140,8 +150,13 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle {
   }
 
   async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
-    return this.#transaction(signal, async (query) => {
-      const { repository, digest } = input;
+    const { repository, digest, tag, immutableTag = false } = input;
+    return this.#transaction(signal, async (query): Promise<PutManifestResult> => {
+      if (tag !== undefined && immutableTag) {
+        // Refused early, before the references (as the other stores); setTagTx checks again under the lock.
+        const current = (await query<{ digest: string }>('getTag', [repository, tag])).rows[0]?.digest;
+        if (current !== undefined && current !== digest) return { ok: false, missing: [], tagTaken: current };
+      }
       const missing: MissingReference[] = [];
       const check = async (kind: 'blob' | 'manifest', refs: readonly BlobRef[]): Promise<void> => {
         if (refs.length === 0) return;
@@ -168,9 +183,9 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle {
       await query('insertManifest', [repository, digest, mediaType, bytes, bytes.byteLength, subject, artifactType, annotations, now]);
       const refs = [...input.blobs.map((b) => ['blob', b.digest]), ...input.manifests.map((m) => ['manifest', m.digest])];
       if (refs.length > 0) await query('insertRefs', [repository, digest, refs.map((r) => r[0]), refs.map((r) => r[1])]);
-      if (input.tag !== undefined) await query('upsertTag', [repository, input.tag, digest, now]);
-      return { ok: true };
-    });
+      const taken = tag === undefined ? undefined : await setTagTx(query, repository, tag, digest, now, immutableTag);
+      return taken === undefined ? { ok: true } : { ok: false, missing: [], tagTaken: taken };
+    }, (result) => result.ok); // a refused put writes nothing: the manifest row of a tag taken is rolled back
   }
 
   async getManifest(repository: string, digest: string, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
@@ -188,7 +203,7 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle {
   }
 
   async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
-    return (await this.#write(signal, 'deleteTag', [repository, tag])) > 0;
+    return this.#transaction(signal, (query) => deleteTagTx(query, repository, tag, Date.now()));
   }
 
   async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
@@ -264,6 +279,18 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle {
     await this.#transaction(signal, (query) => unmarkTx(query, digest, holder));
   }
 
+  async listTagRecords(repository: string, page: PageOptions, signal?: AbortSignal): Promise<TagRecord[]> {
+    return this.#page<TagRecord>(signal, page, 'listTagRecords', 'listTagRecordsAfter', [repository]);
+  }
+
+  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: string; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#write(signal, 'deleteTagIf', [repository, tag, expected.digest, expected.updatedAt])) > 0;
+  }
+
+  async deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
+    return this.#transaction(signal, (query) => deleteManifestIfTx(query, repository, digest, conditions, Date.now()), conditions.dryRun !== true);
+  }
+
   /** `SELECT 1` within healthTimeoutMs; throws (the cause attached) when it fails, times out or the store is closed. */
   async checkHealth(signal?: AbortSignal): Promise<void> {
     signal?.throwIfAborted();
@@ -313,8 +340,8 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle {
     return page.last === undefined ? this.#rows<R>(signal, first, [...keys, limit]) : this.#rows<R>(signal, after, [...keys, page.last, limit]);
   }
 
-  /** BEGIN, `work`, COMMIT (ROLLBACK when not `commit`) on one connection; rolls back on any error and retries a detected deadlock. */
-  async #transaction<T>(signal: AbortSignal | undefined, work: (query: Query) => Promise<T>, commit = true): Promise<T> {
+  /** BEGIN, `work`, COMMIT (ROLLBACK when `commit` is or returns false) on one connection; rolls back on any error and retries a detected deadlock. */
+  async #transaction<T>(signal: AbortSignal | undefined, work: (query: Query) => Promise<T>, commit: boolean | ((result: T) => boolean) = true): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#withClient(signal, true, async (query, client, disarm) => {
@@ -323,7 +350,7 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle {
             const result = await work(query);
             signal?.throwIfAborted();
             disarm(); // COMMIT is never cancelled: once it is sent, the outcome is its own
-            await client.query(commit ? 'COMMIT' : 'ROLLBACK');
+            await client.query((typeof commit === 'function' ? commit(result) : commit) ? 'COMMIT' : 'ROLLBACK');
             return result;
           } catch (err) {
             await client.query('ROLLBACK').catch(() => {});

@@ -1,0 +1,122 @@
+/**
+ * The ManifestLifecycle transactions of the PostgreSQL MetadataStore
+ * (types.ts), over the version 3 column `manifests.used_at` (NULL reads as
+ * created_at), and the tag writes of putManifest and deleteTag that maintain
+ * it. Each runs in the store's transaction: READ COMMITTED, where every
+ * statement sees what was committed before it started, with explicit row
+ * locks instead of SERIALIZABLE (no serialization failures to retry).
+ *
+ * Locks, always taken in this order so that writers queue instead of
+ * deadlocking (the store still retries a deadlock the server detects):
+ *   blob links → manifest → the manifest a tag leaves → the tag
+ * - putManifest: its reference checks (blob links, child manifests FOR
+ *   SHARE), its manifest row (insert, or the used_at update of a put again),
+ *   then setTagTx: the manifest the tag points at now (used_at update), then
+ *   the tag row (conditional write).
+ * - deleteManifest (one DELETE): the manifest, then its tags (cascade).
+ * - deleteTagTx: the manifest the tag points at (used_at update), then the tag.
+ * - deleteManifestIfTx: the blob links it may unlink (FOR UPDATE), the
+ *   manifest (FOR UPDATE), then its tags and refs (cascade).
+ * A tag is read without a lock first and written only when it still holds the
+ * digest read (UPDATE/DELETE ... AND digest = $read, INSERT ... ON CONFLICT DO
+ * NOTHING): a write that affects no row means another transaction changed the
+ * tag meanwhile, and the step is done again with the new value. READ
+ * COMMITTED re-evaluates the condition on the newest row version after
+ * waiting for its lock, so the check and the write are one atomic step.
+ */
+import type { ManifestDeleteConditions } from './types.js';
+import type { StatementName } from './postgres-schema.js';
+
+/** Runs one of the store's statements in the current transaction (rowCount: rows written). */
+export type TxQuery = <R>(name: StatementName, values: unknown[]) => Promise<{ rows: R[]; rowCount: number | null }>;
+
+/** Rounds of read-then-conditional-write before giving up (each lost round means another writer committed). */
+const TAG_ATTEMPTS = 100;
+
+async function found(query: TxQuery, name: StatementName, values: unknown[]): Promise<boolean> {
+  return (await query<{ found: boolean }>(name, values)).rows[0]?.found === true;
+}
+
+async function currentTag(query: TxQuery, repository: string, tag: string): Promise<string | undefined> {
+  return (await query<{ digest: string }>('getTag', [repository, tag])).rows[0]?.digest;
+}
+
+function contended(what: string): Error {
+  return new Error(`${what}: the tag kept changing under concurrent writes (${TAG_ATTEMPTS} attempts)`);
+}
+
+/**
+ * The tag part of putManifest, after the manifest row is written and locked:
+ * points `tag` at `digest` (updated_at = now) and stamps used_at of the
+ * manifest it leaves. With `immutable`, resolves the digest the tag holds when
+ * it is another one, writing nothing (the caller rolls back); otherwise
+ * resolves undefined. When the tag moves between our read and our write, the
+ * manifest stamped may not be the one it finally left (that one is stamped on
+ * the next round): a use recorded in excess, which only delays retention.
+ */
+export async function setTagTx(query: TxQuery, repository: string, tag: string, digest: string, now: number, immutable: boolean): Promise<string | undefined> {
+  for (let attempt = 0; attempt < TAG_ATTEMPTS; attempt++) {
+    const current = await currentTag(query, repository, tag);
+    if (current === undefined) {
+      if ((await query('insertTag', [repository, tag, digest, now])).rowCount !== 0) return undefined;
+      continue; // created meanwhile
+    }
+    if (immutable && current !== digest) return current;
+    if (current !== digest) await query('touchManifest', [repository, current, now]); // before the tag: see the lock order
+    if ((await query('moveTag', [repository, tag, digest, now, current])).rowCount !== 0) return undefined;
+  }
+  throw contended(`putManifest ${repository}:${tag}`);
+}
+
+/** deleteTag: removes the tag and stamps used_at of the manifest it pointed at with `now`. */
+export async function deleteTagTx(query: TxQuery, repository: string, tag: string, now: number): Promise<boolean> {
+  for (let attempt = 0; attempt < TAG_ATTEMPTS; attempt++) {
+    const current = await currentTag(query, repository, tag);
+    if (current === undefined) return false;
+    await query('touchManifest', [repository, current, now]); // before the tag: see the lock order
+    if ((await query('deleteTagAt', [repository, tag, current])).rowCount !== 0) return true;
+  }
+  throw contended(`deleteTag ${repository}:${tag}`);
+}
+
+/**
+ * deleteManifestIf: see ManifestLifecycle. The manifest row is locked FOR
+ * UPDATE before any condition is read, which makes every condition stable
+ * until commit: a tag set on it (the tag's foreign-key check takes FOR KEY
+ * SHARE on the row), an index put referencing it (its check takes FOR SHARE),
+ * a put again or a use (an UPDATE of the row) all wait for us, and find it
+ * gone if we delete it (the put then stores it anew, the index reports it
+ * missing); what committed before we got the lock, the following statements
+ * see. With `unlinkBlobs`, the blob links it references are locked FOR UPDATE
+ * first (the order of putManifest: links, then manifests), so that no put can
+ * reference one of them between our check that no other manifest of the
+ * repository does and the unlink. A dry run takes no lock, writes nothing and
+ * is rolled back by the caller.
+ */
+export async function deleteManifestIfTx(query: TxQuery, repository: string, digest: string, c: ManifestDeleteConditions, now: number): Promise<boolean> {
+  const write = c.dryRun !== true;
+  const unlink = write && c.unlinkBlobs === true;
+  const blobRefs = async (): Promise<string[]> => (await query<{ digest: string }>('blobRefsOf', [repository, digest])).rows.map((r) => r.digest);
+  // The references of a digest are fixed by its bytes: read before the manifest lock, they are those of the row we lock.
+  const blobs = unlink ? await blobRefs() : [];
+  if (blobs.length > 0) await query('lockBlobLinksForDelete', [repository, blobs]);
+
+  const row = (await query<{ subject: string | null; usedAt: number }>(write ? 'lockManifestUse' : 'manifestUse', [repository, digest])).rows[0];
+  if (row === undefined) return false;
+  if (c.untagged === true && (await found(query, 'manifestTagged', [repository, digest]))) return false;
+  if (c.unreferenced === true && (await found(query, 'manifestReferenced', [repository, digest]))) return false;
+  if (c.usedBefore !== undefined && !(row.usedAt < c.usedBefore)) return false;
+  if (row.subject !== null && c.referrers === 'keep') return false;
+  if (row.subject !== null && c.referrers === 'orphans' && (await found(query, 'manifestExists', [repository, row.subject]))) return false;
+  if (!write) return true;
+
+  if (unlink) {
+    // The manifest was stored between the first read and the lock (rare): lock its links now, out of order.
+    const late = (await blobRefs()).filter((d) => !blobs.includes(d));
+    if (late.length > 0) await query('lockBlobLinksForDelete', [repository, late]);
+    blobs.push(...late);
+  }
+  await query('deleteManifest', [repository, digest]); // tags and refs by cascade
+  if (blobs.length > 0) await query('unlinkUnreferenced', [repository, blobs, now]);
+  return true;
+}
