@@ -5,6 +5,7 @@
  */
 import { mkdtemp, rm, mkdir, readdir, writeFile, stat } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -17,6 +18,7 @@ import {
   startOurs,
   startReference,
   cpuSeconds,
+  procStat,
   memoryStatus,
   resetPeak,
   ensureReference,
@@ -43,7 +45,7 @@ and writes everything as JSON.
 General:
   --quick                 Smoke run (well under a minute): tiny sizes, 2 short rounds, no 4 GiB blob.
   --rounds N              Rounds per scenario (default 3; quick 2).
-  --duration S            Seconds of each timed loop (default 10; quick 0.5).
+  --duration S            Seconds of each timed loop (default 10; quick 0.3).
   --warmup S              Untimed warm-up before each timed loop (default min(1, duration/5)).
   --targets LIST          Servers to compare: ours,ref (default both).
   --no-bare               Skip the bare hash+fsync+rename server in the monolithic push.
@@ -63,7 +65,7 @@ General:
 Sizes (suffixes K, M, G = KiB, MiB, GiB) and counts:
   --blob-size SIZE        Monolithic/chunked push and pull blob (default 512M; quick 16M).
   --chunk-size SIZE       PATCH size of the chunked push (default 8M; quick 4M).
-  --small-count N         Small blobs pushed per round (default 2000; quick 200).
+  --small-count N         Small blobs pushed per round (default 2000; quick 100).
   --small-size SIZE       Their size (default 4K).
   --small-concurrency N   (default 32)
   --head-concurrency N    Blob HEAD and manifest GET/HEAD (default 64).
@@ -75,8 +77,8 @@ Sizes (suffixes K, M, G = KiB, MiB, GiB) and counts:
   --images N              Images of the pull workflow (default 8; quick 4).
   --image-layers LIST     Their layer sizes (default 1M,256K,16K; quick 256K,64K,4K).
   --pull-concurrency N    (default 8)
-  --scale-entries N       Repositories and tags of the scale checks (default 100000; quick 2000).
-  --scale-samples N       Timed requests per deep-page check (default 200; quick 40).
+  --scale-entries N       Repositories and tags of the scale checks (default 100000; quick 1000).
+  --scale-samples N       Timed requests per deep-page check (default 200; quick 30).
   --big-size SIZE         Blob of the memory check (default 4G).
 `;
 
@@ -150,7 +152,7 @@ function parseCli(argv: string[]): Cli {
   };
   const size = (v: string | undefined, dflt: number) => (v === undefined ? dflt : parseSize(v));
   const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean));
-  const durationMs = Math.round(Number(values.duration ?? (q ? 0.5 : 10)) * 1000);
+  const durationMs = Math.round(Number(values.duration ?? (q ? 0.3 : 10)) * 1000);
   if (!(durationMs > 0)) throw new Error('--duration must be a positive number of seconds');
   const targets = (list(values.targets) ?? ['ours', 'ref']) as TargetId[];
   for (const t of targets) if (t !== 'ours' && t !== 'ref') throw new Error(`--targets: unknown target ${t} (ours, ref)`);
@@ -161,7 +163,7 @@ function parseCli(argv: string[]): Cli {
     warmupMs: values.warmup !== undefined ? Math.round(Number(values.warmup) * 1000) : Math.min(1000, Math.round(durationMs / 5)),
     blobSize: size(values['blob-size'], q ? 16 * MiB : 512 * MiB),
     chunkSize: size(values['chunk-size'], q ? 4 * MiB : 8 * MiB),
-    smallCount: int('small-count', values['small-count'], q ? 200 : 2000),
+    smallCount: int('small-count', values['small-count'], q ? 100 : 2000),
     smallSize: size(values['small-size'], 4096),
     smallConcurrency: int('small-concurrency', values['small-concurrency'], 32),
     headConcurrency: int('head-concurrency', values['head-concurrency'], 64),
@@ -180,8 +182,8 @@ function parseCli(argv: string[]): Cli {
     skipScale: values['skip-scale'],
     skipRefScale: values['skip-ref-scale'],
     skipBig: values['skip-big'] || (q && values['big-size'] === undefined),
-    scaleEntries: int('scale-entries', values['scale-entries'], q ? 2000 : 100_000),
-    scaleSamples: int('scale-samples', values['scale-samples'], q ? 40 : 200),
+    scaleEntries: int('scale-entries', values['scale-entries'], q ? 1000 : 100_000),
+    scaleSamples: int('scale-samples', values['scale-samples'], q ? 30 : 200),
     bigSize: size(values['big-size'], 4 * GiB),
     tmp: resolve(values.tmp ?? os.tmpdir()),
     keep: values.keep,
@@ -222,6 +224,10 @@ interface Sample {
   readonly errorSamples: string[];
   /** Server CPU seconds (user + system, all threads) in the measured window. */
   readonly cpuS: number;
+  /** The same split into user and system time, and the server's minor page faults in the window. */
+  readonly cpuUserS: number;
+  readonly cpuSysS: number;
+  readonly minorFaults: number;
   /** The benchmark client's CPU seconds in the same window. */
   readonly clientCpuS: number;
   /** VmHWM from the start of the scenario (after prepare) to its end. */
@@ -230,6 +236,8 @@ interface Sample {
   readonly bytes?: number;
   readonly ops?: number;
   readonly windowUs: [number, number];
+  /** 1-minute load average when the scenario ended (other processes on the machine add noise). */
+  readonly load1: number;
   readonly extra?: Record<string, number | string>;
 }
 
@@ -242,21 +250,21 @@ function alive(t: Running): void {
 async function measure(sc: Scenario, t: Running, round: number): Promise<Sample> {
   alive(t);
   let out: RunOutcome;
-  let cpu0 = Number.NaN;
-  let cpu1 = Number.NaN;
+  let ps0 = { userS: Number.NaN, sysS: Number.NaN, minorFaults: Number.NaN };
+  let ps1 = ps0;
   let cl0: NodeJS.CpuUsage = process.cpuUsage();
   let cl1: NodeJS.CpuUsage | undefined;
   let w0 = 0;
   let w1 = 0;
   const hooks = {
     onStart: () => {
-      cpu0 = cpuSeconds(t.pid);
+      ps0 = procStat(t.pid);
       cl0 = process.cpuUsage();
       w0 = hrtimeUs();
     },
     onEnd: () => {
       w1 = hrtimeUs();
-      cpu1 = cpuSeconds(t.pid);
+      ps1 = procStat(t.pid);
       cl1 = process.cpuUsage(cl0);
     },
   };
@@ -277,13 +285,17 @@ async function measure(sc: Scenario, t: Running, round: number): Promise<Sample>
     value: out.value,
     errors: out.errors,
     errorSamples: out.errorSamples,
-    cpuS: cpu1 - cpu0,
+    cpuS: ps1.userS + ps1.sysS - (ps0.userS + ps0.sysS),
+    cpuUserS: ps1.userS - ps0.userS,
+    cpuSysS: ps1.sysS - ps0.sysS,
+    minorFaults: ps1.minorFaults - ps0.minorFaults,
     clientCpuS: cl1 ? (cl1.user + cl1.system) / 1e6 : Number.NaN,
     rssPeak: mem.hwm,
     rssAfter: mem.rss,
     ...(out.bytes !== undefined ? { bytes: out.bytes } : {}),
     ...(out.ops !== undefined ? { ops: out.ops } : {}),
     windowUs: [w0, w1],
+    load1: os.loadavg()[0]!,
     ...(out.extra ? { extra: out.extra } : {}),
   };
 }
@@ -292,6 +304,9 @@ interface TargetSummary {
   readonly median: number;
   readonly values: number[];
   readonly cpuS: number;
+  readonly cpuUserS: number;
+  readonly cpuSysS: number;
+  readonly minorFaults: number;
   /** Server CPU seconds per GB moved (byte scenarios) or per 1,000 operations. */
   readonly cpuPerGB?: number;
   readonly cpuMsPerKiloOp?: number;
@@ -322,6 +337,9 @@ function summarizeTarget(samples: Sample[]): TargetSummary {
     median: median(samples.map((s) => s.value)),
     values: samples.map((s) => s.value),
     cpuS: median(samples.map((s) => s.cpuS)),
+    cpuUserS: median(samples.map((s) => s.cpuUserS)),
+    cpuSysS: median(samples.map((s) => s.cpuSysS)),
+    minorFaults: median(samples.map((s) => s.minorFaults)),
     ...(cpuPerGB !== undefined ? { cpuPerGB } : {}),
     ...(cpuMsPerKiloOp !== undefined ? { cpuMsPerKiloOp } : {}),
     clientCpuS: median(samples.map((s) => s.clientCpuS)),
@@ -368,7 +386,7 @@ const mib = (bytes: number | undefined) => (bytes === undefined || !Number.isFin
 
 function sampleLine(sc: Scenario, s: Sample): string {
   const err = s.errors ? `  ERRORS ${s.errors}: ${s.errorSamples[0] ?? ''}` : '';
-  return `  r${s.round} ${s.target.padEnd(4)} ${fmt(s.value).padStart(8)} ${sc.unit.padEnd(11)} server cpu ${fmt(s.cpuS).padStart(6)} s  client cpu ${fmt(s.clientCpuS).padStart(6)} s  peak rss ${mib(s.rssPeak).padStart(6)} MiB${err}`;
+  return `  r${s.round} ${s.target.padEnd(4)} ${fmt(s.value).padStart(8)} ${sc.unit.padEnd(11)} server cpu ${fmt(s.cpuS).padStart(6)} s  client cpu ${fmt(s.clientCpuS).padStart(6)} s  peak rss ${mib(s.rssPeak).padStart(6)} MiB  load ${s.load1.toFixed(1)}${err}`;
 }
 
 // ------------------------------------------------------------------ scale
@@ -385,8 +403,23 @@ interface ScaleSide {
 
 interface ScaleResult {
   readonly entries: number;
-  readonly ours?: ScaleSide;
-  readonly ref?: ScaleSide | { skipped: string };
+  readonly ours?: ScaleSide | { error: string };
+  readonly ref?: ScaleSide | { skipped: string } | { error: string };
+}
+
+/** A failed check is reported, not fatal: the rest of the results still get written. */
+async function orError<T>(what: string, fn: () => Promise<T>): Promise<T | { error: string }> {
+  try {
+    return await fn();
+  } catch (err) {
+    const error = err instanceof Error ? err.message : String(err);
+    log(`    ${what} FAILED: ${error.split('\n')[0]}`);
+    return { error };
+  }
+}
+
+function scaleOk(s: ScaleResult['ref']): ScaleSide | undefined {
+  return s && 'catalogDeep' in s ? s : undefined;
 }
 
 async function scaleSide(id: 'ours' | 'ref', cli: Cli, base: string): Promise<ScaleSide> {
@@ -469,11 +502,15 @@ function evaluate(results: ScenarioResult[], scale: ScaleResult | undefined, big
   ratioGoal('tags-list', 3, 'tags/list, whole');
   ratioGoal('tags-walk', 3, `tags/list, paged by ${cli.page}`);
   ratioGoal('catalog-walk', 5, 'Catalog walk');
-  if (scale?.ours) {
+  if (scale?.ours && !scaleOk(scale.ours)) {
+    checks.push({ goal: 'Deep catalog/tag page < 5 ms median at 100,000 entries', met: false, detail: `the scale check failed: ${(scale.ours as { error: string }).error.split('\n')[0]}` });
+  }
+  const oursScale = scaleOk(scale?.ours);
+  if (scale && oursScale) {
     const full = scale.entries >= 100_000;
     for (const [what, t] of [
-      ['catalog', scale.ours.catalogDeep],
-      ['tags', scale.ours.tagsDeep],
+      ['catalog', oursScale.catalogDeep],
+      ['tags', oursScale.tagsDeep],
     ] as const) {
       checks.push({
         goal: `Deep ${what} page < 5 ms median at 100,000 entries`,
@@ -495,7 +532,7 @@ function evaluate(results: ScenarioResult[], scale: ScaleResult | undefined, big
     checks.push({
       goal: `< 20 MiB RSS growth while moving a ${fmtSize(b.size)} blob`,
       met: b.growth < 20 * MiB && b.errors === 0 && b.size >= 4 * GiB,
-      detail: `+${mib(b.growth)} MiB (baseline ${mib(b.baselineRss)}, push peak ${mib(b.pushPeakRss)}, pull peak ${mib(b.pullPeakRss)} MiB)${b.size < 4 * GiB ? ' (not evaluated: blob under 4 GiB)' : ''}${b.errors ? `; errors: ${b.errorSamples.join('; ')}` : ''}`,
+      detail: `${b.growth >= 0 ? '+' : ''}${mib(b.growth)} MiB (baseline ${mib(b.baselineRss)}, push peak ${mib(b.pushPeakRss)}, pull peak ${mib(b.pullPeakRss)} MiB)${b.size < 4 * GiB ? ' (not evaluated: blob under 4 GiB)' : ''}${b.errors ? `; errors: ${b.errorSamples.join('; ')}` : ''}`,
     });
   }
   return checks;
@@ -527,9 +564,8 @@ const RESULT_HEADER = ['Scenario', 'unit', 'ours', 'reference', 'ratio', 'bare',
 
 function scaleRows(scale: ScaleResult): string[][] {
   const rows: string[][] = [];
-  const side = (s: ScaleResult['ref']) => (s && 'catalogDeep' in s ? s : undefined);
-  const ours = scale.ours;
-  const ref = side(scale.ref);
+  const ours = scaleOk(scale.ours);
+  const ref = scaleOk(scale.ref);
   const cell = (t: PageTiming | undefined) => (t ? `${fmt(t.medianMs)} ms (p90 ${fmt(t.p90Ms)}, ${t.entriesPerAnswer} entries, n=${t.samples})` : 'n/a');
   rows.push([`Catalog page of 100 near the end of ${scale.entries} repositories`, cell(ours?.catalogDeep), cell(ref?.catalogDeep)]);
   rows.push([`Catalog first page of 100`, cell(ours?.catalogFirst), cell(ref?.catalogFirst)]);
@@ -553,7 +589,7 @@ function bigRows(big: Partial<Record<TargetId, BigBlobResult>>): string[][] {
         mib(b.baselineRss),
         mib(b.pushPeakRss),
         mib(b.pullPeakRss),
-        `+${mib(b.growth)}`,
+        `${b.growth >= 0 ? '+' : ''}${mib(b.growth)}`,
         String(b.errors),
       ];
     });
@@ -600,6 +636,17 @@ async function runProfile(cli: Cli, base: string): Promise<void> {
 
 // ------------------------------------------------------------------ main
 
+/** The commit the server was built from, and whether src/ had uncommitted changes (read-only git). */
+function gitState(): { commit: string; srcDirty: boolean } | undefined {
+  try {
+    const commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const dirty = execFileSync('git', ['status', '--porcelain', '--', 'src'], { cwd: REPO_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim() !== '';
+    return { commit, srcDirty: dirty };
+  } catch {
+    return undefined;
+  }
+}
+
 async function main(): Promise<void> {
   const wall0 = performance.now();
   const loadStart = os.loadavg();
@@ -614,6 +661,8 @@ async function main(): Promise<void> {
     const machine: MachineInfo = machineInfo(base);
     log(`machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memTotalGiB.toFixed(1)} GiB RAM, Linux ${machine.kernel}, Node ${machine.node}`);
     log(`disk: ${machine.disk.device} (${machine.disk.fsType}, ${fmt(machine.disk.sizeGiB)} GiB, ${machine.disk.rotational}) at ${base}`);
+    const git = gitState();
+    if (git) log(`server source: commit ${git.commit}${git.srcDirty ? ' with uncommitted changes in src/' : ''}`);
     const hw: HardwareLine = await hardwareLine(base);
     log(`hardware: sha256 ${fmt(hw.sha256MiBps)} MiB/s on one core; fsync'd write ${fmt(hw.fsyncWriteMiBps)} MiB/s (256 MiB in 8 MiB pieces + fsync)`);
     let refVersion = '';
@@ -639,7 +688,9 @@ async function main(): Promise<void> {
     const results: ScenarioResult[] = [];
     const big: Partial<Record<TargetId, BigBlobResult>> = {};
     let scale: ScaleResult | undefined;
+    let aborted: string | undefined;
     try {
+      try {
       for (const sc of scenarios) {
         const ids = sc.targets.filter((id) => targets.has(id));
         log();
@@ -675,8 +726,13 @@ async function main(): Promise<void> {
           targets.delete('bare');
         }
       }
+      } catch (err) {
+        // A server died: report what was measured, then fail.
+        aborted = err instanceof Error ? err.message : String(err);
+        log(`\nABORTED: ${aborted}`);
+      }
 
-      if (!cli.skipBig) {
+      if (!cli.skipBig && aborted === undefined) {
         log();
         log(`Memory check: push then pull a ${fmtSize(cli.bigSize)} blob (64 MiB of random data repeated; the client never holds more)`);
         const chunk = randomBytes(Math.min(64 * MiB, cli.bigSize));
@@ -685,7 +741,14 @@ async function main(): Promise<void> {
           const t = targets.get(id);
           if (!t) continue;
           notePeak(t, memoryStatus(t.pid).hwm);
-          const b = await moveBigBlob(t.ep, t.pid, 'bench/big', cli.bigSize, chunk, digest);
+          let b: BigBlobResult;
+          try {
+            b = await moveBigBlob(t.ep, t.pid, 'bench/big', cli.bigSize, chunk, digest);
+          } catch (err) {
+            alive(t);
+            log(`  ${id} FAILED: ${(err as Error).message}`);
+            continue;
+          }
           notePeak(t, Math.max(b.pushPeakRss, b.pullPeakRss));
           big[id] = b;
           log(
@@ -693,22 +756,23 @@ async function main(): Promise<void> {
           );
         }
       }
-      for (const t of targets.values()) notePeak(t, memoryStatus(t.pid).hwm);
+      for (const t of targets.values()) if (t.proc.child.exitCode === null) notePeak(t, memoryStatus(t.pid).hwm);
     } finally {
       for (const t of targets.values()) await t.proc.stop();
     }
 
-    if (!cli.skipScale) {
+    if (!cli.skipScale && aborted === undefined) {
       log();
       log(`Scale checks: ${cli.scaleEntries} repositories, and ${cli.scaleEntries} tags in one repository; 100-entry pages`);
-      const ours = cli.targets.includes('ours') ? await scaleSide('ours', cli, base) : undefined;
+      const ours = cli.targets.includes('ours') ? await orError('ours scale check', () => scaleSide('ours', cli, base)) : undefined;
       let ref: ScaleResult['ref'];
-      if (cli.targets.includes('ref')) ref = cli.skipRefScale ? { skipped: '--skip-ref-scale' } : await scaleSide('ref', cli, base);
+      if (cli.targets.includes('ref')) ref = cli.skipRefScale ? { skipped: '--skip-ref-scale' } : await orError('reference scale check', () => scaleSide('ref', cli, base));
       scale = { entries: cli.scaleEntries, ...(ours ? { ours } : {}), ...(ref ? { ref } : {}) };
     }
 
     const oursPeak = targets.get('ours')?.peakRss;
-    const checks = evaluate(results, scale, big, { ...(oursPeak !== undefined ? { ours: oursPeak } : {}), ...(scale?.ours ? { oursScale: scale.ours.peakRss } : {}) }, cli);
+    const oursScalePeak = scaleOk(scale?.ours)?.peakRss;
+    const checks = evaluate(results, scale, big, { ...(oursPeak !== undefined ? { ours: oursPeak } : {}), ...(oursScalePeak !== undefined ? { oursScale: oursScalePeak } : {}) }, cli);
     const wallSeconds = (performance.now() - wall0) / 1000;
 
     // ---- final report
@@ -737,6 +801,8 @@ async function main(): Promise<void> {
       argv: process.argv.slice(2),
       options: cli,
       machine,
+      git,
+      ...(aborted !== undefined ? { aborted } : {}),
       hardware: hw,
       loadAverage: { start: loadStart, end: os.loadavg() },
       reference: refVersion,
@@ -750,7 +816,7 @@ async function main(): Promise<void> {
     await writeFile(cli.out, `${JSON.stringify(json, null, 2)}\n`);
     const md = cli.out.replace(/\.json$/, '') + '.md';
     const mdText = [
-      `Run of ${json.startedAt}, \`${['npm run bench', ...(json.argv.length ? ['--', ...json.argv] : [])].join(' ')}\`, wall time ${wallSeconds.toFixed(0)} s.`,
+      `Run of ${json.startedAt}, \`${['npm run bench', ...(json.argv.length ? ['--', ...json.argv] : [])].join(' ')}\`, wall time ${wallSeconds.toFixed(0)} s${git ? `, server at commit ${git.commit}${git.srcDirty ? ' (src/ modified)' : ''}` : ''}.`,
       '',
       `Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memTotalGiB.toFixed(1)} GiB RAM, ${machine.disk.device} ${machine.disk.fsType} (${machine.disk.rotational}), Linux ${machine.kernel}, Node ${machine.node}; reference ${refVersion}.`,
       `Hardware line: sha256 ${fmt(hw.sha256MiBps)} MiB/s on one core; fsync'd write ${fmt(hw.fsyncWriteMiBps)} MiB/s.`,
@@ -769,6 +835,7 @@ async function main(): Promise<void> {
     log(`results: ${cli.out} (and ${md})`);
     const size = (await stat(cli.out)).size;
     if (size === 0) throw new Error('empty results file');
+    if (aborted !== undefined) throw new Error(`aborted: ${aborted}`);
   } finally {
     if (!cli.keep) await rm(base, { recursive: true, force: true });
     else log(`kept ${base}`);

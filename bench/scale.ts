@@ -14,7 +14,6 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { openSqliteMetadataStore } from '../src/storage/meta/sqlite.js';
 import { agentFor, getHashed, locationPath, send, sendStream, isOk, describeFailure, type Endpoint } from './lib/client.js';
 import { median, quantile, MiB } from './lib/stats.js';
 import { memoryStatus, resetPeak } from './lib/servers.js';
@@ -55,6 +54,8 @@ function manifestBytes(config: { digest: string; size: number }, layer: { digest
 export async function seedOurs(dir: string, n: number, progress: (msg: string) => void): Promise<number> {
   const t0 = performance.now();
   mkdirSync(dir, { recursive: true });
+  // Imported now, not at startup, so that the seeding code is the build the server started next will run.
+  const { openSqliteMetadataStore } = await import('../src/storage/meta/sqlite.js');
   const store = openSqliteMetadataStore(join(dir, 'metadata.db'));
   try {
     const blob = { digest: digestOf(randomBytes(64)), size: 64 };

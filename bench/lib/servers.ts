@@ -227,12 +227,28 @@ function ticksPerSecond(): number {
   return clockTicks;
 }
 
+export interface ProcStat {
+  /** User CPU seconds, all threads. */
+  readonly userS: number;
+  /** System CPU seconds, all threads. */
+  readonly sysS: number;
+  /** Minor page faults (e.g. fresh anonymous memory being touched). */
+  readonly minorFaults: number;
+}
+
+/** CPU time and page faults of a process (all its threads), from /proc/<pid>/stat. */
+export function procStat(pid: number): ProcStat {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after "(comm)": state is field 3, minflt 10, utime 14, stime 15.
+  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const tps = ticksPerSecond();
+  return { userS: Number(rest[11]) / tps, sysS: Number(rest[12]) / tps, minorFaults: Number(rest[7]) };
+}
+
 /** User + system CPU seconds of a process (all its threads), from /proc/<pid>/stat. */
 export function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after "(comm)": state is field 3, utime 14, stime 15.
-  const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(rest[11]) + Number(rest[12])) / ticksPerSecond();
+  const s = procStat(pid);
+  return s.userS + s.sysS;
 }
 
 export interface MemoryStatus {

@@ -72,7 +72,7 @@ export function markdownTable(header: readonly string[], rows: readonly (readonl
   const esc = (s: string) => s.replace(/\|/g, '\\|');
   return [
     `| ${header.map(esc).join(' | ')} |`,
-    `|${header.map((_, i) => (i === 0 ? ' --- ' : ' ---: ')).join('|')}|`,
+    `|${header.map((_, i) => (i > 0 && rows.every((r) => /^[-+]?[\d.]+(\s*[×%]|\s+\/\s+[-+]?[\d.]+)?$|^n\/a$|^$/.test((r[i] ?? '').trim())) ? ' ---: ' : ' --- ')).join('|')}|`,
     ...rows.map((r) => `| ${r.map(esc).join(' | ')} |`),
   ].join('\n');
 }
