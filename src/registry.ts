@@ -32,6 +32,14 @@ export interface RegistryOptions {
   /** How often (ms) expired upload sessions and orphaned upload data are swept; 0 disables. Default 60 s. */
   readonly sweepIntervalMs?: number;
   /**
+   * At start, upload data without a session older than this (ms) is removed.
+   * Default 0: right for a registry that owns its blob store alone, where such
+   * data can only be a crash's leftover. Replicas sharing a blob store must set
+   * it (e.g. to the session TTL): another replica may be streaming a
+   * single-request upload, which has no session, at that moment.
+   */
+  readonly startupOrphanAgeMs?: number;
+  /**
    * Answer a whole-blob GET with 307 to the blob store's own URL when the
    * store has `redirectUrl` (e.g. presigned S3). Range requests and HEAD are
    * always served directly. Default false.
@@ -145,7 +153,7 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
       // At start, any upload data without a session is a leftover of a crash. The sweep
       // completes before the plugin is ready: run concurrently with requests, it could
       // delete the data of a session created between its two steps.
-      const initial = await services.uploads.sweep(0).catch((err: unknown) => app.log.warn({ err }, 'upload sweep failed'));
+      const initial = await services.uploads.sweep(options.startupOrphanAgeMs ?? 0).catch((err: unknown) => app.log.warn({ err }, 'upload sweep failed'));
       if (initial && initial.sessions + initial.orphans > 0) app.log.info(initial, 'removed expired upload sessions and orphaned upload data');
       const timer = setInterval(() => {
         services.uploads.sweep().catch((err: unknown) => app.log.warn({ err }, 'upload sweep failed'));

@@ -25,6 +25,25 @@ export interface ServerConfig {
   readonly headersTimeoutMs: number;
   /** Configuration file (YAML or JSON: the auth settings), read by main.ts; absent when none is given. */
   readonly configFile?: string;
+  /** PostgreSQL metadata store (`postgres://` or `postgresql://` URL); absent: SQLite in storageDir, or memory. */
+  readonly metadataUrl?: string;
+  /** Schema of the PostgreSQL tables; absent: the store's default (public). */
+  readonly metadataSchema?: string;
+  /** S3 blob store; absent: filesystem blobs in storageDir, or memory. */
+  readonly s3?: S3Settings;
+}
+
+/** The S3 blob store settings of the server (FERRO_OCI_S3_*). */
+export interface S3Settings {
+  readonly bucket: string;
+  readonly region: string;
+  readonly endpoint?: string;
+  readonly prefix?: string;
+  readonly forcePathStyle: boolean;
+  /** Static keys (environment only, never flags); absent: the AWS SDK's default credential chain. */
+  readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /** Answer blob GETs with a redirect to a presigned URL (the registry's redirectBlobGets). */
+  readonly redirect: boolean;
 }
 
 /** The `gc` subcommand's settings. */
@@ -98,6 +117,44 @@ const OPTIONS: readonly OptionSpec[] = [
     description: `Time a client has to send its request headers (default ${DEFAULT_HEADERS_TIMEOUT_SECONDS}; 0 disables).`,
   },
   {
+    flag: 'metadata-url',
+    env: 'FERRO_OCI_METADATA_URL',
+    value: 'URL',
+    description: 'Keep metadata in PostgreSQL (postgres://user:password@host:port/db) instead of SQLite; needs durable blobs (--storage-dir or S3).',
+  },
+  {
+    flag: 'metadata-schema',
+    env: 'FERRO_OCI_METADATA_SCHEMA',
+    value: 'NAME',
+    description: 'PostgreSQL schema of the tables, created at first start (default public).',
+  },
+  {
+    flag: 's3-bucket',
+    env: 'FERRO_OCI_S3_BUCKET',
+    value: 'BUCKET',
+    description: 'Keep blobs in this S3 bucket instead of DIR/blobs; needs durable metadata (--storage-dir or --metadata-url).',
+  },
+  { flag: 's3-endpoint', env: 'FERRO_OCI_S3_ENDPOINT', value: 'URL', description: 'Endpoint of a non-AWS S3 store, e.g. http://127.0.0.1:7480 (default: AWS).' },
+  { flag: 's3-region', env: 'FERRO_OCI_S3_REGION', value: 'REGION', description: 'Region (default AWS_REGION, else us-east-1).' },
+  { flag: 's3-prefix', env: 'FERRO_OCI_S3_PREFIX', value: 'PREFIX', description: 'Key prefix for everything the registry writes to the bucket (default none).' },
+  {
+    flag: 's3-force-path-style',
+    env: 'FERRO_OCI_S3_FORCE_PATH_STYLE',
+    value: 'BOOL',
+    description: 'true: path-style addressing (endpoint/bucket/key), as most non-AWS stores need (default false).',
+  },
+  {
+    flag: 's3-redirect',
+    env: 'FERRO_OCI_S3_REDIRECT',
+    value: 'BOOL',
+    description: 'true: answer blob GETs with a 307 to a presigned S3 URL instead of streaming them (default false).',
+  },
+  {
+    flag: 's3-keys',
+    env: 'FERRO_OCI_S3_ACCESS_KEY',
+    description: 'Static S3 keys, from the environment only: FERRO_OCI_S3_ACCESS_KEY and FERRO_OCI_S3_SECRET_KEY (both or neither).',
+  },
+  {
     flag: 'config',
     env: 'FERRO_OCI_CONFIG',
     value: 'FILE',
@@ -138,6 +195,11 @@ const USAGE_USAGE = [
 export function usage(): string {
   const lines = ['Usage: ferro-oci-server [options]', '', 'An OCI Distribution (Docker Registry v2) server.', '', 'Options (flags override environment variables):'];
   for (const o of OPTIONS) {
+    if (o.flag === 's3-keys') {
+      lines.push('  (environment only)'.padEnd(32) + o.description);
+      lines.push(' '.repeat(32) + 'Environment: FERRO_OCI_S3_ACCESS_KEY, FERRO_OCI_S3_SECRET_KEY (unset: the AWS SDK credential chain)');
+      continue;
+    }
     const left = `  --${o.flag}${o.value ? ` ${o.value}` : ''}`;
     lines.push(left.padEnd(32) + o.description);
     if (o.env) lines.push(' '.repeat(32) + `Environment: ${o.env}`);
@@ -299,6 +361,14 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
         'idle-timeout': { type: 'string' },
         'headers-timeout': { type: 'string' },
         config: { type: 'string' },
+        'metadata-url': { type: 'string' },
+        'metadata-schema': { type: 'string' },
+        's3-bucket': { type: 'string' },
+        's3-endpoint': { type: 'string' },
+        's3-region': { type: 'string' },
+        's3-prefix': { type: 'string' },
+        's3-force-path-style': { type: 'string' },
+        's3-redirect': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -327,18 +397,111 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
   const idle = pick('idle-timeout', 'FERRO_OCI_IDLE_TIMEOUT');
   const headers = pick('headers-timeout', 'FERRO_OCI_HEADERS_TIMEOUT');
   const configFile = pick('config', 'FERRO_OCI_CONFIG');
+  const storageDir = storage === undefined || storage.value === '' ? undefined : storage.value;
+  const metadata = pick('metadata-url', 'FERRO_OCI_METADATA_URL');
+  const metadataUrl = metadata === undefined ? undefined : parseMetadataUrl(metadata.value, metadata.source);
+  const schema = pick('metadata-schema', 'FERRO_OCI_METADATA_SCHEMA');
+  if (schema !== undefined && metadataUrl === undefined) throw new ConfigError(`${schema.source} needs --metadata-url or FERRO_OCI_METADATA_URL`);
+  const s3 = parseS3(pick, env);
+  if (metadataUrl !== undefined && s3 === undefined && storageDir === undefined) {
+    throw new ConfigError('PostgreSQL metadata needs durable blobs: set --storage-dir (filesystem) or --s3-bucket (S3) too');
+  }
+  if (s3 !== undefined && metadataUrl === undefined && storageDir === undefined) {
+    throw new ConfigError('S3 blobs need durable metadata: set --metadata-url (PostgreSQL) or --storage-dir (SQLite) too');
+  }
   return {
     kind: 'serve',
     config: {
       host,
       port,
       // An explicit empty --storage-dir= selects memory even when the env var is set.
-      storageDir: storage === undefined || storage.value === '' ? undefined : storage.value,
+      storageDir,
       logLevel: level ? parseLogLevel(level.value, level.source) : 'info',
       shutdownTimeoutMs: timeout ? parseSeconds(timeout.value, timeout.source) : DEFAULT_SHUTDOWN_TIMEOUT_SECONDS * 1000,
       idleTimeoutMs: idle ? parseSeconds(idle.value, idle.source) : DEFAULT_IDLE_TIMEOUT_SECONDS * 1000,
       headersTimeoutMs: headers ? parseSeconds(headers.value, headers.source) : DEFAULT_HEADERS_TIMEOUT_SECONDS * 1000,
       ...(configFile !== undefined && configFile.value !== '' ? { configFile: configFile.value } : {}),
+      ...(metadataUrl !== undefined ? { metadataUrl } : {}),
+      ...(schema !== undefined ? { metadataSchema: schema.value } : {}),
+      ...(s3 !== undefined ? { s3 } : {}),
     },
   };
+}
+
+type Pick = (flag: string, name: string) => { value: string; source: string } | undefined;
+
+/** A postgres:// or postgresql:// URL with a host; the message never repeats the URL (it may hold a password). */
+function parseMetadataUrl(value: string, source: string): string {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ConfigError(`invalid ${source}: not a URL; expected postgres://user:password@host:port/database`);
+  }
+  if (url.protocol !== 'postgres:' && url.protocol !== 'postgresql:') {
+    throw new ConfigError(`invalid ${source}: unsupported scheme ${JSON.stringify(url.protocol)}; expected postgres:// or postgresql://`);
+  }
+  return value;
+}
+
+function parseBool(value: string, source: string): boolean {
+  const v = value.toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off'].includes(v)) return false;
+  throw new ConfigError(`invalid ${source} ${JSON.stringify(value)}: expected true or false`);
+}
+
+/** The S3 settings, or undefined when no bucket is given; other S3 settings without a bucket are errors. */
+function parseS3(pick: Pick, env: NodeJS.ProcessEnv): S3Settings | undefined {
+  const bucket = pick('s3-bucket', 'FERRO_OCI_S3_BUCKET');
+  const endpoint = pick('s3-endpoint', 'FERRO_OCI_S3_ENDPOINT');
+  const region = pick('s3-region', 'FERRO_OCI_S3_REGION');
+  const prefix = pick('s3-prefix', 'FERRO_OCI_S3_PREFIX');
+  const pathStyle = pick('s3-force-path-style', 'FERRO_OCI_S3_FORCE_PATH_STYLE');
+  const redirect = pick('s3-redirect', 'FERRO_OCI_S3_REDIRECT');
+  const accessKey = env.FERRO_OCI_S3_ACCESS_KEY === '' ? undefined : env.FERRO_OCI_S3_ACCESS_KEY;
+  const secretKey = env.FERRO_OCI_S3_SECRET_KEY === '' ? undefined : env.FERRO_OCI_S3_SECRET_KEY;
+  if (bucket === undefined || bucket.value === '') {
+    const stray = [endpoint, region, prefix, pathStyle, redirect].find((o) => o !== undefined);
+    if (stray) throw new ConfigError(`${stray.source} needs an S3 bucket: --s3-bucket or FERRO_OCI_S3_BUCKET`);
+    if (accessKey !== undefined || secretKey !== undefined) throw new ConfigError('FERRO_OCI_S3_ACCESS_KEY/FERRO_OCI_S3_SECRET_KEY need an S3 bucket: --s3-bucket or FERRO_OCI_S3_BUCKET');
+    return undefined;
+  }
+  if (!/^[a-z0-9][a-z0-9.\-_]{1,254}$/i.test(bucket.value)) throw new ConfigError(`invalid ${bucket.source} ${JSON.stringify(bucket.value)}: not a bucket name`);
+  if (endpoint !== undefined) {
+    let url: URL | undefined;
+    try {
+      url = new URL(endpoint.value);
+    } catch {
+      url = undefined;
+    }
+    if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+      throw new ConfigError(`invalid ${endpoint.source} ${JSON.stringify(endpoint.value)}: expected an http:// or https:// URL`);
+    }
+  }
+  if ((accessKey === undefined) !== (secretKey === undefined)) {
+    throw new ConfigError('set both FERRO_OCI_S3_ACCESS_KEY and FERRO_OCI_S3_SECRET_KEY, or neither (the AWS SDK credential chain)');
+  }
+  const defaultRegion = env.AWS_REGION !== undefined && env.AWS_REGION !== '' ? env.AWS_REGION : 'us-east-1';
+  return {
+    bucket: bucket.value,
+    region: region?.value ?? defaultRegion,
+    ...(endpoint !== undefined ? { endpoint: endpoint.value } : {}),
+    ...(prefix !== undefined ? { prefix: prefix.value } : {}),
+    forcePathStyle: pathStyle ? parseBool(pathStyle.value, pathStyle.source) : false,
+    ...(accessKey !== undefined && secretKey !== undefined ? { credentials: { accessKeyId: accessKey, secretAccessKey: secretKey } } : {}),
+    redirect: redirect ? parseBool(redirect.value, redirect.source) : false,
+  };
+}
+
+/** `url` without its password (and query, which may hold one), for logs and messages. */
+export function redactUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password !== '') u.password = '***';
+    u.search = '';
+    return u.toString();
+  } catch {
+    return '(unparseable URL)';
+  }
 }

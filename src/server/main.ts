@@ -36,7 +36,7 @@ import { HtpasswdError } from '../auth/htpasswd.js';
 import { KeyFileError } from '../auth/keys.js';
 import { loadAuth, type LoadedAuth } from '../auth/load.js';
 import { authLogOptions } from '../auth/redact.js';
-import { ConfigError, parseConfig, type ServerConfig } from './config.js';
+import { ConfigError, parseConfig, redactUrl, type ServerConfig } from './config.js';
 import type { UpkeepConfig } from './upkeep-config.js';
 
 interface Stores {
@@ -48,33 +48,80 @@ function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
-/** Opens the stores of `config`, checked for health; closes whatever it opened when it fails. */
+/**
+ * Opens the stores of `config`, checked for health; closes whatever it opened
+ * when it fails. Blobs: S3 when `s3` is set, else DIR/blobs, else memory.
+ * Metadata: PostgreSQL when `metadataUrl` is set, else DIR/metadata.db, else
+ * memory (parseConfig refuses durable metadata with memory blobs and the reverse).
+ * The S3 and PostgreSQL modules are imported only when asked for.
+ */
 async function openStores(config: ServerConfig, log: Logger): Promise<Stores> {
-  if (config.storageDir === undefined) {
+  if (config.storageDir === undefined && config.s3 === undefined && config.metadataUrl === undefined) {
     log.warn({ storage: 'memory' }, 'storage is in memory: data will be lost on exit (set FERRO_OCI_STORAGE_DIR or --storage-dir)');
     return { blobStore: new MemoryBlobStore(), metadataStore: new MemoryMetadataStore() };
   }
-  const dir = resolve(config.storageDir);
-  const fail = (what: string, err: unknown) => new Error(`cannot use storage directory ${dir}: ${what}: ${messageOf(err)}`, { cause: err });
-  try {
-    await mkdir(dir, { recursive: true });
-  } catch (err) {
-    throw fail('cannot create it', err);
+  const dir = config.storageDir === undefined ? undefined : resolve(config.storageDir);
+  const fail = (what: string, err: unknown) => new Error(`cannot use ${what}: ${messageOf(err)}`, { cause: err });
+  if (dir !== undefined && (config.s3 === undefined || config.metadataUrl === undefined)) {
+    try {
+      await mkdir(dir, { recursive: true });
+    } catch (err) {
+      throw fail(`storage directory ${dir}: cannot create it`, err);
+    }
   }
   const opened: { blobStore?: BlobStore; metadataStore?: MetadataStore } = {};
+  const fields: Record<string, string> = {};
   try {
-    const blobStore = await openFilesystemBlobStore(join(dir, 'blobs')).catch((err: unknown) => Promise.reject(fail('blob store', err)));
-    opened.blobStore = blobStore;
-    await blobStore.checkHealth(AbortSignal.timeout(10_000)).catch((err: unknown) => Promise.reject(fail('blob store', err)));
-    let metadataStore: MetadataStore;
-    try {
-      metadataStore = openSqliteMetadataStore(join(dir, 'metadata.db'));
-    } catch (err) {
-      throw fail('metadata database', err);
+    let blobStore: BlobStore;
+    const s3 = config.s3;
+    if (s3 !== undefined) {
+      const where = `S3 bucket ${s3.bucket}${s3.endpoint ? ` at ${s3.endpoint}` : ''}`;
+      const { openS3BlobStore } = await import('../s3.js');
+      blobStore = await openS3BlobStore({
+        bucket: s3.bucket,
+        region: s3.region,
+        forcePathStyle: s3.forcePathStyle,
+        ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
+        ...(s3.prefix !== undefined ? { prefix: s3.prefix } : {}),
+        ...(s3.credentials !== undefined ? { credentials: s3.credentials } : {}),
+      }).catch((err: unknown) => Promise.reject(fail(where, err)));
+      opened.blobStore = blobStore;
+      await blobStore.checkHealth(AbortSignal.timeout(10_000)).catch((err: unknown) => Promise.reject(fail(where, err)));
+      fields.blobs = `s3://${s3.bucket}/${s3.prefix ?? ''}`;
+      if (s3.endpoint !== undefined) fields.s3Endpoint = s3.endpoint;
+      fields.s3Credentials = s3.credentials ? 'static' : 'default chain';
+    } else {
+      const blobs = join(dir as string, 'blobs');
+      blobStore = await openFilesystemBlobStore(blobs).catch((err: unknown) => Promise.reject(fail(`blob store ${blobs}`, err)));
+      opened.blobStore = blobStore;
+      await blobStore.checkHealth(AbortSignal.timeout(10_000)).catch((err: unknown) => Promise.reject(fail(`blob store ${blobs}`, err)));
+      fields.blobs = blobs;
     }
-    opened.metadataStore = metadataStore;
-    await metadataStore.checkHealth(AbortSignal.timeout(10_000)).catch((err: unknown) => Promise.reject(fail('metadata database', err)));
-    log.info({ storage: 'filesystem', dir }, 'storage opened');
+    let metadataStore: MetadataStore;
+    if (config.metadataUrl !== undefined) {
+      const where = `PostgreSQL ${redactUrl(config.metadataUrl)}`;
+      const { openPostgresMetadataStore } = await import('../postgres.js');
+      metadataStore = await openPostgresMetadataStore({
+        connectionString: config.metadataUrl,
+        ...(config.metadataSchema !== undefined ? { schema: config.metadataSchema } : {}),
+        onIdleError: (err) => log.warn({ err: { message: err.message } }, 'an idle PostgreSQL connection failed; the next query reconnects'),
+      }).catch((err: unknown) => Promise.reject(fail(where, err)));
+      opened.metadataStore = metadataStore;
+      await metadataStore.checkHealth(AbortSignal.timeout(10_000)).catch((err: unknown) => Promise.reject(fail(where, err)));
+      fields.metadata = redactUrl(config.metadataUrl);
+      if (config.metadataSchema !== undefined) fields.schema = config.metadataSchema;
+    } else {
+      const file = join(dir as string, 'metadata.db');
+      try {
+        metadataStore = openSqliteMetadataStore(file);
+      } catch (err) {
+        throw fail(`metadata database ${file}`, err);
+      }
+      opened.metadataStore = metadataStore;
+      await metadataStore.checkHealth(AbortSignal.timeout(10_000)).catch((err: unknown) => Promise.reject(fail(`metadata database ${file}`, err)));
+      fields.metadata = file;
+    }
+    log.info({ storage: s3 ? 's3' : 'filesystem', ...fields }, 'storage opened');
     return { blobStore, metadataStore };
   } catch (err) {
     await Promise.allSettled([opened.blobStore?.close(), opened.metadataStore?.close()]);
@@ -174,6 +221,9 @@ async function main(): Promise<number> {
         ...(upkeep.gc?.graceMs !== undefined ? { graceMs: upkeep.gc.graceMs } : {}),
       },
       ...(upkeep.storagePolicy ? { storagePolicy: upkeep.storagePolicy } : {}),
+      ...(config.s3?.redirect ? { redirectBlobGets: true } : {}),
+      // A shared blob store may hold another replica's upload in flight: only old orphans go at start.
+      ...(config.s3 ? { startupOrphanAgeMs: 60 * 60 * 1000 } : {}),
     });
     await app.listen({ host: config.host, port: config.port });
   } catch (err) {

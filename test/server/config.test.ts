@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseConfig, parseListen, type Command, type ServerConfig } from '../../src/server/config.js';
+import { ConfigError, parseConfig, parseListen, redactUrl, type Command, type ServerConfig } from '../../src/server/config.js';
 
 function serve(command: Command): ServerConfig {
   assert.equal(command.kind, 'serve');
@@ -105,5 +105,104 @@ test('--help wins over everything and lists every option with its variable', () 
     for (const text of ['--listen', 'FERRO_OCI_LISTEN', '--storage-dir', 'FERRO_OCI_STORAGE_DIR', '--log-level', 'FERRO_OCI_LOG_LEVEL', '--shutdown-timeout', 'FERRO_OCI_SHUTDOWN_TIMEOUT', '--idle-timeout', 'FERRO_OCI_IDLE_TIMEOUT', '--headers-timeout', 'FERRO_OCI_HEADERS_TIMEOUT', 'check', '--help']) {
       assert.ok(command.usage.includes(text), `usage mentions ${text}`);
     }
+  }
+});
+
+test('PostgreSQL metadata and S3 blobs from the environment', () => {
+  const config = serve(
+    parseConfig([], {
+      FERRO_OCI_METADATA_URL: 'postgres://reg:s3cret@db.internal:5432/registry',
+      FERRO_OCI_METADATA_SCHEMA: 'registry',
+      FERRO_OCI_S3_BUCKET: 'oci-blobs',
+      FERRO_OCI_S3_ENDPOINT: 'http://127.0.0.1:7480',
+      FERRO_OCI_S3_REGION: 'eu-west-1',
+      FERRO_OCI_S3_PREFIX: 'registry/',
+      FERRO_OCI_S3_FORCE_PATH_STYLE: 'true',
+      FERRO_OCI_S3_ACCESS_KEY: 'AK',
+      FERRO_OCI_S3_SECRET_KEY: 'SK',
+      FERRO_OCI_S3_REDIRECT: 'TRUE',
+    }),
+  );
+  assert.equal(config.storageDir, undefined);
+  assert.equal(config.metadataUrl, 'postgres://reg:s3cret@db.internal:5432/registry');
+  assert.equal(config.metadataSchema, 'registry');
+  assert.deepEqual(config.s3, {
+    bucket: 'oci-blobs',
+    region: 'eu-west-1',
+    endpoint: 'http://127.0.0.1:7480',
+    prefix: 'registry/',
+    forcePathStyle: true,
+    credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
+    redirect: true,
+  });
+});
+
+test('S3 defaults: AWS_REGION else us-east-1, virtual-host style, SDK credential chain, no redirect', () => {
+  const base = { FERRO_OCI_S3_BUCKET: 'b1', FERRO_OCI_STORAGE_DIR: '/var/lib/ferro' };
+  assert.deepEqual(serve(parseConfig([], base)).s3, { bucket: 'b1', region: 'us-east-1', forcePathStyle: false, redirect: false });
+  assert.equal(serve(parseConfig([], { ...base, AWS_REGION: 'ap-south-1' })).s3?.region, 'ap-south-1');
+  // Empty variables count as unset.
+  assert.equal(serve(parseConfig([], { ...base, FERRO_OCI_S3_ACCESS_KEY: '', FERRO_OCI_S3_SECRET_KEY: '' })).s3?.credentials, undefined);
+});
+
+test('mixed backends: S3 + SQLite, filesystem + PostgreSQL, S3 + PostgreSQL', () => {
+  const s3Sqlite = serve(parseConfig(['--s3-bucket', 'b1', '--storage-dir', '/d'], {}));
+  assert.equal(s3Sqlite.storageDir, '/d');
+  assert.equal(s3Sqlite.s3?.bucket, 'b1');
+  assert.equal(s3Sqlite.metadataUrl, undefined);
+  const fsPg = serve(parseConfig(['--metadata-url', 'postgresql://u@h/db', '--storage-dir', '/d'], {}));
+  assert.equal(fsPg.metadataUrl, 'postgresql://u@h/db');
+  assert.equal(fsPg.s3, undefined);
+  const both = serve(parseConfig(['--metadata-url', 'postgres://u@h/db', '--s3-bucket', 'b1', '--s3-force-path-style', 'false', '--s3-redirect', '1'], {}));
+  assert.equal(both.s3?.forcePathStyle, false);
+  assert.equal(both.s3?.redirect, true);
+  assert.equal(both.storageDir, undefined);
+});
+
+test('storage flags override the environment', () => {
+  const config = serve(
+    parseConfig(['--metadata-url', 'postgres://flag@h/db', '--s3-bucket', 'flag-bucket', '--s3-prefix', 'p/'], {
+      FERRO_OCI_METADATA_URL: 'postgres://env@h/db',
+      FERRO_OCI_S3_BUCKET: 'env-bucket',
+      FERRO_OCI_S3_PREFIX: 'e/',
+    }),
+  );
+  assert.equal(config.metadataUrl, 'postgres://flag@h/db');
+  assert.equal(config.s3?.bucket, 'flag-bucket');
+  assert.equal(config.s3?.prefix, 'p/');
+});
+
+test('bad storage settings are errors naming the setting, never echoing a URL that may hold a password', () => {
+  rejects([], { FERRO_OCI_METADATA_URL: 'mysql://u:hunter2@h/db', FERRO_OCI_STORAGE_DIR: '/d' }, /^invalid FERRO_OCI_METADATA_URL: unsupported scheme "mysql:"/);
+  assert.throws(
+    () => parseConfig(['--metadata-url', 'not a url hunter2', '--storage-dir', '/d'], {}),
+    (err: unknown) => err instanceof ConfigError && /--metadata-url/.test(err.message) && !err.message.includes('hunter2'),
+  );
+  rejects([], { FERRO_OCI_METADATA_URL: 'postgres://u@h/db' }, /PostgreSQL metadata needs durable blobs/);
+  rejects([], { FERRO_OCI_S3_BUCKET: 'b1' }, /S3 blobs need durable metadata/);
+  rejects(['--s3-endpoint', 'http://x'], {}, /--s3-endpoint needs an S3 bucket/);
+  rejects([], { FERRO_OCI_S3_REDIRECT: 'true' }, /FERRO_OCI_S3_REDIRECT needs an S3 bucket/);
+  rejects([], { FERRO_OCI_S3_ACCESS_KEY: 'AK', FERRO_OCI_S3_SECRET_KEY: 'SK' }, /need an S3 bucket/);
+  rejects([], { FERRO_OCI_S3_BUCKET: 'b1', FERRO_OCI_STORAGE_DIR: '/d', FERRO_OCI_S3_ACCESS_KEY: 'AK' }, /both FERRO_OCI_S3_ACCESS_KEY and FERRO_OCI_S3_SECRET_KEY/);
+  rejects(['--s3-bucket', 'b1', '--storage-dir', '/d', '--s3-force-path-style', 'maybe'], {}, /invalid --s3-force-path-style "maybe"/);
+  rejects(['--s3-bucket', 'b1', '--storage-dir', '/d', '--s3-endpoint', 'ftp://x'], {}, /invalid --s3-endpoint/);
+  rejects(['--s3-bucket', 'no/slash', '--storage-dir', '/d'], {}, /invalid --s3-bucket/);
+  rejects(['--metadata-schema', 'registry', '--storage-dir', '/d'], {}, /--metadata-schema needs --metadata-url/);
+  // Secrets are not flags.
+  rejects(['--s3-secret-key', 'x'], {}, /s3-secret-key/);
+});
+
+test('redactUrl hides the password and the query', () => {
+  assert.equal(redactUrl('postgres://reg:s3cret@db:5432/registry?sslpassword=x'), 'postgres://reg:***@db:5432/registry');
+  assert.equal(redactUrl('postgres://reg@db/registry'), 'postgres://reg@db/registry');
+  assert.ok(!redactUrl('garbage s3cret').includes('s3cret'));
+});
+
+test('--help lists the storage backends', () => {
+  const command = parseConfig(['--help'], {});
+  assert.equal(command.kind, 'help');
+  if (command.kind !== 'help') return;
+  for (const text of ['--metadata-url', 'FERRO_OCI_METADATA_URL', '--metadata-schema', '--s3-bucket', 'FERRO_OCI_S3_BUCKET', '--s3-endpoint', 'FERRO_OCI_S3_ENDPOINT', '--s3-region', 'FERRO_OCI_S3_REGION', '--s3-prefix', 'FERRO_OCI_S3_PREFIX', '--s3-force-path-style', 'FERRO_OCI_S3_FORCE_PATH_STYLE', '--s3-redirect', 'FERRO_OCI_S3_REDIRECT', 'FERRO_OCI_S3_ACCESS_KEY', 'FERRO_OCI_S3_SECRET_KEY']) {
+    assert.ok(command.usage.includes(text), `usage mentions ${text}`);
   }
 });

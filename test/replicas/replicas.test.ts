@@ -1,0 +1,483 @@
+/**
+ * Several server processes behind a round-robin proxy, sharing one PostgreSQL
+ * database (metadata) and one Ceph RGW bucket (blobs): the deployment of
+ * docs/replicas.md, with real processes and real servers.
+ *
+ * - A chunked upload whose POST, each PATCH and the PUT land on a different
+ *   replica than the request before succeeds; the blob reads back from every replica.
+ * - Image pushes and pulls through the proxy; tags/list and the catalog agree on every replica.
+ * - One replica is SIGKILLed in the middle of a concurrent push workload:
+ *   every acknowledged write (201) reads back with the right bytes afterwards.
+ *
+ * The proxy (below) forwards each request to the next live replica, streaming
+ * bodies both ways and rewriting nothing but the Host header. A connection
+ * error marks the replica dead; the request is retried on the next replica
+ * only when it has no body or its body was not yet sent, else it fails (502).
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { gunzipSync } from 'node:zlib';
+import { postgresUnavailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { cephUnavailable, startRgw, type Rgw } from '../helpers/ceph.js';
+import { startServer, type RunningServer } from '../helpers/server-process.js';
+import { OciClient, sha256 } from '../helpers/oci-client.js';
+import { openS3BlobStore } from '../../src/s3.js';
+
+const REPLICAS = 3;
+const BUCKET = 'replicas';
+const MiB = 1024 * 1024;
+const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
+
+const run = promisify(execFile);
+const skip = postgresUnavailable() ?? (await cephUnavailable());
+
+interface ProxyLogEntry {
+  readonly replica: number;
+  readonly method: string;
+  readonly path: string;
+  readonly status: number;
+  /** The Location of the answer (upload URLs). */
+  readonly location?: string;
+}
+
+interface Proxy {
+  readonly url: string;
+  readonly log: ProxyLogEntry[];
+  readonly dead: Set<number>;
+  readonly stats: { retried: number; failed: number };
+  close(): Promise<void>;
+}
+
+/** True when a request carries a body (Content-Length > 0 or chunked). */
+function hasBody(req: IncomingMessage): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return true;
+  const length = req.headers['content-length'];
+  return length !== undefined && length !== '0';
+}
+
+/** The round-robin proxy described in the file comment. */
+async function startProxy(targets: readonly { host: string; port: number }[]): Promise<Proxy> {
+  const log: ProxyLogEntry[] = [];
+  const dead = new Set<number>();
+  const stats = { retried: 0, failed: 0 };
+  let next = 0;
+
+  const pick = (): number | undefined => {
+    for (let i = 0; i < targets.length; i++) {
+      const candidate = (next + i) % targets.length;
+      if (!dead.has(candidate)) {
+        next = candidate + 1;
+        return candidate;
+      }
+    }
+    return undefined;
+  };
+
+  const forward = (req: IncomingMessage, res: ServerResponse, attempt: number): void => {
+    const replica = pick();
+    if (replica === undefined) {
+      stats.failed++;
+      res.writeHead(502, { 'content-type': 'text/plain' }).end('no live replica');
+      return;
+    }
+    const target = targets[replica]!;
+    let bodySent = false;
+    let answered = false;
+    const upstream = httpRequest({
+      host: target.host,
+      port: target.port,
+      method: req.method,
+      path: req.url,
+      headers: { ...req.headers, host: `${target.host}:${target.port}` },
+      agent: false,
+    });
+    upstream.on('socket', (socket) => {
+      const send = () => {
+        if (!hasBody(req)) {
+          upstream.end();
+          return;
+        }
+        bodySent = true;
+        req.pipe(upstream);
+      };
+      if (socket.connecting) socket.once('connect', send);
+      else send();
+    });
+    upstream.on('response', (up) => {
+      answered = true;
+      const location = up.headers.location;
+      log.push({ replica, method: req.method ?? 'GET', path: req.url ?? '', status: up.statusCode ?? 0, ...(location ? { location } : {}) });
+      res.writeHead(up.statusCode ?? 502, up.statusMessage, up.headers);
+      up.pipe(res);
+      up.on('error', () => res.destroy());
+      up.on('aborted', () => res.destroy());
+    });
+    upstream.on('error', (err: NodeJS.ErrnoException) => {
+      if (answered) {
+        res.destroy(); // the answer was cut short: the client sees a broken response
+        return;
+      }
+      dead.add(replica);
+      req.unpipe(upstream);
+      if ((!hasBody(req) || (!bodySent && err.code === 'ECONNREFUSED')) && attempt < targets.length) {
+        stats.retried++;
+        forward(req, res, attempt + 1);
+        return;
+      }
+      stats.failed++;
+      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain', connection: 'close' }).end(`replica ${replica}: ${err.message}`);
+      else res.destroy();
+      req.resume();
+    });
+    res.on('close', () => {
+      if (!res.writableFinished) upstream.destroy();
+    });
+  };
+
+  const server: Server = createServer((req, res) => forward(req, res, 1));
+  server.keepAliveTimeout = 65_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    log,
+    dead,
+    stats,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** GET a URL; the status and the body bytes. */
+async function get(url: string, accept?: string): Promise<{ status: number; body: Buffer }> {
+  const res = await fetch(url, accept ? { headers: { accept } } : {});
+  return { status: res.status, body: Buffer.from(await res.arrayBuffer()) };
+}
+
+/** The upload id in an upload URL (path or absolute URL). */
+function uploadIdOf(location: string): string | undefined {
+  return /\/blobs\/uploads\/([^/?]+)/.exec(location)?.[1];
+}
+
+describe('replicas sharing PostgreSQL and S3 behind a round-robin proxy', { skip: skip ?? false, timeout: 170_000 }, () => {
+  let pg: TestPostgres | undefined;
+  let rgw: Rgw | undefined;
+  const servers: (RunningServer | undefined)[] = [];
+  let proxy: Proxy;
+  const figures: Record<string, number | string> & { replicaCrossingUploads: number; kills: number } = { replicaCrossingUploads: 0, kills: 0, acknowledgedWrites: 0, lostWrites: 0, failedPushes: 0, proxy502s: 0, proxyRetries: 0 };
+
+  before(async () => {
+    [pg, rgw] = await Promise.all([startPostgres(), startRgw('replicas')]);
+    const bootstrap = await openS3BlobStore({
+      bucket: BUCKET,
+      endpoint: rgw.endpoint,
+      region: rgw.region,
+      forcePathStyle: rgw.forcePathStyle,
+      credentials: rgw.credentials,
+      createBucket: true,
+    });
+    await bootstrap.close();
+    const env = {
+      FERRO_OCI_METADATA_URL: pg.connectionString,
+      FERRO_OCI_METADATA_SCHEMA: 'registry',
+      FERRO_OCI_S3_BUCKET: BUCKET,
+      FERRO_OCI_S3_ENDPOINT: rgw.endpoint,
+      FERRO_OCI_S3_REGION: rgw.region,
+      FERRO_OCI_S3_PREFIX: 'oci/',
+      FERRO_OCI_S3_FORCE_PATH_STYLE: String(rgw.forcePathStyle),
+      FERRO_OCI_S3_ACCESS_KEY: rgw.credentials.accessKeyId,
+      FERRO_OCI_S3_SECRET_KEY: rgw.credentials.secretAccessKey,
+      FERRO_OCI_SHUTDOWN_TIMEOUT: '2',
+    };
+    // All at once: the schema migration is serialized by the store's advisory lock.
+    servers.push(...(await Promise.all(Array.from({ length: REPLICAS }, () => startServer({ env, timeoutMs: 60_000 })))));
+    for (const s of servers) {
+      const opened = await s!.waitForLog((l) => l.msg === 'storage opened');
+      assert.equal(opened.storage, 's3');
+      assert.equal(JSON.stringify(s!.logs).includes(rgw.credentials.secretAccessKey), false, 'the S3 secret key is never logged');
+    }
+    proxy = await startProxy(servers.map((s) => ({ host: '127.0.0.1', port: s!.port })));
+  });
+
+  after(async () => {
+    console.log(`replicas figures: ${JSON.stringify(figures)}`);
+    await proxy?.close();
+    await Promise.allSettled(servers.map((s) => s?.stop('SIGTERM', 10_000)));
+    await Promise.allSettled([pg?.stop(), rgw?.stop()]);
+  });
+
+  const live = (): RunningServer[] => servers.filter((s, i): s is RunningServer => s !== undefined && !proxy.dead.has(i) && s.child.exitCode === null && s.child.signalCode === null);
+
+  test('a chunked upload hopping replica to replica at every request commits, and every replica serves the blob', async () => {
+    // Chunk sizes around the 5 MiB S3 part minimum: small segments, a big one, a tiny tail.
+    const patterns = [
+      [1 * MiB, 3 * MiB, 6 * MiB, 1000],
+      [5 * MiB, 5 * MiB + 1, 7],
+      [100, 200, 300, 400, 500],
+    ];
+    for (const chunks of patterns) {
+      const blob = randomBytes(chunks.reduce((a, b) => a + b, 0));
+      const digest = sha256(blob);
+      const from = proxy.log.length;
+      const start = await fetch(`${proxy.url}/v2/hop/chunked/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
+      assert.equal(start.status, 202, await start.text());
+      let location = start.headers.get('location')!;
+      let offset = 0;
+      for (const size of chunks) {
+        const chunk = blob.subarray(offset, offset + size);
+        const patch = await fetch(new URL(location, proxy.url), {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/octet-stream', 'content-range': `${offset}-${offset + size - 1}`, 'content-length': String(size) },
+          body: chunk,
+        });
+        assert.equal(patch.status, 202, await patch.text());
+        assert.equal(patch.headers.get('range'), `0-${offset + size - 1}`);
+        offset += size;
+        location = patch.headers.get('location')!;
+      }
+      const url = new URL(location, proxy.url);
+      url.searchParams.set('digest', digest);
+      const put = await fetch(url, { method: 'PUT', headers: { 'content-length': '0' } });
+      assert.equal(put.status, 201, await put.text());
+      const hops = proxy.log.slice(from).map((e) => e.replica);
+      assert.equal(hops.length, chunks.length + 2);
+      for (let i = 1; i < hops.length; i++) assert.notEqual(hops[i], hops[i - 1], `request ${i} of the upload stayed on replica ${hops[i]}: ${hops.join(',')}`);
+      assert.equal(new Set(hops).size, REPLICAS);
+      figures.replicaCrossingUploads++;
+      for (const s of live()) {
+        const read = await get(`${s.url}/v2/hop/chunked/blobs/${digest}`);
+        assert.equal(read.status, 200);
+        assert.ok(read.body.equals(blob), `replica ${s.url} serves the exact bytes`);
+      }
+    }
+  });
+
+  test('images pushed and pulled through the proxy; tags/list and catalog agree on every replica', async () => {
+    const client = new OciClient(proxy.url);
+    const from = proxy.log.length;
+    const pushed: Array<{ repo: string; tag: string; image: Awaited<ReturnType<OciClient['pushImage']>> }> = [];
+    for (let i = 0; i < 6; i++) {
+      const repo = `team/app-${i % 3}`;
+      const tag = `v${i}`;
+      pushed.push({ repo, tag, image: await client.pushImage(repo, tag, { layers: 2, layerSize: 64 * 1024 }) });
+    }
+    // Every upload was a POST on one replica and a PUT on the next.
+    figures.replicaCrossingUploads += countCrossingUploads(proxy.log.slice(from));
+    for (const { repo, tag, image } of pushed) {
+      for (let k = 0; k < REPLICAS; k++) {
+        // Pulls through the proxy (each request lands on the next replica).
+        const manifest = await get(`${proxy.url}/v2/${repo}/manifests/${tag}`, MANIFEST_TYPE);
+        assert.equal(manifest.status, 200);
+        assert.ok(manifest.body.equals(image.bytes));
+        for (const layer of image.layers) {
+          const blob = await get(`${proxy.url}/v2/${repo}/blobs/${layer.digest}`);
+          assert.equal(blob.status, 200);
+          assert.ok(blob.body.equals(layer.bytes));
+        }
+      }
+    }
+    const views = await Promise.all(
+      live().map(async (s) => {
+        const catalog = await (await fetch(`${s.url}/v2/_catalog`)).json();
+        const tags = await Promise.all([0, 1, 2].map(async (i) => (await fetch(`${s.url}/v2/team/app-${i}/tags/list`)).json()));
+        return JSON.stringify({ catalog, tags });
+      }),
+    );
+    assert.equal(new Set(views).size, 1, `replicas disagree:\n${views.join('\n')}`);
+    const { catalog, tags } = JSON.parse(views[0]!) as { catalog: { repositories: string[] }; tags: Array<{ name: string; tags: string[] }> };
+    assert.deepEqual(catalog.repositories, ['hop/chunked', 'team/app-0', 'team/app-1', 'team/app-2']);
+    assert.deepEqual(tags.map((t) => t.tags), [['v0', 'v3'], ['v1', 'v4'], ['v2', 'v5']]);
+  });
+
+  test('skopeo copies an image in and out through the proxy', { skip: onPath('skopeo') ? false : 'skopeo is not installed' }, async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferro-replicas-skopeo-'));
+    try {
+      const layout = await writeOciLayout(join(dir, 'src'));
+      const host = new URL(proxy.url).host;
+      const from = proxy.log.length;
+      await run('skopeo', ['copy', '--dest-tls-verify=false', `oci:${join(dir, 'src')}:v1`, `docker://${host}/skopeo/small:v1`], { timeout: 60_000 });
+      await run('skopeo', ['copy', '--src-tls-verify=false', `docker://${host}/skopeo/small:v1`, `oci:${join(dir, 'back')}:v1`], { timeout: 60_000 });
+      figures.replicaCrossingUploads += countCrossingUploads(proxy.log.slice(from));
+      figures.skopeo = `copied in and out through the proxy, ${proxy.log.length - from} requests on ${new Set(proxy.log.slice(from).map((e) => e.replica)).size} replicas`;
+      // skopeo copies OCI to OCI verbatim: same manifest digest back.
+      const back = JSON.parse(await readFile(join(dir, 'back', 'index.json'), 'utf8')) as { manifests: Array<{ digest: string }> };
+      assert.equal(back.manifests[0]!.digest, layout.manifestDigest);
+      for (const s of live()) {
+        const read = await get(`${s.url}/v2/skopeo/small/manifests/v1`, MANIFEST_TYPE);
+        assert.equal(read.status, 200);
+        assert.equal(sha256(read.body), layout.manifestDigest);
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('SIGKILL of a replica during a concurrent push workload loses no acknowledged write', async () => {
+    const blobs: Array<{ repo: string; digest: string; bytes: Buffer }> = [];
+    const manifests: Array<{ repo: string; tag: string; digest: string; bytes: Buffer }> = [];
+    let failed = 0;
+    let stop = false;
+    const victim = REPLICAS - 1;
+    const from = proxy.log.length;
+
+    /** Monolithic or two-chunk push of one blob; records it when acknowledged (201). */
+    const pushBlob = async (repo: string, bytes: Buffer): Promise<string | undefined> => {
+      const digest = sha256(bytes);
+      const start = await fetch(`${proxy.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
+      if (start.status !== 202) return undefined;
+      let location = start.headers.get('location')!;
+      const half = bytes.length >> 1;
+      if (bytes.length % 2 === 0) {
+        const patch = await fetch(new URL(location, proxy.url), {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/octet-stream', 'content-range': `0-${half - 1}`, 'content-length': String(half) },
+          body: bytes.subarray(0, half),
+        });
+        if (patch.status !== 202) return undefined;
+        location = patch.headers.get('location')!;
+      }
+      const rest = bytes.length % 2 === 0 ? bytes.subarray(half) : bytes;
+      const url = new URL(location, proxy.url);
+      url.searchParams.set('digest', digest);
+      const put = await fetch(url, { method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': String(rest.length) }, body: rest });
+      if (put.status !== 201) return undefined;
+      blobs.push({ repo, digest, bytes });
+      return digest;
+    };
+
+    const worker = async (w: number): Promise<void> => {
+      for (let i = 0; !stop; i++) {
+        const repo = `load/w${w}`;
+        try {
+          const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', w, i }));
+          const layer = randomBytes(16 * 1024 + Math.floor(Math.random() * 512 * 1024));
+          const configDigest = await pushBlob(repo, config);
+          const layerDigest = await pushBlob(repo, layer);
+          if (configDigest === undefined || layerDigest === undefined) {
+            failed++;
+            continue;
+          }
+          const manifest = Buffer.from(
+            JSON.stringify({
+              schemaVersion: 2,
+              mediaType: MANIFEST_TYPE,
+              config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
+              layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layerDigest, size: layer.length }],
+            }),
+          );
+          const tag = `t${i}`;
+          const put = await fetch(`${proxy.url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': MANIFEST_TYPE }, body: manifest });
+          await put.arrayBuffer();
+          if (put.status === 201) manifests.push({ repo, tag, digest: sha256(manifest), bytes: manifest });
+          else failed++;
+        } catch {
+          failed++; // a request cut by the kill (connection reset): not acknowledged
+        }
+      }
+    };
+
+    const workers = Array.from({ length: 8 }, (_, w) => worker(w));
+    // Kill once the workload is well under way, with requests in flight on every replica.
+    const deadline = Date.now() + 20_000;
+    while (blobs.length < 40 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    const killed = servers[victim]!;
+    await killed.kill();
+    figures.kills++;
+    const killedAt = blobs.length + manifests.length;
+    // Keep pushing through the survivors for a while.
+    const deadline2 = Date.now() + 20_000;
+    while (blobs.length + manifests.length < killedAt + 60 && Date.now() < deadline2) await new Promise((r) => setTimeout(r, 20));
+    stop = true;
+    await Promise.all(workers);
+    assert.ok(proxy.dead.has(victim), 'the proxy noticed the dead replica');
+    assert.ok(blobs.length + manifests.length > killedAt, 'writes were acknowledged after the kill');
+
+    figures.acknowledgedWrites = blobs.length + manifests.length;
+    figures.failedPushes = failed;
+    figures.proxy502s = proxy.stats.failed;
+    figures.proxyRetries = proxy.stats.retried;
+    figures.replicaCrossingUploads += countCrossingUploads(proxy.log.slice(from));
+
+    // Every acknowledged write reads back, with the right bytes, from every survivor.
+    const lost: string[] = [];
+    const survivors = live();
+    assert.equal(survivors.length, REPLICAS - 1);
+    for (const s of survivors) {
+      for (const b of blobs) {
+        const read = await get(`${s.url}/v2/${b.repo}/blobs/${b.digest}`);
+        if (read.status !== 200 || !read.body.equals(b.bytes)) lost.push(`${s.url} blob ${b.repo}@${b.digest}: ${read.status}`);
+      }
+      for (const m of manifests) {
+        for (const ref of [m.tag, m.digest]) {
+          const read = await get(`${s.url}/v2/${m.repo}/manifests/${ref}`, MANIFEST_TYPE);
+          if (read.status !== 200 || !read.body.equals(m.bytes)) lost.push(`${s.url} manifest ${m.repo}:${ref}: ${read.status}`);
+        }
+      }
+    }
+    figures.lostWrites = lost.length;
+    assert.deepEqual(lost, [], 'acknowledged writes lost');
+  });
+});
+
+function onPath(bin: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((d) => d !== '' && existsSync(join(d, bin)));
+}
+
+/** A one-layer OCI image layout at `dir`, tagged v1 (layer: a gzipped tar made with tar(1)). */
+async function writeOciLayout(dir: string): Promise<{ manifestDigest: string }> {
+  const blobs = join(dir, 'blobs', 'sha256');
+  await mkdir(blobs, { recursive: true });
+  const content = join(dir, '..', 'content');
+  await mkdir(content, { recursive: true });
+  await writeFile(join(content, 'hello.txt'), `hello from the replicas test ${randomBytes(8).toString('hex')}\n`);
+  const tarball = join(dir, '..', 'layer.tar.gz');
+  await run('tar', ['-czf', tarball, '-C', content, 'hello.txt']);
+  const layer = await readFile(tarball);
+  const diffId = sha256(gunzipSync(layer));
+  const put = async (bytes: Buffer): Promise<string> => {
+    const digest = sha256(bytes);
+    await writeFile(join(blobs, digest.slice('sha256:'.length)), bytes);
+    return digest;
+  };
+  const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', rootfs: { type: 'layers', diff_ids: [diffId] }, config: {} }));
+  const manifest = Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: MANIFEST_TYPE,
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: await put(config), size: config.length },
+      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: await put(layer), size: layer.length }],
+    }),
+  );
+  const manifestDigest = await put(manifest);
+  await writeFile(join(dir, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
+  await writeFile(
+    join(dir, 'index.json'),
+    JSON.stringify({ schemaVersion: 2, manifests: [{ mediaType: MANIFEST_TYPE, digest: manifestDigest, size: manifest.length, annotations: { 'org.opencontainers.image.ref.name': 'v1' } }] }),
+  );
+  return { manifestDigest };
+}
+
+/** Uploads (by id) whose requests were answered by more than one replica. */
+function countCrossingUploads(entries: readonly ProxyLogEntry[]): number {
+  const replicasOf = new Map<string, Set<number>>();
+  for (const e of entries) {
+    const id = uploadIdOf(e.path) ?? (e.method === 'POST' && e.location ? uploadIdOf(e.location) : undefined);
+    if (id === undefined) continue;
+    const set = replicasOf.get(id) ?? new Set<number>();
+    set.add(e.replica);
+    replicasOf.set(id, set);
+  }
+  return [...replicasOf.values()].filter((s) => s.size > 1).length;
+}
