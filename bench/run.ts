@@ -27,6 +27,7 @@ import {
   type ServerProcess,
   type TargetId,
 } from './lib/servers.js';
+import type { ReplicaSet } from './lib/replicas.js';
 import { machineInfo, hardwareLine, type MachineInfo, type HardwareLine } from './lib/machine.js';
 import { fmt, fmtRatio, fmtSize, max, median, parseSize, sum, table, markdownTable, MiB, GiB } from './lib/stats.js';
 import { seedOurs, seedReference, timePages, deepPagePaths, scaleRepoName, scaleTagName, SCALE_TAG_REPO, moveBigBlob, repeatedDigest, type PageTiming, type BigBlobResult } from './scale.js';
@@ -47,7 +48,9 @@ General:
   --rounds N              Rounds per scenario (default 3; quick 2).
   --duration S            Seconds of each timed loop (default 10; quick 0.3).
   --warmup S              Untimed warm-up before each timed loop (default min(1, duration/5)).
-  --targets LIST          Servers to compare: ours,ref (default both).
+  --targets LIST          Servers to compare: ours,ref (default both), and replicas: three of ours on one
+                          PostgreSQL + one Ceph RGW (S3) behind a round-robin proxy, all on this machine;
+                          its CPU and RSS are the three replicas' summed (docs/benchmarks.md).
   --no-bare               Skip the bare hash+fsync+rename server in the monolithic push.
   --only LIST             Run only these scenarios (plus what they need), e.g. --only blob-head,manifest-get.
   --skip LIST             Skip these scenarios.
@@ -155,7 +158,7 @@ function parseCli(argv: string[]): Cli {
   const durationMs = Math.round(Number(values.duration ?? (q ? 0.3 : 10)) * 1000);
   if (!(durationMs > 0)) throw new Error('--duration must be a positive number of seconds');
   const targets = (list(values.targets) ?? ['ours', 'ref']) as TargetId[];
-  for (const t of targets) if (t !== 'ours' && t !== 'ref') throw new Error(`--targets: unknown target ${t} (ours, ref)`);
+  for (const t of targets) if (t !== 'ours' && t !== 'ref' && t !== 'replicas') throw new Error(`--targets: unknown target ${t} (ours, ref, replicas)`);
   const cli: Cli = {
     quick: q,
     rounds: int('rounds', values.rounds, q ? 2 : 3),
@@ -204,8 +207,29 @@ interface Running extends Target {
 }
 
 function running(proc: ServerProcess): Running {
-  const mem = memoryStatus(proc.pid);
+  const mem = memoryOf(proc.pids);
   return { id: proc.id, ep: { host: proc.host, port: proc.port }, pid: proc.pid, proc, peakRss: mem.hwm, startRss: mem.rss };
+}
+
+/** procStat summed over the target's processes (one, or the three replicas). */
+function statOf(pids: readonly number[]): { userS: number; sysS: number; minorFaults: number } {
+  const all = pids.map(procStat);
+  return { userS: sum(all.map((s) => s.userS)), sysS: sum(all.map((s) => s.sysS)), minorFaults: sum(all.map((s) => s.minorFaults)) };
+}
+
+/** VmRSS and VmHWM summed over the target's processes (for replicas: the sum of each replica's own peak). */
+function memoryOf(pids: readonly number[]): { rss: number; hwm: number } {
+  const all = pids.map(memoryStatus);
+  return { rss: sum(all.map((m) => m.rss)), hwm: sum(all.map((m) => m.hwm)) };
+}
+
+function resetPeakOf(pids: readonly number[]): { previousHwm: number } {
+  return { previousHwm: sum(pids.map((pid) => resetPeak(pid).previousHwm)) };
+}
+
+/** The side processes' CPU of the replicas target (proxy, PostgreSQL, RGW), else undefined. */
+function auxCpuOf(t: Running): { proxy: number; postgres: number; rgw: number } | undefined {
+  return t.id === 'replicas' ? (t.proc as ReplicaSet).auxCpu() : undefined;
 }
 
 function notePeak(t: Running, bytes: number): void {
@@ -230,8 +254,10 @@ interface Sample {
   readonly minorFaults: number;
   /** The benchmark client's CPU seconds in the same window. */
   readonly clientCpuS: number;
-  /** VmHWM from the start of the scenario (after prepare) to its end. */
+  /** VmHWM from the start of the scenario (after prepare) to its end (replicas: summed). */
   readonly rssPeak: number;
+  /** replicas only: CPU seconds of the proxy, PostgreSQL and the RGW in the measured window. */
+  readonly auxCpuS?: { proxy: number; postgres: number; rgw: number };
   readonly rssAfter: number;
   readonly bytes?: number;
   readonly ops?: number;
@@ -242,8 +268,12 @@ interface Sample {
 }
 
 function alive(t: Running): void {
-  if (t.proc.child.exitCode !== null || t.proc.child.signalCode !== null) {
-    throw new Error(`${t.id} exited (${t.proc.child.exitCode ?? t.proc.child.signalCode}); last output:\n${t.proc.logs.slice(-20).join('\n')}`);
+  const members = t.id === 'replicas' ? [t.proc, ...(t.proc as ReplicaSet).replicas] : [t.proc];
+  for (const [i, p] of members.entries()) {
+    if (p.child.exitCode !== null || p.child.signalCode !== null) {
+      const what = t.id === 'replicas' ? (i === 0 ? 'replicas: the proxy' : `replicas: replica ${i - 1}`) : t.id;
+      throw new Error(`${what} exited (${p.child.exitCode ?? p.child.signalCode}); last output:\n${p.logs.slice(-20).join('\n')}`);
+    }
   }
 }
 
@@ -254,30 +284,34 @@ async function measure(sc: Scenario, t: Running, round: number): Promise<Sample>
   let ps1 = ps0;
   let cl0: NodeJS.CpuUsage = process.cpuUsage();
   let cl1: NodeJS.CpuUsage | undefined;
+  let aux0: ReturnType<typeof auxCpuOf>;
+  let aux1: ReturnType<typeof auxCpuOf>;
   let w0 = 0;
   let w1 = 0;
   const hooks = {
     onStart: () => {
-      ps0 = procStat(t.pid);
+      aux0 = auxCpuOf(t);
+      ps0 = statOf(t.proc.pids);
       cl0 = process.cpuUsage();
       w0 = hrtimeUs();
     },
     onEnd: () => {
       w1 = hrtimeUs();
-      ps1 = procStat(t.pid);
+      ps1 = statOf(t.proc.pids);
+      aux1 = auxCpuOf(t);
       cl1 = process.cpuUsage(cl0);
     },
   };
   try {
     await sc.prepare?.(t, round);
-    notePeak(t, resetPeak(t.pid).previousHwm);
+    notePeak(t, resetPeakOf(t.proc.pids).previousHwm);
     out = await sc.run(t, round, hooks);
   } catch (err) {
     alive(t);
     out = { value: Number.NaN, errors: 1, errorSamples: [(err as Error).message] };
   }
   alive(t);
-  const mem = memoryStatus(t.pid);
+  const mem = memoryOf(t.proc.pids);
   notePeak(t, mem.hwm);
   return {
     round,
@@ -292,6 +326,7 @@ async function measure(sc: Scenario, t: Running, round: number): Promise<Sample>
     clientCpuS: cl1 ? (cl1.user + cl1.system) / 1e6 : Number.NaN,
     rssPeak: mem.hwm,
     rssAfter: mem.rss,
+    ...(aux0 && aux1 ? { auxCpuS: { proxy: aux1.proxy - aux0.proxy, postgres: aux1.postgres - aux0.postgres, rgw: aux1.rgw - aux0.rgw } } : {}),
     ...(out.bytes !== undefined ? { bytes: out.bytes } : {}),
     ...(out.ops !== undefined ? { ops: out.ops } : {}),
     windowUs: [w0, w1],
@@ -312,6 +347,8 @@ interface TargetSummary {
   readonly cpuMsPerKiloOp?: number;
   readonly clientCpuS: number;
   readonly rssPeak: number;
+  /** replicas only: medians of the side processes' CPU seconds. */
+  readonly auxCpuS?: { proxy: number; postgres: number; rgw: number };
   readonly errors: number;
   readonly errorSamples: string[];
 }
@@ -344,6 +381,15 @@ function summarizeTarget(samples: Sample[]): TargetSummary {
     ...(cpuMsPerKiloOp !== undefined ? { cpuMsPerKiloOp } : {}),
     clientCpuS: median(samples.map((s) => s.clientCpuS)),
     rssPeak: max(samples.map((s) => s.rssPeak)),
+    ...(samples.every((s) => s.auxCpuS)
+      ? {
+          auxCpuS: {
+            proxy: median(samples.map((s) => s.auxCpuS!.proxy)),
+            postgres: median(samples.map((s) => s.auxCpuS!.postgres)),
+            rgw: median(samples.map((s) => s.auxCpuS!.rgw)),
+          },
+        }
+      : {}),
     errors: sum(samples.map((s) => s.errors)),
     errorSamples: samples.flatMap((s) => s.errorSamples).slice(0, 5),
   };
@@ -560,6 +606,48 @@ function resultRows(results: ScenarioResult[]): string[][] {
   });
 }
 
+/** ours (one node, filesystem + SQLite) beside the three replicas on PostgreSQL + S3. */
+function replicaRows(results: ScenarioResult[]): string[][] {
+  return results
+    .filter((r) => r.summary.replicas)
+    .map((r) => {
+      const o = r.summary.ours;
+      const p = r.summary.replicas!;
+      const eff = (s: TargetSummary | undefined) => (s?.cpuPerGB !== undefined ? `${fmt(s.cpuPerGB)} s/GB` : s?.cpuMsPerKiloOp !== undefined ? `${fmt(s.cpuMsPerKiloOp)} ms/1k` : 'n/a');
+      const ratio = ratioOf(r.better, p.median, o?.median);
+      return [
+        r.title,
+        `${r.unit}${r.better === 'lower' ? ' ↓' : ''}`,
+        fmt(o?.median),
+        fmt(p.median),
+        fmtRatio(ratio),
+        `${fmt(o?.cpuS)} / ${fmt(p.cpuS)}`,
+        `${eff(o)} / ${eff(p)}`,
+        p.auxCpuS ? `${fmt(p.auxCpuS.proxy)} / ${fmt(p.auxCpuS.postgres)} / ${fmt(p.auxCpuS.rgw)}` : 'n/a',
+        `${mib(o?.rssPeak)} / ${mib(p.rssPeak)}`,
+        `${o?.errors ?? 'n/a'} / ${p.errors}`,
+      ];
+    });
+}
+
+const REPLICA_HEADER = [
+  'Scenario',
+  'unit',
+  'ours, 1 node (FS + SQLite)',
+  '3 replicas (PG + S3)',
+  'replicas vs 1 node',
+  'server CPU s 1 node / 3 replicas Σ',
+  'server CPU per work 1 node / 3 replicas Σ',
+  'CPU s proxy / PostgreSQL / RGW',
+  'peak RSS MiB 1 node / 3 replicas Σ',
+  'errors 1 node / replicas',
+];
+
+const REPLICA_NOTE =
+  'Three replicas on PostgreSQL + S3 (Ceph RGW, memstore) behind a round-robin proxy; replicas vs 1 node >1 = the replicas better. ' +
+  'CPU and peak RSS of the replicas are summed over the three processes (RSS: the sum of each one\'s own peak). ' +
+  'The proxy, PostgreSQL, the RGW and the load generator run on the same cores as the replicas: this measures correctness and overhead, not scale.';
+
 const RESULT_HEADER = ['Scenario', 'unit', 'ours', 'reference', 'ratio', 'bare', 'server CPU s ours / ref', 'server CPU per work ours / ref', 'peak RSS MiB ours / ref', 'errors ours / ref'];
 
 function scaleRows(scale: ScaleResult): string[][] {
@@ -679,10 +767,15 @@ async function main(): Promise<void> {
     const scenarios = selectScenarios(scen.all(), cli);
     const needBare = cli.bare && scenarios.some((s) => s.id === 'mono-push');
     const targets = new Map<TargetId, Running>();
+    let replicaInfo: string | undefined;
     for (const id of [...cli.targets, ...(needBare ? (['bare'] as const) : [])]) {
       const proc = await startTarget(id, { dir: join(base, id) });
       targets.set(id, running(proc));
-      log(`started ${TARGET_LABEL[id]} (pid ${proc.pid}) on ${proc.host}:${proc.port}, storage ${proc.dir}, RSS ${mib(targets.get(id)!.startRss)} MiB`);
+      if (id === 'replicas') {
+        const set = proc as ReplicaSet;
+        replicaInfo = set.postgresVersion;
+        log(`started ${TARGET_LABEL[id]}: replicas pids ${proc.pids.join(', ')}, proxy pid ${proc.pid} on ${proc.host}:${proc.port}; ${set.postgresVersion}, Ceph RGW (memstore); replicas' RSS ${mib(targets.get(id)!.startRss)} MiB summed`);
+      } else log(`started ${TARGET_LABEL[id]} (pid ${proc.pid}) on ${proc.host}:${proc.port}, storage ${proc.dir}, RSS ${mib(targets.get(id)!.startRss)} MiB`);
     }
 
     const results: ScenarioResult[] = [];
@@ -756,7 +849,7 @@ async function main(): Promise<void> {
           );
         }
       }
-      for (const t of targets.values()) if (t.proc.child.exitCode === null) notePeak(t, memoryStatus(t.pid).hwm);
+      for (const t of targets.values()) if (t.proc.child.exitCode === null) notePeak(t, memoryOf(t.proc.pids).hwm);
     } finally {
       for (const t of targets.values()) await t.proc.stop();
     }
@@ -779,6 +872,12 @@ async function main(): Promise<void> {
     log();
     log(`Results (medians of ${cli.rounds} interleaved rounds; ratio = ours vs reference, >1 = ours better; ↓ = lower is better):`);
     log(table(RESULT_HEADER, resultRows(results)));
+    const replicaTable = results.some((r) => r.summary.replicas) ? replicaRows(results) : undefined;
+    if (replicaTable) {
+      log();
+      log(REPLICA_NOTE);
+      log(table(REPLICA_HEADER, replicaTable));
+    }
     log(`Peak RSS over the whole run: ${[...targets.values()].map((t) => `${t.id} ${mib(t.peakRss)} MiB (${mib(t.startRss)} MiB once started)`).join(', ')}`);
     if (Object.keys(big).length) {
       log();
@@ -806,6 +905,7 @@ async function main(): Promise<void> {
       hardware: hw,
       loadAverage: { start: loadStart, end: os.loadavg() },
       reference: refVersion,
+      ...(replicaInfo !== undefined ? { replicas: { count: 3, postgres: replicaInfo, s3: 'Ceph RGW (memstore)', proxy: 'bench/proxy-server.ts' } } : {}),
       peakRss: Object.fromEntries([...targets.values()].map((t) => [t.id, { peak: t.peakRss, atStart: t.startRss }])),
       scenarios: results,
       bigBlob: big,
@@ -818,11 +918,12 @@ async function main(): Promise<void> {
     const mdText = [
       `Run of ${json.startedAt}, \`${['npm run bench', ...(json.argv.length ? ['--', ...json.argv] : [])].join(' ')}\`, wall time ${wallSeconds.toFixed(0)} s${git ? `, server at commit ${git.commit}${git.srcDirty ? ' (src/ modified)' : ''}` : ''}.`,
       '',
-      `Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memTotalGiB.toFixed(1)} GiB RAM, ${machine.disk.device} ${machine.disk.fsType} (${machine.disk.rotational}), Linux ${machine.kernel}, Node ${machine.node}; reference ${refVersion}.`,
+      `Machine: ${machine.nproc} CPUs (${machine.cpuModel}), ${machine.memTotalGiB.toFixed(1)} GiB RAM, ${machine.disk.device} ${machine.disk.fsType} (${machine.disk.rotational}), Linux ${machine.kernel}, Node ${machine.node}${refVersion ? `; reference ${refVersion}` : ''}.`,
       `Hardware line: sha256 ${fmt(hw.sha256MiBps)} MiB/s on one core; fsync'd write ${fmt(hw.fsyncWriteMiBps)} MiB/s.`,
       '',
       markdownTable(RESULT_HEADER, resultRows(results)),
       '',
+      ...(replicaTable ? [`${REPLICA_NOTE} ${replicaInfo ?? ''}.`, '', markdownTable(REPLICA_HEADER, replicaTable), ''] : []),
       ...(Object.keys(big).length ? [markdownTable(BIG_HEADER, bigRows(big)), ''] : []),
       ...(scale ? [markdownTable(['Scale check', 'ours', 'reference'], scaleRows(scale)), ''] : []),
       markdownTable(

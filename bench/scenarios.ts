@@ -244,7 +244,7 @@ export class Scenarios {
         detail: 'POST + one PUT ?digest= streaming the whole body; digest computed beforehand',
         unit: 'MiB/s',
         better: 'higher',
-        targets: ['ours', 'ref', 'bare'],
+        targets: ['ours', 'ref', 'bare', 'replicas'],
         prepare: async () => this.#fillBig(),
         run: async (t, round, hooks) => {
           const agent = agentFor(1);
@@ -273,7 +273,7 @@ export class Scenarios {
         detail: 'POST, PATCH with Content-Range per chunk, PUT ?digest= without body',
         unit: 'MiB/s',
         better: 'higher',
-        targets: ['ours', 'ref'],
+        targets: ['ours', 'ref', 'replicas'],
         prepare: async () => this.#fillBig(),
         run: async (t, _round, hooks) => {
           const agent = agentFor(1);
@@ -316,7 +316,7 @@ export class Scenarios {
         detail: 'GET of the monolithic push of the same round; client verifies sha256 while streaming',
         unit: 'MiB/s',
         better: 'higher',
-        targets: ['ours', 'ref'],
+        targets: ['ours', 'ref', 'replicas'],
         needs: ['mono-push'],
         run: async (t, round, hooks) => {
           const ref = this.#st(t).mono.get(round);
@@ -344,7 +344,7 @@ export class Scenarios {
         detail: `HEAD over the ${o.smallCount} small blobs of the round, ${o.durationMs / 1000} s`,
         unit: 'req/s',
         better: 'higher',
-        targets: ['ours', 'ref'],
+        targets: ['ours', 'ref', 'replicas'],
         needs: ['small-push'],
         run: async (t, round, hooks) => {
           const s = this.#st(t).small.get(round);
@@ -365,7 +365,7 @@ export class Scenarios {
         detail: 'distinct OCI image manifests (same config + layer, distinct annotations), each by a new tag',
         unit: 'manifests/s',
         better: 'higher',
-        targets: ['ours', 'ref'],
+        targets: ['ours', 'ref', 'replicas'],
         run: async (t, round, hooks) => {
           const repo = `bench/manifests-r${round}`;
           const agent = agentFor(o.manifestConcurrency);
@@ -411,7 +411,7 @@ export class Scenarios {
         detail: `GET /v2/<name>/tags/list without n, ${o.durationMs / 1000} s`,
         unit: 'req/s',
         better: 'higher',
-        targets: ['ours', 'ref'],
+        targets: ['ours', 'ref', 'replicas'],
         needs: ['manifest-put'],
         run: async (t, round, hooks) => {
           const m = this.#st(t).manifests.get(round);
@@ -437,7 +437,7 @@ export class Scenarios {
         detail: `sequential walks of ?n=${o.page} following Link rel="next", ${o.durationMs / 1000} s`,
         unit: 'ms/walk',
         better: 'lower',
-        targets: ['ours', 'ref'],
+        targets: ['ours', 'ref', 'replicas'],
         needs: ['manifest-put'],
         run: async (t, round, hooks) => {
           const m = this.#st(t).manifests.get(round);
@@ -451,7 +451,7 @@ export class Scenarios {
         detail: `HEAD manifest by tag, GET manifest by digest, GET config, GET ${o.imageLayers.length} layers (${o.imageLayers.map(fmtSize).join(' + ')}) verifying digests; ${o.images} images, ${o.durationMs / 1000} s`,
         unit: 'pulls/s',
         better: 'higher',
-        targets: ['ours', 'ref'],
+        targets: ['ours', 'ref', 'replicas'],
         prepare: async (t, round) => {
           const repo = `bench/images-r${round}`;
           const agent = agentFor(8);
@@ -527,7 +527,7 @@ export class Scenarios {
         detail: `sequential walks of /v2/_catalog?n=${o.page} following Link rel="next", ${o.durationMs / 1000} s`,
         unit: 'ms/walk',
         better: 'lower',
-        targets: ['ours', 'ref'],
+        targets: ['ours', 'ref', 'replicas'],
         prepare: async (t) => this.#fillCatalog(t),
         run: async (t, _round, hooks) => this.#walkLoop(t, `/v2/_catalog?n=${o.page}`, 'repositories', o.catalogRepos, hooks),
       },
@@ -545,7 +545,7 @@ export class Scenarios {
         : 'POST + PUT ?digest= for both servers (the reference has no single-POST upload)',
       unit: 'blobs/s',
       better: 'higher',
-      targets: ['ours', 'ref'],
+      targets: ['ours', 'ref', 'replicas'],
       run: async (t, round, hooks) => {
         const repo = single ? `bench/small1-r${round}` : `bench/small-r${round}`;
         const all = randomBytes(o.smallCount * o.smallSize);
@@ -556,11 +556,11 @@ export class Scenarios {
           const r = await runCount(
             o.smallCount,
             o.smallConcurrency,
-            (i, tally) => (single && t.id === 'ours' ? pushSinglePost : pushPostPut)(t.ep, agent, repo, blobs[i]!, digests[i]!, tally),
+            (i, tally) => (single && t.id !== 'ref' ? pushSinglePost : pushPostPut)(t.ep, agent, repo, blobs[i]!, digests[i]!, tally),
             hooks,
           );
           if (!single) this.#st(t).small.set(round, { repo, digests });
-          return loopOutcome(r, r.ops / (r.elapsedMs / 1000), { requestsPerBlob: single && t.id === 'ours' ? 1 : 2 });
+          return loopOutcome(r, r.ops / (r.elapsedMs / 1000), { requestsPerBlob: single && t.id !== 'ref' ? 1 : 2 });
         } finally {
           agent.destroy();
         }
@@ -576,7 +576,7 @@ export class Scenarios {
       detail: `${method} /v2/<name>/manifests/<tag> over the ${o.manifestCount} tags of the round, Accept: OCI + Docker types, ${o.durationMs / 1000} s`,
       unit: 'req/s',
       better: 'higher',
-      targets: ['ours', 'ref'],
+      targets: ['ours', 'ref', 'replicas'],
       needs: ['manifest-put'],
       run: async (t, round, hooks) => {
         const m = this.#st(t).manifests.get(round);

@@ -13,12 +13,13 @@ import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export type TargetId = 'ours' | 'ref' | 'bare';
+export type TargetId = 'ours' | 'ref' | 'bare' | 'replicas';
 
 export const TARGET_LABEL: Record<TargetId, string> = {
   ours: 'ferro-oci-server',
   ref: 'distribution 2.8.2',
   bare: 'bare hash+fsync+rename',
+  replicas: 'ferro-oci-server ×3 (PostgreSQL + S3)',
 };
 
 /** dist/bench/lib → dist/src/server/main.js */
@@ -28,7 +29,13 @@ export const REFERENCE_BIN = '/usr/bin/docker-registry';
 
 export interface ServerProcess {
   readonly id: TargetId;
+  /** The process answering on host:port. */
   readonly pid: number;
+  /**
+   * The processes whose CPU and RSS are the target's (summed): [pid] for a
+   * single process; the three replicas (not the proxy) for `replicas`.
+   */
+  readonly pids: readonly number[];
   readonly host: string;
   readonly port: number;
   readonly dir: string;
@@ -89,8 +96,10 @@ function track(id: TargetId, child: ChildProcess, host: string, port: number, di
     clearTimeout(timer);
   };
   if (child.pid === undefined) throw new Error(`cannot start ${id}`);
-  return { id, pid: child.pid, host, port, dir, child, logs, exited, stop };
+  return { id, pid: child.pid, pids: [child.pid], host, port, dir, child, logs, exited, stop };
 }
+
+export { track, waitReady };
 
 /** Polls GET /v2/ until it answers 200 (or 401), the process exits, or the timeout passes. */
 async function waitReady(server: ServerProcess, timeoutMs = 30_000): Promise<void> {
@@ -120,6 +129,10 @@ export interface StartOptions {
   readonly logLevel?: string;
   /** ours only: run under `node --cpu-prof` writing into this directory. */
   readonly cpuProfDir?: string;
+  /** ours only: more FERRO_OCI_* settings. */
+  readonly env?: Readonly<Record<string, string>>;
+  /** ours only: false = no FERRO_OCI_STORAGE_DIR (e.g. PostgreSQL + S3). */
+  readonly storageDir?: boolean;
 }
 
 export async function startOurs(opts: StartOptions): Promise<ServerProcess> {
@@ -130,8 +143,9 @@ export async function startOurs(opts: StartOptions): Promise<ServerProcess> {
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined && !k.startsWith('FERRO_OCI_')) env[k] = v;
   Object.assign(env, {
     FERRO_OCI_LISTEN: `127.0.0.1:${port}`,
-    FERRO_OCI_STORAGE_DIR: opts.dir,
+    ...(opts.storageDir === false ? {} : { FERRO_OCI_STORAGE_DIR: opts.dir }),
     FERRO_OCI_LOG_LEVEL: opts.logLevel ?? 'warn',
+    ...opts.env,
   });
   const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
   const child = spawn(process.execPath, [...nodeArgs, OURS_MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -209,7 +223,8 @@ export async function startBare(opts: StartOptions): Promise<ServerProcess> {
   return server;
 }
 
-export function startTarget(id: TargetId, opts: StartOptions): Promise<ServerProcess> {
+export async function startTarget(id: TargetId, opts: StartOptions): Promise<ServerProcess> {
+  if (id === 'replicas') return (await import('./replicas.js')).startReplicas(opts);
   return id === 'ours' ? startOurs(opts) : id === 'ref' ? startReference(opts) : startBare(opts);
 }
 
