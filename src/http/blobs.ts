@@ -4,7 +4,8 @@ import type { HandlerContext } from './context.js';
 
 export async function getBlob(ctx: HandlerContext): Promise<void> {
   const { reply, request, name, ref, services, signal } = ctx;
-  const { digest, size } = await services.blobs.stat(name, ref, signal);
+  const link = await services.blobs.stat(name, ref, signal);
+  const { digest, size } = link;
   const etag = `"${digest}"`;
   reply.header('Docker-Content-Digest', digest).header('ETag', etag).header('Accept-Ranges', 'bytes').type('application/octet-stream');
   if (request.headers['if-none-match'] === etag) {
@@ -13,7 +14,7 @@ export async function getBlob(ctx: HandlerContext): Promise<void> {
   }
   const range = request.method === 'GET' ? blobRange(request.headers.range, size) : undefined;
   if (request.method === 'GET' && request.headers.range === undefined) {
-    const location = await services.blobs.redirect(name, digest, services.redirectBlobGets, signal);
+    const location = await services.blobs.redirect(link, services.redirectBlobGets);
     if (location) {
       await reply.code(307).header('Location', location).header('Content-Length', 0).send();
       return;
@@ -24,7 +25,7 @@ export async function getBlob(ctx: HandlerContext): Promise<void> {
     await reply.header('Content-Length', size).send();
     return;
   }
-  const stream = await services.blobs.read(name, digest, range, signal);
+  const stream = await services.blobs.read(link, name, range, signal);
   if (range) {
     reply.code(206).header('Content-Range', `bytes ${range.start}-${range.end}/${size}`).header('Content-Length', range.end - range.start + 1);
   } else {

@@ -19,22 +19,25 @@ export class BlobService {
     return link;
   }
 
-  /** Streams a linked blob, or an inclusive range of it (the caller validated the range against stat). */
-  async read(repository: string, digest: string, range: ByteRange | undefined, signal?: AbortSignal): Promise<Readable> {
-    await this.stat(repository, digest, signal);
+  /**
+   * Streams the content of `link` (as returned by stat: one metadata lookup per
+   * request), or an inclusive range of it validated against the link's size.
+   */
+  async read(link: { readonly digest: string }, repository: string, range: ByteRange | undefined, signal?: AbortSignal): Promise<Readable> {
+    const { digest } = link;
     const stream = await this.blobs.read(digest, range, signal);
     if (!stream) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is linked in ${repository} but its content is missing`);
     return stream;
   }
 
   /**
-   * A URL to redirect a whole-blob GET to, when the store has that power and
-   * the registry was built with redirects on; undefined otherwise.
+   * A URL to redirect a whole-blob GET of `link` (as returned by stat) to, when
+   * the store has that power and the registry was built with redirects on;
+   * undefined otherwise.
    */
-  async redirect(repository: string, digest: string, enabled: boolean, signal?: AbortSignal): Promise<string | undefined> {
+  async redirect(link: { readonly digest: string }, enabled: boolean): Promise<string | undefined> {
     if (!enabled || !this.blobs.redirectUrl) return undefined;
-    await this.stat(repository, digest, signal);
-    return this.blobs.redirectUrl(digest);
+    return this.blobs.redirectUrl(link.digest);
   }
 
   /** Unlinks the blob from the repository (the content is shared and left to garbage collection). */
