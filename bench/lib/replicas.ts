@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startPostgres, type TestPostgres } from '../../test/helpers/postgres.js';
 import { startRgw, type Rgw } from '../../test/helpers/ceph.js';
-import { openS3BlobStore } from '../../src/s3.js';
+import { createBucket, replicaEnv } from '../../test/helpers/shared-storage.js';
 import { freePort, startOurs, track, waitReady, procStat, type ServerProcess, type StartOptions } from './servers.js';
 
 export const REPLICAS = 3;
@@ -105,27 +105,8 @@ export async function startReplicas(opts: StartOptions): Promise<ReplicaSet> {
   };
   try {
     [pg, rgw] = await Promise.all([startPostgres(), startRgw('bench')]);
-    const bootstrap = await openS3BlobStore({
-      bucket: BUCKET,
-      endpoint: rgw.endpoint,
-      region: rgw.region,
-      forcePathStyle: rgw.forcePathStyle,
-      credentials: rgw.credentials,
-      createBucket: true,
-    });
-    await bootstrap.close();
-    const env = {
-      FERRO_OCI_METADATA_URL: pg.connectionString,
-      FERRO_OCI_METADATA_SCHEMA: 'registry',
-      FERRO_OCI_S3_BUCKET: BUCKET,
-      FERRO_OCI_S3_ENDPOINT: rgw.endpoint,
-      FERRO_OCI_S3_REGION: rgw.region,
-      FERRO_OCI_S3_PREFIX: 'oci/',
-      FERRO_OCI_S3_FORCE_PATH_STYLE: String(rgw.forcePathStyle),
-      FERRO_OCI_S3_ACCESS_KEY: rgw.credentials.accessKeyId,
-      FERRO_OCI_S3_SECRET_KEY: rgw.credentials.secretAccessKey,
-      FERRO_OCI_SHUTDOWN_TIMEOUT: '5',
-    };
+    await createBucket(rgw, BUCKET);
+    const env = replicaEnv(pg, rgw, BUCKET, 5);
     // All at once: the schema migration is serialized by the store's advisory lock.
     const started = await Promise.allSettled(
       Array.from({ length: REPLICAS }, (_, i) => startOurs({ ...opts, dir: join(opts.dir, `replica${i}`), env, storageDir: false })),

@@ -30,7 +30,7 @@ import { postgresUnavailable, startPostgres, type TestPostgres } from '../helper
 import { cephUnavailable, startRgw, type Rgw } from '../helpers/ceph.js';
 import { startServer, type RunningServer } from '../helpers/server-process.js';
 import { OciClient, sha256 } from '../helpers/oci-client.js';
-import { openS3BlobStore } from '../../src/s3.js';
+import { createBucket, replicaEnv } from '../helpers/shared-storage.js';
 
 const REPLICAS = 3;
 const BUCKET = 'replicas';
@@ -180,27 +180,8 @@ describe('replicas sharing PostgreSQL and S3 behind a round-robin proxy', { skip
 
   before(async () => {
     [pg, rgw] = await Promise.all([startPostgres(), startRgw('replicas')]);
-    const bootstrap = await openS3BlobStore({
-      bucket: BUCKET,
-      endpoint: rgw.endpoint,
-      region: rgw.region,
-      forcePathStyle: rgw.forcePathStyle,
-      credentials: rgw.credentials,
-      createBucket: true,
-    });
-    await bootstrap.close();
-    const env = {
-      FERRO_OCI_METADATA_URL: pg.connectionString,
-      FERRO_OCI_METADATA_SCHEMA: 'registry',
-      FERRO_OCI_S3_BUCKET: BUCKET,
-      FERRO_OCI_S3_ENDPOINT: rgw.endpoint,
-      FERRO_OCI_S3_REGION: rgw.region,
-      FERRO_OCI_S3_PREFIX: 'oci/',
-      FERRO_OCI_S3_FORCE_PATH_STYLE: String(rgw.forcePathStyle),
-      FERRO_OCI_S3_ACCESS_KEY: rgw.credentials.accessKeyId,
-      FERRO_OCI_S3_SECRET_KEY: rgw.credentials.secretAccessKey,
-      FERRO_OCI_SHUTDOWN_TIMEOUT: '2',
-    };
+    await createBucket(rgw, BUCKET);
+    const env = replicaEnv(pg, rgw, BUCKET, 2);
     // All at once: the schema migration is serialized by the store's advisory lock.
     servers.push(...(await Promise.all(Array.from({ length: REPLICAS }, () => startServer({ env, timeoutMs: 60_000 })))));
     for (const s of servers) {
