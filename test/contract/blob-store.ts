@@ -3,7 +3,7 @@
  * implementation runs it via blobStoreContract; each case gets a fresh store.
  */
 import assert from 'node:assert/strict';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { digestOf } from '../../src/oci/digest.js';
@@ -39,6 +39,50 @@ export async function collect<T>(items: AsyncIterable<T>): Promise<T[]> {
 
 const sha512Of = (bytes: Uint8Array | string): string => digestOf(Buffer.from(bytes), 'sha512');
 const sha256Of = (bytes: Uint8Array | string): string => digestOf(Buffer.from(bytes));
+
+/**
+ * Streams `totalBytes` of random data into a new upload and reads the committed
+ * blob back, checking its digest, and reports the process RSS growth meanwhile
+ * (MiB) and the time of each phase. The append gets an AbortSignal, as the HTTP
+ * layer always passes one, so the abort path is measured too. The blob is
+ * deleted afterwards.
+ */
+export async function streamLargeBlob(store: BlobStore, id: string, totalBytes: number): Promise<{ growthMiB: number; appendMs: number; commitMs: number; readMs: number }> {
+  const chunk = 64 * 1024;
+  const expected = createHash('sha256');
+  const baseline = process.memoryUsage().rss;
+  let peak = baseline;
+  const sample = (): void => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  };
+  async function* generate(): AsyncGenerator<Buffer> {
+    for (let sent = 0; sent < totalBytes; sent += chunk) {
+      const part = randomBytes(chunk);
+      expected.update(part);
+      sample();
+      yield part;
+    }
+  }
+  const t0 = Date.now();
+  const writer = await store.createUpload(id);
+  assert.equal(await writer.append(generate(), { expectedLength: totalBytes, signal: new AbortController().signal }), totalBytes);
+  const t1 = Date.now();
+  const digest = `sha256:${expected.digest('hex')}`;
+  await writer.commit(digest);
+  const t2 = Date.now();
+  const actual = createHash('sha256');
+  let size = 0;
+  for await (const part of (await store.read(digest))!) {
+    actual.update(part as Buffer);
+    size += (part as Buffer).length;
+    sample();
+  }
+  const t3 = Date.now();
+  assert.equal(size, totalBytes);
+  assert.equal(`sha256:${actual.digest('hex')}`, digest);
+  assert.equal(await store.delete(digest), true);
+  return { growthMiB: (peak - baseline) / (1024 * 1024), appendMs: t1 - t0, commitMs: t2 - t1, readMs: t3 - t2 };
+}
 
 export function blobStoreContract(name: string, open: () => Promise<BlobStoreFixture>): void {
   describe(`BlobStore contract: ${name}`, () => {
