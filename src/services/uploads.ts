@@ -27,7 +27,7 @@ import { parseDigest } from '../oci/digest.js';
 import type { RegistryLimits } from '../limits.js';
 import type { BlobStore, BlobWriter } from '../storage/blob/types.js';
 import { supportsBlobLifecycle, type MetadataStore, type UploadSession } from '../storage/meta/types.js';
-import { DigestMismatchError } from '../storage/errors.js';
+import { ConcurrentWriteError, DigestMismatchError } from '../storage/errors.js';
 import { fromStoreError } from './store-errors.js';
 
 /** Bytes of a request body, with what the client announced about them. */
@@ -172,6 +172,7 @@ export class UploadService {
           size = (await writer.commit(digest, chunk.signal)).size;
         } catch (err) {
           if (err instanceof DigestMismatchError) await this.discard(id, writer);
+          if (err instanceof ConcurrentWriteError) this.writers.delete(id);
           throw fromStoreError(err);
         }
         this.writers.delete(id);
@@ -289,6 +290,8 @@ export class UploadService {
         ...(chunk.signal ? { signal: chunk.signal } : {}),
       });
     } catch (err) {
+      // A writer another request or replica overtook is stale: the next request resumes from the store.
+      if (err instanceof ConcurrentWriteError) this.writers.delete(writer.id);
       throw fromStoreError(err);
     }
   }

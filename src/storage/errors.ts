@@ -35,6 +35,18 @@ export class StorageFullError extends Error {
   }
 }
 
+/**
+ * BlobWriter.append/commit: another writer (another request, another
+ * replica) changed the upload since this writer last saw it. Nothing was
+ * written by this call; resume the upload to continue from its current state.
+ */
+export class ConcurrentWriteError extends Error {
+  constructor(readonly id: string, detail = '') {
+    super(`upload ${id} was changed by another writer${detail}; resume it`);
+    this.name = 'ConcurrentWriteError';
+  }
+}
+
 /** A method was called on a writer that was committed or cancelled. */
 export class WriterClosedError extends Error {
   constructor(id: string) {

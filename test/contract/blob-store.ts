@@ -8,7 +8,7 @@ import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import { digestOf } from '../../src/oci/digest.js';
 import type { BlobStore, BlobWriter } from '../../src/storage/blob/types.js';
-import { DigestMismatchError, LengthMismatchError, SizeLimitError, WriterClosedError } from '../../src/storage/errors.js';
+import { ConcurrentWriteError, DigestMismatchError, LengthMismatchError, SizeLimitError, WriterClosedError } from '../../src/storage/errors.js';
 
 export interface BlobStoreFixture {
   readonly store: BlobStore;
@@ -302,6 +302,18 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStoreFix
       const zero = await store.resumeUpload('res0', 0);
       assert.equal(zero?.size, 0);
       assert.equal(await zero?.digest('sha256'), sha256Of(''));
+    });
+
+    it('a writer overtaken by another writer of the same upload refuses to append with ConcurrentWriteError', async () => {
+      const first = await store.createUpload('overtaken');
+      await first.append(chunksOf('abc'));
+      const second = (await store.resumeUpload('overtaken', 3))!;
+      await second.append(chunksOf('def'));
+      await assert.rejects(first.append(chunksOf('stale')), ConcurrentWriteError);
+      await second.append(chunksOf('ghi'));
+      assert.equal(second.size, 9);
+      await second.commit(digestOf(Buffer.from('abcdefghi')));
+      assert.deepEqual(await readAll(await store.read(digestOf(Buffer.from('abcdefghi')))), Buffer.from('abcdefghi'));
     });
 
     it('resume of a missing upload resolves undefined', async () => {

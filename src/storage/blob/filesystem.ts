@@ -19,7 +19,7 @@ import { access, link, mkdir, open, opendir, readdir, rename, rm, stat, unlink, 
 import { dirname, join, resolve } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { tryParseDigest, type DigestAlgorithm, type ParsedDigest } from '../../oci/digest.js';
-import { DigestMismatchError, LengthMismatchError, SizeLimitError, StorageFullError, WriterClosedError } from '../errors.js';
+import { ConcurrentWriteError, DigestMismatchError, LengthMismatchError, SizeLimitError, StorageFullError, WriterClosedError } from '../errors.js';
 // Validation and abort handling shared with the in-memory store, so both behave alike.
 import { abortable, checkCount, checkUploadId, UPLOAD_ID } from './memory.js';
 import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, UploadInfo } from './types.js';
@@ -91,7 +91,7 @@ async function writevAll(handle: FileHandle, buffers: Uint8Array[], position: nu
 /** Throws unless the open upload file holds exactly `size` bytes (guards against a second writer). */
 async function checkUploadSize(handle: FileHandle, id: string, size: number): Promise<void> {
   const actual = (await handle.stat()).size;
-  if (actual !== size) throw new Error(`upload ${id} was changed by another writer (${actual} bytes, expected ${size}); resume it`);
+  if (actual !== size) throw new ConcurrentWriteError(id, ` (${actual} bytes, expected ${size})`);
 }
 
 /** Hashes the first `length` bytes of `file`, streamed. Throws when the file is shorter. */

@@ -8,7 +8,7 @@
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { tryParseDigest, type DigestAlgorithm } from '../../oci/digest.js';
-import { DigestMismatchError, LengthMismatchError, SizeLimitError, WriterClosedError } from '../errors.js';
+import { ConcurrentWriteError, DigestMismatchError, LengthMismatchError, SizeLimitError, WriterClosedError } from '../errors.js';
 import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, UploadInfo } from './types.js';
 
 /** Upload ids accepted by every store: 1 to 128 of [A-Za-z0-9_-]. */
@@ -119,7 +119,7 @@ class MemoryBlobWriter implements BlobWriter {
     if (this.#closed || this.state.uploads.get(this.id) !== this.upload) throw new WriterClosedError(this.id);
     checkOpen(this.state);
     if (this.upload.size !== this.#size) {
-      throw new Error(`upload ${this.id} was changed by another writer (${this.upload.size} bytes, expected ${this.#size}); resume it`);
+      throw new ConcurrentWriteError(this.id, ` (${this.upload.size} bytes, expected ${this.#size})`);
     }
     return this.upload;
   }

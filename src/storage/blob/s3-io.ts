@@ -27,7 +27,7 @@ import {
   type _Object,
 } from '@aws-sdk/client-s3';
 import type { ParsedDigest } from '../../oci/digest.js';
-import { StorageFullError } from '../errors.js';
+import { ConcurrentWriteError, StorageFullError } from '../errors.js';
 
 /** S3's minimum part size: every segment but the tail is at least this big. */
 export const MIN_PART = 5 * 1024 * 1024;
@@ -217,9 +217,9 @@ export async function headState(ctx: S3Context, id: string, signal?: AbortSignal
 }
 
 /** Thrown by writeState when state.json is not (or no longer) the version `ifMatch` names. */
-export class StateConflictError extends Error {
+export class StateConflictError extends ConcurrentWriteError {
   constructor(id: string) {
-    super(`upload ${id} was changed by another writer; resume it`);
+    super(id);
     this.name = 'StateConflictError';
   }
 }

@@ -13,7 +13,7 @@
  * - The running sha256 lives in the process; another replica rebuilds it
  *   with resumeUpload (one read of the upload).
  * - Before each append, sha512 digest and commit the writer re-reads
- *   state.json: a changed size means another writer took over (Error); the
+ *   state.json: a changed size means another writer took over (ConcurrentWriteError); the
  *   same size with other segments (a resume elsewhere) is adopted.
  */
 import { createHash, type Hash } from 'node:crypto';
@@ -26,7 +26,7 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { tryParseDigest, type DigestAlgorithm } from '../../oci/digest.js';
-import { DigestMismatchError, LengthMismatchError, SizeLimitError, WriterClosedError } from '../errors.js';
+import { ConcurrentWriteError, DigestMismatchError, LengthMismatchError, SizeLimitError, WriterClosedError } from '../errors.js';
 import { abortable, checkCount } from './memory.js';
 import {
   MAX_PARTS, MAX_TAIL, MIN_PART, StateConflictError, blobKey, call, checkOpen, deleteUploadObjects, dropSegments, ifExists,
@@ -71,7 +71,7 @@ export class S3BlobWriter implements BlobWriter {
     const stored = head === undefined ? undefined : await readState(this.ctx, this.id, signal);
     if (stored === undefined) throw new WriterClosedError(this.id);
     if (stored.state.size !== this.#state.size) {
-      throw new Error(`upload ${this.id} was changed by another writer (${stored.state.size} bytes, expected ${this.#state.size}); resume it`);
+      throw new ConcurrentWriteError(this.id, ` (${stored.state.size} bytes, expected ${this.#state.size})`);
     }
     this.#state = stored.state;
     this.#etag = stored.etag;
