@@ -75,7 +75,7 @@ export async function seedOurs(dir: string, n: number, progress: (msg: string) =
         digest: digestOf(bytes),
         mediaType: OCI_MANIFEST,
         bytes,
-        tag: scaleTagName(i),
+        tags: [scaleTagName(i)],
         blobs: [config, layer],
         manifests: [],
         now,

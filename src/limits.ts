@@ -8,6 +8,8 @@ export interface RegistryLimits {
   readonly maxBlobSize: number;
   /** Bytes one manifest may have; more gets 413. */
   readonly maxManifestSize: number;
+  /** `tag` query parameters one manifest PUT may carry (distribution-spec-next: SHOULD accept at least 10); more gets 414. */
+  readonly maxTagsPerPush: number;
   /** Largest `n` honoured by tags/list and _catalog; larger pages are cut with a Link header. */
   readonly maxPageSize: number;
   /** Rows one filtered _catalog page may scan (see ListingService.catalog) before it ends early. */
@@ -19,6 +21,7 @@ export const DEFAULT_LIMITS: RegistryLimits = {
   uploadSessionTtlMs: 60 * 60 * 1000,
   maxBlobSize: 4 * 1024 ** 3,
   maxManifestSize: 4 * 1024 ** 2,
+  maxTagsPerPush: 100,
   maxPageSize: 10_000,
   maxCatalogScan: 100_000,
 };

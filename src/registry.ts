@@ -23,6 +23,7 @@ import { StoragePolicy, type PolicyRules } from './services/policy.js';
 import type { HandlerContext, Services } from './http/context.js';
 import { registryErrorHandler } from './http/error-handler.js';
 import { parseV2Path, type RouteKind } from './http/paths.js';
+import { sourceNamespace } from './http/headers.js';
 import { allowedMethods, ROUTE_TABLE } from './http/routes.js';
 
 export interface RegistryOptions {
@@ -143,7 +144,8 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) controller.abort(new Error('client closed the connection'));
       });
-      const ctx: HandlerContext = { request, reply, path, name: path.name ?? '', ref: path.ref ?? '', services, signal: controller.signal };
+      const namespace = sourceNamespace(request.query);
+      const ctx: HandlerContext = { request, reply, path, name: path.name ?? '', ref: path.ref ?? '', ...(namespace ? { namespace } : {}), services, signal: controller.signal };
       await handler(ctx);
     };
     app.route({ method: METHODS, url: '/v2', handler: handle });

@@ -25,6 +25,12 @@ export interface HandlerContext {
   readonly name: string;
   /** Reference, digest or upload id from the path ('' when the route has none). */
   readonly ref: string;
+  /**
+   * The `ns` query parameter, validated (http/headers.ts sourceNamespace). This
+   * registry is no proxy and does not scope requests by it (the draft's "MAY
+   * ignore"), so no handler answers OCI-Namespace; a mirror scoping by it would.
+   */
+  readonly namespace?: string;
   readonly services: Services;
   /** Aborted when the client goes away before the response is complete. */
   readonly signal: AbortSignal;

@@ -1,6 +1,8 @@
 /** Parsing of the request headers and query parameters the /v2 API reads. */
 import type { IncomingHttpHeaders } from 'node:http';
+import type { DigestAlgorithm } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
+import { isValidRegistryHost } from '../oci/names.js';
 import type { ByteRange } from '../storage/blob/types.js';
 
 /** Content-Length as a number, or undefined when absent. Throws SIZE_INVALID when malformed. */
@@ -66,6 +68,35 @@ export function blobRange(header: string | undefined, size: number): ByteRange |
 export function queryParam(query: unknown, name: string): string | undefined {
   const value = (query as Record<string, string | string[] | undefined>)[name];
   return Array.isArray(value) ? value[0] : value;
+}
+
+/** Every value of a repeated query parameter, in order. */
+export function queryParams(query: unknown, name: string): string[] {
+  const value = (query as Record<string, string | string[] | undefined>)[name];
+  return value === undefined ? [] : Array.isArray(value) ? value : [value];
+}
+
+/**
+ * The `digest-algorithm` parameter (distribution-spec-next "Pushing a blob in
+ * chunks", end-4c; also honoured by a manifest push by tag). An unsupported
+ * algorithm is DIGEST_INVALID (400, "Pushing blobs": SHOULD).
+ */
+export function digestAlgorithmParam(query: unknown): DigestAlgorithm | undefined {
+  const algorithm = queryParam(query, 'digest-algorithm');
+  if (algorithm === undefined || algorithm === 'sha256' || algorithm === 'sha512') return algorithm;
+  throw new RegistryError('DIGEST_INVALID', `unsupported digest-algorithm ${JSON.stringify(algorithm.slice(0, 40))}: use sha256 or sha512`);
+}
+
+/**
+ * The `ns` query parameter (distribution-spec-next "Registry Proxying"): the
+ * source host of the repository name the client used, e.g. `docker.io`, as
+ * containerd sends it to a mirror. Not a registry host: NAME_INVALID (400).
+ */
+export function sourceNamespace(query: unknown): string | undefined {
+  const ns = queryParam(query, 'ns');
+  if (ns === undefined) return undefined;
+  if (!isValidRegistryHost(ns)) throw new RegistryError('NAME_INVALID', `ns=${JSON.stringify(ns.slice(0, 100))} is not a registry host such as docker.io or localhost:5000`);
+  return ns;
 }
 
 /** The `n` of tags/list and _catalog: a non-negative integer, else PAGINATION_INVALID (400). */

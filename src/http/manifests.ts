@@ -1,6 +1,8 @@
-/** end-3 (GET/HEAD manifest), end-7 (PUT), end-9 (DELETE). */
+/** end-3 (GET/HEAD manifest), end-7a/7b (PUT), end-9 (DELETE). */
+import { RegistryError } from '../oci/errors.js';
 import { readSmallBody } from './body.js';
 import type { HandlerContext } from './context.js';
+import { digestAlgorithmParam, queryParams } from './headers.js';
 
 export async function getManifest(ctx: HandlerContext): Promise<void> {
   const { reply, request, name, ref, services, signal } = ctx;
@@ -16,9 +18,18 @@ export async function getManifest(ctx: HandlerContext): Promise<void> {
 
 export async function putManifest(ctx: HandlerContext): Promise<void> {
   const { reply, request, name, ref, services, signal } = ctx;
+  const tags = queryParams(request.query, 'tag');
+  // distribution-spec-next "Pushing Manifests": MAY answer 414 when too many tags are included.
+  if (tags.length > services.limits.maxTagsPerPush) {
+    throw new RegistryError('TOO_MANY_TAGS', `${tags.length} tag query parameters; at most ${services.limits.maxTagsPerPush} per request`);
+  }
+  const algorithm = digestAlgorithmParam(request.query);
   const bytes = await readSmallBody(request.raw, services.limits.maxManifestSize);
-  const outcome = await services.manifests.put(name, ref, bytes, request.headers['content-type'], signal);
+  const options = { ...(tags.length > 0 ? { tags } : {}), ...(algorithm ? { algorithm } : {}) };
+  const outcome = await services.manifests.put(name, ref, bytes, request.headers['content-type'], options, signal);
   reply.code(201).header('Location', `/v2/${name}/manifests/${outcome.digest}`).header('Docker-Content-Digest', outcome.digest).header('Content-Length', 0);
+  // distribution-spec-next "Pushing Manifests": MUST answer an OCI-Tag header for each accepted tag (one header per tag).
+  if (tags.length > 0) reply.header('OCI-Tag', outcome.tags);
   // spec "Pushing Manifests with Subject": MUST answer OCI-Subject when the subject was processed.
   if (outcome.subject) reply.header('OCI-Subject', outcome.subject);
   await reply.send();

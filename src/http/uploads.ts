@@ -3,7 +3,7 @@ import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
 import { assertValidName } from '../oci/names.js';
 import { uploadLocation, uploadRange, type ChunkInput, type UploadState } from '../services/uploads.js';
-import { contentLength, queryParam, uploadContentRange } from './headers.js';
+import { contentLength, digestAlgorithmParam, queryParam, uploadContentRange } from './headers.js';
 import type { HandlerContext } from './context.js';
 
 function chunk(ctx: HandlerContext): ChunkInput {
@@ -45,10 +45,7 @@ function requiredDigest(ctx: HandlerContext): string {
  */
 export async function postUpload(ctx: HandlerContext): Promise<void> {
   const { request, name, services, signal } = ctx;
-  const algorithm = queryParam(request.query, 'digest-algorithm');
-  if (algorithm !== undefined && algorithm !== 'sha256' && algorithm !== 'sha512') {
-    throw new RegistryError('DIGEST_INVALID', `unsupported digest-algorithm ${JSON.stringify(algorithm.slice(0, 40))}: use sha256 or sha512`);
-  }
+  digestAlgorithmParam(request.query);
   const mount = queryParam(request.query, 'mount');
   const from = queryParam(request.query, 'from');
   if (mount !== undefined && from !== undefined && from !== '') {

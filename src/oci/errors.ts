@@ -43,6 +43,8 @@ export const ERROR_TABLE = {
   MANIFEST_UNKNOWN: { code: 'MANIFEST_UNKNOWN', status: 404, message: 'manifest unknown to registry' },
   /** Manifest over the configured size limit (spec "Pushing Manifests": SHOULD 413). */
   MANIFEST_TOO_LARGE: { code: 'SIZE_INVALID', status: 413, message: 'manifest too large' },
+  /** More `tag` query parameters on a manifest PUT than maxTagsPerPush (distribution-spec-next "Pushing Manifests": MAY 414). */
+  TOO_MANY_TAGS: { code: 'UNSUPPORTED', status: 414, message: 'too many tags in one request' },
   NAME_INVALID: { code: 'NAME_INVALID', status: 400, message: 'invalid repository name' },
   NAME_UNKNOWN: { code: 'NAME_UNKNOWN', status: 404, message: 'repository name not known to registry' },
   SIZE_INVALID: { code: 'SIZE_INVALID', status: 400, message: 'provided length did not match content length' },

@@ -5,6 +5,7 @@
  */
 import { RegistryError } from './errors.js';
 import { parseDigest } from './digest.js';
+import { parseIJson } from './json.js';
 import { bareMediaType, IMAGE_MEDIA_TYPES, INDEX_MEDIA_TYPES, MediaType } from './mediatypes.js';
 
 export interface Descriptor {
@@ -100,14 +101,16 @@ function isForeign(layer: Descriptor): boolean {
  * the stored media type is the Content-Type when given, else the body's
  * `mediaType`, else inferred from the shape. Accepts OCI image manifests and
  * indexes (with any artifactType / config media type) and Docker schema2
- * manifests and manifest lists. Throws MANIFEST_INVALID with a reason.
+ * manifests and manifest lists. The bytes MUST be I-JSON (image-spec; see
+ * json.ts): duplicate member names and the like are refused. Throws
+ * MANIFEST_INVALID with a reason.
  */
 export function parseManifest(bytes: Uint8Array, contentType: string | undefined): ParsedManifest {
   let doc: unknown;
   try {
-    doc = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+    doc = parseIJson(bytes);
   } catch (err) {
-    throw invalid(`manifest is not valid JSON: ${err instanceof RangeError ? 'nested too deeply' : (err as Error).message}`);
+    throw invalid(`manifest is not valid I-JSON: ${err instanceof RangeError ? 'nested too deeply' : (err as Error).message}`);
   }
   if (!isObject(doc)) throw invalid('manifest must be a JSON object');
   if (doc.schemaVersion !== 2) {

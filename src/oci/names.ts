@@ -17,6 +17,14 @@ export function isValidName(name: string): boolean {
   return name.length > 0 && name.length <= MAX_NAME_LENGTH && NAME_RE.test(name);
 }
 
+// distribution/reference's domain: DNS labels joined by dots, or a bracketed IPv6 address; an optional port.
+const HOST_RE = /^(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:.]+\])(?::[0-9]{1,5})?$/;
+
+/** Whether `host` is a registry host as a repository name's first component has it (`docker.io`, `localhost:5000`). */
+export function isValidRegistryHost(host: string): boolean {
+  return host.length <= MAX_NAME_LENGTH && HOST_RE.test(host);
+}
+
 export function isValidTag(tag: string): boolean {
   return tag.length <= MAX_TAG_LENGTH && TAG_RE.test(tag);
 }
@@ -43,10 +51,15 @@ export function parseReference(reference: string): Reference {
   if (reference.includes(':')) {
     return { kind: 'digest', ...parseDigest(reference) };
   }
-  if (!isValidTag(reference)) {
-    throw new RegistryError('MANIFEST_INVALID', `invalid tag ${JSON.stringify(reference.slice(0, 200))}: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`, {
+  return { kind: 'tag', tag: assertValidTag(reference) };
+}
+
+/** Returns `tag` when valid; else throws MANIFEST_INVALID (detail reason TAG_INVALID, the legacy code). */
+export function assertValidTag(tag: string): string {
+  if (!isValidTag(tag)) {
+    throw new RegistryError('MANIFEST_INVALID', `invalid tag ${JSON.stringify(tag.slice(0, 200))}: must match [a-zA-Z0-9_][a-zA-Z0-9._-]{0,127}`, {
       detail: { reason: 'TAG_INVALID' },
     });
   }
-  return { kind: 'tag', tag: reference };
+  return tag;
 }

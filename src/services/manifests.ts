@@ -3,22 +3,32 @@
  * "Deleting tags", "Deleting Manifests").
  */
 import { RegistryError } from '../oci/errors.js';
-import { digestOf } from '../oci/digest.js';
+import { digestOf, type DigestAlgorithm } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
-import { isValidTag, parseReference, type Reference } from '../oci/names.js';
+import { assertValidTag, isValidTag, parseReference, type Reference } from '../oci/names.js';
 import { supportsManifestLifecycle, type ManifestRecord, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
 import { StoragePolicy } from './policy.js';
+
+export interface PutManifestOptions {
+  /** Tags of `tag` query parameters (distribution-spec-next "Pushing Manifests", end-7b): a push by digest only. */
+  readonly tags?: readonly string[];
+  /** The algorithm a push by tag is addressed with (the `digest-algorithm` parameter); see ManifestService.put. */
+  readonly algorithm?: DigestAlgorithm;
+}
 
 export interface PutManifestOutcome {
   readonly digest: string;
   readonly subject?: string;
+  /** The tags now pointing at the manifest: the reference's, or those of PutManifestOptions.tags. */
+  readonly tags: readonly string[];
 }
 
 /**
  * Immutable tags (StoragePolicy.isImmutable): such a tag, once it exists,
  * is never moved to another manifest nor deleted, and the manifest it points
  * at is not deleted (TAG_IMMUTABLE, 409 DENIED). The tag is set in the same
- * transaction that checks it (PutManifestInput.immutableTag).
+ * transaction that checks it (PutManifestInput.immutableTags), each tag of a
+ * push with several tags included: one immutable tag taken refuses the push.
  */
 export class ManifestService {
   constructor(
@@ -32,21 +42,31 @@ export class ManifestService {
    * the tag at them. When the reference is a digest, the bytes MUST hash to it
    * (spec "Pushing Manifests": Docker-Content-Digest MUST equal the client's
    * digest). Config, layers and index children MUST exist in the repository
-   * (MANIFEST_BLOB_UNKNOWN); the subject need not (spec "Push").
+   * (MANIFEST_BLOB_UNKNOWN); the subject need not (spec "Push"). The tags
+   * (the reference's, or `options.tags` with a digest) are set in the same
+   * transaction as the manifest: all of them or none.
    */
-  async put(repository: string, reference: string, bytes: Uint8Array, contentType: string | undefined, signal?: AbortSignal): Promise<PutManifestOutcome> {
+  async put(repository: string, reference: string, bytes: Uint8Array, contentType: string | undefined, options: PutManifestOptions = {}, signal?: AbortSignal): Promise<PutManifestOutcome> {
     const ref = parseReference(reference);
+    if (ref.kind === 'tag' && (options.tags?.length ?? 0) > 0) {
+      throw new RegistryError('UNSUPPORTED', `tag query parameters are accepted on a push by digest only; push to /v2/${repository}/manifests/<digest>?tag=${ref.tag}`);
+    }
+    if (ref.kind === 'digest' && options.algorithm !== undefined && options.algorithm !== ref.algorithm) {
+      throw new RegistryError('DIGEST_INVALID', `digest-algorithm ${options.algorithm} does not match the ${ref.algorithm} digest in the URL`);
+    }
     const parsed = parseManifest(bytes, contentType);
-    const digest = digestOf(bytes, ref.kind === 'digest' ? ref.algorithm : 'sha256');
+    const digest = ref.kind === 'digest' ? digestOf(bytes, ref.algorithm) : await this.tagPushDigest(repository, bytes, options.algorithm, signal);
     if (ref.kind === 'digest' && digest !== ref.digest) {
+      // spec "Pushing Manifests": Docker-Content-Digest MUST equal the client's digest.
       throw new RegistryError('DIGEST_INVALID', `manifest bytes have digest ${digest}, not the ${ref.digest} in the URL`);
     }
+    const tags = ref.kind === 'tag' ? [ref.tag] : [...new Set(options.tags)].map(assertValidTag);
     const toRef = (d: { digest: string; size: number }) => ({ digest: d.digest, size: d.size });
-    const immutable = ref.kind === 'tag' && this.policy.isImmutable(repository, ref.tag);
-    if (immutable) {
-      // Also refused inside putManifest; checked first so that a store without immutableTag support refuses too.
-      const current = await this.meta.getTag(repository, ref.tag, signal);
-      if (current !== undefined && current !== digest) throw immutableError(repository, ref.tag, current);
+    const immutableTags = tags.filter((tag) => this.policy.isImmutable(repository, tag));
+    for (const tag of immutableTags) {
+      // Also refused inside putManifest; checked first so that a store without immutableTags support refuses too.
+      const current = await this.meta.getTag(repository, tag, signal);
+      if (current !== undefined && current !== digest) throw immutableError(repository, tag, current);
     }
     const result = await this.meta.putManifest(
       {
@@ -54,18 +74,18 @@ export class ManifestService {
         digest,
         mediaType: parsed.mediaType,
         bytes,
-        ...(ref.kind === 'tag' ? { tag: ref.tag } : {}),
+        ...(tags.length > 0 ? { tags } : {}),
         blobs: parsed.blobs.map(toRef),
         manifests: parsed.manifests.map(toRef),
         ...(parsed.subject ? { subject: parsed.subject.digest } : {}),
         ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
         ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
-        ...(immutable ? { immutableTag: true } : {}),
+        ...(immutableTags.length > 0 ? { immutableTags } : {}),
         now: this.now(),
       },
       signal,
     );
-    if (!result.ok && result.tagTaken !== undefined && ref.kind === 'tag') throw immutableError(repository, ref.tag, result.tagTaken);
+    if (!result.ok && result.tagTaken !== undefined) throw immutableError(repository, result.tagTaken.tag, result.tagTaken.digest);
     if (!result.ok) {
       const first = result.missing[0]!;
       const what = (m: (typeof result.missing)[number]) =>
@@ -76,7 +96,20 @@ export class ManifestService {
         detail: result.missing.map((m) => ({ digest: m.digest, kind: m.kind, reason: what(m) })),
       });
     }
-    return { digest, ...(parsed.subject ? { subject: parsed.subject.digest } : {}) };
+    return { digest, ...(parsed.subject ? { subject: parsed.subject.digest } : {}), tags };
+  }
+
+  /**
+   * The digest a push by tag stores the manifest under: with `algorithm`
+   * (the client named one), that one; else sha512 when the repository holds
+   * these exact bytes under their sha512 digest already (a client that pushed
+   * by sha512 digest, then tags by tag: the tag points at that manifest, no
+   * sha256-addressed copy is made); else sha256, the canonical algorithm.
+   */
+  private async tagPushDigest(repository: string, bytes: Uint8Array, algorithm: DigestAlgorithm | undefined, signal?: AbortSignal): Promise<string> {
+    if (algorithm !== undefined) return digestOf(bytes, algorithm);
+    const sha512 = digestOf(bytes, 'sha512');
+    return (await this.meta.getManifest(repository, sha512, signal)) ? sha512 : digestOf(bytes, 'sha256');
   }
 
   /** The manifest a tag or digest names. Throws NAME_UNKNOWN or MANIFEST_UNKNOWN. */

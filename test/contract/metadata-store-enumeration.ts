@@ -26,7 +26,7 @@ export function enumerationContract(store: () => MetadataStore): void {
     it('lists manifest digests in byte order, per repository, without deleted ones', async () => {
       const ms = ['1', '2', '3', '4'].map((seed) => manifest('app', seed));
       for (const m of ms) await mustPut(store(), m);
-      await mustPut(store(), { ...ms[0]!, tag: 'again' }); // the same manifest twice is listed once
+      await mustPut(store(), { ...ms[0]!, tags: ['again'] }); // the same manifest twice is listed once
       await mustPut(store(), manifest('other', 'x'));
       const sorted = ms.map((m) => m.digest).sort();
       assert.deepEqual(await store().listManifests('app', { limit: 100 }), sorted);

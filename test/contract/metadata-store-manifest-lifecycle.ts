@@ -1,7 +1,7 @@
 /**
  * MetadataStore contract, part: the manifest lifecycle of retention and the
  * untagged policy (ManifestLifecycle in src/storage/meta/types.ts), and
- * immutable tags (PutManifestInput.immutableTag). Lifecycle cases are skipped
+ * immutable tags (PutManifestInput.immutableTags). Lifecycle cases are skipped
  * for a store that does not implement it.
  */
 import { describe, it, type TestContext } from 'node:test';
@@ -23,15 +23,35 @@ export function manifestLifecycleContract(store: () => MetadataStore): void {
     it('an immutable tag is created, set again to the same manifest, and never moved', async (t) => {
       const s = lifecycle(t);
       if (!s) return;
-      const m1 = manifest('app', '1', { tag: 'v1', immutableTag: true });
-      const m2 = manifest('app', '2', { tag: 'v1', immutableTag: true, now: NOW + 5 });
+      const m1 = manifest('app', '1', { tags: ['v1'], immutableTags: ['v1'] });
+      const m2 = manifest('app', '2', { tags: ['v1'], immutableTags: ['v1'], now: NOW + 5 });
       await mustPut(s, m1);
       await mustPut(s, { ...m1, now: NOW + 1 });
-      assert.deepEqual(await s.putManifest(m2), { ok: false, missing: [], tagTaken: m1.digest });
+      assert.deepEqual(await s.putManifest(m2), { ok: false, missing: [], tagTaken: { tag: 'v1', digest: m1.digest } });
       assert.equal(await s.getTag('app', 'v1'), m1.digest);
       assert.equal(await s.getManifest('app', m2.digest), undefined, 'nothing written');
-      await mustPut(s, { ...m2, immutableTag: false });
+      await mustPut(s, { ...m2, immutableTags: [] });
       assert.equal(await s.getTag('app', 'v1'), m2.digest, 'without the flag the tag moves');
+    });
+
+    it('several tags with immutable ones: one taken refuses the whole put, naming it; unchanged ones let the others move', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const m1 = manifest('app', '1', { tags: ['v1', 'latest'], immutableTags: ['v1'] });
+      const m2 = manifest('app', '2', { tags: ['latest', 'v2', 'v1'], immutableTags: ['v1', 'v2'], now: NOW + 5 });
+      await mustPut(s, m1);
+      assert.deepEqual(await s.putManifest(m2), { ok: false, missing: [], tagTaken: { tag: 'v1', digest: m1.digest } });
+      assert.deepEqual(await s.listTagRecords('app', { limit: 10 }), [
+        { tag: 'latest', digest: m1.digest, updatedAt: NOW },
+        { tag: 'v1', digest: m1.digest, updatedAt: NOW },
+      ]);
+      assert.equal(await s.getManifest('app', m2.digest), undefined, 'nothing written');
+      await mustPut(s, { ...m2, tags: ['latest', 'v2'] });
+      assert.deepEqual(await s.listTagRecords('app', { limit: 10 }), [
+        { tag: 'latest', digest: m2.digest, updatedAt: NOW + 5 },
+        { tag: 'v1', digest: m1.digest, updatedAt: NOW },
+        { tag: 'v2', digest: m2.digest, updatedAt: NOW + 5 },
+      ]);
     });
 
     it('lists tag records in tag order with digests and times; deleteTagIf needs both unchanged', async (t) => {
@@ -39,9 +59,9 @@ export function manifestLifecycleContract(store: () => MetadataStore): void {
       if (!s) return;
       const m1 = manifest('app', '1');
       const m2 = manifest('app', '2');
-      await mustPut(s, { ...m1, tag: 'b', now: NOW + 2 });
-      await mustPut(s, { ...m1, tag: 'a', now: NOW + 1 });
-      await mustPut(s, { ...m2, tag: 'c', now: NOW + 3 });
+      await mustPut(s, { ...m1, tags: ['b'], now: NOW + 2 });
+      await mustPut(s, { ...m1, tags: ['a'], now: NOW + 1 });
+      await mustPut(s, { ...m2, tags: ['c'], now: NOW + 3 });
       assert.deepEqual(await s.listTagRecords('app', { limit: 10 }), [
         { tag: 'a', digest: m1.digest, updatedAt: NOW + 1 },
         { tag: 'b', digest: m1.digest, updatedAt: NOW + 2 },
@@ -49,7 +69,7 @@ export function manifestLifecycleContract(store: () => MetadataStore): void {
       ]);
       assert.deepEqual((await s.listTagRecords('app', { last: 'a', limit: 1 })).map((r) => r.tag), ['b']);
       assert.deepEqual(await s.listTagRecords('nowhere', { limit: 10 }), []);
-      await mustPut(s, { ...m2, tag: 'a', now: NOW + 9 }); // moved since listed
+      await mustPut(s, { ...m2, tags: ['a'], now: NOW + 9 }); // moved since listed
       assert.equal(await s.deleteTagIf('app', 'a', { digest: m1.digest, updatedAt: NOW + 1 }), false);
       assert.equal(await s.deleteTagIf('app', 'b', { digest: m1.digest, updatedAt: NOW + 1 }), false, 'other time');
       assert.equal(await s.deleteTagIf('app', 'b', { digest: m1.digest, updatedAt: NOW + 2 }), true);
@@ -61,7 +81,7 @@ export function manifestLifecycleContract(store: () => MetadataStore): void {
       const s = lifecycle(t);
       if (!s) return;
       const child = manifest('app', 'child');
-      const tagged = manifest('app', 'tagged', { tag: 'v1' });
+      const tagged = manifest('app', 'tagged', { tags: ['v1'] });
       await mustPut(s, child);
       await mustPut(s, tagged);
       const index = manifest('app', 'index', { mediaType: INDEX, manifests: [{ digest: child.digest, size: child.bytes.byteLength }] });
@@ -81,21 +101,21 @@ export function manifestLifecycleContract(store: () => MetadataStore): void {
     it('deleteManifestIf: usedBefore counts puts, tag moves and deleteTag', async (t) => {
       const s = lifecycle(t);
       if (!s) return;
-      const m = manifest('app', 'm', { tag: 'x' });
+      const m = manifest('app', 'm', { tags: ['x'] });
       await mustPut(s, m);
       assert.equal(await s.deleteManifestIf('app', m.digest, { usedBefore: NOW }), false);
-      await mustPut(s, { ...m, tag: undefined, now: NOW + 100 }); // put again
+      await mustPut(s, { ...m, tags: undefined, now: NOW + 100 }); // put again
       assert.equal(await s.deleteManifestIf('app', m.digest, { usedBefore: NOW + 100, dryRun: true }), false);
       assert.equal(await s.deleteManifestIf('app', m.digest, { usedBefore: NOW + 101, dryRun: true }), true);
-      await mustPut(s, manifest('app', 'other', { tag: 'x', now: NOW + 200 })); // x moved off m
+      await mustPut(s, manifest('app', 'other', { tags: ['x'], now: NOW + 200 })); // x moved off m
       assert.equal(await s.deleteManifestIf('app', m.digest, { usedBefore: NOW + 200, dryRun: true }), false);
       assert.equal(await s.deleteManifestIf('app', m.digest, { usedBefore: NOW + 201, dryRun: true }), true);
-      const recent = manifest('app', 'recent', { tag: 'y' });
+      const recent = manifest('app', 'recent', { tags: ['y'] });
       await mustPut(s, recent);
       assert.ok(await s.deleteTag('app', 'y')); // a use at the store's clock
       assert.equal(await s.deleteManifestIf('app', recent.digest, { usedBefore: Date.now() - 60_000 }), false);
       assert.equal(await s.deleteManifestIf('app', recent.digest, { usedBefore: Date.now() + 60_000 }), true);
-      const removedByIf = manifest('app', 'by-if', { tag: 'z' });
+      const removedByIf = manifest('app', 'by-if', { tags: ['z'] });
       await mustPut(s, removedByIf);
       assert.ok(await s.deleteTagIf('app', 'z', { digest: removedByIf.digest, updatedAt: NOW }));
       assert.equal(await s.deleteManifestIf('app', removedByIf.digest, { usedBefore: NOW + 1 }), true, 'deleteTagIf is no use');
@@ -123,7 +143,7 @@ export function manifestLifecycleContract(store: () => MetadataStore): void {
       for (const b of [own, shared, loose]) await s.linkBlob('app', b, NOW);
       await s.linkBlob('other', own, NOW);
       const m = manifest('app', 'm', { blobs: [own, shared] });
-      const keeper = manifest('app', 'keeper', { blobs: [shared], tag: 'keep' });
+      const keeper = manifest('app', 'keeper', { blobs: [shared], tags: ['keep'] });
       const elsewhere = manifest('other', 'm', { blobs: [own] });
       for (const x of [m, keeper, elsewhere]) await mustPut(s, x);
       assert.equal(await s.deleteManifestIf('app', m.digest, { untagged: true, unlinkBlobs: true }), true);
@@ -142,7 +162,7 @@ export function manifestLifecycleContract(store: () => MetadataStore): void {
     it('the lifecycle methods reject with the reason of an aborted signal and have no effect', async (t) => {
       const s = lifecycle(t);
       if (!s) return;
-      const m = manifest('app', 'm', { tag: 't' });
+      const m = manifest('app', 'm', { tags: ['t'] });
       await mustPut(s, m);
       const controller = new AbortController();
       const reason = new Error('stop');

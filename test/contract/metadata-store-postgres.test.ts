@@ -134,9 +134,9 @@ if (unavailable !== undefined) {
         assert.equal(Number(await usedAt(kept)), NOW + 50);
         assert.equal(await store.deleteManifestIf('app', kept.digest, { usedBefore: NOW + 50 }), false);
         assert.equal(await store.deleteManifestIf('app', old.digest, { untagged: true }), false, 'tagged v1');
-        await mustPut(store, { ...kept, tag: 'v1', now: NOW + 60 }); // v1 moves off the old manifest
+        await mustPut(store, { ...kept, tags: ['v1'], now: NOW + 60 }); // v1 moves off the old manifest
         assert.equal(Number(await usedAt(old)), NOW + 60);
-        assert.deepEqual((await store.putManifest({ ...old, tag: 'v1', immutableTag: true, now: NOW + 70 })), { ok: false, missing: [], tagTaken: kept.digest });
+        assert.deepEqual((await store.putManifest({ ...old, tags: ['v1'], immutableTags: ['v1'], now: NOW + 70 })), { ok: false, missing: [], tagTaken: { tag: 'v1', digest: kept.digest } });
         assert.equal(await store.deleteManifestIf('app', old.digest, { untagged: true, usedBefore: NOW + 61, unlinkBlobs: true }), true);
         assert.equal(await store.getBlobLink('app', layer.digest), undefined, 'the layer only the old manifest used is unlinked');
         assert.equal(await store.markBlobForDeletion(layer.digest, 'gc', { now: Date.now(), graceMs: 60_000, leaseMs: 1000 }), false, 'just unlinked');
@@ -156,7 +156,7 @@ if (unavailable !== undefined) {
         await admin.query(`GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${q(schema)} TO ${role}`);
         const store = await openIn(schema, { user: role });
         try {
-          await mustPut(store, manifest('app', 'm', { tag: 'v1' }));
+          await mustPut(store, manifest('app', 'm', { tags: ['v1'] }));
           assert.deepEqual(await store.listTags('app', { limit: 10 }), ['v1']);
         } finally {
           await store.close();
@@ -176,7 +176,7 @@ if (unavailable !== undefined) {
         const config = blob('config', 7);
         await store.linkBlob('app', layer, NOW);
         await store.linkBlob('app', config, NOW);
-        const m = manifest('app', 'dup', { tag: 'v', blobs: [config, layer, layer] });
+        const m = manifest('app', 'dup', { tags: ['v'], blobs: [config, layer, layer] });
         await mustPut(store, m);
         await mustPut(store, m);
         const { rows } = await admin.query(`SELECT kind, target_digest FROM ${q(schema)}.manifest_refs ORDER BY target_digest`);
@@ -304,7 +304,7 @@ if (unavailable !== undefined) {
       });
 
       it('concurrent puts of one tag from two pools leave it on one of the manifests, consistently', async () => {
-        const puts = Array.from({ length: 60 }, (_, i) => manifest('race', `m${i}`, { tag: 'latest' }));
+        const puts = Array.from({ length: 60 }, (_, i) => manifest('race', `m${i}`, { tags: ['latest'] }));
         const results = await Promise.all(puts.map((m, i) => (i % 2 === 0 ? a : b).putManifest(m)));
         assert.ok(results.every((r) => r.ok));
         const tagged = await a.getTag('race', 'latest');
@@ -319,7 +319,7 @@ if (unavailable !== undefined) {
         for (let round = 0; round < 40; round++) {
           const m = manifest('churn', `m${round % 3}`);
           await mustPut(a, m);
-          const [put, deleted] = await Promise.all([a.putManifest({ ...m, tag: `t${round}` }), b.deleteManifest('churn', m.digest)]);
+          const [put, deleted] = await Promise.all([a.putManifest({ ...m, tags: [`t${round}`] }), b.deleteManifest('churn', m.digest)]);
           assert.deepEqual(put, { ok: true });
           assert.equal(deleted, true);
           const tag = await a.getTag('churn', `t${round}`);
@@ -330,7 +330,7 @@ if (unavailable !== undefined) {
 
       it('a delete cannot remove a stored manifest between its re-put and the tag write', async () => {
         const m = manifest('pause', 'm');
-        const other = manifest('pause', 'other', { tag: 'v' });
+        const other = manifest('pause', 'other', { tags: ['v'] });
         await mustPut(a, m);
         await mustPut(a, other);
         const raw = await admin.connect();
@@ -338,7 +338,7 @@ if (unavailable !== undefined) {
         try {
           await raw.query('BEGIN');
           await raw.query(`SELECT 1 FROM ${q(schema)}.tags WHERE repository = 'pause' AND tag = 'v' FOR UPDATE`);
-          const put = a.putManifest({ ...m, tag: 'v' }); // stops at the tag write, holding the manifest row
+          const put = a.putManifest({ ...m, tags: ['v'] }); // stops at the tag write, holding the manifest row
           await waitForLockWaiter();
           deleting = b.deleteManifest('pause', m.digest);
           await Promise.race([deleting, waitForLockWaiter(2)]); // it must wait for the put
@@ -353,13 +353,13 @@ if (unavailable !== undefined) {
       });
 
       it('concurrent immutable puts of one new tag from two pools: exactly one takes it, the others write nothing', async () => {
-        const puts = Array.from({ length: 20 }, (_, i) => manifest('frozen', `m${i}`, { tag: 'v1', immutableTag: true }));
+        const puts = Array.from({ length: 20 }, (_, i) => manifest('frozen', `m${i}`, { tags: ['v1'], immutableTags: ['v1'] }));
         const results = await Promise.all(puts.map((m, i) => (i % 2 === 0 ? a : b).putManifest(m)));
         const winners = puts.filter((_, i) => results[i]!.ok);
         assert.equal(winners.length, 1);
         const tagged = await a.getTag('frozen', 'v1');
         assert.equal(tagged, winners[0]!.digest);
-        for (const r of results) if (!r.ok) assert.deepEqual(r, { ok: false, missing: [], tagTaken: tagged });
+        for (const r of results) if (!r.ok) assert.deepEqual(r, { ok: false, missing: [], tagTaken: { tag: 'v1', digest: tagged } });
         assert.deepEqual(await a.listManifests('frozen', { limit: 100 }), [tagged]);
       });
 
@@ -372,7 +372,7 @@ if (unavailable !== undefined) {
           await raw.query(`LOCK TABLE ${q(schema)}.manifest_refs IN ACCESS EXCLUSIVE MODE`); // the delete's cascade waits here
           const deleting = b.deleteManifestIf('hold', m.digest, { untagged: true });
           await waitForLockWaiter();
-          const put = a.putManifest({ ...m, tag: 'v', now: NOW + 5 });
+          const put = a.putManifest({ ...m, tags: ['v'], now: NOW + 5 });
           await waitForLockWaiter(2); // the put waits for the locked manifest row
           await raw.query('COMMIT');
           assert.equal(await deleting, true);
@@ -409,7 +409,7 @@ if (unavailable !== undefined) {
         try {
           await raw.query('BEGIN');
           await raw.query(`DELETE FROM ${q(schema)}.blob_links WHERE repository = 'lock' AND digest = $1`, [layer.digest]);
-          const put = a.putManifest(manifest('lock', 'm', { tag: 'v', blobs: [layer] }));
+          const put = a.putManifest(manifest('lock', 'm', { tags: ['v'], blobs: [layer] }));
           await waitForLockWaiter();
           await raw.query('COMMIT');
           assert.deepEqual(await put, { ok: false, missing: [{ digest: layer.digest, kind: 'blob', expectedSize: 5 }] });
@@ -427,7 +427,7 @@ if (unavailable !== undefined) {
           await raw.query(`LOCK TABLE ${q(schema)}.tags IN ACCESS EXCLUSIVE MODE`);
           for (const call of [
             (s: AbortSignal) => a.listTags('abort', { limit: 10 }, s),
-            (s: AbortSignal) => a.putManifest(manifest('abort', 'm', { tag: 'v' }), s),
+            (s: AbortSignal) => a.putManifest(manifest('abort', 'm', { tags: ['v'] }), s),
           ]) {
             const controller = new AbortController();
             const reason = new Error('client went away');

@@ -38,8 +38,8 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
       await store.linkBlob('a', shared, NOW);
       await store.linkBlob('b', shared, NOW);
       await store.linkBlob('b', blob('own', 7), NOW);
-      await mustPut(store, manifest('a', 'm1', { tag: 't1' }));
-      await mustPut(store, manifest('a', 'm2', { tag: 't2' }));
+      await mustPut(store, manifest('a', 'm1', { tags: ['t1'] }));
+      await mustPut(store, manifest('a', 'm2', { tags: ['t2'] }));
       await store.createUpload({ id: 'u1', repository: 'a', offset: 0, createdAt: NOW, updatedAt: NOW });
       assert.deepEqual(await store.stats(), { repositories: 2, manifests: 2, tags: 2, blobs: 2, blobBytes: 107, uploads: 1 });
       await store.unlinkBlob('a', shared.digest);
@@ -136,7 +136,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
         await store.linkBlob('app', config, NOW);
         await store.linkBlob('app', layer, NOW);
         const bytes = Buffer.from([0x7b, 0x0a, 0x20, 0x00, 0xff, 0xfe, 0x7d, 0x0d, 0x0a]);
-        const m = manifest('app', 'x', { bytes, digest: digestOf(bytes), tag: 'v1', blobs: [config, layer], annotations: { a: '1', 'org.x': 'y' } });
+        const m = manifest('app', 'x', { bytes, digest: digestOf(bytes), tags: ['v1'], blobs: [config, layer], annotations: { a: '1', 'org.x': 'y' } });
         await mustPut(store, m);
         bytes[0] = 0; // the store keeps its own bytes
         assert.equal(await store.getTag('app', 'v1'), m.digest);
@@ -156,8 +156,8 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
       });
 
       it('moves a tag to another manifest and keeps the first', async () => {
-        const m1 = manifest('app', '1', { tag: 'latest' });
-        const m2 = manifest('app', '2', { tag: 'latest' });
+        const m1 = manifest('app', '1', { tags: ['latest'] });
+        const m2 = manifest('app', '2', { tags: ['latest'] });
         await mustPut(store, m1);
         await mustPut(store, m2);
         assert.equal(await store.getTag('app', 'latest'), m2.digest);
@@ -166,11 +166,25 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
       });
 
       it('putting the same manifest again keeps it and adds the new tag', async () => {
-        const m = manifest('app', '1', { tag: 'a' });
+        const m = manifest('app', '1', { tags: ['a'] });
         await mustPut(store, m);
-        await mustPut(store, { ...m, tag: 'b', now: NOW + 5 });
+        await mustPut(store, { ...m, tags: ['b'], now: NOW + 5 });
         assert.equal((await store.getManifest('app', m.digest))?.createdAt, NOW);
         assert.deepEqual(await store.listTags('app', { limit: 10 }), ['a', 'b']);
+      });
+
+      it('sets several tags in one put, moving those that pointed elsewhere; a missing reference sets none', async () => {
+        const m1 = manifest('app', '1', { tags: ['latest', 'old'] });
+        const m2 = manifest('app', '2', { tags: ['2.0', '2', 'latest', '2'] });
+        await mustPut(store, m1);
+        await mustPut(store, m2);
+        assert.deepEqual(await store.listTags('app', { limit: 10 }), ['2', '2.0', 'latest', 'old']);
+        for (const tag of ['2', '2.0', 'latest']) assert.equal(await store.getTag('app', tag), m2.digest, tag);
+        assert.equal(await store.getTag('app', 'old'), m1.digest);
+        const broken = manifest('app', '3', { tags: ['new', 'latest'], blobs: [blob('absent', 3)] });
+        assert.equal((await store.putManifest(broken)).ok, false);
+        assert.equal(await store.getTag('app', 'new'), undefined, 'no tag of a refused put is set');
+        assert.equal(await store.getTag('app', 'latest'), m2.digest);
       });
 
       it('reports a missing blob, a wrong size and a missing child manifest, writing nothing', async () => {
@@ -182,7 +196,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
         const absentChild = manifest('app', 'absent-child');
         const index = manifest('app', 'index', {
           mediaType: INDEX,
-          tag: 'bad',
+          tags: ['bad'],
           blobs: [absent, { digest: present.digest, size: 6 }, present],
           manifests: [{ digest: child.digest, size: child.bytes.byteLength + 1 }, { digest: absentChild.digest, size: 3 }],
         });
@@ -206,7 +220,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
       it('a failed put creates no repository, and links elsewhere do not count', async () => {
         const b = blob('b', 3);
         await store.linkBlob('elsewhere', b, NOW);
-        const result = await store.putManifest(manifest('fresh', 'm', { tag: 't', blobs: [b] }));
+        const result = await store.putManifest(manifest('fresh', 'm', { tags: ['t'], blobs: [b] }));
         assert.deepEqual(result, { ok: false, missing: [{ digest: b.digest, kind: 'blob', expectedSize: 3 }] });
         assert.equal(await store.repositoryExists('fresh'), false);
         assert.deepEqual(await store.listRepositories({ limit: 10 }), ['elsewhere']);
@@ -216,16 +230,16 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
       it('accepts an index whose child manifests exist with the right size', async () => {
         const child = manifest('app', 'child');
         await mustPut(store, child);
-        const index = manifest('app', 'index', { mediaType: INDEX, tag: 'multi', manifests: [{ digest: child.digest, size: child.bytes.byteLength }] });
+        const index = manifest('app', 'index', { mediaType: INDEX, tags: ['multi'], manifests: [{ digest: child.digest, size: child.bytes.byteLength }] });
         await mustPut(store, index);
         assert.equal((await store.getManifest('app', index.digest))?.mediaType, INDEX);
       });
 
       it('deleteManifest removes the tags pointing at it only', async () => {
-        const m1 = manifest('app', '1', { tag: 'a' });
-        const m2 = manifest('app', '2', { tag: 'c' });
+        const m1 = manifest('app', '1', { tags: ['a'] });
+        const m2 = manifest('app', '2', { tags: ['c'] });
         await mustPut(store, m1);
-        await mustPut(store, { ...m1, tag: 'b' });
+        await mustPut(store, { ...m1, tags: ['b'] });
         await mustPut(store, m2);
         assert.equal(await store.deleteManifest('app', m1.digest), true);
         assert.equal(await store.deleteManifest('app', m1.digest), false);
@@ -237,7 +251,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
       });
 
       it('deleteTag removes the tag and leaves the manifest', async () => {
-        const m = manifest('app', '1', { tag: 'a' });
+        const m = manifest('app', '1', { tags: ['a'] });
         await mustPut(store, m);
         assert.equal(await store.deleteTag('app', 'a'), true);
         assert.equal(await store.deleteTag('app', 'a'), false);
@@ -249,7 +263,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
       it('lists tags in byte order with last and limit', async () => {
         const m = manifest('app', '1');
         const tags = ['latest', '_x', 'Latest', '2', '10', '1.0.1', '1.0-rc', '1.0', '\u{1F600}', '\uFFFD'];
-        for (const tag of tags) await mustPut(store, { ...m, tag });
+        for (const tag of tags) await mustPut(store, { ...m, tags: [tag] });
         const sorted = ['1.0', '1.0-rc', '1.0.1', '10', '2', 'Latest', '_x', 'latest', '\uFFFD', '\u{1F600}'];
         assert.deepEqual(await store.listTags('app', { limit: 100 }), sorted);
         assert.deepEqual(await store.listTags('app', { last: '1.0-rc', limit: 2 }), ['1.0.1', '10']);
@@ -262,7 +276,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
       it('pages 1,000 tags by 100 with no gaps or duplicates', async () => {
         const m = manifest('app', '1');
         const tags = Array.from({ length: 1000 }, (_, i) => `t${(i * 7919) % 1000}`);
-        for (const tag of tags) await mustPut(store, { ...m, tag });
+        for (const tag of tags) await mustPut(store, { ...m, tags: [tag] });
         const all = await pageAll((last) => store.listTags('app', last === undefined ? { limit: 100 } : { last, limit: 100 }), 100);
         assert.deepEqual(all, [...tags].sort());
       });
@@ -304,7 +318,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
       it('records a referrer whose subject does not exist, once when put twice', async () => {
         const r = sig('a', 'application/x.sig');
         await mustPut(store, r);
-        await mustPut(store, { ...r, tag: 'again' });
+        await mustPut(store, { ...r, tags: ['again'] });
         const listed = await store.listReferrers('app', subject.digest, undefined);
         assert.deepEqual(listed.map((x) => x.digest), [r.digest]);
       });
@@ -358,7 +372,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
 
     describe('signals, health and lifecycle', () => {
       it('every method rejects with the reason of an aborted signal and has no effect', async () => {
-        const m = manifest('app', '1', { tag: 't' });
+        const m = manifest('app', '1', { tags: ['t'] });
         await mustPut(store, m);
         await store.createUpload({ id: 'u', repository: 'app', offset: 0, createdAt: 1, updatedAt: 1 });
         const controller = new AbortController();
@@ -374,7 +388,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
           ['findBlobLink', () => store.findBlobLink(blob('x').digest, s)],
           ['listBlobLinks', () => store.listBlobLinks('app', { limit: 1 }, s)],
           ['listManifests', () => store.listManifests('app', { limit: 1 }, s)],
-          ['putManifest', () => store.putManifest(manifest('new', '2', { tag: 't' }), s)],
+          ['putManifest', () => store.putManifest(manifest('new', '2', { tags: ['t'] }), s)],
           ['getManifest', () => store.getManifest('app', m.digest, s)],
           ['deleteManifest', () => store.deleteManifest('app', m.digest, s)],
           ['getTag', () => store.getTag('app', 't', s)],
@@ -409,7 +423,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
         if (opened.reopen === undefined) return t.skip('not persistent');
         const layer = blob('layer', 42);
         await store.linkBlob('app', layer, NOW);
-        const subject = manifest('app', 's', { tag: 'v1', blobs: [layer], annotations: { k: 'v' } });
+        const subject = manifest('app', 's', { tags: ['v1'], blobs: [layer], annotations: { k: 'v' } });
         const ref = manifest('app', 'r', { subject: subject.digest, artifactType: 'application/x.sig' });
         await mustPut(store, subject);
         await mustPut(store, ref);

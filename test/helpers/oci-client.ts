@@ -1,6 +1,7 @@
 /** A minimal OCI client over fetch, for tests: push and pull blobs and manifests. */
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
+import { request } from 'node:http';
 
 export function sha256(bytes: Uint8Array | string): string {
   return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
@@ -12,6 +13,31 @@ export function sha512(bytes: Uint8Array | string): string {
 
 export function randomBlob(size: number): Buffer {
   return randomBytes(size);
+}
+
+/** A response as sent: every header line in order (fetch joins repeated headers into one value). */
+export interface RawResponse {
+  readonly status: number;
+  readonly headerLines: ReadonlyArray<readonly [string, string]>;
+  readonly body: Buffer;
+}
+
+/** One request over node:http, for assertions on the header lines themselves. */
+export function rawRequest(url: string, method: string, options: { headers?: Record<string, string>; body?: Uint8Array } = {}): Promise<RawResponse> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers: options.headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('error', reject);
+      res.on('end', () => {
+        const lines: Array<[string, string]> = [];
+        for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push([res.rawHeaders[i]!.toLowerCase(), res.rawHeaders[i + 1]!]);
+        resolve({ status: res.statusCode!, headerLines: lines, body: Buffer.concat(chunks) });
+      });
+    });
+    req.on('error', reject);
+    req.end(options.body);
+  });
 }
 
 export interface ErrorBody {
@@ -38,8 +64,8 @@ export class OciClient {
   }
 
   /** POST + PUT monolithic upload; returns the digest. */
-  async pushBlob(repo: string, bytes: Uint8Array): Promise<string> {
-    const digest = sha256(bytes);
+  async pushBlob(repo: string, bytes: Uint8Array, algorithm: 'sha256' | 'sha512' = 'sha256'): Promise<string> {
+    const digest = algorithm === 'sha256' ? sha256(bytes) : sha512(bytes);
     const start = await this.fetch(`/v2/${repo}/blobs/uploads/`, { method: 'POST' });
     assert.equal(start.status, 202, await start.text());
     const location = start.headers.get('location');

@@ -120,8 +120,11 @@ export class MemoryMetadataStore implements MetadataStore, BlobLifecycle, Manife
   async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
     this.#enter(signal);
     const existing = this.#repos.get(input.repository);
-    const current = input.tag === undefined ? undefined : existing?.tags.get(input.tag)?.digest;
-    if (input.immutableTag === true && current !== undefined && current !== input.digest) return { ok: false, missing: [], tagTaken: current };
+    const tags = [...new Set(input.tags ?? [])];
+    for (const tag of input.immutableTags ?? []) {
+      const current = existing?.tags.get(tag)?.digest;
+      if (current !== undefined && current !== input.digest && tags.includes(tag)) return { ok: false, missing: [], tagTaken: { tag, digest: current } };
+    }
     const missing: MissingReference[] = [];
     const seen = new Set<string>();
     const check = (kind: 'blob' | 'manifest', ref: BlobRef): void => {
@@ -161,9 +164,10 @@ export class MemoryMetadataStore implements MetadataStore, BlobLifecycle, Manife
       }
     }
     this.#use(repo, input.digest, input.now);
-    if (input.tag !== undefined) {
-      if (!repo.tags.has(input.tag)) repo.tagNames.add(input.tag);
-      repo.tags.set(input.tag, { digest: input.digest, updatedAt: input.now });
+    for (const tag of tags) {
+      const current = repo.tags.get(tag)?.digest;
+      if (current === undefined) repo.tagNames.add(tag);
+      repo.tags.set(tag, { digest: input.digest, updatedAt: input.now });
       if (current !== undefined && current !== input.digest) this.#use(repo, current, input.now);
     }
     return { ok: true };

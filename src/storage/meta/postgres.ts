@@ -13,8 +13,9 @@
  * - The manifest insert locks an already stored row (ON CONFLICT DO UPDATE
  *   WHERE false), so a concurrent deleteManifest cannot remove it before the
  *   tag pointing at it is written. Locks are taken in the order references,
- *   manifest, the manifest a tag leaves, tag; deleteManifest locks manifest,
- *   then tags (cascade). A deadlock the server still detects is retried.
+ *   manifest, then per tag (sorted) the manifest it leaves and the tag;
+ *   deleteManifest locks manifest, then tags (cascade). A deadlock the server
+ *   still detects is retried.
  * - ManifestLifecycle (postgres-manifest-lifecycle.ts): the tag writes of
  *   putManifest and deleteTag are conditional on the digest read before and
  *   stamp used_at of the manifest the tag leaves; deleteManifestIf locks the
@@ -150,12 +151,15 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
   }
 
   async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
-    const { repository, digest, tag, immutableTag = false } = input;
+    const { repository, digest } = input;
+    // Sorted: concurrent puts of overlapping tag sets take the tag locks in one order.
+    const tags = [...new Set(input.tags ?? [])].sort();
+    const immutable = new Set(input.immutableTags ?? []);
     return this.#transaction(signal, async (query): Promise<PutManifestResult> => {
-      if (tag !== undefined && immutableTag) {
+      for (const tag of tags.filter((t) => immutable.has(t))) {
         // Refused early, before the references (as the other stores); setTagTx checks again under the lock.
         const current = (await query<{ digest: string }>('getTag', [repository, tag])).rows[0]?.digest;
-        if (current !== undefined && current !== digest) return { ok: false, missing: [], tagTaken: current };
+        if (current !== undefined && current !== digest) return { ok: false, missing: [], tagTaken: { tag, digest: current } };
       }
       const missing: MissingReference[] = [];
       const check = async (kind: 'blob' | 'manifest', refs: readonly BlobRef[]): Promise<void> => {
@@ -183,8 +187,11 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
       await query('insertManifest', [repository, digest, mediaType, bytes, bytes.byteLength, subject, artifactType, annotations, now]);
       const refs = [...input.blobs.map((b) => ['blob', b.digest]), ...input.manifests.map((m) => ['manifest', m.digest])];
       if (refs.length > 0) await query('insertRefs', [repository, digest, refs.map((r) => r[0]), refs.map((r) => r[1])]);
-      const taken = tag === undefined ? undefined : await setTagTx(query, repository, tag, digest, now, immutableTag);
-      return taken === undefined ? { ok: true } : { ok: false, missing: [], tagTaken: taken };
+      for (const tag of tags) {
+        const taken = await setTagTx(query, repository, tag, digest, now, immutable.has(tag));
+        if (taken !== undefined) return { ok: false, missing: [], tagTaken: { tag, digest: taken } };
+      }
+      return { ok: true };
     }, (result) => result.ok); // a refused put writes nothing: the manifest row of a tag taken is rolled back
   }
 

@@ -176,8 +176,12 @@ export class SqliteMetadataStore implements MetadataStore, BlobLifecycle, Manife
 
   #putManifestTx(input: PutManifestInput): PutManifestResult {
     const { repository, digest } = input;
-    const current = input.tag === undefined ? undefined : (this.#stmt.getTag.get(repository, input.tag) as { digest: string } | undefined)?.digest;
-    if (input.immutableTag === true && current !== undefined && current !== digest) return { ok: false, missing: [], tagTaken: current };
+    const tags = [...new Set(input.tags ?? [])];
+    const currentOf = (tag: string) => (this.#stmt.getTag.get(repository, tag) as { digest: string } | undefined)?.digest;
+    for (const tag of input.immutableTags ?? []) {
+      const current = tags.includes(tag) ? currentOf(tag) : undefined;
+      if (current !== undefined && current !== digest) return { ok: false, missing: [], tagTaken: { tag, digest: current } };
+    }
     const missing: MissingReference[] = [];
     const seen = new Set<string>();
     const check = (kind: 'blob' | 'manifest', ref: BlobRef): void => {
@@ -208,8 +212,9 @@ export class SqliteMetadataStore implements MetadataStore, BlobLifecycle, Manife
     for (const ref of input.blobs) this.#stmt.insertRef.run(repository, digest, 'blob', ref.digest);
     for (const ref of input.manifests) this.#stmt.insertRef.run(repository, digest, 'manifest', ref.digest);
     this.#stmt.touchManifest.run(input.now, repository, digest);
-    if (input.tag !== undefined) {
-      this.#stmt.upsertTag.run(repository, input.tag, digest, input.now);
+    for (const tag of tags) {
+      const current = currentOf(tag);
+      this.#stmt.upsertTag.run(repository, tag, digest, input.now);
       if (current !== undefined && current !== digest) this.#stmt.touchManifest.run(input.now, repository, current);
     }
     return { ok: true };

@@ -46,8 +46,8 @@ export interface PutManifestInput {
   readonly digest: string;
   readonly mediaType: string;
   readonly bytes: Uint8Array;
-  /** When set, the tag is created or moved to this manifest in the same transaction. */
-  readonly tag?: string;
+  /** Tags created or moved to this manifest in the same transaction (all or none). */
+  readonly tags?: readonly string[];
   /** Blobs that must be linked in the repository, with these sizes. */
   readonly blobs: readonly BlobRef[];
   /** Manifests that must exist in the repository, with these sizes. */
@@ -57,12 +57,12 @@ export interface PutManifestInput {
   readonly artifactType?: string;
   readonly annotations?: Readonly<Record<string, string>>;
   /**
-   * With `tag`: the tag is immutable. When it exists pointing at another
+   * Those of `tags` that are immutable. When one exists pointing at another
    * manifest, nothing is written and the result is `{ ok: false, missing: [],
-   * tagTaken: <its digest> }`. Part of ManifestLifecycle: a store without it
-   * may ignore the flag (the caller's own check is then not atomic).
+   * tagTaken: { tag, digest: <its digest> } }`. Part of ManifestLifecycle: a
+   * store without it may ignore the list (the caller's own check is then not atomic).
    */
-  readonly immutableTag?: boolean;
+  readonly immutableTags?: readonly string[];
   readonly now: number;
 }
 
@@ -80,7 +80,13 @@ export interface MissingReference {
  */
 export type PutManifestResult =
   | { readonly ok: true }
-  | { readonly ok: false; readonly missing: readonly MissingReference[]; /** See PutManifestInput.immutableTag. */ readonly tagTaken?: string };
+  | { readonly ok: false; readonly missing: readonly MissingReference[]; /** See PutManifestInput.immutableTags. */ readonly tagTaken?: TagTaken };
+
+/** An immutable tag that already points at another manifest. */
+export interface TagTaken {
+  readonly tag: string;
+  readonly digest: string;
+}
 
 export interface TagRecord {
   readonly tag: string;
@@ -226,7 +232,7 @@ export function supportsBlobLifecycle(store: MetadataStore): store is MetadataSt
  * The port. The BlobLifecycle and ManifestLifecycle methods are optional while
  * not every store implements them; a store without them refuses garbage
  * collection, retention and the untagged policy, and honours immutable tags
- * only as far as `PutManifestInput.immutableTag` goes.
+ * only as far as `PutManifestInput.immutableTags` goes.
  */
 export interface MetadataStore extends Partial<BlobLifecycle>, Partial<ManifestLifecycle> {
   // Repositories
