@@ -83,7 +83,8 @@ for (const kind of STORAGE_KINDS) {
       assert.deepEqual(Buffer.from(await get.arrayBuffer()), bytes);
     });
 
-    it('a chunk out of order, or a retried chunk, is 416 with the current Range; the session stays usable', async () => {
+    // distribution-spec-next "Pushing a blob in chunks": an out-of-order final chunk (PUT) MUST be 416.
+    it('a chunk out of order, or a retried chunk, or an out-of-order final PUT, is 416 with the current Range; the session stays usable', async () => {
       const bytes = randomBlob(200);
       const location = await startSession(client, 'up/order');
       const skip = await client.fetch(location, { method: 'PATCH', headers: { 'content-range': '100-199' }, body: bytes.subarray(100) });
@@ -191,7 +192,8 @@ for (const kind of STORAGE_KINDS) {
       assert.equal((await client.fetch(location)).headers.get('range'), '0-999');
     });
 
-    it('past maxUploadSessions, POST is 429 TOOMANYREQUESTS', async () => {
+    // distribution-spec-next "Error Codes": a 429 SHOULD include Retry-After.
+    it('past maxUploadSessions, POST is 429 TOOMANYREQUESTS with Retry-After', async () => {
       const open = await reg.metadataStore.countUploads();
       for (let i = open; i < 50; i++) await startSession(client, 'up/many');
       const res = await client.fetch('/v2/up/many/blobs/uploads/', { method: 'POST' });

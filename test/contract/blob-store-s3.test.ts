@@ -229,6 +229,7 @@ describe('S3 blob store', { skip: skip ?? false }, () => {
       await assert.rejects(store.redirectUrl('sha256:nope'), RangeError);
     });
 
+    // distribution-spec-next "API": a registry MAY redirect; the documented status is the one after the redirect is followed.
     it('the registry answers a whole-blob GET with 307 to a presigned URL when redirects are on; Range and HEAD are served directly', async () => {
       const app = Fastify({ logger: false });
       await app.register(createRegistry({ blobStore: store, metadataStore: new MemoryMetadataStore(), redirectBlobGets: true, sweepIntervalMs: 0 }));
@@ -240,6 +241,10 @@ describe('S3 blob store', { skip: skip ?? false }, () => {
         assert.equal((await fetch(`${base}/v2/redir/blobs/uploads/?digest=${digest}`, { method: 'POST', body: bytes })).status, 201);
         const res = await fetch(`${base}/v2/redir/blobs/${digest}`, { redirect: 'manual' });
         assert.equal(res.status, 307);
+        assert.equal(res.headers.get('docker-content-digest'), digest);
+        const followed = await fetch(`${base}/v2/redir/blobs/${digest}`);
+        assert.equal(followed.status, 200, 'a client following the redirect gets the 200 the spec documents');
+        assert.ok(Buffer.from(await followed.arrayBuffer()).equals(bytes));
         const location = res.headers.get('location')!;
         assert.match(location, /X-Amz-Signature=/);
         assert.ok(Buffer.from(await (await fetch(location)).arrayBuffer()).equals(bytes));
