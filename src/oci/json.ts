@@ -13,8 +13,12 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 // Unicode noncharacters: U+FDD0..U+FDEF and the last two code points of every plane.
 const NONCHARACTER = /[\uFDD0-\uFDEF\uFFFE\uFFFF]|[\uD83F\uD87F\uD8BF\uD8FF\uD93F\uD97F\uD9BF\uD9FF\uDA3F\uDA7F\uDABF\uDAFF\uDB3F\uDB7F\uDBBF\uDBFF][\uDFFE\uDFFF]/;
 
+// Any surrogate or BMP noncharacter: the rare strings worth the two exact tests.
+const SUSPECT = /[\uD800-\uDFFF\uFDD0-\uFDEF\uFFFE\uFFFF]/;
+
 /** Why a string breaks RFC 7493 §2.1, or undefined. */
 function badString(value: string): string | undefined {
+  if (!SUSPECT.test(value)) return undefined;
   if (LONE_SURROGATE.test(value)) return 'contains an unpaired surrogate';
   if (NONCHARACTER.test(value)) return 'contains a Unicode noncharacter';
   return undefined;

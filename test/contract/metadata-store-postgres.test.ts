@@ -315,6 +315,17 @@ if (unavailable !== undefined) {
         assert.equal((await a.listManifests('race', { limit: 100 })).length, 60);
       });
 
+      it('concurrent puts of one tag set, given in different orders, from two pools: no deadlock, every tag on the same manifest', async () => {
+        const orders = [['a', 'b', 'c'], ['c', 'b', 'a'], ['b', 'c', 'a']];
+        const puts = Array.from({ length: 30 }, (_, i) => manifest('multi', `m${i}`, { tags: orders[i % 3]! }));
+        const results = await Promise.all(puts.map((m, i) => (i % 2 === 0 ? a : b).putManifest(m)));
+        assert.ok(results.every((r) => r.ok));
+        const tagged = await b.getTag('multi', 'a');
+        assert.ok(tagged !== undefined && puts.some((m) => m.digest === tagged));
+        assert.equal(await a.getTag('multi', 'b'), tagged, 'each put sets its tags together');
+        assert.equal(await a.getTag('multi', 'c'), tagged);
+      });
+
       it('a put racing a delete of the same stored manifest never fails and leaves no dangling tag', async () => {
         for (let round = 0; round < 40; round++) {
           const m = manifest('churn', `m${round % 3}`);
