@@ -7,6 +7,7 @@ export async function getBlob(ctx: HandlerContext): Promise<void> {
   const link = await services.blobs.stat(name, ref, signal);
   const { digest, size } = link;
   const etag = `"${digest}"`;
+  // distribution-spec-next "Pulling blobs", "Checking if content exists": Docker-Content-Digest MUST be on every GET and HEAD (the 307 too).
   reply.header('Docker-Content-Digest', digest).header('ETag', etag).header('Accept-Ranges', 'bytes').type('application/octet-stream');
   if (request.headers['if-none-match'] === etag) {
     await reply.code(304).send();

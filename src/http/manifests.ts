@@ -8,6 +8,7 @@ export async function getManifest(ctx: HandlerContext): Promise<void> {
   const { reply, request, name, ref, services, signal } = ctx;
   const record = await services.manifests.get(name, ref, signal);
   const etag = `"${record.digest}"`;
+  // distribution-spec-next "Pulling manifests", "Checking if content exists": Docker-Content-Digest and Content-Length MUST be on GET and HEAD.
   reply.header('Docker-Content-Digest', record.digest).header('ETag', etag).header('Content-Type', record.mediaType).header('Content-Length', record.size);
   if (request.headers['if-none-match'] === etag) {
     await reply.code(304).send();

@@ -267,6 +267,7 @@ export class UploadService {
   private async appendChecked(session: UploadSession, writer: BlobWriter, chunk: ChunkInput): Promise<void> {
     if (chunk.range) {
       const { start, end } = chunk.range;
+      // spec "Pushing a blob in chunks": MUST 416 out of order; distribution-spec-next: the final chunk (end-6) too.
       if (start !== writer.size) {
         throw new RegistryError('BLOB_UPLOAD_OUT_OF_ORDER', `chunk starts at byte ${start} but the upload holds ${writer.size} bytes; resume at ${writer.size}`, {
           headers: { Range: uploadRange(writer.size), Location: uploadLocation(session.repository, session.id) },

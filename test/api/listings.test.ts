@@ -20,6 +20,7 @@ for (const kind of STORAGE_KINDS) {
     });
     after(() => reg.close());
 
+    // distribution-spec-next "Listing Tags": lexical or "ASCIIbetical" order; this server uses byte (ASCIIbetical) order.
     it('tags/list returns every tag in lexical order, Link when the page cap cuts it', async () => {
       const res = await client.fetch('/v2/l/tags/tags/list?n=100');
       const body = (await res.json()) as { name: string; tags: string[] };

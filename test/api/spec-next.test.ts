@@ -278,6 +278,16 @@ for (const kind of STORAGE_KINDS) {
         assert.equal(put.headers.get('docker-content-digest'), sha512(bytes));
         await expectError(await client.fetch('/v2/algo/blob/blobs/uploads/?digest-algorithm=sha1', { method: 'POST' }), 400, 'DIGEST_INVALID');
       });
+
+      it('"Pushing blobs": a client digest that is invalid or of an unsupported algorithm is 400 DIGEST_INVALID, and nothing is stored', async () => {
+        const bytes = randomBlob(100);
+        for (const digest of [`md5:${'0'.repeat(32)}`, 'sha256:xyz', `sha256:${'A'.repeat(64)}`]) {
+          await expectError(await client.fetch(`/v2/algo/bad/blobs/uploads/?digest=${digest}`, { method: 'POST', body: bytes }), 400, 'DIGEST_INVALID');
+          const start = await client.fetch('/v2/algo/bad/blobs/uploads/', { method: 'POST' });
+          await expectError(await client.fetch(`${start.headers.get('location')}?digest=${digest}`, { method: 'PUT', body: bytes }), 400, 'DIGEST_INVALID');
+        }
+        assert.equal((await client.fetch(`/v2/algo/bad/blobs/${sha256(bytes)}`, { method: 'HEAD' })).status, 404);
+      });
     });
   });
 }

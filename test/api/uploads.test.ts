@@ -151,6 +151,7 @@ for (const kind of STORAGE_KINDS) {
       await expectError(algo, 400, 'DIGEST_INVALID');
     });
 
+    // distribution-spec-next "Cancel a blob upload" (end-14): SHOULD 204.
     it('DELETE cancels a session: 204, then BLOB_UPLOAD_UNKNOWN', async () => {
       const location = await startSession(client, 'up/cancel');
       await client.fetch(location, { method: 'PATCH', body: randomBlob(10) });
