@@ -10,7 +10,8 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { removeDir, run, tempDir, withBlobInfoCache, type CommandResult, type RunOptions } from '../harness.js';
+import { removeDir, run, tempDir, type CommandResult, type RunOptions } from '../harness.js';
+import { withBlobInfoCache } from './blob-info-cache.js';
 
 export type ContainersToolName = 'podman' | 'buildah';
 

@@ -7,7 +7,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { run, withBlobInfoCache, type CommandResult, type RunOptions } from '../harness.js';
+import { run, type CommandResult, type RunOptions } from '../harness.js';
+import { withBlobInfoCache } from './blob-info-cache.js';
 
 export class Skopeo {
   private constructor(private readonly bicDir: string) {}
