@@ -137,7 +137,7 @@ build_regctl() {
         (cd "vendor/$mod" && find . -name '*.go' ! -name '*_test.go' -printf '%h\n' | sort -u |
           grep -vE '(^|/)(testdata|_[^/]*)(/|$)' || true) | while read -r p; do echo "$mod${p#.}"; done
       done > vendor/modules.txt
-    GOFLAGS="-mod=vendor -trimpath" nice -n 10 go build -p 1 \
+    GOFLAGS="-mod=vendor -trimpath" nice -n 10 go build \
       -ldflags "-s -w -X github.com/regclient/regclient/internal/version.vcsTag=$REGCLIENT_VERSION" -o "$out" ./cmd/regctl
   )
   rm -rf "$build"
