@@ -174,11 +174,11 @@ export const LOG_STEP = 'the server log holds no password, no Basic credentials 
  * client's plain suite (`plainSuite`, default `client`). It runs the
  * challenge check first and the log check last, around `body`.
  */
-export function authSuite(client: string, options: Pick<ClientSuiteOptions, 'requires' | 'versions'> & { plainSuite?: string }, body: (api: StepApi) => void): void {
-  const { plainSuite, ...rest } = options;
+export function authSuite(client: string, options: Pick<ClientSuiteOptions, 'requires' | 'versions' | 'unavailable' | 'needsRoot'> & { plainSuite?: string }, body: (api: StepApi) => void): void {
+  const { plainSuite, needsRoot, ...rest } = options;
   clientSuite(
     `auth-${client}`,
-    { ...rest, needsRoot: client !== 'skopeo', modes: ['fs'], skipWith: ['auth', plainSuite ?? client], server: authServer },
+    { ...rest, needsRoot: needsRoot ?? client !== 'skopeo', modes: ['fs'], skipWith: ['auth', plainSuite ?? client], server: authServer },
     (api) => {
       api.step(
         CHALLENGE_STEP,
