@@ -8,17 +8,14 @@
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ALICE, assertNotPushed, assertRefused, authSuite, BAD_PASSWORD, basicAuth, BOB, publicRef, publicRepo, REFUSED, WRONG, type Account } from './auth.js';
+import { ALICE, assertNotPushed, assertRefused, authEntry, authSuite, BAD_PASSWORD, basicAuth, BOB, publicRef, publicRepo, REFUSED, WRONG, type Account } from './auth.js';
 import { Crane } from './clients/crane.js';
 import { fetchedVersion, missingFetched, subLayout } from './clients/fetched.js';
 import { Oras } from './clients/oras.js';
 import type { ModeContext } from './harness.js';
 
-/** The `auth` entry of `host` in a docker config.json. */
-async function storedAuth(dockerConfig: string, host: string): Promise<string | undefined> {
-  const text = await readFile(join(dockerConfig, 'config.json'), 'utf8').catch(() => '{}');
-  return (JSON.parse(text) as { auths?: Record<string, { auth?: string }> }).auths?.[host]?.auth;
-}
+/** The `auth` entry of `host` in the client's docker config.json. */
+const storedAuth = (dockerConfig: string, host: string) => authEntry(join(dockerConfig, 'config.json'), host);
 
 authSuite(
   'crane',

@@ -16,7 +16,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { stat, writeFile } from 'node:fs/promises';
+import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { fetchRaw, type HttpResponse } from '../helpers/server-process.js';
@@ -107,6 +107,24 @@ export function anonymous(registry: Registry, method: string, path: string): Pro
 /** `{"auths":{"host:port":{"auth":base64(user:pass)}}}`: auth.json, a docker config.json, and the `.dockerconfigjson` of a Kubernetes image pull secret. */
 export function dockerConfigJson(host: string, account: Account): string {
   return `${JSON.stringify({ auths: { [host]: { auth: basicAuth(account) } } })}\n`;
+}
+
+/** What the auth suites read of a pushed manifest. */
+export interface PushedManifest {
+  mediaType: string;
+  config: { digest: string };
+  layers: Array<{ digest: string }>;
+}
+
+/** The entry of `host` in an auth.json / docker config.json. */
+export async function authRecord(file: string, host: string): Promise<{ auth?: string; identitytoken?: string } | undefined> {
+  const text = await readFile(file, 'utf8').catch(() => '{}');
+  return (JSON.parse(text) as { auths?: Record<string, { auth?: string; identitytoken?: string }> }).auths?.[host];
+}
+
+/** The `auth` field of `host` in an auth.json / docker config.json. */
+export async function authEntry(file: string, host: string): Promise<string | undefined> {
+  return (await authRecord(file, host))?.auth;
 }
 
 /** Writes an auth file with no credentials at all (so that a client does not fall back to a default file). */

@@ -11,7 +11,7 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { ensureImages, type BuiltImages } from '../images.js';
 import { COMMAND_TIMEOUT_MS, recordCommandsInto, which, type CommandResult, type Daemon } from './processes.js';
 import { clip, explainFailure, printLines, summaryLines, type Counts } from './report.js';
-import { Registry, selectedModes, type LogMark, type ServerMode, type ServerSetup } from './server.js';
+import { Registry, selectedModes, type ServerMode, type ServerSetup } from './server.js';
 import { removeDir, tempDir } from './tempdirs.js';
 
 export interface ModeContext {
