@@ -146,7 +146,7 @@ build_regctl() {
 if ! have regctl "$REGCLIENT_VERSION"; then
   if [ -n "${REGCLIENT_SRC:-}" ] && [ -f "$REGCLIENT_SRC" ]; then
     sha_ok "$REGCLIENT_SRC" "$REGCLIENT_SHA256"
-    echo "building regctl $REGCLIENT_VERSION (a few minutes on one core)"
+    echo "building regctl $REGCLIENT_VERSION"
     build_regctl "$REGCLIENT_SRC" "$BIN/regctl"
     echo "$REGCLIENT_VERSION" > "$BIN/regctl.version"
   else
