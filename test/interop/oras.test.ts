@@ -147,8 +147,9 @@ function orasSuite(name: 'oras' | 'oras-1.2', latest: boolean): void {
         { needs: [MULTI] },
       );
 
+      const COPY = 'cp -r single:v1 -> copy:v1: the referrers come along';
       step(
-        'cp -r single:v1 -> copy:v1: the referrers come along',
+        COPY,
         async (ctx) => {
           const { single } = ctx.images;
           await (await oras(ctx)).run(['cp', '--no-tty', '-r', '--from-plain-http', '--to-plain-http', ctx.ref('single:v1'), ctx.ref('copy:v1')]);
@@ -254,7 +255,7 @@ function orasSuite(name: 'oras' | 'oras-1.2', latest: boolean): void {
           assert.equal(await ctx.registry.status('GET', `/v2/${ctx.repo('single')}/manifests/v2`), 404);
           await ctx.registry.expectManifest(ctx.repo('copy'), 'v1', single.digest);
         },
-        { needs: [ART, CRAFTED, TAG] },
+        { needs: [ART, CRAFTED, TAG, COPY] },
       );
     },
   );
