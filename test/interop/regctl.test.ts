@@ -169,8 +169,9 @@ clientSuite(
       { needs: [PUSH] },
     );
 
+    const WITHREFS = 'image copy --referrers single:v1 -> withrefs:v1: the referrers come along';
     step(
-      'image copy --referrers single:v1 -> withrefs:v1: the referrers come along',
+      WITHREFS,
       async (ctx) => {
         const { single } = ctx.images;
         await (await regctl(ctx)).run(['image', 'copy', '--referrers', ctx.ref('single:v1'), ctx.ref('withrefs:v1')]);
@@ -218,7 +219,7 @@ clientSuite(
         assert.equal(await ctx.registry.status('GET', `/v2/${ctx.repo('single')}/manifests/v1`), 404);
         await ctx.registry.expectManifest(ctx.repo('withrefs'), 'v1', single.digest);
       },
-      { needs: [TAGS, ARTIFACTS] },
+      { needs: [TAGS, ARTIFACTS, WITHREFS] },
     );
   },
 );
