@@ -169,7 +169,15 @@ clientSuite(
         const { single } = ctx.images;
         const c = await crane(ctx);
         const repo = ctx.repo('single');
+        const mark = ctx.registry.mark();
         await c.run(['delete', ctx.ref('single:v2')]);
+        await ctx.registry.sync();
+        const deletes = ctx.registry.requestsSince(mark).filter((r) => r.method === 'DELETE');
+        assert.deepEqual(
+          deletes.map((r) => `${r.url} -> ${r.status}`),
+          [`/v2/${repo}/manifests/v2 -> 202`],
+          'crane deletes the tag itself (DELETE by tag), not the manifest',
+        );
         assert.deepEqual(await ctx.registry.tags(repo), ['appended', 'flat', 'mutated', 'v1']);
         await ctx.registry.expectManifest(repo, single.digest, single.digest);
         await c.run(['delete', ctx.ref(`single@${single.digest}`)]);
