@@ -19,9 +19,8 @@ import { access, link, mkdir, open, opendir, readdir, rename, rm, stat, unlink, 
 import { dirname, join, resolve } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { tryParseDigest, type DigestAlgorithm, type ParsedDigest } from '../../oci/digest.js';
-import { ConcurrentWriteError, DigestMismatchError, LengthMismatchError, SizeLimitError, StorageFullError, WriterClosedError } from '../errors.js';
-// Validation and abort handling shared with the in-memory store, so both behave alike.
-import { abortable, checkCount, checkUploadId, UPLOAD_ID } from './memory.js';
+import { ConcurrentWriteError, DigestMismatchError, StorageFullError, WriterClosedError } from '../errors.js';
+import { AppendBounds, abortable, checkCount, checkUploadId, UPLOAD_ID } from './stream.js';
 import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, UploadInfo } from './types.js';
 
 const ALGORITHMS: readonly DigestAlgorithm[] = ['sha256', 'sha512'];
@@ -142,18 +141,12 @@ class FilesystemBlobWriter implements BlobWriter {
   }
 
   async append(source: AsyncIterable<Uint8Array>, options: AppendOptions = {}): Promise<number> {
-    const { expectedLength, maxTotalSize, signal } = options;
+    const { signal } = options;
     this.#checkOpen();
-    signal?.throwIfAborted();
-    checkCount('expectedLength', expectedLength);
-    checkCount('maxTotalSize', maxTotalSize);
     const start = this.#size;
-    if (maxTotalSize !== undefined && expectedLength !== undefined && start + expectedLength > maxTotalSize) {
-      throw new SizeLimitError(maxTotalSize);
-    }
+    const bounds = new AppendBounds(start, options);
     const handle = await this.#openFile();
     const hash = this.#hash.copy();
-    let received = 0;
     try {
       await checkUploadSize(handle, this.id, start);
       try {
@@ -174,9 +167,7 @@ class FilesystemBlobWriter implements BlobWriter {
           inFlight.catch(() => undefined);
         };
         for await (const chunk of abortable(source, signal)) {
-          received += chunk.byteLength;
-          if (expectedLength !== undefined && received > expectedLength) throw new LengthMismatchError(expectedLength, received);
-          if (maxTotalSize !== undefined && start + received > maxTotalSize) throw new SizeLimitError(maxTotalSize);
+          bounds.add(chunk.byteLength);
           hash.update(chunk);
           batch.push(chunk);
           batchBytes += chunk.byteLength;
@@ -184,7 +175,7 @@ class FilesystemBlobWriter implements BlobWriter {
         }
         if (batchBytes > 0) await flush();
         await inFlight;
-        if (expectedLength !== undefined && received !== expectedLength) throw new LengthMismatchError(expectedLength, received);
+        bounds.checkComplete();
         signal?.throwIfAborted();
       } catch (err) {
         // Roll back to the state before the call; the running hash was only updated on a copy.
@@ -196,9 +187,9 @@ class FilesystemBlobWriter implements BlobWriter {
     } finally {
       await handle.close().catch(() => undefined);
     }
-    this.#size = start + received;
+    this.#size = start + bounds.received;
     this.#hash = hash;
-    return received;
+    return bounds.received;
   }
 
   async digest(algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<string> {

@@ -2,17 +2,14 @@
  * An in-memory BlobStore for tests and embedding. Blobs and uploads live in
  * Buffers and vanish with the process; otherwise it keeps every contract of
  * the port (see types.ts), including upload id validation, so tests that use
- * it behave like production. The validation and abort helpers exported here
- * are shared with the filesystem store.
+ * it behave like production.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { tryParseDigest, type DigestAlgorithm } from '../../oci/digest.js';
-import { ConcurrentWriteError, DigestMismatchError, LengthMismatchError, SizeLimitError, WriterClosedError } from '../errors.js';
+import { ConcurrentWriteError, DigestMismatchError, WriterClosedError } from '../errors.js';
+import { AppendBounds, abortable, checkCount, checkUploadId } from './stream.js';
 import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, UploadInfo } from './types.js';
-
-/** Upload ids accepted by every store: 1 to 128 of [A-Za-z0-9_-]. */
-export const UPLOAD_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 interface Upload {
   chunks: Buffer[];
@@ -26,72 +23,8 @@ interface State {
   readonly uploads: Map<string, Upload>;
 }
 
-/** Throws a plain Error unless `id` matches UPLOAD_ID (so it is safe as a file name). */
-export function checkUploadId(id: string): void {
-  if (typeof id !== 'string' || !UPLOAD_ID.test(id)) {
-    throw new Error(`invalid upload id ${JSON.stringify(String(id).slice(0, 140))}: expected 1-128 of [A-Za-z0-9_-]`);
-  }
-}
-
-/** Throws RangeError unless `value` is undefined or a non-negative safe integer. */
-export function checkCount(name: string, value: number | undefined): void {
-  if (value !== undefined && !(Number.isSafeInteger(value) && value >= 0)) {
-    throw new RangeError(`${name} must be a non-negative integer, got ${value}`);
-  }
-}
-
 function checkOpen(state: State): void {
   if (state.closed) throw new Error('blob store is closed');
-}
-
-/** `next`, or a rejection with the signal's reason as soon as it aborts. Holds nothing once settled. */
-function untilAborted<T>(next: Promise<T>, signal: AbortSignal): Promise<T> {
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    next.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (err: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(err);
-      },
-    );
-  });
-}
-
-/**
- * Iterates `source`, rejecting with the signal's reason as soon as it aborts,
- * even while the source stalls. Each step races the abort with its own
- * short-lived promise: racing one long-lived promise instead would retain
- * every chunk through its reaction list (the whole blob, for an upload).
- */
-export async function* abortable<T>(source: AsyncIterable<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
-  signal?.throwIfAborted();
-  if (signal === undefined) {
-    yield* source;
-    return;
-  }
-  const it = source[Symbol.asyncIterator]();
-  let stalled = false;
-  try {
-    for (;;) {
-      stalled = true;
-      const step = await untilAborted(it.next(), signal);
-      stalled = false;
-      if (step.done === true) return;
-      yield step.value;
-      signal.throwIfAborted();
-    }
-  } finally {
-    const destroy = (source as { destroy?: (err?: unknown) => void }).destroy;
-    if (stalled && typeof destroy === 'function') destroy.call(source, signal.reason);
-    // A pending next() would block an async generator's return(); do not wait for it then.
-    const done = Promise.resolve(it.return?.()).catch(() => undefined);
-    if (!stalled) await done;
-  }
 }
 
 class MemoryBlobWriter implements BlobWriter {
@@ -125,26 +58,19 @@ class MemoryBlobWriter implements BlobWriter {
   }
 
   async append(source: AsyncIterable<Uint8Array>, options: AppendOptions = {}): Promise<number> {
-    const { expectedLength, maxTotalSize, signal } = options;
+    const { signal } = options;
     const upload = this.#live();
-    signal?.throwIfAborted();
-    checkCount('expectedLength', expectedLength);
-    checkCount('maxTotalSize', maxTotalSize);
     const start = this.#size;
-    if (maxTotalSize !== undefined && expectedLength !== undefined && start + expectedLength > maxTotalSize) {
-      throw new SizeLimitError(maxTotalSize);
-    }
+    const bounds = new AppendBounds(start, options);
     const hash = this.#hash.copy();
     const added: Buffer[] = [];
-    let received = 0;
     for await (const chunk of abortable(source, signal)) {
-      received += chunk.byteLength;
-      if (expectedLength !== undefined && received > expectedLength) throw new LengthMismatchError(expectedLength, received);
-      if (maxTotalSize !== undefined && start + received > maxTotalSize) throw new SizeLimitError(maxTotalSize);
+      bounds.add(chunk.byteLength);
       hash.update(chunk);
       added.push(Buffer.from(chunk));
     }
-    if (expectedLength !== undefined && received !== expectedLength) throw new LengthMismatchError(expectedLength, received);
+    bounds.checkComplete();
+    const { received } = bounds;
     signal?.throwIfAborted();
     this.#live();
     upload.chunks.push(...added);

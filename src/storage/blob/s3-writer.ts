@@ -26,13 +26,13 @@ import {
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
 import { tryParseDigest, type DigestAlgorithm } from '../../oci/digest.js';
-import { ConcurrentWriteError, DigestMismatchError, LengthMismatchError, SizeLimitError, WriterClosedError } from '../errors.js';
-import { abortable, checkCount } from './memory.js';
+import { ConcurrentWriteError, DigestMismatchError, SizeLimitError, WriterClosedError } from '../errors.js';
 import {
   MAX_PARTS, MAX_TAIL, MIN_PART, StateConflictError, blobKey, call, checkOpen, deleteUploadObjects, dropSegments, ifExists,
   headState, putObject, putSegment, readObject, readSegmentsInto, readState, segmentKey, segmentName, tailStart, writeState,
   type S3Context, type Segment, type StoredState, type UploadState,
 } from './s3-io.js';
+import { AppendBounds, abortable } from './stream.js';
 import type { AppendOptions, BlobInfo, BlobWriter } from './types.js';
 
 /** Parallel UploadPartCopy requests per commit. */
@@ -78,15 +78,10 @@ export class S3BlobWriter implements BlobWriter {
   }
 
   async append(source: AsyncIterable<Uint8Array>, options: AppendOptions = {}): Promise<number> {
-    const { expectedLength, maxTotalSize, signal } = options;
+    const { expectedLength, signal } = options;
     this.#checkOpen();
-    signal?.throwIfAborted();
-    checkCount('expectedLength', expectedLength);
-    checkCount('maxTotalSize', maxTotalSize);
     const start = this.#state.size;
-    if (maxTotalSize !== undefined && expectedLength !== undefined && start + expectedLength > maxTotalSize) {
-      throw new SizeLimitError(maxTotalSize);
-    }
+    const bounds = new AppendBounds(start, options);
     await this.#refresh(signal);
     const { ctx, id } = this;
     const hash = this.#hash.copy();
@@ -99,7 +94,6 @@ export class S3BlobWriter implements BlobWriter {
     const capacity = expectedLength === undefined ? ctx.partSize : Math.min(ctx.partSize, reserved + expectedLength);
     let buf: Buffer | undefined;
     let fill = reserved;
-    let received = 0;
 
     const flush = async (): Promise<void> => {
       if (buf === undefined || fill === reserved) return;
@@ -111,7 +105,7 @@ export class S3BlobWriter implements BlobWriter {
         replaced.push(...segments.splice(tail).map((s) => s.name));
         body = buf.subarray(0, fill);
       }
-      if (segments.length >= MAX_PARTS) throw new SizeLimitError(start + received - (fill - reserved));
+      if (segments.length >= MAX_PARTS) throw new SizeLimitError(start + bounds.received - (fill - reserved));
       const name = segmentName(segments.length);
       written.push(name);
       await putSegment(ctx, id, name, body, signal);
@@ -123,9 +117,7 @@ export class S3BlobWriter implements BlobWriter {
 
     try {
       for await (const chunk of abortable(source, signal)) {
-        received += chunk.byteLength;
-        if (expectedLength !== undefined && received > expectedLength) throw new LengthMismatchError(expectedLength, received);
-        if (maxTotalSize !== undefined && start + received > maxTotalSize) throw new SizeLimitError(maxTotalSize);
+        bounds.add(chunk.byteLength);
         hash.update(chunk);
         for (let at = 0; at < chunk.byteLength; ) {
           buf ??= Buffer.allocUnsafe(capacity);
@@ -136,11 +128,11 @@ export class S3BlobWriter implements BlobWriter {
           at += take;
         }
       }
-      if (expectedLength !== undefined && received !== expectedLength) throw new LengthMismatchError(expectedLength, received);
+      bounds.checkComplete();
       await flush();
-      if (received === 0) return 0;
+      if (bounds.received === 0) return 0;
       signal?.throwIfAborted(); // last point where the upload is unchanged; the state PUT below is not aborted
-      const next: UploadState = { size: start + received, segments };
+      const next: UploadState = { size: start + bounds.received, segments };
       this.#etag = await writeState(ctx, id, next, this.#etag);
       this.#state = next;
       this.#hash = hash;
@@ -152,7 +144,7 @@ export class S3BlobWriter implements BlobWriter {
       throw err;
     }
     await dropSegments(ctx, id, replaced);
-    return received;
+    return bounds.received;
   }
 
   async digest(algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<string> {

@@ -24,12 +24,12 @@ import {
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import { tryParseDigest } from '../../oci/digest.js';
-import { checkCount, checkUploadId, UPLOAD_ID } from './memory.js';
 import {
   MIN_PART, blobKey, call, checkOpen, deleteUploadObjects, describeError, headState, ifExists, isConflict, isNotFound, listObjects, putObject, readState,
   writeState, type CasMode, type S3BlobStoreStats, type S3Context,
 } from './s3-io.js';
 import { S3BlobWriter, resumeS3Upload } from './s3-writer.js';
+import { checkCount, checkUploadId, UPLOAD_ID } from './stream.js';
 import type { BlobInfo, BlobStore, BlobWriter, ByteRange, UploadInfo } from './types.js';
 
 export type { S3BlobStoreStats } from './s3-io.js';
