@@ -36,7 +36,7 @@ export class BlobService {
    * undefined otherwise.
    */
   async redirect(link: { readonly digest: string }, enabled: boolean): Promise<string | undefined> {
-    if (!enabled || !this.blobs.redirectUrl) return undefined;
+    if (!enabled) return undefined;
     return this.blobs.redirectUrl(link.digest);
   }
 

@@ -84,6 +84,15 @@ export async function streamLargeBlob(store: BlobStore, id: string, totalBytes: 
   return { growthMiB: (peak - baseline) / (1024 * 1024), appendMs: t1 - t0, commitMs: t2 - t1, readMs: t3 - t2 };
 }
 
+/** Every method of the port; the type check below fails the build when the port gains one not listed here. */
+const PORT_METHODS = ['stat', 'read', 'delete', 'list', 'createUpload', 'resumeUpload', 'deleteUpload', 'listUploads', 'redirectUrl', 'checkHealth', 'close'] as const;
+const WRITER_METHODS = ['append', 'digest', 'commit', 'cancel'] as const;
+type Unlisted<T, Listed> = Exclude<{ [K in keyof T]: T[K] extends (...args: never[]) => unknown ? K : never }[keyof T], Listed>;
+const portListed: [Unlisted<BlobStore, (typeof PORT_METHODS)[number]>] extends [never] ? true : never = true;
+const writerListed: [Unlisted<BlobWriter, (typeof WRITER_METHODS)[number]>] extends [never] ? true : never = true;
+void portListed;
+void writerListed;
+
 export function blobStoreContract(name: string, open: () => Promise<BlobStoreFixture>): void {
   describe(`BlobStore contract: ${name}`, () => {
     let fx: BlobStoreFixture;
@@ -118,6 +127,25 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStoreFix
         listed: await uploadSize(writer.id),
       };
     }
+
+    it('implements every method of the port (a missing one is a failure, not a skip)', async () => {
+      const missing = PORT_METHODS.filter((m) => typeof (store as unknown as Record<string, unknown>)[m] !== 'function');
+      assert.deepEqual(missing, [], `store lacks ${missing.join(', ')}`);
+      const writer = await store.createUpload('methods');
+      const missingW = WRITER_METHODS.filter((m) => typeof (writer as unknown as Record<string, unknown>)[m] !== 'function');
+      assert.deepEqual(missingW, [], `writer lacks ${missingW.join(', ')}`);
+      await writer.cancel();
+    });
+
+    it('redirectUrl answers undefined or a URL that serves the committed blob', async () => {
+      const bytes = randomBytes(3000);
+      const digest = await put('redirect', bytes);
+      const url = await store.redirectUrl(digest);
+      if (url === undefined) return; // the store cannot redirect: callers stream the blob through read()
+      const res = await fetch(url);
+      assert.equal(res.status, 200, url);
+      assert.ok(Buffer.from(await res.arrayBuffer()).equals(bytes));
+    });
 
     it('commits a blob that stat and read return exactly, whole and by range', async () => {
       const bytes = randomBytes(100_000);

@@ -21,7 +21,7 @@ import { addAbortSignal, type Readable } from 'node:stream';
 import { tryParseDigest, type DigestAlgorithm, type ParsedDigest } from '../../oci/digest.js';
 import { ConcurrentWriteError, DigestMismatchError, StorageFullError, WriterClosedError } from '../errors.js';
 import { AppendBounds, abortable, checkCount, checkUploadId, UPLOAD_ID } from './stream.js';
-import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, UploadInfo } from './types.js';
+import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, RedirectOptions, UploadInfo } from './types.js';
 
 const ALGORITHMS: readonly DigestAlgorithm[] = ['sha256', 'sha512'];
 const READ_CHUNK = 1024 * 1024;
@@ -377,6 +377,13 @@ export class FilesystemBlobStore implements BlobStore {
       const info = await ifExists(stat(join(dir, entry.name))); // undefined: committed or cancelled meanwhile
       if (info !== undefined) yield { id: entry.name, size: info.size, modifiedAt: info.mtimeMs };
     }
+  }
+
+  /** Always undefined: blobs are served only through read(). */
+  async redirectUrl(_digest: string, options: RedirectOptions = {}): Promise<undefined> {
+    checkOpen(this.#state);
+    options.signal?.throwIfAborted();
+    return undefined;
   }
 
   /** Writes, fsyncs and removes a probe file in tmp; throws "blob store at <root> is not writable: <reason>". */

@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { tryParseDigest, type DigestAlgorithm } from '../../oci/digest.js';
 import { ConcurrentWriteError, DigestMismatchError, WriterClosedError } from '../errors.js';
 import { AppendBounds, abortable, checkCount, checkUploadId } from './stream.js';
-import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, UploadInfo } from './types.js';
+import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, RedirectOptions, UploadInfo } from './types.js';
 
 interface Upload {
   chunks: Buffer[];
@@ -201,6 +201,13 @@ export class MemoryBlobStore implements BlobStore {
       signal?.throwIfAborted();
       yield { id, size: upload.size, modifiedAt: upload.modifiedAt };
     }
+  }
+
+  /** Always undefined: blobs are served only through read(). */
+  async redirectUrl(_digest: string, options: RedirectOptions = {}): Promise<undefined> {
+    checkOpen(this.#state);
+    options.signal?.throwIfAborted();
+    return undefined;
   }
 
   async checkHealth(signal?: AbortSignal): Promise<void> {

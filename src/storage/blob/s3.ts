@@ -9,7 +9,7 @@
  *   upload's segments, so it appears complete or not at all.
  * - Quota and capacity errors surface as StorageFullError; an aborted call
  *   rejects with the signal's reason.
- * - redirectUrl (optional power) presigns a GET of a committed blob.
+ * - redirectUrl presigns a GET of a committed blob (it never answers undefined).
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { addAbortSignal, type Readable } from 'node:stream';
@@ -30,9 +30,10 @@ import {
 } from './s3-io.js';
 import { S3BlobWriter, resumeS3Upload } from './s3-writer.js';
 import { checkCount, checkUploadId, UPLOAD_ID } from './stream.js';
-import type { BlobInfo, BlobStore, BlobWriter, ByteRange, UploadInfo } from './types.js';
+import type { BlobInfo, BlobStore, BlobWriter, ByteRange, RedirectOptions, UploadInfo } from './types.js';
 
 export type { S3BlobStoreStats } from './s3-io.js';
+export type { RedirectOptions } from './types.js';
 
 export interface S3BlobStoreConfig {
   readonly bucket: string;
@@ -55,11 +56,6 @@ export interface S3BlobStoreConfig {
   readonly maxSockets?: number;
   /** A ready client to use instead of building one from the settings above (not destroyed by close). */
   readonly client?: S3Client;
-}
-
-export interface RedirectOptions {
-  /** Lifetime of the link; default the store's presignExpiresSeconds. */
-  readonly expiresSeconds?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -243,6 +239,7 @@ export class S3BlobStore implements BlobStore {
    */
   async redirectUrl(digest: string, options: RedirectOptions = {}): Promise<string> {
     checkOpen(this.#ctx);
+    options.signal?.throwIfAborted();
     const parsed = tryParseDigest(digest);
     if (parsed === undefined) throw new RangeError(`invalid digest ${JSON.stringify(digest.slice(0, 200))}`);
     const expiresIn = options.expiresSeconds ?? this.#presignSeconds;

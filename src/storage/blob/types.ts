@@ -40,6 +40,12 @@ export interface AppendOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface RedirectOptions {
+  /** Lifetime of the link; default the store's own. */
+  readonly expiresSeconds?: number;
+  readonly signal?: AbortSignal;
+}
+
 /**
  * An open upload. `append` is atomic: the whole source is appended, or (on
  * error, length mismatch, size limit, abort) the upload is left exactly as
@@ -94,11 +100,11 @@ export interface BlobStore {
   listUploads(signal?: AbortSignal): AsyncIterable<UploadInfo>;
 
   /**
-   * Optional power: a time-limited URL from which a client can GET the
-   * committed blob directly (e.g. a presigned object-store URL). Stores that
-   * cannot serve blobs elsewhere do not define it.
+   * A time-limited URL from which a client can GET the committed blob
+   * directly (e.g. a presigned object-store URL), or undefined when the store
+   * cannot serve blobs elsewhere; the caller then streams the blob itself.
    */
-  redirectUrl?(digest: string, options?: { readonly expiresSeconds?: number }): Promise<string>;
+  redirectUrl(digest: string, options?: RedirectOptions): Promise<string | undefined>;
 
   /** Resolves when the store is usable for writes; throws with the reason otherwise. */
   checkHealth(signal?: AbortSignal): Promise<void>;
