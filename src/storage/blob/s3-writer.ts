@@ -64,7 +64,7 @@ export class S3BlobWriter implements BlobWriter {
     checkOpen(this.ctx);
   }
 
-  /** Checks state.json (a HEAD): WriterClosedError when gone, Error when its size changed; adopts another version of the same size. */
+  /** Checks state.json (a HEAD): WriterClosedError when gone, ConcurrentWriteError when its size changed; adopts another version of the same size. */
   async #refresh(signal: AbortSignal | undefined): Promise<void> {
     const head = await headState(this.ctx, this.id, signal);
     if (head?.etag === this.#etag) return;
