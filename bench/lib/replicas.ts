@@ -1,7 +1,7 @@
 /**
  * The `replicas` bench target: the deployment of docs/replicas.md on one
- * machine. One throwaway PostgreSQL (test/helpers/postgres.ts) for the
- * metadata, one throwaway Ceph RGW (test/helpers/ceph.ts, memstore) for the
+ * machine. One throwaway PostgreSQL (support/postgres.ts) for the
+ * metadata, one throwaway Ceph RGW (support/ceph.ts, memstore) for the
  * blobs, three ferro-oci-server processes sharing them, and the round-robin
  * proxy of bench/proxy-server.ts in front, as its own process. The bench
  * talks to the proxy; the target's CPU and RSS are the three replicas'
@@ -14,10 +14,11 @@ import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { startPostgres, type TestPostgres } from '../../test/helpers/postgres.js';
-import { startRgw, type Rgw } from '../../test/helpers/ceph.js';
-import { createBucket, replicaEnv } from '../../test/helpers/shared-storage.js';
-import { freePort, startOurs, track, waitReady, procStat, type ServerProcess, type StartOptions } from './servers.js';
+import { startPostgres, type TestPostgres } from '../../support/postgres.js';
+import { startRgw, type Rgw } from '../../support/ceph.js';
+import { freePort } from '../../support/net.js';
+import { createBucket, replicaEnv } from '../../support/shared-storage.js';
+import { startOurs, track, waitReady, procStat, type ServerProcess, type StartOptions } from './servers.js';
 
 export const REPLICAS = 3;
 const BUCKET = 'bench-replicas';

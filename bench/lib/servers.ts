@@ -9,9 +9,9 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import http from 'node:http';
-import net from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort } from '../../support/net.js';
 
 export type TargetId = 'ours' | 'ref' | 'bare' | 'replicas';
 
@@ -45,18 +45,6 @@ export interface ServerProcess {
   readonly exited: Promise<number | null>;
   /** SIGTERM, then SIGKILL after `timeoutMs`; resolves when the process is gone. */
   stop(timeoutMs?: number): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 const alive = new Set<ChildProcess>();

@@ -1,8 +1,8 @@
 // spec "Determining Support" (end-1), error envelope, route table.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { expectError, OciClient } from '../helpers/oci-client.js';
-import { STORAGE_KINDS, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { expectError, OciClient } from '../../support/oci-client.js';
+import { STORAGE_KINDS, startRegistry, type TestRegistry } from '../../support/registry.js';
 
 for (const kind of STORAGE_KINDS) {
   describe(`base API [${kind}]`, () => {

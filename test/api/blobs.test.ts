@@ -1,8 +1,8 @@
 // spec "Pulling blobs", "Checking if content exists", "Deleting Blobs" (end-2, end-10).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { expectError, OciClient, randomBlob, sha256 } from '../helpers/oci-client.js';
-import { STORAGE_KINDS, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { expectError, OciClient, randomBlob, sha256 } from '../../support/oci-client.js';
+import { STORAGE_KINDS, startRegistry, type TestRegistry } from '../../support/registry.js';
 
 for (const kind of STORAGE_KINDS) {
   describe(`blobs [${kind}]`, () => {

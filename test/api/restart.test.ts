@@ -3,8 +3,8 @@ import assert from 'node:assert/strict';
 import { readdir, rm, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { expectError, OciClient, randomBlob, sha256 } from '../helpers/oci-client.js';
-import { startRegistry } from '../helpers/registry.js';
+import { expectError, OciClient, randomBlob, sha256 } from '../../support/oci-client.js';
+import { startRegistry } from '../../support/registry.js';
 
 describe('restart [disk]', () => {
   it('what was pushed is served after a restart, and an open upload resumes where it was', async () => {

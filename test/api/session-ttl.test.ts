@@ -2,8 +2,8 @@
 import assert from 'node:assert/strict';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, it } from 'node:test';
-import { expectError, OciClient, randomBlob } from '../helpers/oci-client.js';
-import { STORAGE_KINDS, startRegistry } from '../helpers/registry.js';
+import { expectError, OciClient, randomBlob } from '../../support/oci-client.js';
+import { STORAGE_KINDS, startRegistry } from '../../support/registry.js';
 
 async function uploadIds(list: AsyncIterable<{ id: string }>): Promise<string[]> {
   const ids: string[] = [];

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { request } from 'node:http';
 import { describe, it } from 'node:test';
-import { startRegistry } from '../helpers/registry.js';
+import { startRegistry } from '../../support/registry.js';
 
 const MiB = 1024 * 1024;
 const TOTAL = 256 * MiB;

@@ -2,8 +2,8 @@
 // mount (end-11), cancel, limits.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { expectError, OciClient, randomBlob, sha256, sha512 } from '../helpers/oci-client.js';
-import { STORAGE_KINDS, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { expectError, OciClient, randomBlob, sha256, sha512 } from '../../support/oci-client.js';
+import { STORAGE_KINDS, startRegistry, type TestRegistry } from '../../support/registry.js';
 
 async function startSession(client: OciClient, repo: string): Promise<string> {
   const res = await client.fetch(`/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });

@@ -4,7 +4,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { spawnServer, startServer } from '../helpers/server-process.js';
+import { spawnServer, startServer } from '../../support/server-process.js';
 import { basic, bearer, call, htpasswdText, USERS } from './helpers.js';
 
 describe('server binary with a configuration file', () => {

@@ -1,6 +1,6 @@
 /**
  * The BlobStore contract against a real S3 (Ceph RGW started once for this
- * file, test/helpers/ceph.ts), plus what only the S3 store can get wrong:
+ * file, support/ceph.ts), plus what only the S3 store can get wrong:
  * sub-5-MiB chunks, multipart copy, a second replica resuming an upload,
  * ranged reads, presigned URLs and flat memory while streaming.
  * Skipped, with the reason, when Ceph cannot be installed or started here.
@@ -16,7 +16,7 @@ import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { openS3BlobStore, type S3BlobStore, type S3BlobStoreConfig } from '../../src/s3.js';
 import { deleteKeys, listObjects, MIN_PART, type S3Context } from '../../src/storage/blob/s3-io.js';
-import { cephUnavailable, startRgw, type Rgw } from '../helpers/ceph.js';
+import { cephUnavailable, startRgw, type Rgw } from '../../support/ceph.js';
 import { blobStoreContract, chunksOf, collect, readAll, streamLargeBlob } from './blob-store.js';
 
 const MiB = 1024 * 1024;

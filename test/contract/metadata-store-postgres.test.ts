@@ -1,6 +1,6 @@
 /**
  * The MetadataStore contract and PostgreSQL specifics against a throwaway
- * server (test/helpers/postgres.ts). Each contract case gets a fresh schema;
+ * server (support/postgres.ts). Each contract case gets a fresh schema;
  * `reopen` opens a new pool on the same schema. Skips, saying why, when no
  * PostgreSQL server binaries are installed.
  */
@@ -11,7 +11,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { openPostgresMetadataStore, type PostgresMetadataStore } from '../../src/postgres.js';
 import { MIGRATIONS, SCHEMA_VERSION, statements, type StatementName } from '../../src/storage/meta/postgres-schema.js';
-import { postgresUnavailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
+import { postgresUnavailable, startPostgres, type TestPostgres } from '../../support/postgres.js';
 import { metadataStoreContract } from './metadata-store.js';
 import { blob, digestOf, manifest, mustPut, NOW } from './metadata-fixtures.js';
 

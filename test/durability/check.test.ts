@@ -9,9 +9,9 @@ import { checkStores } from '../../src/services/check.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
 import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
 import { createServices } from '../../src/registry.js';
-import { OciClient, sha256 } from '../helpers/oci-client.js';
-import { startRegistry } from '../helpers/registry.js';
-import { blobFile, runCheck } from '../helpers/durability.js';
+import { OciClient, sha256 } from '../../support/oci-client.js';
+import { startRegistry } from '../../support/registry.js';
+import { blobFile, runCheck } from '../../support/durability.js';
 
 const HOUR = 3600_000;
 

@@ -11,10 +11,10 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkStores } from '../../src/services/check.js';
-import { listTree } from '../helpers/durability.js';
-import { sha256 } from '../helpers/oci-client.js';
-import { startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { fetchRaw, type HttpResponse } from '../helpers/server-process.js';
+import { listTree } from '../../support/durability.js';
+import { sha256 } from '../../support/oci-client.js';
+import { startRegistry, type TestRegistry } from '../../support/registry.js';
+import { fetchRaw, type HttpResponse } from '../../support/server-process.js';
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 

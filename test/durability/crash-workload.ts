@@ -7,7 +7,7 @@
  * cut by the kill (either outcome is fine, and verify() learns which one).
  */
 import { createHash, randomBytes, randomInt } from 'node:crypto';
-import { fetchRaw, type HttpResponse } from '../helpers/server-process.js';
+import { fetchRaw, type HttpResponse } from '../../support/server-process.js';
 
 /** true: must be there; false: must not; 'unknown': a write was cut by a kill. */
 type Presence = boolean | 'unknown';

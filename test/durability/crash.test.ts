@@ -18,8 +18,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { runCheck, waitReady } from '../helpers/durability.js';
-import { startServer, type ExitStatus, type RunningServer } from '../helpers/server-process.js';
+import { runCheck, waitReady } from '../../support/durability.js';
+import { startServer, type ExitStatus, type RunningServer } from '../../support/server-process.js';
 import { CrashWorkload } from './crash-workload.js';
 
 const KILLS = Number(process.env.CRASH_KILLS ?? 12);

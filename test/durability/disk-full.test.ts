@@ -11,9 +11,9 @@ import { mkdtemp, open, readdir, rm, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { runCheck } from '../helpers/durability.js';
-import { sha256 } from '../helpers/oci-client.js';
-import { fetchRaw, startServer, type HttpResponse, type RunningServer } from '../helpers/server-process.js';
+import { runCheck } from '../../support/durability.js';
+import { sha256 } from '../../support/oci-client.js';
+import { fetchRaw, startServer, type HttpResponse, type RunningServer } from '../../support/server-process.js';
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 

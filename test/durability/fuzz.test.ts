@@ -14,8 +14,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { listTree, rssOf } from '../helpers/durability.js';
-import { fetchRaw, startServer } from '../helpers/server-process.js';
+import { listTree, rssOf } from '../../support/durability.js';
+import { fetchRaw, startServer } from '../../support/server-process.js';
 import { keepAlive, rawRequestArb, requestArb, send, sendRaw, type FuzzRequest, type FuzzResponse, type RawRequest, type Seed } from './fuzz-requests.js';
 
 const TARGET = Number(process.env.FUZZ_REQUESTS ?? 10_000);

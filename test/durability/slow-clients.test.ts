@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sha256 } from '../helpers/oci-client.js';
-import { fetchRaw, startServer, type RunningServer } from '../helpers/server-process.js';
+import { sha256 } from '../../support/oci-client.js';
+import { fetchRaw, startServer, type RunningServer } from '../../support/server-process.js';
 
 /** A raw connection that records what it receives and when it closes. */
 function open(server: RunningServer): { socket: Socket; received: () => string; closed: Promise<number> } {

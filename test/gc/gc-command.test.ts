@@ -10,10 +10,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { OciClient } from '../helpers/oci-client.js';
-import { startRegistry } from '../helpers/registry.js';
-import { blobFile, runCheck } from '../helpers/durability.js';
-import { spawnServer, startServer } from '../helpers/server-process.js';
+import { OciClient } from '../../support/oci-client.js';
+import { startRegistry } from '../../support/registry.js';
+import { blobFile, runCheck } from '../../support/durability.js';
+import { spawnServer, startServer } from '../../support/server-process.js';
 
 async function run(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; output: string }> {
   const child = spawnServer({ args, env });

@@ -16,10 +16,10 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Database from 'better-sqlite3';
-import { blobFile, runCheck, waitReady } from '../helpers/durability.js';
-import { OciClient } from '../helpers/oci-client.js';
-import { startRegistry } from '../helpers/registry.js';
-import { spawnServer, startServer } from '../helpers/server-process.js';
+import { blobFile, runCheck, waitReady } from '../../support/durability.js';
+import { OciClient } from '../../support/oci-client.js';
+import { startRegistry } from '../../support/registry.js';
+import { spawnServer, startServer } from '../../support/server-process.js';
 import { image, manifestStatus, type Pushed } from './images.js';
 
 const ORPHANS = Number(process.env.GC_KILL_ORPHANS ?? 4000);

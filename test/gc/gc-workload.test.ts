@@ -20,8 +20,8 @@ import Database from 'better-sqlite3';
 import { collectGarbage } from '../../src/services/gc.js';
 import { FilesystemBlobStore } from '../../src/storage/blob/filesystem.js';
 import { openSqliteMetadataStore } from '../../src/storage/meta/sqlite.js';
-import { blobFile, runCheck, waitReady } from '../helpers/durability.js';
-import { spawnServer, startServer } from '../helpers/server-process.js';
+import { blobFile, runCheck, waitReady } from '../../support/durability.js';
+import { spawnServer, startServer } from '../../support/server-process.js';
 import { GcWorkload } from './gc-workload.js';
 
 const SECONDS = Number(process.env.GC_WORKLOAD_SECONDS ?? 20);

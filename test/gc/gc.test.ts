@@ -11,8 +11,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { checkStores } from '../../src/services/check.js';
 import { collectGarbage } from '../../src/services/gc.js';
 import { supportsBlobLifecycle } from '../../src/storage/meta/types.js';
-import { OciClient } from '../helpers/oci-client.js';
-import { startRegistry, STORAGE_KINDS, type TestRegistry } from '../helpers/registry.js';
+import { OciClient } from '../../support/oci-client.js';
+import { startRegistry, STORAGE_KINDS, type TestRegistry } from '../../support/registry.js';
 
 const HOUR = 3600_000;
 

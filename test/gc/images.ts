@@ -1,7 +1,7 @@
 /** Pushing images, indexes and referrers by tag or by digest, for the policy tests. */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { OciClient, sha256 } from '../helpers/oci-client.js';
+import { OciClient, sha256 } from '../../support/oci-client.js';
 
 export const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const INDEX = 'application/vnd.oci.image.index.v1+json';

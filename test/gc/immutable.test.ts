@@ -6,8 +6,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { expectError, OciClient } from '../helpers/oci-client.js';
-import { startRegistry, STORAGE_KINDS, type TestRegistry } from '../helpers/registry.js';
+import { expectError, OciClient } from '../../support/oci-client.js';
+import { startRegistry, STORAGE_KINDS, type TestRegistry } from '../../support/registry.js';
 import { image, MANIFEST, manifestStatus } from './images.js';
 
 for (const kind of STORAGE_KINDS) {

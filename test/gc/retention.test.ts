@@ -12,9 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { collectGarbage } from '../../src/services/gc.js';
 import { StoragePolicy } from '../../src/services/policy.js';
-import { OciClient } from '../helpers/oci-client.js';
-import { startRegistry, STORAGE_KINDS, type TestRegistry } from '../helpers/registry.js';
-import { spawnServer } from '../helpers/server-process.js';
+import { OciClient } from '../../support/oci-client.js';
+import { startRegistry, STORAGE_KINDS, type TestRegistry } from '../../support/registry.js';
+import { spawnServer } from '../../support/server-process.js';
 import { adminGc, blobStatus, image, index, manifestStatus, referrer, type Pushed } from './images.js';
 
 const HOUR = 3600_000;

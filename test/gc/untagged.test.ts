@@ -5,8 +5,8 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { OciClient } from '../helpers/oci-client.js';
-import { startRegistry, STORAGE_KINDS, type TestRegistry } from '../helpers/registry.js';
+import { OciClient } from '../../support/oci-client.js';
+import { startRegistry, STORAGE_KINDS, type TestRegistry } from '../../support/registry.js';
 import { adminGc, blobStatus, image, index, manifestStatus, referrer } from './images.js';
 
 for (const kind of STORAGE_KINDS) {

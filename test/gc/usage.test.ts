@@ -6,9 +6,9 @@ import { describe, it } from 'node:test';
 import { createRegistryServer } from '../../src/server/app.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
 import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
-import { OciClient } from '../helpers/oci-client.js';
-import { startRegistry } from '../helpers/registry.js';
-import { spawnServer } from '../helpers/server-process.js';
+import { OciClient } from '../../support/oci-client.js';
+import { startRegistry } from '../../support/registry.js';
+import { spawnServer } from '../../support/server-process.js';
 
 /** Pushes blobs of the given sizes into `repo` (returns their total). */
 async function fill(client: OciClient, repo: string, blobs: Buffer[]): Promise<number> {

@@ -26,11 +26,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { gunzipSync } from 'node:zlib';
-import { postgresUnavailable, startPostgres, type TestPostgres } from '../helpers/postgres.js';
-import { cephUnavailable, startRgw, type Rgw } from '../helpers/ceph.js';
-import { startServer, type RunningServer } from '../helpers/server-process.js';
-import { OciClient, sha256 } from '../helpers/oci-client.js';
-import { createBucket, replicaEnv } from '../helpers/shared-storage.js';
+import { postgresUnavailable, startPostgres, type TestPostgres } from '../../support/postgres.js';
+import { cephUnavailable, startRgw, type Rgw } from '../../support/ceph.js';
+import { startServer, type RunningServer } from '../../support/server-process.js';
+import { OciClient, sha256 } from '../../support/oci-client.js';
+import { createBucket, replicaEnv } from '../../support/shared-storage.js';
 
 const REPLICAS = 3;
 const BUCKET = 'replicas';

@@ -6,7 +6,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fetchRaw, spawnServer, startServer, type RunningServer } from '../helpers/server-process.js';
+import { fetchRaw, spawnServer, startServer, type RunningServer } from '../../support/server-process.js';
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'ferro-oci-bin-'));

@@ -11,11 +11,11 @@
 import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { mkdtemp, readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { freePort } from './net.js';
 
 const run = promisify(execFile);
 
@@ -23,8 +23,8 @@ const run = promisify(execFile);
 export const CEPH_APT_PACKAGES = ['ceph-mon', 'ceph-osd', 'radosgw', 'ceph-common', 'uuid-runtime', 'curl', 'bc'] as const;
 const BINARIES = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph', 'monmaptool', 'uuidgen', 'curl', 'bc'];
 
-/** dist/test/helpers → the repository → ../shared/s3. */
-export const CEPH_SCRIPTS = process.env.CEPH_RGW_SCRIPTS ?? fileURLToPath(new URL('../../../../shared/s3/', import.meta.url));
+/** dist/support → the repository → ../shared/s3. */
+export const CEPH_SCRIPTS = process.env.CEPH_RGW_SCRIPTS ?? fileURLToPath(new URL('../../../shared/s3/', import.meta.url));
 
 export interface Rgw {
   readonly endpoint: string;
@@ -57,14 +57,6 @@ export function cephUnavailable(): Promise<string | undefined> {
     return BINARIES.every(onPath) ? undefined : `still missing after apt-get: ${BINARIES.filter((b) => !onPath(b)).join(', ')}`;
   })();
   return availability;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve, reject) => server.once('error', reject).listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise((resolve) => server.close(resolve));
-  return port;
 }
 
 const running = new Set<string>();

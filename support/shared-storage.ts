@@ -3,7 +3,7 @@
  * server environment that points a replica at it and at a test PostgreSQL.
  * Used by the multi-replica test and the replica benchmark.
  */
-import { openS3BlobStore } from '../../src/s3.js';
+import { openS3BlobStore } from '../src/s3.js';
 import type { Rgw } from './ceph.js';
 import type { TestPostgres } from './postgres.js';
 
