@@ -17,6 +17,7 @@ import { performance } from 'node:perf_hooks';
 import { agentFor, getHashed, locationPath, send, sendStream, isOk, describeFailure, type Endpoint } from './lib/client.js';
 import { median, quantile, MiB } from './lib/stats.js';
 import { memoryStatus, resetPeak } from './lib/servers.js';
+import { digestOf } from '../src/oci/digest.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
@@ -28,10 +29,6 @@ export function scaleRepoName(i: number): string {
 
 export function scaleTagName(i: number): string {
   return `t-${String(i).padStart(6, '0')}`;
-}
-
-function digestOf(data: Uint8Array | string): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
 }
 
 function manifestBytes(config: { digest: string; size: number }, layer: { digest: string; size: number }, i: number): Buffer {
@@ -64,8 +61,8 @@ export async function seedOurs(dir: string, n: number, progress: (msg: string) =
       await store.linkBlob(scaleRepoName(i), blob, now);
       if (i % 25_000 === 24_999) progress(`ours: ${i + 1} repositories`);
     }
-    const config = { digest: digestOf('config'), size: 6 };
-    const layer = { digest: digestOf('layer'), size: 5 };
+    const config = { digest: digestOf(Buffer.from('config')), size: 6 };
+    const layer = { digest: digestOf(Buffer.from('layer')), size: 5 };
     await store.linkBlob(SCALE_TAG_REPO, config, now);
     await store.linkBlob(SCALE_TAG_REPO, layer, now);
     for (let i = 0; i < n; i++) {

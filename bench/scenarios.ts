@@ -5,7 +5,7 @@
  * samples the server's CPU time. Content is random everywhere, and distinct
  * per round and target, so that no server can deduplicate.
  */
-import { createHash, randomBytes, randomFillSync } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import type http from 'node:http';
 import {
   agentFor,
@@ -26,6 +26,7 @@ import {
 } from './lib/client.js';
 import { MiB, fmtSize } from './lib/stats.js';
 import type { TargetId } from './lib/servers.js';
+import { digestOf } from '../src/oci/digest.js';
 
 export interface Options {
   rounds: number;
@@ -90,10 +91,6 @@ const ACCEPT_MANIFESTS = [
   'application/vnd.docker.distribution.manifest.list.v2+json',
 ].join(', ');
 const OCTET = 'application/octet-stream';
-
-export function sha256(data: Uint8Array): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
-}
 
 function pad(i: number, width = 4): string {
   return String(i).padStart(width, '0');
@@ -199,7 +196,7 @@ export class Scenarios {
   #fillBig(): void {
     this.#big ??= Buffer.allocUnsafeSlow(this.o.blobSize);
     for (let off = 0; off < this.#big.length; off += 64 * MiB) randomFillSync(this.#big, off, Math.min(64 * MiB, this.#big.length - off));
-    this.#bigDigest = sha256(this.#big);
+    this.#bigDigest = digestOf(this.#big);
   }
 
   /** Pushes `count` small random blobs into `repo` (prerequisites). */
@@ -209,7 +206,7 @@ export class Scenarios {
       const out: { digest: string; size: number }[] = [];
       await runCount(sizes.length, 8, async (i) => {
         const data = randomBytes(sizes[i]!);
-        const digest = sha256(data);
+        const digest = digestOf(data);
         out[i] = { digest, size: data.length };
         return pushPostPut(t.ep, agent, repo, data, digest);
       });
@@ -229,7 +226,7 @@ export class Scenarios {
         config: { Labels: { 'org.example.bench.nonce': randomBytes(16).toString('hex') } },
       }),
     );
-    const digest = sha256(config);
+    const digest = digestOf(config);
     await pushPostPut(t.ep, agent, repo, config, digest);
     return { digest, size: config.length };
   }
@@ -471,7 +468,7 @@ export class Scenarios {
               const tag = `v${i}`;
               const put = await send(t.ep, agent, 'PUT', `/v2/${repo}/manifests/${tag}`, { 'Content-Type': OCI_MANIFEST, 'Content-Length': body.length }, body);
               expectOk(put, `PUT manifest ${repo}:${tag}`);
-              images.push({ tag, digest: sha256(body), config, layers });
+              images.push({ tag, digest: digestOf(body), config, layers });
             }
             this.#st(t).images.set(round, { repo, images });
           } finally {
@@ -550,7 +547,7 @@ export class Scenarios {
         const repo = single ? `bench/small1-r${round}` : `bench/small-r${round}`;
         const all = randomBytes(o.smallCount * o.smallSize);
         const blobs = Array.from({ length: o.smallCount }, (_, i) => all.subarray(i * o.smallSize, (i + 1) * o.smallSize));
-        const digests = blobs.map(sha256);
+        const digests = blobs.map((b) => digestOf(b));
         const agent = agentFor(o.smallConcurrency);
         try {
           const r = await runCount(
@@ -632,7 +629,7 @@ export class Scenarios {
       if (missing < 0) throw new Error(`the registry already holds ${before.entries} repositories, more than --catalog-repos ${this.o.catalogRepos}`);
       const r = await runCount(missing, 16, async (i, tally) => {
         const data = randomBytes(256);
-        return pushPostPut(t.ep, agent, `bench/catalog/r${pad(i, 6)}`, data, sha256(data), tally);
+        return pushPostPut(t.ep, agent, `bench/catalog/r${pad(i, 6)}`, data, digestOf(data), tally);
       });
       if (r.errors) throw new Error(`filling the catalog failed: ${r.errorSamples.join('; ')}`);
       const after = await walk(t.ep, agent, `/v2/_catalog?n=${this.o.page}`, 'repositories');

@@ -1,15 +1,8 @@
 /** A minimal OCI client over fetch, for tests: push and pull blobs and manifests. */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
-
-export function sha256(bytes: Uint8Array | string): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
-
-export function sha512(bytes: Uint8Array | string): string {
-  return `sha512:${createHash('sha512').update(bytes).digest('hex')}`;
-}
+import { digestOf, type DigestAlgorithm } from '../src/oci/digest.js';
 
 export function randomBlob(size: number): Buffer {
   return randomBytes(size);
@@ -64,8 +57,8 @@ export class OciClient {
   }
 
   /** POST + PUT monolithic upload; returns the digest. */
-  async pushBlob(repo: string, bytes: Uint8Array, algorithm: 'sha256' | 'sha512' = 'sha256'): Promise<string> {
-    const digest = algorithm === 'sha256' ? sha256(bytes) : sha512(bytes);
+  async pushBlob(repo: string, bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): Promise<string> {
+    const digest = digestOf(bytes, algorithm);
     const start = await this.fetch(`/v2/${repo}/blobs/uploads/`, { method: 'POST' });
     assert.equal(start.status, 202, await start.text());
     const location = start.headers.get('location');
@@ -104,6 +97,6 @@ export class OciClient {
     const bytes = Buffer.from(JSON.stringify(manifest));
     const res = await this.putManifest(repo, tag, bytes);
     assert.equal(res.status, 201, await res.text());
-    return { manifest, bytes, digest: sha256(bytes), configDigest, config, layers };
+    return { manifest, bytes, digest: digestOf(bytes), configDigest, config, layers };
   }
 }

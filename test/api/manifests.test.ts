@@ -1,8 +1,9 @@
 // spec "Pulling manifests", "Pushing Manifests", "Deleting tags", "Deleting Manifests" (end-3, end-7, end-9).
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { expectError, OciClient, sha256, sha512 } from '../../support/oci-client.js';
+import { expectError, OciClient } from '../../support/oci-client.js';
 import { STORAGE_KINDS, startRegistry, type TestRegistry } from '../../support/registry.js';
+import { digestOf } from '../../src/oci/digest.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -41,26 +42,26 @@ for (const kind of STORAGE_KINDS) {
       const odd = `{\n  "schemaVersion" : 2,\n"layers":${JSON.stringify(image.manifest.layers)},  "config": ${JSON.stringify(image.manifest.config)}, "mediaType":"${OCI_MANIFEST}"\n}\n`;
       const res = await client.putManifest('m/exact', 'odd', odd);
       assert.equal(res.status, 201);
-      assert.equal(res.headers.get('docker-content-digest'), sha256(odd));
+      assert.equal(res.headers.get('docker-content-digest'), digestOf(Buffer.from(odd)));
       assert.equal(await (await client.fetch('/v2/m/exact/manifests/odd')).text(), odd);
     });
 
     it('PUT by digest checks the digest; sha512 references are supported', async () => {
       const image = await client.pushImage('m/bydigest', 'x');
       assert.equal((await client.putManifest('m/bydigest', image.digest, image.bytes)).status, 201);
-      const d512 = sha512(image.bytes);
+      const d512 = digestOf(image.bytes, 'sha512');
       const res = await client.putManifest('m/bydigest', d512, image.bytes);
       assert.equal(res.status, 201);
       assert.equal(res.headers.get('docker-content-digest'), d512);
       assert.deepEqual(Buffer.from(await (await client.fetch(`/v2/m/bydigest/manifests/${d512}`)).arrayBuffer()), image.bytes);
-      await expectError(await client.putManifest('m/bydigest', sha256('other'), image.bytes), 400, 'DIGEST_INVALID');
+      await expectError(await client.putManifest('m/bydigest', digestOf(Buffer.from('other')), image.bytes), 400, 'DIGEST_INVALID');
     });
 
     it('a missing config or layer is 400 MANIFEST_BLOB_UNKNOWN naming it; a wrong size too', async () => {
       const image = await client.pushImage('m/refs', 'ok');
-      const missing = { ...image.manifest, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256('absent'), size: 6 }] };
+      const missing = { ...image.manifest, layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digestOf(Buffer.from('absent')), size: 6 }] };
       const body = await expectError(await client.putManifest('m/refs', 'bad', missing), 400, 'MANIFEST_BLOB_UNKNOWN');
-      assert.match(body.errors[0]!.message, new RegExp(sha256('absent')));
+      assert.match(body.errors[0]!.message, new RegExp(digestOf(Buffer.from('absent'))));
       const wrongSize = { ...image.manifest, config: { ...image.manifest.config, size: image.config.length + 1 } };
       await expectError(await client.putManifest('m/refs', 'bad', wrongSize), 400, 'MANIFEST_BLOB_UNKNOWN');
       await expectError(await client.fetch('/v2/m/refs/manifests/bad'), 404, 'MANIFEST_UNKNOWN');
@@ -107,7 +108,7 @@ for (const kind of STORAGE_KINDS) {
       const res = await client.putManifest('m/index', 'multi', index, OCI_INDEX);
       assert.equal(res.status, 201, await res.text());
       assert.equal((await client.fetch('/v2/m/index/manifests/multi')).headers.get('content-type'), OCI_INDEX);
-      const bad = { ...index, manifests: [...index.manifests, { mediaType: OCI_MANIFEST, digest: sha256('nope'), size: 4 }] };
+      const bad = { ...index, manifests: [...index.manifests, { mediaType: OCI_MANIFEST, digest: digestOf(Buffer.from('nope')), size: 4 }] };
       await expectError(await client.putManifest('m/index', 'bad', bad, OCI_INDEX), 400, 'MANIFEST_BLOB_UNKNOWN');
     });
 
@@ -122,7 +123,7 @@ for (const kind of STORAGE_KINDS) {
       const dockerBytes = Buffer.from(JSON.stringify(docker));
       assert.equal((await client.putManifest('m/docker', 'v2', dockerBytes, DOCKER_MANIFEST)).status, 201);
       assert.equal((await client.fetch('/v2/m/docker/manifests/v2')).headers.get('content-type'), DOCKER_MANIFEST);
-      const list = { schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [{ mediaType: DOCKER_MANIFEST, digest: sha256(dockerBytes), size: dockerBytes.length, platform: { architecture: 'amd64', os: 'linux' } }] };
+      const list = { schemaVersion: 2, mediaType: DOCKER_LIST, manifests: [{ mediaType: DOCKER_MANIFEST, digest: digestOf(dockerBytes), size: dockerBytes.length, platform: { architecture: 'amd64', os: 'linux' } }] };
       assert.equal((await client.putManifest('m/docker', 'list', list, DOCKER_LIST)).status, 201);
       assert.equal((await client.fetch('/v2/m/docker/manifests/list')).headers.get('content-type'), DOCKER_LIST);
     });
@@ -140,14 +141,14 @@ for (const kind of STORAGE_KINDS) {
         subject: { mediaType: OCI_MANIFEST, digest: subject.digest, size: subject.bytes.length },
       };
       const bytes = Buffer.from(JSON.stringify(artifact));
-      const res = await client.putManifest('m/artifact', sha256(bytes), bytes);
+      const res = await client.putManifest('m/artifact', digestOf(bytes), bytes);
       assert.equal(res.status, 201, await res.text());
       assert.equal(res.headers.get('oci-subject'), subject.digest);
       // a subject need not exist (spec "Push": MUST accept)
-      const dangling = { ...artifact, subject: { mediaType: OCI_MANIFEST, digest: sha256('not pushed yet'), size: 10 } };
+      const dangling = { ...artifact, subject: { mediaType: OCI_MANIFEST, digest: digestOf(Buffer.from('not pushed yet')), size: 10 } };
       const res2 = await client.putManifest('m/artifact', 'dangling', dangling);
       assert.equal(res2.status, 201);
-      assert.equal(res2.headers.get('oci-subject'), sha256('not pushed yet'));
+      assert.equal(res2.headers.get('oci-subject'), digestOf(Buffer.from('not pushed yet')));
     });
 
     it('DELETE by tag removes only the tag; by digest the manifest and every tag on it', async () => {
@@ -176,7 +177,7 @@ for (const kind of STORAGE_KINDS) {
     it('unknown manifests are 404: MANIFEST_UNKNOWN in a repository, NAME_UNKNOWN without one', async () => {
       await client.pushImage('m/known', 'x');
       await expectError(await client.fetch('/v2/m/known/manifests/nope'), 404, 'MANIFEST_UNKNOWN');
-      await expectError(await client.fetch(`/v2/m/known/manifests/${sha256('nope')}`), 404, 'MANIFEST_UNKNOWN');
+      await expectError(await client.fetch(`/v2/m/known/manifests/${digestOf(Buffer.from('nope'))}`), 404, 'MANIFEST_UNKNOWN');
       await expectError(await client.fetch('/v2/m/unknown/manifests/x'), 404, 'NAME_UNKNOWN');
       await expectError(await client.fetch('/v2/m/known/manifests/.INVALID_TAG'), 404, 'MANIFEST_UNKNOWN');
       await expectError(await client.fetch('/v2/m/known/manifests/.INVALID_TAG', { method: 'DELETE' }), 404, 'MANIFEST_UNKNOWN');

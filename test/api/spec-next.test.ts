@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { checkStores } from '../../src/services/check.js';
-import { expectError, OciClient, randomBlob, rawRequest, sha256, sha512 } from '../helpers/oci-client.js';
-import { STORAGE_KINDS, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { expectError, OciClient, randomBlob, rawRequest } from '../../support/oci-client.js';
+import { STORAGE_KINDS, startRegistry, type TestRegistry } from '../../support/registry.js';
+import { digestOf } from '../../src/oci/digest.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -101,10 +102,10 @@ for (const kind of STORAGE_KINDS) {
             layers: [{ mediaType: LAYER, digest: blobs[1], size: layer.length }],
           }),
         );
-        const imageRes = await client.putManifest(repo, sha512(image), image);
+        const imageRes = await client.putManifest(repo, digestOf(image, 'sha512'), image);
         assert.equal(imageRes.status, 201, await imageRes.text());
-        const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: sha512(image), size: image.length }] }));
-        return { blobs, image: sha512(image), index, indexDigest: sha512(index) };
+        const index = Buffer.from(JSON.stringify({ schemaVersion: 2, mediaType: OCI_INDEX, manifests: [{ mediaType: OCI_MANIFEST, digest: digestOf(image, 'sha512'), size: image.length }] }));
+        return { blobs, image: digestOf(image, 'sha512'), index, indexDigest: digestOf(index, 'sha512') };
       };
       /** Deletes the index, its child and the blobs by digest; then nothing may reference the deleted content. */
       const deleteAllAndCheck = async (repo: string, pushed: Awaited<ReturnType<typeof pushSha512Image>>) => {
@@ -128,7 +129,7 @@ for (const kind of STORAGE_KINDS) {
             assert.equal(got.headers.get('docker-content-digest'), pushed.indexDigest, `${method} ${ref}`);
           }
         }
-        assert.equal((await client.fetch(`/v2/s512/tagged/manifests/${sha256(pushed.index)}`)).status, 404, 'no sha256-addressed copy');
+        assert.equal((await client.fetch(`/v2/s512/tagged/manifests/${digestOf(pushed.index)}`)).status, 404, 'no sha256-addressed copy');
         await deleteAllAndCheck('s512/tagged', pushed);
         assert.deepEqual(await tagsOf('s512/tagged'), []);
       });
@@ -141,7 +142,7 @@ for (const kind of STORAGE_KINDS) {
         assert.equal(byTag.headers.get('docker-content-digest'), pushed.indexDigest);
         assert.equal(byTag.headers.get('location'), `/v2/s512/fallback/manifests/${pushed.indexDigest}`);
         assert.equal(await digestOfTag('s512/fallback', 'multi'), pushed.indexDigest);
-        assert.equal((await client.fetch(`/v2/s512/fallback/manifests/${sha256(pushed.index)}`)).status, 404, 'no sha256-addressed copy');
+        assert.equal((await client.fetch(`/v2/s512/fallback/manifests/${digestOf(pushed.index)}`)).status, 404, 'no sha256-addressed copy');
         await deleteAllAndCheck('s512/fallback', pushed);
       });
 
@@ -150,12 +151,12 @@ for (const kind of STORAGE_KINDS) {
         const bytes = Buffer.from(JSON.stringify({ ...image.manifest, annotations: { variant: 'sha512' } }));
         const res = await client.fetch('/v2/s512/algo/manifests/v512?digest-algorithm=sha512', { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body: bytes });
         assert.equal(res.status, 201, await res.text());
-        assert.equal(res.headers.get('docker-content-digest'), sha512(bytes));
-        assert.equal(await digestOfTag('s512/algo', 'v512'), sha512(bytes));
+        assert.equal(res.headers.get('docker-content-digest'), digestOf(bytes, 'sha512'));
+        assert.equal(await digestOfTag('s512/algo', 'v512'), digestOf(bytes, 'sha512'));
         assert.equal(await digestOfTag('s512/algo', 'seed'), image.digest, 'sha256 without the parameter');
         const md5 = await client.fetch('/v2/s512/algo/manifests/v5?digest-algorithm=md5', { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body: bytes });
         await expectError(md5, 400, 'DIGEST_INVALID');
-        const mismatch = await client.fetch(`/v2/s512/algo/manifests/${sha256(bytes)}?digest-algorithm=sha512`, { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body: bytes });
+        const mismatch = await client.fetch(`/v2/s512/algo/manifests/${digestOf(bytes)}?digest-algorithm=sha512`, { method: 'PUT', headers: { 'content-type': OCI_MANIFEST }, body: bytes });
         await expectError(mismatch, 400, 'DIGEST_INVALID');
       });
     });
@@ -171,14 +172,14 @@ for (const kind of STORAGE_KINDS) {
         const desc = image.manifest.config;
         const cases = [
           `{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","config":${config},"layers":${layers},"layers":[]}`,
-          `{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","config":{"mediaType":"${desc.mediaType}","digest":"${desc.digest}","size":${desc.size},"digest":"${sha256('other')}"},"layers":${layers}}`,
+          `{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","config":{"mediaType":"${desc.mediaType}","digest":"${desc.digest}","size":${desc.size},"digest":"${digestOf(Buffer.from('other'))}"},"layers":${layers}}`,
           `{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","config":${config},"layers":${layers},"annotations":{"org.opencontainers.image.ref.name":"a","org.opencontainers.image.ref.name":"b"}}`,
           `{"schemaVersion":2,"mediaType":"${OCI_MANIFEST}","config":${config},"layers":${layers},"annotations":{"k":"a","\\u006b":"b"}}`,
         ];
         for (const [i, text] of cases.entries()) {
           const body = await expectError(await client.putManifest('ijson/dup', `dup${i}`, text), 400, 'MANIFEST_INVALID');
           assert.match(body.errors[0]!.message, /appears twice in one object/, text);
-          assert.equal((await client.fetch(`/v2/ijson/dup/manifests/${sha256(text)}`)).status, 404);
+          assert.equal((await client.fetch(`/v2/ijson/dup/manifests/${digestOf(Buffer.from(text))}`)).status, 404);
         }
         assert.deepEqual(await tagsOf('ijson/dup'), ['seed']);
       });
@@ -273,9 +274,9 @@ for (const kind of STORAGE_KINDS) {
         assert.equal(start.status, 202, await start.text());
         const bytes = randomBlob(1000);
         const location = start.headers.get('location')!;
-        const put = await client.fetch(`${location}${location.includes('?') ? '&' : '?'}digest=${sha512(bytes)}`, { method: 'PUT', body: bytes });
+        const put = await client.fetch(`${location}${location.includes('?') ? '&' : '?'}digest=${digestOf(bytes, 'sha512')}`, { method: 'PUT', body: bytes });
         assert.equal(put.status, 201, await put.text());
-        assert.equal(put.headers.get('docker-content-digest'), sha512(bytes));
+        assert.equal(put.headers.get('docker-content-digest'), digestOf(bytes, 'sha512'));
         await expectError(await client.fetch('/v2/algo/blob/blobs/uploads/?digest-algorithm=sha1', { method: 'POST' }), 400, 'DIGEST_INVALID');
       });
 
@@ -286,7 +287,7 @@ for (const kind of STORAGE_KINDS) {
           const start = await client.fetch('/v2/algo/bad/blobs/uploads/', { method: 'POST' });
           await expectError(await client.fetch(`${start.headers.get('location')}?digest=${digest}`, { method: 'PUT', body: bytes }), 400, 'DIGEST_INVALID');
         }
-        assert.equal((await client.fetch(`/v2/algo/bad/blobs/${sha256(bytes)}`, { method: 'HEAD' })).status, 404);
+        assert.equal((await client.fetch(`/v2/algo/bad/blobs/${digestOf(bytes)}`, { method: 'HEAD' })).status, 404);
       });
     });
   });

@@ -2,8 +2,9 @@
 // mount (end-11), cancel, limits.
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { expectError, OciClient, randomBlob, sha256, sha512 } from '../../support/oci-client.js';
+import { expectError, OciClient, randomBlob } from '../../support/oci-client.js';
 import { STORAGE_KINDS, startRegistry, type TestRegistry } from '../../support/registry.js';
+import { digestOf } from '../../src/oci/digest.js';
 
 async function startSession(client: OciClient, repo: string): Promise<string> {
   const res = await client.fetch(`/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
@@ -34,10 +35,10 @@ for (const kind of STORAGE_KINDS) {
     it('POST then PUT with the whole body: 201 with Location and the blob is pullable', async () => {
       const bytes = randomBlob(3000);
       const location = await startSession(client, 'up/a');
-      const put = await client.fetch(`${location}?digest=${sha256(bytes)}`, { method: 'PUT', body: bytes });
+      const put = await client.fetch(`${location}?digest=${digestOf(bytes)}`, { method: 'PUT', body: bytes });
       assert.equal(put.status, 201);
-      assert.equal(put.headers.get('location'), `/v2/up/a/blobs/${sha256(bytes)}`);
-      assert.equal(put.headers.get('docker-content-digest'), sha256(bytes));
+      assert.equal(put.headers.get('location'), `/v2/up/a/blobs/${digestOf(bytes)}`);
+      assert.equal(put.headers.get('docker-content-digest'), digestOf(bytes));
       const get = await client.fetch(put.headers.get('location')!);
       assert.deepEqual(Buffer.from(await get.arrayBuffer()), bytes);
       await expectError(await client.fetch(location), 404, 'BLOB_UPLOAD_UNKNOWN');
@@ -45,22 +46,22 @@ for (const kind of STORAGE_KINDS) {
 
     it('single POST with ?digest= stores the blob: 201', async () => {
       const bytes = randomBlob(2048);
-      const res = await client.fetch(`/v2/up/a/blobs/uploads/?digest=${sha256(bytes)}`, {
+      const res = await client.fetch(`/v2/up/a/blobs/uploads/?digest=${digestOf(bytes)}`, {
         method: 'POST',
         headers: { 'content-type': 'application/octet-stream' },
         body: bytes,
       });
       assert.equal(res.status, 201);
-      assert.equal(res.headers.get('location'), `/v2/up/a/blobs/${sha256(bytes)}`);
-      assert.equal((await client.fetch(`/v2/up/a/blobs/${sha256(bytes)}`, { method: 'HEAD' })).status, 200);
+      assert.equal(res.headers.get('location'), `/v2/up/a/blobs/${digestOf(bytes)}`);
+      assert.equal((await client.fetch(`/v2/up/a/blobs/${digestOf(bytes)}`, { method: 'HEAD' })).status, 200);
     });
 
     it('single POST whose body does not match the digest: 400 DIGEST_INVALID, nothing stored', async () => {
       const bytes = randomBlob(100);
-      const wrong = sha256('something else');
+      const wrong = digestOf(Buffer.from('something else'));
       await expectError(await client.fetch(`/v2/up/a/blobs/uploads/?digest=${wrong}`, { method: 'POST', body: bytes }), 400, 'DIGEST_INVALID');
       await expectError(await client.fetch(`/v2/up/a/blobs/${wrong}`), 404, 'BLOB_UNKNOWN');
-      assert.equal(await reg.blobStore.stat(sha256(bytes)), undefined);
+      assert.equal(await reg.blobStore.stat(digestOf(bytes)), undefined);
     });
 
     it('chunked: PATCHes with Content-Range, GET status, final PUT with the last chunk', async () => {
@@ -77,9 +78,9 @@ for (const kind of STORAGE_KINDS) {
       const p2 = await client.fetch(p1.headers.get('location')!, { method: 'PATCH', headers: { 'content-range': '4000-7999' }, body: bytes.subarray(4000, 8000) });
       assert.equal(p2.status, 202);
       assert.equal(p2.headers.get('range'), '0-7999');
-      const put = await client.fetch(`${location}?digest=${sha256(bytes)}`, { method: 'PUT', headers: { 'content-range': '8000-9999' }, body: bytes.subarray(8000) });
+      const put = await client.fetch(`${location}?digest=${digestOf(bytes)}`, { method: 'PUT', headers: { 'content-range': '8000-9999' }, body: bytes.subarray(8000) });
       assert.equal(put.status, 201, await put.text());
-      const get = await client.fetch(`/v2/up/chunked/blobs/${sha256(bytes)}`);
+      const get = await client.fetch(`/v2/up/chunked/blobs/${digestOf(bytes)}`);
       assert.deepEqual(Buffer.from(await get.arrayBuffer()), bytes);
     });
 
@@ -94,9 +95,9 @@ for (const kind of STORAGE_KINDS) {
       const retry = await client.fetch(location, { method: 'PATCH', headers: { 'content-range': '0-99' }, body: bytes.subarray(0, 100) });
       assert.equal(retry.headers.get('range'), '0-99');
       await expectError(retry, 416, 'BLOB_UPLOAD_INVALID');
-      const finalOutOfOrder = await client.fetch(`${location}?digest=${sha256(bytes)}`, { method: 'PUT', headers: { 'content-range': '150-199' }, body: bytes.subarray(150) });
+      const finalOutOfOrder = await client.fetch(`${location}?digest=${digestOf(bytes)}`, { method: 'PUT', headers: { 'content-range': '150-199' }, body: bytes.subarray(150) });
       await expectError(finalOutOfOrder, 416, 'BLOB_UPLOAD_INVALID');
-      assert.equal((await client.fetch(`${location}?digest=${sha256(bytes)}`, { method: 'PUT', headers: { 'content-range': '100-199' }, body: bytes.subarray(100) })).status, 201);
+      assert.equal((await client.fetch(`${location}?digest=${digestOf(bytes)}`, { method: 'PUT', headers: { 'content-range': '100-199' }, body: bytes.subarray(100) })).status, 201);
     });
 
     it('a Content-Range that disagrees with Content-Length is refused and nothing is appended', async () => {
@@ -118,17 +119,17 @@ for (const kind of STORAGE_KINDS) {
       const patch = await client.fetch(location, { method: 'PATCH', body, duplex: 'half' } as RequestInit);
       assert.equal(patch.status, 202);
       assert.equal(patch.headers.get('range'), `0-${bytes.length - 1}`);
-      const put = await client.fetch(`${location}?digest=${sha256(bytes)}`, { method: 'PUT', headers: { 'content-length': '0' } });
+      const put = await client.fetch(`${location}?digest=${digestOf(bytes)}`, { method: 'PUT', headers: { 'content-length': '0' } });
       assert.equal(put.status, 201);
     });
 
     it('PUT with a wrong digest: 400 DIGEST_INVALID, the session is gone and nothing is stored', async () => {
       const bytes = randomBlob(100);
       const location = await startSession(client, 'up/wrong');
-      const wrong = sha256('x');
+      const wrong = digestOf(Buffer.from('x'));
       await expectError(await client.fetch(`${location}?digest=${wrong}`, { method: 'PUT', body: bytes }), 400, 'DIGEST_INVALID');
       await expectError(await client.fetch(`/v2/up/wrong/blobs/${wrong}`), 404, 'BLOB_UNKNOWN');
-      await expectError(await client.fetch(`/v2/up/wrong/blobs/${sha256(bytes)}`), 404, 'BLOB_UNKNOWN');
+      await expectError(await client.fetch(`/v2/up/wrong/blobs/${digestOf(bytes)}`), 404, 'BLOB_UNKNOWN');
       await expectError(await client.fetch(location), 404, 'BLOB_UPLOAD_UNKNOWN');
     });
 
@@ -142,10 +143,10 @@ for (const kind of STORAGE_KINDS) {
     it('sha512 digests are accepted end to end', async () => {
       const bytes = randomBlob(5000);
       const location = await startSession(client, 'up/sha512');
-      const put = await client.fetch(`${location}?digest=${sha512(bytes)}`, { method: 'PUT', body: bytes });
+      const put = await client.fetch(`${location}?digest=${digestOf(bytes, 'sha512')}`, { method: 'PUT', body: bytes });
       assert.equal(put.status, 201, await put.text());
-      const get = await client.fetch(`/v2/up/sha512/blobs/${sha512(bytes)}`);
-      assert.equal(get.headers.get('docker-content-digest'), sha512(bytes));
+      const get = await client.fetch(`/v2/up/sha512/blobs/${digestOf(bytes, 'sha512')}`);
+      assert.equal(get.headers.get('docker-content-digest'), digestOf(bytes, 'sha512'));
       assert.deepEqual(Buffer.from(await get.arrayBuffer()), bytes);
       const algo = await client.fetch('/v2/up/sha512/blobs/uploads/?digest-algorithm=md5', { method: 'POST' });
       await expectError(algo, 400, 'DIGEST_INVALID');

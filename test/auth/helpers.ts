@@ -5,7 +5,7 @@
  * choose its client IP with X-Forwarded-For.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes, type KeyObject } from 'node:crypto';
+import { randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
@@ -23,6 +23,7 @@ import type { RegistryLimits } from '../../src/limits.js';
 import { createRegistry } from '../../src/registry.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
 import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
+import { digestOf } from '../../src/oci/digest.js';
 
 export const SERVICE = 'registry.test';
 export const ISSUER = 'ferro-test-issuer';
@@ -174,13 +175,10 @@ export async function signToken(key: KeyObject, claims: Record<string, unknown>,
     .sign(key);
 }
 
-export function sha256(bytes: Uint8Array | string): string {
-  return `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
-}
 
 /** Pushes a blob (POST + PUT) with `auth`; returns its digest. */
 export async function pushBlob(reg: { url: string }, repo: string, bytes: Uint8Array, auth: string): Promise<string> {
-  const digest = sha256(bytes);
+  const digest = digestOf(bytes);
   const start = await call(reg, 'POST', `/v2/${repo}/blobs/uploads/`, { authorization: auth });
   assert.equal(start.status, 202, start.body.toString());
   const location = String(start.headers.location);
@@ -205,7 +203,7 @@ export async function pushImage(reg: { url: string }, repo: string, tag: string,
   );
   const res = await call(reg, 'PUT', `/v2/${repo}/manifests/${tag}`, { authorization: auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, manifest);
   assert.equal(res.status, 201, res.body.toString());
-  return { digest: sha256(manifest), layer };
+  return { digest: digestOf(manifest), layer };
 }
 
 /** Asserts an OCI error envelope with `status` and `code` (no body for HEAD). */

@@ -9,9 +9,10 @@ import { checkStores } from '../../src/services/check.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
 import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
 import { createServices } from '../../src/registry.js';
-import { OciClient, sha256 } from '../../support/oci-client.js';
+import { OciClient } from '../../support/oci-client.js';
 import { startRegistry } from '../../support/registry.js';
 import { blobFile, runCheck } from '../../support/durability.js';
+import { digestOf } from '../../src/oci/digest.js';
 
 const HOUR = 3600_000;
 
@@ -39,7 +40,7 @@ describe('integrity check', () => {
       );
       const res = await client.putManifest('lib/app', 'multi', bytes, 'application/vnd.oci.image.index.v1+json');
       assert.equal(res.status, 201, await res.text());
-      index = { digest: sha256(bytes), bytes };
+      index = { digest: digestOf(bytes), bytes };
       await client.pushImage('other', 'latest', { layers: 1 });
     } finally {
       await registry.stop();
@@ -111,15 +112,15 @@ describe('integrity check', () => {
 
   it('a dangling tag, a missing index child and an unparseable manifest', async () => {
     const dir = await copy();
-    const ghost = sha256('ghost');
+    const ghost = digestOf(Buffer.from('ghost'));
     sql(dir, "INSERT INTO tags (repository, tag, digest, updated_at) VALUES ('other', 'ghost', ?, 1)", ghost);
     sql(dir, 'DELETE FROM manifests WHERE repository = ? AND digest = ?', 'lib/app', image.digest);
     const junk = Buffer.from('{"schemaVersion": 3}');
-    sql(dir, "INSERT INTO manifests (repository, digest, media_type, bytes, size, created_at) VALUES ('other', ?, 'application/vnd.oci.image.manifest.v1+json', ?, ?, 1)", sha256(junk), junk, junk.length);
+    sql(dir, "INSERT INTO manifests (repository, digest, media_type, bytes, size, created_at) VALUES ('other', ?, 'application/vnd.oci.image.manifest.v1+json', ?, ?, 1)", digestOf(junk), junk, junk.length);
     await expectProblems(dir, [
       new RegExp(`problem tag-dangling ghost: tag points at ${ghost}, which does not exist in other`),
       new RegExp(`problem reference-missing ${index.digest}: references manifest ${image.digest}, which is not in the repository`),
-      new RegExp(`problem manifest-invalid ${sha256(junk)}: does not parse`),
+      new RegExp(`problem manifest-invalid ${digestOf(junk)}: does not parse`),
     ]);
   });
 
@@ -160,15 +161,15 @@ describe('integrity check', () => {
     const body = async function* () {
       yield config;
     };
-    await services.uploads.uploadWhole('m', sha256(config), { body: body() });
+    await services.uploads.uploadWhole('m', digestOf(config), { body: body() });
     const manifest = Buffer.from(
-      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: 2 }, layers: [] }),
+      JSON.stringify({ schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json', config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: 2 }, layers: [] }),
     );
     await services.manifests.put('m', 'v1', manifest, 'application/vnd.oci.image.manifest.v1+json');
     const report = await checkStores(blobStore, meta, { pageSize: 1 });
     assert.deepEqual(report.problems, []);
     assert.deepEqual(report.counts, { repositories: 1, manifests: 1, tags: 1, blobLinks: 1, blobs: 1, blobBytes: 2, uploads: 0 });
-    await blobStore.delete(sha256(config));
+    await blobStore.delete(digestOf(config));
     assert.deepEqual(
       (await checkStores(blobStore, meta)).problems.map((p) => p.kind),
       ['link-content-missing', 'reference-missing'],

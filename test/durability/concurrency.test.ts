@@ -12,9 +12,9 @@ import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { checkStores } from '../../src/services/check.js';
 import { listTree } from '../../support/durability.js';
-import { sha256 } from '../../support/oci-client.js';
 import { startRegistry, type TestRegistry } from '../../support/registry.js';
 import { fetchRaw, type HttpResponse } from '../../support/server-process.js';
+import { digestOf } from '../../src/oci/digest.js';
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
@@ -50,7 +50,7 @@ describe('concurrency [disk]', () => {
 
   it('32 clients pushing the same blob at once all succeed, and it is stored once', async (t) => {
     const blob = randomBytes(1024 * 1024);
-    const digest = sha256(blob);
+    const digest = digestOf(blob);
     const meet = barrier(32);
     const results = await Promise.all(
       Array.from({ length: 32 }, async (_, i): Promise<HttpResponse> => {
@@ -98,9 +98,9 @@ describe('concurrency [disk]', () => {
     for (const r of results.filter((x) => x.status === 416)) assert.equal(r.headers.range, '0-4095', 'a refused PATCH reports the acknowledged offset');
     const winner = bodies[results.findIndex((r) => r.status === 202)]!;
     const whole = Buffer.concat([first, winner]);
-    const put = await request(`${location}?digest=${sha256(whole)}`, { method: 'PUT' });
+    const put = await request(`${location}?digest=${digestOf(whole)}`, { method: 'PUT' });
     assert.equal(put.status, 201, put.body.toString());
-    assert.ok((await request(`/v2/race/patch/blobs/${sha256(whole)}`)).body.equals(whole), 'exactly the winner’s bytes after the first chunk');
+    assert.ok((await request(`/v2/race/patch/blobs/${digestOf(whole)}`)).body.equals(whole), 'exactly the winner’s bytes after the first chunk');
     t.diagnostic(`8 racing PATCHes on one session: ${statuses.join(' ')}; the blob is the winner's bytes only`);
   });
 
@@ -108,14 +108,14 @@ describe('concurrency [disk]', () => {
     const repo = 'race/tag';
     const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
     const layer = randomBytes(10_000);
-    for (const b of [config, layer]) assert.equal((await request(`/v2/${repo}/blobs/uploads/?digest=${sha256(b)}`, { method: 'POST', body: b })).status, 201);
+    for (const b of [config, layer]) assert.equal((await request(`/v2/${repo}/blobs/uploads/?digest=${digestOf(b)}`, { method: 'POST', body: b })).status, 201);
     const manifests = Array.from({ length: 24 }, (_, i) =>
       Buffer.from(
         JSON.stringify({
           schemaVersion: 2,
           mediaType: MANIFEST,
-          config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-          layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
+          config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
+          layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: digestOf(layer), size: layer.length }],
           annotations: { racer: String(i) },
         }),
       ),
@@ -129,9 +129,9 @@ describe('concurrency [disk]', () => {
       const tagged = await request(`/v2/${repo}/manifests/latest`);
       assert.equal(tagged.status, 200);
       const digest = String(tagged.headers['docker-content-digest']);
-      assert.ok(manifests.some((m) => sha256(m) === digest && m.equals(tagged.body)), 'the tag resolves to one of the pushed manifests, byte for byte');
-      for (const m of manifests) assert.ok((await request(`/v2/${repo}/manifests/${sha256(m)}`)).body.equals(m));
-      assert.ok((await request(`/v2/${repo}/blobs/${sha256(layer)}`)).body.equals(layer));
+      assert.ok(manifests.some((m) => digestOf(m) === digest && m.equals(tagged.body)), 'the tag resolves to one of the pushed manifests, byte for byte');
+      for (const m of manifests) assert.ok((await request(`/v2/${repo}/manifests/${digestOf(m)}`)).body.equals(m));
+      assert.ok((await request(`/v2/${repo}/blobs/${digestOf(layer)}`)).body.equals(layer));
       if (round === 0) t.diagnostic(`24 racing tag PUTs: all 201; the tag resolves to racer ${JSON.parse(tagged.body.toString()).annotations.racer}`);
     }
     assert.deepEqual((await request(`/v2/${repo}/tags/list`)).json(), { name: repo, tags: ['latest'] });

@@ -6,8 +6,9 @@
  * is recorded: acknowledged (the registry must show it), refused (a bug), or
  * cut by the kill (either outcome is fine, and verify() learns which one).
  */
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { fetchRaw, type HttpResponse } from '../../support/server-process.js';
+import { digestOf } from '../../src/oci/digest.js';
 
 /** true: must be there; false: must not; 'unknown': a write was cut by a kill. */
 type Presence = boolean | 'unknown';
@@ -58,7 +59,6 @@ const SIZES = [0, 1, 700, 4096, 40_000, 150_000, 400_000];
 /** Content pushed by several workers, to exercise deduplication. */
 const SHARED = Array.from({ length: 6 }, (_, i) => randomBytes(1000 + i * 5000));
 
-const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const pick = <T>(xs: readonly T[]): T | undefined => (xs.length === 0 ? undefined : xs[randomInt(xs.length)]);
 const randomSize = () => Math.max(0, SIZES[randomInt(SIZES.length)]! + randomInt(-300, 300));
 
@@ -116,7 +116,7 @@ export class CrashWorkload {
   }
 
   #blobItem(repo: Repo, bytes: Buffer, scratch: boolean) {
-    const digest = sha256(bytes);
+    const digest = digestOf(bytes);
     let item = repo.blobs.get(digest);
     if (!item) repo.blobs.set(digest, (item = { bytes, present: false, dirty: true, scratch }));
     return { digest, item };
@@ -200,7 +200,7 @@ export class CrashWorkload {
         annotations: { nonce: randomBytes(6).toString('hex') },
       }),
     );
-    const digest = sha256(bytes);
+    const digest = digestOf(bytes);
     const item: Item = { bytes, present: false, dirty: true };
     repo.manifests.set(digest, item);
     const tag = `t${randomInt(4)}`;

@@ -12,8 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { runCheck } from '../../support/durability.js';
-import { sha256 } from '../../support/oci-client.js';
 import { fetchRaw, startServer, type HttpResponse, type RunningServer } from '../../support/server-process.js';
+import { digestOf } from '../../src/oci/digest.js';
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
@@ -58,7 +58,7 @@ test('disk full: pushes fail with 507, leave nothing partial, and work again onc
   server = await startServer({ env: { FERRO_OCI_STORAGE_DIR: storage } });
   const url = server.url;
   const repo = 'full/app';
-  const push = (bytes: Buffer) => fetchRaw(`${url}/v2/${repo}/blobs/uploads/?digest=${sha256(bytes)}`, { method: 'POST', body: bytes });
+  const push = (bytes: Buffer) => fetchRaw(`${url}/v2/${repo}/blobs/uploads/?digest=${digestOf(bytes)}`, { method: 'POST', body: bytes });
 
   // A config to reference from manifests later, then a filler file of our own to free space with.
   const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
@@ -78,7 +78,7 @@ test('disk full: pushes fail with 507, leave nothing partial, and work again onc
     }
   }
   assert.ok(failed, 'the volume filled up');
-  assert.equal((await fetchRaw(`${url}/v2/${repo}/blobs/${sha256(failed)}`, { method: 'HEAD' })).status, 404);
+  assert.equal((await fetchRaw(`${url}/v2/${repo}/blobs/${digestOf(failed)}`, { method: 'HEAD' })).status, 404);
   assert.deepEqual(await readdir(join(storage, 'blobs', 'uploads')), [], 'no upload data left behind');
 
   // 2. A chunk of an open session fails too, and the session keeps its offset.
@@ -94,7 +94,7 @@ test('disk full: pushes fail with 507, leave nothing partial, and work again onc
   const manifest = (n: number) =>
     Buffer.from(JSON.stringify({
       schemaVersion: 2, mediaType: MANIFEST,
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
       layers: [], annotations: { n: String(n), pad: randomBytes(150_000).toString('hex') },
     }));
   let refused: Buffer | undefined;
@@ -107,7 +107,7 @@ test('disk full: pushes fail with 507, leave nothing partial, and work again onc
     }
   }
   assert.ok(refused, 'a manifest PUT hit the full volume');
-  assert.equal((await fetchRaw(`${url}/v2/${repo}/manifests/${sha256(refused)}`)).status, 404, 'the refused manifest is not visible');
+  assert.equal((await fetchRaw(`${url}/v2/${repo}/manifests/${digestOf(refused)}`)).status, 404, 'the refused manifest is not visible');
   const ready = await fetchRaw(`${url}/ready`);
 
   // 4. Free the space: everything works again, and nothing acknowledged was lost.
@@ -115,9 +115,9 @@ test('disk full: pushes fail with 507, leave nothing partial, and work again onc
   await unlink(join(mnt, 'filler-2'));
   assert.equal((await push(failed)).status, 201);
   assert.equal((await fetchRaw(url + location, { method: 'PATCH', headers: { 'Content-Range': '0-1048575' }, body: chunked })).status, 202);
-  assert.equal((await fetchRaw(`${url}${location}?digest=${sha256(chunked)}`, { method: 'PUT' })).status, 201);
+  assert.equal((await fetchRaw(`${url}${location}?digest=${digestOf(chunked)}`, { method: 'PUT' })).status, 201);
   assert.equal((await fetchRaw(`${url}/v2/${repo}/manifests/again`, { method: 'PUT', headers: { 'Content-Type': MANIFEST }, body: refused })).status, 201);
-  for (const blob of [...stored, failed, chunked]) assert.ok((await fetchRaw(`${url}/v2/${repo}/blobs/${sha256(blob)}`)).body.equals(blob));
+  for (const blob of [...stored, failed, chunked]) assert.ok((await fetchRaw(`${url}/v2/${repo}/blobs/${digestOf(blob)}`)).body.equals(blob));
   assert.equal((await fetchRaw(`${url}/ready`)).status, 200);
   await server.stop();
   const check = await runCheck(['--storage-dir', storage]);

@@ -4,10 +4,11 @@
  * raw socket for what node:http refuses to send (NUL, raw UTF-8, bad methods,
  * a body cut short).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { Agent, request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { connect } from 'node:net';
 import fc from 'fast-check';
+import { digestOf } from '../../src/oci/digest.js';
 
 export interface FuzzRequest {
   readonly method: string;
@@ -37,7 +38,6 @@ export interface FuzzResponse {
   readonly body: Buffer;
 }
 
-const sha256 = (b: Uint8Array | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const INDEX = 'application/vnd.oci.image.index.v1+json';
 
@@ -122,7 +122,7 @@ function manifestBodyArb(seed: Seed): fc.Arbitrary<{ body: Buffer; type: string 
     fc.constant(json({ ...valid, layers: [{ ...layers[0], size: 0 }] })),
     fc.constant(json(valid, INDEX)),
     fc.constant(json({ schemaVersion: 2, mediaType: INDEX, manifests: [{ mediaType: MANIFEST, digest: seed.manifest, size: 1 }] }, MANIFEST)),
-    fc.constant(json({ schemaVersion: 2, mediaType: INDEX, manifests: [{ mediaType: INDEX, digest: sha256('self'), size: 10 }] }, INDEX)),
+    fc.constant(json({ schemaVersion: 2, mediaType: INDEX, manifests: [{ mediaType: INDEX, digest: digestOf(Buffer.from('self')), size: 10 }] }, INDEX)),
     fc.constant(json({ ...valid, subject: { mediaType: MANIFEST, digest: seed.manifest, size: 1 } })),
     fc.constantFrom(1, 3, '2', null, 2.5, -2).map((v) => json({ ...valid, schemaVersion: v })),
     fc.constantFrom(1e300, -1, 1.5, '10', null, 2 ** 53).map((size) => json({ ...valid, config: { ...config, size } })),
@@ -198,7 +198,7 @@ export function rawRequestArb(seed: Seed): fc.Arbitrary<RawRequest> {
   const extra = fc.constantFrom('', 'X: \x00\r\n', 'Bad Header: x\r\n', 'Content-Length: -1\r\n', 'Content-Length: 1\r\nContent-Length: 2\r\n', 'Transfer-Encoding: chunked\r\nContent-Length: 3\r\n', `X-Long: ${'a'.repeat(20_000)}\r\n`);
   const whole = fc.tuple(line, extra).map(([[m, t, v], x]) => ({ raw: Buffer.from(`${m} ${t} ${v}\r\nHost: fuzz\r\nConnection: close\r\n${x}\r\n`, 'latin1') }));
   const cut = fc.tuple(fc.constantFrom('PATCH', 'PUT', 'POST'), fc.nat({ max: 999 })).map(([m, sent]) => {
-    const path = m === 'PUT' ? `/v2/${seed.repo}/manifests/cut` : m === 'POST' ? `/v2/${seed.repo}/blobs/uploads/?digest=${sha256('x')}` : '/v2/fuzz/base/blobs/uploads/SESSION';
+    const path = m === 'PUT' ? `/v2/${seed.repo}/manifests/cut` : m === 'POST' ? `/v2/${seed.repo}/blobs/uploads/?digest=${digestOf(Buffer.from('x'))}` : '/v2/fuzz/base/blobs/uploads/SESSION';
     return { raw: Buffer.concat([Buffer.from(`${m} ${path} HTTP/1.1\r\nHost: fuzz\r\nContent-Length: 1000\r\n\r\n`), Buffer.alloc(sent, 0x61)]), hangUp: true };
   });
   return fc.oneof({ arbitrary: whole, weight: 3 }, cut);

@@ -8,7 +8,7 @@
  * hit by cut bodies kept its offset, and no file appeared outside storage.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,7 @@ import fc from 'fast-check';
 import { listTree, rssOf } from '../../support/durability.js';
 import { fetchRaw, startServer } from '../../support/server-process.js';
 import { keepAlive, rawRequestArb, requestArb, send, sendRaw, type FuzzRequest, type FuzzResponse, type RawRequest, type Seed } from './fuzz-requests.js';
+import { digestOf } from '../../src/oci/digest.js';
 
 const TARGET = Number(process.env.FUZZ_REQUESTS ?? 10_000);
 const REQUEST_TIMEOUT_MS = 10_000;
@@ -24,7 +25,6 @@ const SPEC_CODES = new Set([
   'BLOB_UNKNOWN', 'BLOB_UPLOAD_INVALID', 'BLOB_UPLOAD_UNKNOWN', 'DIGEST_INVALID', 'MANIFEST_BLOB_UNKNOWN', 'MANIFEST_INVALID', 'MANIFEST_UNKNOWN',
   'NAME_INVALID', 'NAME_UNKNOWN', 'SIZE_INVALID', 'UNAUTHORIZED', 'DENIED', 'UNSUPPORTED', 'TOOMANYREQUESTS',
 ]);
-const sha256 = (b: Uint8Array | string) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 type Step =
   | { kind: 'patch'; startDelta: number; len: number; bodyDelta: number; range: boolean }
@@ -64,20 +64,20 @@ test(`hostile input: ${TARGET} generated requests get no 5xx and spec error enve
 
   // Seed: an image in fuzz/base, and a session with 100 acknowledged bytes that cut bodies aim at.
   const push = async (bytes: Buffer) => {
-    const res = await fetchRaw(`${server.url}/v2/fuzz/base/blobs/uploads/?digest=${sha256(bytes)}`, { method: 'POST', body: bytes });
+    const res = await fetchRaw(`${server.url}/v2/fuzz/base/blobs/uploads/?digest=${digestOf(bytes)}`, { method: 'POST', body: bytes });
     assert.equal(res.status, 201);
-    return { digest: sha256(bytes), size: bytes.length };
+    return { digest: digestOf(bytes), size: bytes.length };
   };
   const config = Buffer.from('{"architecture":"amd64","os":"linux"}');
   const layers = [await push(randomBytes(3000)), await push(randomBytes(1))];
   await push(config);
   const manifestBytes = Buffer.from(JSON.stringify({
     schemaVersion: 2, mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
     layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...l })),
   }));
   assert.equal((await fetchRaw(`${server.url}/v2/fuzz/base/manifests/v1`, { method: 'PUT', headers: { 'Content-Type': 'application/vnd.oci.image.manifest.v1+json' }, body: manifestBytes })).status, 201);
-  const seed: Seed = { repo: 'fuzz/base', blobs: layers, manifest: sha256(manifestBytes), configDigest: sha256(config), configSize: config.length };
+  const seed: Seed = { repo: 'fuzz/base', blobs: layers, manifest: digestOf(manifestBytes), configDigest: digestOf(config), configSize: config.length };
   const cutSession = String((await fetchRaw(`${server.url}/v2/fuzz/base/blobs/uploads/`, { method: 'POST' })).headers.location);
   assert.equal((await fetchRaw(server.url + cutSession, { method: 'PATCH', body: randomBytes(100) })).status, 202);
 
@@ -135,7 +135,7 @@ test(`hostile input: ${TARGET} generated requests get no 5xx and spec error enve
         const start = Math.max(0, content.length + (step.kind === 'patch' ? step.startDelta : 0));
         const body = randomBytes(Math.max(0, step.len + (step.kind === 'patch' ? step.bodyDelta : 0)));
         const headers: Record<string, string> = step.range ? { 'Content-Range': `${start}-${start + step.len - 1}` } : {};
-        const digest = { right: sha256(Buffer.concat([content, body])), wrong: sha256('wrong'), none: undefined, bad: 'sha256:zz' }[step.kind === 'put' ? step.digest : 'none'];
+        const digest = { right: digestOf(Buffer.concat([content, body])), wrong: digestOf(Buffer.from('wrong')), none: undefined, bad: 'sha256:zz' }[step.kind === 'put' ? step.digest : 'none'];
         const query = step.kind === 'put' && digest ? `?digest=${digest}` : '';
         res = await http({ method: step.kind.toUpperCase(), path: location + query, headers, body });
         // The handler parses the digest, then Content-Range, then looks the session up.

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { sha256 } from '../../support/oci-client.js';
 import { fetchRaw, startServer, type RunningServer } from '../../support/server-process.js';
+import { digestOf } from '../../src/oci/digest.js';
 
 /** A raw connection that records what it receives and when it closes. */
 function open(server: RunningServer): { socket: Socket; received: () => string; closed: Promise<number> } {
@@ -84,13 +84,13 @@ describe('slow and stuck clients', () => {
     const status = await fetchRaw(server.url + location);
     assert.equal(status.status, 204);
     assert.equal(status.headers.range, '0-49999');
-    const rest = await fetchRaw(`${server.url}${location}?digest=${sha256(blob)}`, {
+    const rest = await fetchRaw(`${server.url}${location}?digest=${digestOf(blob)}`, {
       method: 'PUT',
       headers: { 'Content-Range': '50000-199999' },
       body: blob.subarray(50_000),
     });
     assert.equal(rest.status, 201, rest.body.toString());
-    assert.ok((await fetchRaw(`${server.url}/v2/slow/up/blobs/${sha256(blob)}`)).body.equals(blob));
+    assert.ok((await fetchRaw(`${server.url}/v2/slow/up/blobs/${digestOf(blob)}`)).body.equals(blob));
     t.diagnostic(`stalled body: connection closed after ${ms.toFixed(0)} ms; the session resumed at 50000 and completed`);
   });
 });

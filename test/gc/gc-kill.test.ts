@@ -9,7 +9,7 @@
  * the rest, and the check passes again.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +21,7 @@ import { OciClient } from '../../support/oci-client.js';
 import { startRegistry } from '../../support/registry.js';
 import { spawnServer, startServer } from '../../support/server-process.js';
 import { image, manifestStatus, type Pushed } from './images.js';
+import { digestOf } from '../../src/oci/digest.js';
 
 const ORPHANS = Number(process.env.GC_KILL_ORPHANS ?? 4000);
 const UNTAGGED = 150;
@@ -53,8 +54,7 @@ test(`a collection SIGKILLed halfway through ${ORPHANS} orphaned blobs leaves a 
   // Orphaned blobs: content files that nothing links or references (what unlinks and crashes leave).
   for (let i = 0; i < ORPHANS; i++) {
     const bytes = randomBytes(64);
-    const hex = createHash('sha256').update(bytes).digest('hex');
-    const file = blobFile(dir, `sha256:${hex}`);
+    const file = blobFile(dir, digestOf(bytes));
     await mkdir(join(file, '..'), { recursive: true });
     await writeFile(file, bytes);
   }

@@ -10,12 +10,12 @@
  * acknowledged tag, manifest and blob link. Anything the model says is live
  * must be served with its exact bytes; any other answer is a failure.
  */
-import { createHash, randomBytes, randomInt } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
+import { digestOf } from '../../src/oci/digest.js';
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const TAGS = ['t0', 't1', 't2', 't3'];
 
-const sha256 = (b: Uint8Array) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 const pick = <T>(xs: readonly T[]): T | undefined => (xs.length === 0 ? undefined : xs[randomInt(xs.length)]);
 
 interface Image {
@@ -65,8 +65,8 @@ export class GcWorkload {
   ) {
     for (let i = 0; i < poolSize; i++) {
       const bytes = randomBytes(512 + randomInt(48 * 1024));
-      this.pool.set(sha256(bytes), bytes);
-      this.contents.set(sha256(bytes), bytes);
+      this.pool.set(digestOf(bytes), bytes);
+      this.contents.set(digestOf(bytes), bytes);
     }
     this.workers = Array.from({ length: workers }, (_, w) =>
       ['a', 'b'].map((r) => ({ name: `wl/w${w}/${r}`, linked: new Set<string>(), manifests: new Map<string, Image>(), tags: new Map<string, string>() })),
@@ -116,7 +116,7 @@ export class GcWorkload {
 
   /** Links `bytes` into `repo` by one of the three upload flows, or by a mount from `from` when it holds them. */
   async #pushBlob(repo: Repo, bytes: Buffer, from?: Repo): Promise<boolean> {
-    const digest = sha256(bytes);
+    const digest = digestOf(bytes);
     const base = `/v2/${repo.name}/blobs/uploads/`;
     let ok: boolean;
     if (from && from.linked.has(digest) && randomInt(2) === 0) {
@@ -151,16 +151,16 @@ export class GcWorkload {
     const pool = [...this.pool.values()];
     while (layers.length < 1 + randomInt(3)) layers.push(pick(pool)!);
     const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(6).toString('hex') }));
-    this.contents.set(sha256(config), config);
+    this.contents.set(digestOf(config), config);
     for (const bytes of [config, ...layers]) {
-      const digest = sha256(bytes);
+      const digest = digestOf(bytes);
       if (repo.linked.has(digest)) {
         if (!(await this.#expect(await this.#request('HEAD', `/v2/${repo.name}/blobs/${digest}`), 200, `HEAD linked ${digest} in ${repo.name}`))) return false;
       } else if (!(await this.#pushBlob(repo, bytes, other))) {
         return false;
       }
     }
-    const descriptor = (mediaType: string, b: Buffer) => ({ mediaType, digest: sha256(b), size: b.length });
+    const descriptor = (mediaType: string, b: Buffer) => ({ mediaType, digest: digestOf(b), size: b.length });
     const manifest = Buffer.from(
       JSON.stringify({
         schemaVersion: 2,
@@ -172,9 +172,9 @@ export class GcWorkload {
     const tag = pick(TAGS)!;
     const res = await this.#request('PUT', `/v2/${repo.name}/manifests/${tag}`, { body: manifest, headers: { 'content-type': MANIFEST } });
     if (!(await this.#expect(res, 201, `PUT manifest ${repo.name}:${tag}`))) return false;
-    const digest = sha256(manifest);
+    const digest = digestOf(manifest);
     if (repo.tags.has(tag) && repo.tags.get(tag) !== digest) this.figures.tagMoves++;
-    repo.manifests.set(digest, { digest, bytes: manifest, blobs: [sha256(config), ...layers.map(sha256)] });
+    repo.manifests.set(digest, { digest, bytes: manifest, blobs: [digestOf(config), ...layers.map((l) => digestOf(l))] });
     repo.tags.set(tag, digest);
     return true;
   }
@@ -191,7 +191,7 @@ export class GcWorkload {
     for (const digest of image.blobs) {
       const blob = await this.#request('GET', `/v2/${repo.name}/blobs/${digest}`);
       if (!(await this.#expect(blob, 200, `GET blob ${digest} of ${repo.name}:${tag}`))) return false;
-      if (sha256(Buffer.from(await blob!.arrayBuffer())) !== digest) return this.#fail(`blob ${digest} of ${repo.name} has other bytes`);
+      if (digestOf(Buffer.from(await blob!.arrayBuffer())) !== digest) return this.#fail(`blob ${digest} of ${repo.name} has other bytes`);
     }
     return true;
   }
@@ -257,13 +257,13 @@ export class GcWorkload {
       for (const [tag, digest] of repo.tags) {
         const res = await this.#request('GET', `/v2/${repo.name}/manifests/${tag}`, { headers: { accept: MANIFEST } });
         if (await this.#expect(res, 200, `final GET ${repo.name}:${tag}`)) {
-          if (sha256(Buffer.from(await res!.arrayBuffer())) !== digest) this.#fail(`final ${repo.name}:${tag} is not ${digest}`);
+          if (digestOf(Buffer.from(await res!.arrayBuffer())) !== digest) this.#fail(`final ${repo.name}:${tag} is not ${digest}`);
         }
       }
       for (const digest of new Set([...repo.linked, ...[...repo.manifests.values()].flatMap((m) => m.blobs)])) {
         const res = await this.#request('GET', `/v2/${repo.name}/blobs/${digest}`);
         if (await this.#expect(res, 200, `final GET blob ${digest} of ${repo.name}`)) {
-          if (sha256(Buffer.from(await res!.arrayBuffer())) !== digest) this.#fail(`final blob ${digest} of ${repo.name} has other bytes`);
+          if (digestOf(Buffer.from(await res!.arrayBuffer())) !== digest) this.#fail(`final blob ${digest} of ${repo.name} has other bytes`);
         }
       }
     }

@@ -1,7 +1,8 @@
 /** Pushing images, indexes and referrers by tag or by digest, for the policy tests. */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { OciClient, sha256 } from '../../support/oci-client.js';
+import { OciClient } from '../../support/oci-client.js';
+import { digestOf } from '../../src/oci/digest.js';
 
 export const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -16,7 +17,7 @@ export interface Pushed {
 /** PUTs manifest `bytes` under `tag`, or by its digest when no tag is given; asserts 201. */
 export async function putManifest(client: OciClient, repo: string, body: unknown, mediaType: string, tag?: string): Promise<Pushed & { bytes: Buffer }> {
   const bytes = Buffer.from(JSON.stringify(body));
-  const digest = sha256(bytes);
+  const digest = digestOf(bytes);
   const res = await client.putManifest(repo, tag ?? digest, bytes, mediaType);
   assert.equal(res.status, 201, await res.text());
   return { digest, size: bytes.length, bytes, blobs: [] };
@@ -31,12 +32,12 @@ export async function image(client: OciClient, repo: string, tag?: string, extra
     schemaVersion: 2,
     mediaType: MANIFEST,
     ...(extra.subject ? { artifactType: 'application/vnd.example.signature' } : {}),
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-    layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: sha256(l), size: l.length })),
+    config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: digestOf(config), size: config.length },
+    layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: digestOf(l), size: l.length })),
     ...(extra.subject ? { subject: { mediaType: MANIFEST, digest: extra.subject.digest, size: extra.subject.size } } : {}),
   };
   const pushed = await putManifest(client, repo, body, MANIFEST, tag);
-  return { ...pushed, blobs: [sha256(config), ...layers.map(sha256)] };
+  return { ...pushed, blobs: [digestOf(config), ...layers.map((l) => digestOf(l))] };
 }
 
 /** A signature-like referrer of `subject` (which need not exist: give digest and size). */

@@ -29,8 +29,9 @@ import { gunzipSync } from 'node:zlib';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../../support/postgres.js';
 import { cephUnavailable, startRgw, type Rgw } from '../../support/ceph.js';
 import { startServer, type RunningServer } from '../../support/server-process.js';
-import { OciClient, sha256 } from '../../support/oci-client.js';
+import { OciClient } from '../../support/oci-client.js';
 import { createBucket, replicaEnv } from '../../support/shared-storage.js';
+import { digestOf } from '../../src/oci/digest.js';
 
 const REPLICAS = 3;
 const BUCKET = 'replicas';
@@ -210,7 +211,7 @@ describe('replicas sharing PostgreSQL and S3 behind a round-robin proxy', { skip
     ];
     for (const chunks of patterns) {
       const blob = randomBytes(chunks.reduce((a, b) => a + b, 0));
-      const digest = sha256(blob);
+      const digest = digestOf(blob);
       const from = proxy.log.length;
       const start = await fetch(`${proxy.url}/v2/hop/chunked/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
       assert.equal(start.status, 202, await start.text());
@@ -298,7 +299,7 @@ describe('replicas sharing PostgreSQL and S3 behind a round-robin proxy', { skip
       for (const s of live()) {
         const read = await get(`${s.url}/v2/skopeo/small/manifests/v1`, MANIFEST_TYPE);
         assert.equal(read.status, 200);
-        assert.equal(sha256(read.body), layout.manifestDigest);
+        assert.equal(digestOf(read.body), layout.manifestDigest);
       }
     } finally {
       await rm(dir, { recursive: true, force: true });
@@ -315,7 +316,7 @@ describe('replicas sharing PostgreSQL and S3 behind a round-robin proxy', { skip
 
     /** Monolithic or two-chunk push of one blob; records it when acknowledged (201). */
     const pushBlob = async (repo: string, bytes: Buffer): Promise<string | undefined> => {
-      const digest = sha256(bytes);
+      const digest = digestOf(bytes);
       const start = await fetch(`${proxy.url}/v2/${repo}/blobs/uploads/`, { method: 'POST', headers: { 'content-length': '0' } });
       if (start.status !== 202) return undefined;
       let location = start.headers.get('location')!;
@@ -361,7 +362,7 @@ describe('replicas sharing PostgreSQL and S3 behind a round-robin proxy', { skip
           const tag = `t${i}`;
           const put = await fetch(`${proxy.url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': MANIFEST_TYPE }, body: manifest });
           await put.arrayBuffer();
-          if (put.status === 201) manifests.push({ repo, tag, digest: sha256(manifest), bytes: manifest });
+          if (put.status === 201) manifests.push({ repo, tag, digest: digestOf(manifest), bytes: manifest });
           else failed++;
         } catch {
           failed++; // a request cut by the kill (connection reset): not acknowledged
@@ -426,9 +427,9 @@ async function writeOciLayout(dir: string): Promise<{ manifestDigest: string }> 
   const tarball = join(dir, '..', 'layer.tar.gz');
   await run('tar', ['-czf', tarball, '-C', content, 'hello.txt']);
   const layer = await readFile(tarball);
-  const diffId = sha256(gunzipSync(layer));
+  const diffId = digestOf(gunzipSync(layer));
   const put = async (bytes: Buffer): Promise<string> => {
-    const digest = sha256(bytes);
+    const digest = digestOf(bytes);
     await writeFile(join(blobs, digest.slice('sha256:'.length)), bytes);
     return digest;
   };

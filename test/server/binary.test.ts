@@ -1,12 +1,13 @@
 /** The ferro-oci-server binary as a real process on a real socket. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fetchRaw, spawnServer, startServer, type RunningServer } from '../../support/server-process.js';
+import { digestOf } from '../../src/oci/digest.js';
 
 async function tempDir(t: { after: (fn: () => Promise<void>) => void }): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'ferro-oci-bin-'));
@@ -66,7 +67,7 @@ test('serves /live, /ready, /v2/ and /metrics, then stops cleanly on SIGTERM', a
 
   await fetchRaw(`${server.url}/v2/some/repo/blobs/sha256:${'0'.repeat(64)}`, { method: 'HEAD' });
   const blob = Buffer.from('twelve bytes');
-  const digest = `sha256:${createHash('sha256').update(blob).digest('hex')}`;
+  const digest = digestOf(blob);
   assert.equal((await fetchRaw(`${server.url}/v2/stats/repo/blobs/uploads/?digest=${digest}`, { method: 'POST', body: blob })).status, 201);
   await fetchRaw(`${server.url}/v2/UPPER/tags/list`);
   const metrics = await fetchRaw(`${server.url}/metrics`);
@@ -152,7 +153,7 @@ test('/ready answers 503 naming the failing check when the blob storage breaks',
 test('a pushed blob survives a restart on the same storage directory', async (t) => {
   const dir = await tempDir(t);
   const content = randomBytes(4096);
-  const digest = `sha256:${createHash('sha256').update(content).digest('hex')}`;
+  const digest = digestOf(content);
 
   const first = await started(t, { FERRO_OCI_STORAGE_DIR: dir });
   const push = await fetchRaw(`${first.url}/v2/r/blobs/uploads/?digest=${digest}`, {
