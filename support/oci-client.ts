@@ -1,52 +1,11 @@
 /** A minimal OCI client over fetch, for tests: push and pull blobs and manifests. */
+export { expectError, type ErrorBody } from './http.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { request } from 'node:http';
 import { digestOf, type DigestAlgorithm } from '../src/oci/digest.js';
 
 export function randomBlob(size: number): Buffer {
   return randomBytes(size);
-}
-
-/** A response as sent: every header line in order (fetch joins repeated headers into one value). */
-export interface RawResponse {
-  readonly status: number;
-  readonly headerLines: ReadonlyArray<readonly [string, string]>;
-  readonly body: Buffer;
-}
-
-/** One request over node:http, for assertions on the header lines themselves. */
-export function rawRequest(url: string, method: string, options: { headers?: Record<string, string>; body?: Uint8Array } = {}): Promise<RawResponse> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers: options.headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const lines: Array<[string, string]> = [];
-        for (let i = 0; i < res.rawHeaders.length; i += 2) lines.push([res.rawHeaders[i]!.toLowerCase(), res.rawHeaders[i + 1]!]);
-        resolve({ status: res.statusCode!, headerLines: lines, body: Buffer.concat(chunks) });
-      });
-    });
-    req.on('error', reject);
-    req.end(options.body);
-  });
-}
-
-export interface ErrorBody {
-  errors: Array<{ code: string; message: string; detail?: unknown }>;
-}
-
-/** Asserts a response is an OCI error envelope with `status` and `code`. */
-export async function expectError(res: Response, status: number, code: string): Promise<ErrorBody> {
-  const text = await res.text();
-  assert.equal(res.status, status, `expected ${status} ${code}, got ${res.status}: ${text}`);
-  if (res.headers.get('content-type') === null && text === '') return { errors: [] }; // HEAD: no body
-  const body = JSON.parse(text) as ErrorBody;
-  assert.ok(Array.isArray(body.errors) && body.errors.length > 0, `no errors array in ${text}`);
-  assert.equal(body.errors[0]!.code, code, `expected code ${code} in ${text}`);
-  assert.ok(body.errors[0]!.message.length > 0, 'error message must say what was wrong');
-  return body;
 }
 
 export class OciClient {

@@ -8,9 +8,10 @@
  * should still call stop() or kill() (e.g. in t.after).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+
+export { fetchRaw, type HttpResponse } from './http.js';
 
 /** The compiled binary, relative to this compiled file (dist/support → dist/src/server). */
 export const SERVER_MAIN = fileURLToPath(new URL('../src/server/main.js', import.meta.url));
@@ -167,52 +168,4 @@ export async function startServer(options: SpawnServerOptions & { timeoutMs?: nu
   };
 
   return { ...spawned, port, url, stop };
-}
-
-export interface HttpResponse {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: Buffer;
-  /** The body parsed as JSON (throws when it is not JSON). */
-  json(): unknown;
-}
-
-/**
- * One HTTP request on a fresh connection (no keep-alive pool, so nothing
- * lingers after a server stops). `body` may be an async iterable to stream it
- * (chunked unless Content-Length is given). Rejects on socket errors and
- * after `timeoutMs` (default 10 s).
- */
-export function fetchRaw(
-  url: string,
-  options: { method?: string; headers?: Record<string, string | number>; body?: Uint8Array | string | AsyncIterable<Uint8Array>; timeoutMs?: number } = {},
-): Promise<HttpResponse> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(url, { method: options.method ?? 'GET', headers: options.headers, agent: false }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const body = Buffer.concat(parts);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body, json: () => JSON.parse(body.toString('utf8')) as unknown });
-      });
-    });
-    req.setTimeout(options.timeoutMs ?? 10_000, () => req.destroy(new Error(`${options.method ?? 'GET'} ${url} timed out`)));
-    req.on('error', reject);
-    const body = options.body;
-    if (body === undefined || typeof body === 'string' || body instanceof Uint8Array) {
-      req.end(body);
-      return;
-    }
-    void (async () => {
-      try {
-        for await (const chunk of body) {
-          if (!req.write(chunk)) await new Promise((r) => req.once('drain', r));
-        }
-        req.end();
-      } catch (err) {
-        req.destroy(err instanceof Error ? err : new Error(String(err)));
-      }
-    })();
-  });
 }

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { checkStores } from '../../src/services/check.js';
-import { expectError, OciClient, randomBlob, rawRequest } from '../../support/oci-client.js';
+import { fetchRaw } from '../../support/http.js';
+import { expectError, OciClient, randomBlob } from '../../support/oci-client.js';
 import { STORAGE_KINDS, startRegistry, type TestRegistry } from '../../support/registry.js';
 import { digestOf } from '../../src/oci/digest.js';
 
@@ -28,7 +29,7 @@ for (const kind of STORAGE_KINDS) {
     const digestOfTag = async (repo: string, tag: string) => (await client.fetch(`/v2/${repo}/manifests/${tag}`, { method: 'HEAD' })).headers.get('docker-content-digest');
     /** PUT /v2/<repo>/manifests/<digest>?tag=…, read as sent. */
     const putWithTags = (repo: string, digest: string, bytes: Uint8Array, tags: readonly string[], mediaType = OCI_MANIFEST) =>
-      rawRequest(`${reg.url}/v2/${repo}/manifests/${digest}?${tagQuery(tags)}`, 'PUT', { headers: { 'content-type': mediaType }, body: bytes });
+      fetchRaw(`${reg.url}/v2/${repo}/manifests/${digest}?${tagQuery(tags)}`, { method: 'PUT', headers: { 'content-type': mediaType }, body: bytes });
     const ociTags = (lines: ReadonlyArray<readonly [string, string]>) => lines.filter(([name]) => name === 'oci-tag').map(([, value]) => value);
 
     describe('"Pushing Manifests": several tags in one request (end-7b)', () => {

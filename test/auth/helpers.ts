@@ -7,7 +7,6 @@
 import assert from 'node:assert/strict';
 import { randomBytes, type KeyObject } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
@@ -24,6 +23,9 @@ import { createRegistry } from '../../src/registry.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
 import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
 import { digestOf } from '../../src/oci/digest.js';
+import { expectError, fetchRaw, type HttpResponse } from '../../support/http.js';
+
+export { expectError, type HttpResponse };
 
 export const SERVICE = 'registry.test';
 export const ISSUER = 'ferro-test-issuer';
@@ -123,30 +125,9 @@ export function bearer(token: string): string {
   return `Bearer ${token}`;
 }
 
-export interface HttpResponse {
-  readonly status: number;
-  readonly headers: IncomingHttpHeaders;
-  readonly body: Buffer;
-  json(): unknown;
-}
-
 /** One HTTP request on a fresh connection, the path sent exactly as given (no dot-segment normalisation). */
 export function call(reg: { url: string }, method: string, path: string, headers: Record<string, string> = {}, body?: Uint8Array | string): Promise<HttpResponse> {
-  const { hostname, port } = new URL(reg.url);
-  return new Promise((resolve, reject) => {
-    const req = httpRequest({ host: hostname, port, path, method, headers, agent: false }, (res) => {
-      const parts: Buffer[] = [];
-      res.on('data', (c: Buffer) => parts.push(c));
-      res.on('error', reject);
-      res.on('end', () => {
-        const data = Buffer.concat(parts);
-        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: data, json: () => JSON.parse(data.toString('utf8')) as unknown });
-      });
-    });
-    req.setTimeout(10_000, () => req.destroy(new Error(`${method} ${path} timed out`)));
-    req.on('error', reject);
-    req.end(body);
-  });
+  return fetchRaw(reg.url + path, { method, headers, ...(body === undefined ? {} : { body }), rawPath: true });
 }
 
 /** A token from GET /token for `user` (undefined: anonymous) and `scopes`. */
@@ -204,15 +185,6 @@ export async function pushImage(reg: { url: string }, repo: string, tag: string,
   const res = await call(reg, 'PUT', `/v2/${repo}/manifests/${tag}`, { authorization: auth, 'content-type': 'application/vnd.oci.image.manifest.v1+json' }, manifest);
   assert.equal(res.status, 201, res.body.toString());
   return { digest: digestOf(manifest), layer };
-}
-
-/** Asserts an OCI error envelope with `status` and `code` (no body for HEAD). */
-export function expectError(res: HttpResponse, status: number, code: string, what = ''): void {
-  assert.equal(res.status, status, `${what}: expected ${status} ${code}, got ${res.status}: ${res.body.toString().slice(0, 300)}`);
-  if (res.body.length === 0) return;
-  const body = res.json() as { errors: Array<{ code: string; message: string }> };
-  assert.equal(body.errors[0]?.code, code, `${what}: ${res.body.toString()}`);
-  assert.ok(body.errors[0]!.message.length > 0);
 }
 
 /** A registry (memory stores) behind any auth plugin, e.g. one built by loadAuth(). */
