@@ -9,19 +9,18 @@
  * - One replica is SIGKILLed in the middle of a concurrent push workload:
  *   every acknowledged write (201) reads back with the right bytes afterwards.
  *
- * The proxy (below) forwards each request to the next live replica, streaming
- * bodies both ways and rewriting nothing but the Host header. A connection
- * error marks the replica dead; the request is retried on the next replica
- * only when it has no body or its body was not yet sent, else it fails (502).
+ * The proxy (support/round-robin-proxy.ts, one connection per request,
+ * markDead) forwards each request to the next live replica, streaming bodies
+ * both ways and rewriting nothing but the Host header. A connection error
+ * marks the replica dead; the request is retried on the next replica only
+ * when it has no body or its body was not yet sent, else it fails (502).
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -30,6 +29,7 @@ import { postgresUnavailable, startPostgres, type TestPostgres } from '../../sup
 import { cephUnavailable, startRgw, type Rgw } from '../../support/ceph.js';
 import { startServer, type RunningServer } from '../../support/server-process.js';
 import { OciClient } from '../../support/oci-client.js';
+import { startRoundRobinProxy, type ProxyLogEntry, type RoundRobinProxy } from '../../support/round-robin-proxy.js';
 import { createBucket, replicaEnv } from '../../support/shared-storage.js';
 import { digestOf } from '../../src/oci/digest.js';
 
@@ -40,126 +40,6 @@ const MANIFEST_TYPE = 'application/vnd.oci.image.manifest.v1+json';
 
 const run = promisify(execFile);
 const skip = postgresUnavailable() ?? (await cephUnavailable());
-
-interface ProxyLogEntry {
-  readonly replica: number;
-  readonly method: string;
-  readonly path: string;
-  readonly status: number;
-  /** The Location of the answer (upload URLs). */
-  readonly location?: string;
-}
-
-interface Proxy {
-  readonly url: string;
-  readonly log: ProxyLogEntry[];
-  readonly dead: Set<number>;
-  readonly stats: { retried: number; failed: number };
-  close(): Promise<void>;
-}
-
-/** True when a request carries a body (Content-Length > 0 or chunked). */
-function hasBody(req: IncomingMessage): boolean {
-  if (req.headers['transfer-encoding'] !== undefined) return true;
-  const length = req.headers['content-length'];
-  return length !== undefined && length !== '0';
-}
-
-/** The round-robin proxy described in the file comment. */
-async function startProxy(targets: readonly { host: string; port: number }[]): Promise<Proxy> {
-  const log: ProxyLogEntry[] = [];
-  const dead = new Set<number>();
-  const stats = { retried: 0, failed: 0 };
-  let next = 0;
-
-  const pick = (): number | undefined => {
-    for (let i = 0; i < targets.length; i++) {
-      const candidate = (next + i) % targets.length;
-      if (!dead.has(candidate)) {
-        next = candidate + 1;
-        return candidate;
-      }
-    }
-    return undefined;
-  };
-
-  const forward = (req: IncomingMessage, res: ServerResponse, attempt: number): void => {
-    const replica = pick();
-    if (replica === undefined) {
-      stats.failed++;
-      res.writeHead(502, { 'content-type': 'text/plain' }).end('no live replica');
-      return;
-    }
-    const target = targets[replica]!;
-    let bodySent = false;
-    let answered = false;
-    const upstream = httpRequest({
-      host: target.host,
-      port: target.port,
-      method: req.method,
-      path: req.url,
-      headers: { ...req.headers, host: `${target.host}:${target.port}` },
-      agent: false,
-    });
-    upstream.on('socket', (socket) => {
-      const send = () => {
-        if (!hasBody(req)) {
-          upstream.end();
-          return;
-        }
-        bodySent = true;
-        req.pipe(upstream);
-      };
-      if (socket.connecting) socket.once('connect', send);
-      else send();
-    });
-    upstream.on('response', (up) => {
-      answered = true;
-      const location = up.headers.location;
-      log.push({ replica, method: req.method ?? 'GET', path: req.url ?? '', status: up.statusCode ?? 0, ...(location ? { location } : {}) });
-      res.writeHead(up.statusCode ?? 502, up.statusMessage, up.headers);
-      up.pipe(res);
-      up.on('error', () => res.destroy());
-      up.on('aborted', () => res.destroy());
-    });
-    upstream.on('error', (err: NodeJS.ErrnoException) => {
-      if (answered) {
-        res.destroy(); // the answer was cut short: the client sees a broken response
-        return;
-      }
-      dead.add(replica);
-      req.unpipe(upstream);
-      if ((!hasBody(req) || (!bodySent && err.code === 'ECONNREFUSED')) && attempt < targets.length) {
-        stats.retried++;
-        forward(req, res, attempt + 1);
-        return;
-      }
-      stats.failed++;
-      if (!res.headersSent) res.writeHead(502, { 'content-type': 'text/plain', connection: 'close' }).end(`replica ${replica}: ${err.message}`);
-      else res.destroy();
-      req.resume();
-    });
-    res.on('close', () => {
-      if (!res.writableFinished) upstream.destroy();
-    });
-  };
-
-  const server: Server = createServer((req, res) => forward(req, res, 1));
-  server.keepAliveTimeout = 65_000;
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    log,
-    dead,
-    stats,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 /** GET a URL; the status and the body bytes. */
 async function get(url: string, accept?: string): Promise<{ status: number; body: Buffer }> {
@@ -176,7 +56,7 @@ describe('replicas sharing PostgreSQL and S3 behind a round-robin proxy', { skip
   let pg: TestPostgres | undefined;
   let rgw: Rgw | undefined;
   const servers: (RunningServer | undefined)[] = [];
-  let proxy: Proxy;
+  let proxy: RoundRobinProxy;
   const figures: Record<string, number | string> & { replicaCrossingUploads: number; kills: number } = { replicaCrossingUploads: 0, kills: 0, acknowledgedWrites: 0, lostWrites: 0, failedPushes: 0, proxy502s: 0, proxyRetries: 0 };
 
   before(async () => {
@@ -190,7 +70,7 @@ describe('replicas sharing PostgreSQL and S3 behind a round-robin proxy', { skip
       assert.equal(opened.storage, 's3');
       assert.equal(JSON.stringify(s!.logs).includes(rgw.credentials.secretAccessKey), false, 'the S3 secret key is never logged');
     }
-    proxy = await startProxy(servers.map((s) => ({ host: '127.0.0.1', port: s!.port })));
+    proxy = await startRoundRobinProxy(servers.map((s) => ({ host: '127.0.0.1', port: s!.port })), { markDead: true, log: true });
   });
 
   after(async () => {
