@@ -14,12 +14,13 @@
  * whole. ENOSPC/EDQUOT surface as StorageFullError.
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
-import { constants, createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { access, link, mkdir, open, opendir, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { tryParseDigest, type DigestAlgorithm, type ParsedDigest } from '../../oci/digest.js';
-import { ConcurrentWriteError, DigestMismatchError, StorageFullError, WriterClosedError } from '../errors.js';
+import { DigestMismatchError, StorageFullError, WriterClosedError } from '../errors.js';
+import { checkUploadSize, errno, hashFile, syncDir, writevAll } from './filesystem-io.js';
 import { AppendBounds, abortable, checkCount, checkUploadId, UPLOAD_ID } from './stream.js';
 import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, RedirectOptions, UploadInfo } from './types.js';
 
@@ -31,9 +32,6 @@ interface State {
   closed: boolean;
   readonly root: string;
 }
-
-const errno = (err: unknown): string | undefined =>
-  typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string' ? err.code : undefined;
 
 const isMissing = (err: unknown): boolean => errno(err) === 'ENOENT' || errno(err) === 'ENOTDIR';
 
@@ -59,51 +57,6 @@ function checkOpen(state: State): void {
 
 const uploadPath = (root: string, id: string): string => join(root, 'uploads', id);
 const blobPath = (root: string, d: ParsedDigest): string => join(root, 'blobs', d.algorithm, d.encoded.slice(0, 2), d.encoded);
-
-/** fsync of a directory, so a link/unlink in it is durable. Skipped where directories cannot be synced. */
-async function syncDir(dir: string): Promise<void> {
-  let handle: FileHandle | undefined;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch (err) {
-    const code = errno(err);
-    if (code !== 'EISDIR' && code !== 'EINVAL' && code !== 'EPERM' && code !== 'EBADF') throw err;
-  } finally {
-    await handle?.close();
-  }
-}
-
-/** Writes every buffer at `position` onwards, in order, with as few writev calls as the kernel allows. */
-async function writevAll(handle: FileHandle, buffers: Uint8Array[], position: number): Promise<void> {
-  let rest = buffers;
-  while (rest.length > 0) {
-    let { bytesWritten } = await handle.writev(rest, position);
-    position += bytesWritten;
-    let i = 0;
-    while (i < rest.length && bytesWritten >= rest[i]!.byteLength) bytesWritten -= rest[i++]!.byteLength;
-    rest = rest.slice(i);
-    if (bytesWritten > 0) rest[0] = rest[0]!.subarray(bytesWritten);
-  }
-}
-
-/** Throws unless the open upload file holds exactly `size` bytes (guards against a second writer). */
-async function checkUploadSize(handle: FileHandle, id: string, size: number): Promise<void> {
-  const actual = (await handle.stat()).size;
-  if (actual !== size) throw new ConcurrentWriteError(id, ` (${actual} bytes, expected ${size})`);
-}
-
-/** Hashes the first `length` bytes of `file`, streamed. Throws when the file is shorter. */
-async function hashFile(file: string, length: number, hash: Hash, signal: AbortSignal | undefined): Promise<Hash> {
-  if (length === 0) return hash;
-  let read = 0;
-  for await (const chunk of abortable<Buffer>(createReadStream(file, { start: 0, end: length - 1 }), signal)) {
-    hash.update(chunk);
-    read += chunk.length;
-  }
-  if (read !== length) throw new Error(`${file} holds ${read} bytes, expected ${length}`);
-  return hash;
-}
 
 class FilesystemBlobWriter implements BlobWriter {
   #size: number;
