@@ -100,15 +100,15 @@ class FilesystemBlobWriter implements BlobWriter {
     const bounds = new AppendBounds(start, options);
     const handle = await this.#openFile();
     const hash = this.#hash.copy();
+    // Chunks are gathered into batches of WRITE_BATCH bytes, written with one writev each;
+    // one batch is written while the next is received.
+    let inFlight: Promise<void> = Promise.resolve();
     try {
       await checkUploadSize(handle, this.id, start);
       try {
-        // Chunks are gathered into batches of WRITE_BATCH bytes, written with one writev each;
-        // one batch is written while the next is received.
         let batch: Uint8Array[] = [];
         let batchBytes = 0;
         let written = 0;
-        let inFlight: Promise<void> = Promise.resolve();
         const flush = async (): Promise<void> => {
           const buffers = batch;
           const position = start + written;
@@ -132,6 +132,8 @@ class FilesystemBlobWriter implements BlobWriter {
         signal?.throwIfAborted();
       } catch (err) {
         // Roll back to the state before the call; the running hash was only updated on a copy.
+        // The batch still being written must land first, or it would land past the rollback.
+        await inFlight.catch(() => undefined);
         await handle.truncate(start).catch(() => undefined);
         throw err;
       }
