@@ -17,7 +17,7 @@ import { BlobService } from './services/blobs.js';
 import { ListingService } from './services/listings.js';
 import { ManifestService } from './services/manifests.js';
 import { UploadService } from './services/uploads.js';
-import { DEFAULT_GC_GRACE_MS, GarbageCollector, formatGcReport } from './services/gc.js';
+import { DEFAULT_GC_GRACE_MS, GarbageCollector, formatGcReport, receiptRenewAfterMs } from './services/gc.js';
 import { adminRoutes } from './http/admin.js';
 import { StoragePolicy, type PolicyRules } from './services/policy.js';
 import type { HandlerContext, Services } from './http/context.js';
@@ -96,7 +96,10 @@ export function createServices(options: RegistryOptions): Services & { readonly 
   return {
     limits,
     policy,
-    blobs: new BlobService(options.blobStore, options.metadataStore),
+    blobs: new BlobService(options.blobStore, options.metadataStore, {
+      renewAfterMs: receiptRenewAfterMs((options.gc === false ? undefined : options.gc?.graceMs) ?? DEFAULT_GC_GRACE_MS),
+      now: Date.now,
+    }),
     uploads: new UploadService(options.blobStore, options.metadataStore, limits),
     manifests: new ManifestService(options.metadataStore, Date.now, policy),
     listings: new ListingService(options.metadataStore, limits),

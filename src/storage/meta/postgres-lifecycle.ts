@@ -8,7 +8,7 @@
  * Links and manifest references are not locked: by the protocol every linker
  * holds a reservation, and a manifest can only reference a linked blob.
  */
-import type { MarkBlobOptions } from './types.js';
+import type { BlobUnlinkConditions, MarkBlobOptions } from './types.js';
 import type { StatementName } from './postgres-schema.js';
 
 /** Runs one of the store's statements in the current transaction. */
@@ -65,4 +65,19 @@ export async function unmarkTx(query: TxQuery, digest: string, holder: string): 
   if (row?.deleting_by !== holder) return;
   if (await found(query, 'blobLinked', [digest])) await query('clearMark', [digest]);
   else await query('forgetBlob', [digest]);
+}
+
+/**
+ * unlinkBlobIf: see BlobLifecycle. The link row is locked FOR UPDATE first: a
+ * manifest put that checked it (FOR SHARE) has committed its references by
+ * then, which the following statements see; a put or a touch (an UPDATE)
+ * that comes later waits, and finds the link gone.
+ */
+export async function unlinkIfTx(query: TxQuery, repository: string, digest: string, c: BlobUnlinkConditions): Promise<boolean> {
+  const link = (await query<{ touchedAt: number }>('lockBlobLink', [repository, digest])).rows[0];
+  if (link === undefined || !(link.touchedAt < c.touchedBefore)) return false;
+  if (await found(query, 'blobReferencedIn', [repository, digest])) return false;
+  if (await found(query, 'liveReservation', [digest, c.now])) return false;
+  await query('unlinkBlob', [repository, digest, link.touchedAt]); // last_used: at least the receipt
+  return true;
 }

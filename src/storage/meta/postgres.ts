@@ -37,7 +37,9 @@
 import pg from 'pg';
 import type {
   BlobLifecycle,
+  BlobLink,
   BlobRef,
+  BlobUnlinkConditions,
   ManifestDeleteConditions,
   ManifestLifecycle,
   MarkBlobOptions,
@@ -53,7 +55,7 @@ import type {
   UploadSession,
 } from './types.js';
 import { migrate, statements, type StatementName } from './postgres-schema.js';
-import { inUse, markTx, reserveTx, unmarkTx } from './postgres-lifecycle.js';
+import { inUse, markTx, reserveTx, unlinkIfTx, unmarkTx } from './postgres-lifecycle.js';
 import { deleteManifestIfTx, deleteTagTx, setTagTx } from './postgres-manifest-lifecycle.js';
 import { runAbortable } from './postgres-run.js';
 import { StorageFullError } from '../errors.js';
@@ -134,8 +136,22 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
     await this.#write(signal, 'linkBlob', [repository, blob.digest, blob.size, now]);
   }
 
-  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobRef | undefined> {
-    return this.#one<BlobRef>(signal, 'getBlobLink', [repository, digest]);
+  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined> {
+    return this.#one<BlobLink>(signal, 'getBlobLink', [repository, digest]);
+  }
+
+  async touchBlobLink(repository: string, digest: string, now: number, signal?: AbortSignal): Promise<boolean> {
+    // 0 rows also when the receipt is newer already: then the link exists.
+    return (await this.#write(signal, 'touchBlobLink', [repository, digest, now])) > 0 || (await this.#one<{ found: boolean }>(signal, 'blobLinkedIn', [repository, digest]))?.found === true;
+  }
+
+  async listReclaimableBlobLinks(repository: string, touchedBefore: number, page: PageOptions, signal?: AbortSignal): Promise<BlobLink[]> {
+    if (!(page.limit > 0)) return [];
+    return this.#rows<BlobLink>(signal, 'listReclaimableBlobLinks', [repository, page.last ?? '', touchedBefore, Math.floor(page.limit)]);
+  }
+
+  async unlinkBlobIf(repository: string, digest: string, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
+    return this.#transaction(signal, (query) => unlinkIfTx(query, repository, digest, conditions));
   }
 
   async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
@@ -295,7 +311,7 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
   }
 
   async deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
-    return this.#transaction(signal, (query) => deleteManifestIfTx(query, repository, digest, conditions, Date.now()), conditions.dryRun !== true);
+    return this.#transaction(signal, (query) => deleteManifestIfTx(query, repository, digest, conditions), conditions.dryRun !== true);
   }
 
   /** `SELECT 1` within healthTimeoutMs; throws (the cause attached) when it fails, times out or the store is closed. */
