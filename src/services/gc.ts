@@ -186,8 +186,9 @@ export function formatGcReport(report: GcReport, detail = false): string[] {
     }
     lines.push(`retention and untagged policy: ${m.repositories} repositories, ${remove} ${m.tagsRemoved} tags and ${m.manifestsRemoved} manifests`);
   }
+  lines.push(`${report.dryRun ? 'would remove' : 'removed'} ${report.linksRemoved} blob links no manifest references`);
   lines.push(
-    `${report.dryRun ? 'dry run: ' : ''}${report.dryRun ? 'would remove' : 'removed'} ${report.linksRemoved} unreferenced blob links, scanned ${report.scanned} blobs, ${verb} ${report.deleted} (${report.bytesFreed} bytes), kept ${report.kept}` +
+    `${report.dryRun ? 'dry run: ' : ''}scanned ${report.scanned} blobs, ${verb} ${report.deleted} (${report.bytesFreed} bytes), kept ${report.kept}` +
       `${report.errors > 0 ? `, ${report.errors} failed (left for the next run)` : ''} in ${report.durationMs} ms (grace ${Math.round(report.graceMs / 1000)} s)`,
   );
   if (report.uploads) lines.push(`removed ${report.uploads.sessions} expired upload sessions and ${report.uploads.orphans} orphaned upload data`);
