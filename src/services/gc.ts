@@ -196,12 +196,25 @@ export function formatGcReport(report: GcReport, detail = false): string[] {
 }
 
 /**
- * Runs collections one at a time in this process: a run asked for while one
- * is under way starts after it. Other processes (the `gc` command) may
- * collect concurrently; the MetadataStore keeps that safe.
+ * Runs collections one at a time in this process, coalescing requests: a run
+ * asked for while one is under way queues one follow-up (per set of options:
+ * dry run or not, grace, policy), and every request that comes while that
+ * follow-up waits joins it, getting its report. So background ticks slower
+ * than the interval, or a burst of POST /admin/gc, never pile up: at most the
+ * run under way and one follow-up. A follow-up, not the run under way,
+ * because that run may have scanned past what the caller just deleted.
+ * A joined run keeps the signal and progress callback of the request that
+ * queued it. Other processes (the `gc` command) may collect concurrently;
+ * the MetadataStore keeps that safe.
  */
 export class GarbageCollector {
   #tail: Promise<unknown> = Promise.resolve();
+  /** Runs under way or queued. */
+  #pending = 0;
+  /** The queued follow-up of each set of options, until it starts. */
+  readonly #queued = new Map<string, Promise<GcReport>>();
+  readonly #policyIds = new WeakMap<StoragePolicy, number>();
+  #policies = 0;
   #last: GcReport | undefined;
 
   constructor(
@@ -220,11 +233,28 @@ export class GarbageCollector {
   }
 
   run(options: Pick<GcOptions, 'dryRun' | 'graceMs' | 'signal' | 'onProgress' | 'policy'> = {}): Promise<GcReport> {
-    const next = this.#tail.then(() => collectGarbage(this.stores, { ...this.defaults, ...options }));
-    this.#tail = next.catch(() => undefined);
-    return next.then((report) => {
-      this.#last = report;
-      return report;
-    });
+    const key = this.#key(options);
+    const joined = this.#queued.get(key);
+    if (joined) return joined;
+    const queued = this.#pending > 0;
+    this.#pending++;
+    const result = this.#tail
+      .then(() => {
+        this.#queued.delete(key); // started: a request from now on queues a new follow-up
+        return collectGarbage(this.stores, { ...this.defaults, ...options });
+      })
+      .then((report) => (this.#last = report))
+      .finally(() => this.#pending--);
+    this.#tail = result.catch(() => undefined);
+    if (queued) this.#queued.set(key, result);
+    return result;
+  }
+
+  #key(options: Pick<GcOptions, 'dryRun' | 'graceMs' | 'policy'>): string {
+    let policy = 0;
+    if (options.policy) {
+      policy = this.#policyIds.get(options.policy) ?? this.#policyIds.set(options.policy, ++this.#policies).get(options.policy)!;
+    }
+    return `${options.dryRun === true} ${options.graceMs ?? ''} ${policy}`;
   }
 }
