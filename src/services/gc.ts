@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BlobStore } from '../storage/blob/types.js';
-import { supportsBlobLifecycle, type BlobLifecycle, type MetadataStore } from '../storage/meta/types.js';
+import { storeClock, supportsBlobLifecycle, type BlobLifecycle, type MetadataStore } from '../storage/meta/types.js';
 import type { StoragePolicy } from './policy.js';
 import { pruneManifests, type PruneReport } from './prune.js';
 
@@ -56,7 +56,7 @@ export interface GcOptions {
   readonly policy?: StoragePolicy;
   /** Removes expired upload sessions and orphaned upload data (UploadService.sweep); run before the scan when given. */
   readonly sweepUploads?: (signal?: AbortSignal) => Promise<{ sessions: number; orphans: number }>;
-  /** The clock. Default Date.now. */
+  /** The clock. Default the metadata store's (storeClock). */
   readonly now?: () => number;
   readonly signal?: AbortSignal;
   /** Called every `progressEvery` scanned blobs (default 1000). */
@@ -97,7 +97,7 @@ export const GC_UNAVAILABLE = 'this metadata store does not implement the blob l
 export async function collectGarbage(stores: GcStores, options: GcOptions = {}): Promise<GcReport> {
   const { blobStore: blobs, metadataStore: meta } = stores;
   if (!supportsBlobLifecycle(meta)) throw new Error(GC_UNAVAILABLE);
-  const now = options.now ?? Date.now;
+  const now = options.now ?? storeClock(meta);
   const graceMs = options.graceMs ?? DEFAULT_GC_GRACE_MS;
   const leaseMs = options.leaseMs ?? DEFAULT_GC_LEASE_MS;
   const dryRun = options.dryRun === true;

@@ -259,6 +259,11 @@ export interface BlobLifecycle {
   unlinkBlobIf(repository: string, digest: string, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean>;
 }
 
+/** The clock to take lifecycle times from (MetadataStore.clock, else Date.now). */
+export function storeClock(store: MetadataStore): () => number {
+  return store.clock ? () => store.clock!() : Date.now;
+}
+
 /** Whether `store` implements the blob lifecycle (without it, no blob is ever garbage-collected). */
 export function supportsBlobLifecycle(store: MetadataStore): store is MetadataStore & BlobLifecycle {
   return (
@@ -333,6 +338,15 @@ export interface MetadataStore extends Partial<BlobLifecycle>, Partial<ManifestL
 
   /** Current totals (a scan: meant for metrics scrapes, not for request paths). */
   stats(signal?: AbortSignal): Promise<StoreStats>;
+
+  /**
+   * The current time (ms since the epoch) of the clock every process using
+   * this store shares: the database's where replicas share one. Every time
+   * given to the lifecycle methods (reservations, receipts, leases, grace)
+   * comes from it (storeClock). A store used from one host may omit it:
+   * Date.now is then that clock.
+   */
+  clock?(): number;
 
   /** Resolves when the store answers; throws with the reason otherwise. */
   checkHealth(signal?: AbortSignal): Promise<void>;
