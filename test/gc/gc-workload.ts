@@ -36,6 +36,8 @@ interface Repo {
   readonly linked: Map<string, number>;
   /** Under retention and the untagged policy: only the last pushed tag is modelled. */
   readonly pruned: boolean;
+  /** The layers of the images pushed, last two (pruned repositories: the next push reuses the older one's). */
+  readonly history: Buffer[][];
   readonly manifests: Map<string, Image>;
   /** tag -> manifest digest */
   readonly tags: Map<string, string>;
@@ -94,7 +96,7 @@ export class GcWorkload {
       this.pool.set(sha256(bytes), bytes);
       this.contents.set(sha256(bytes), bytes);
     }
-    const repo = (name: string, pruned: boolean): Repo => ({ name, pruned, linked: new Map(), manifests: new Map(), tags: new Map() });
+    const repo = (name: string, pruned: boolean): Repo => ({ name, pruned, linked: new Map(), manifests: new Map(), tags: new Map(), history: [] });
     this.workers = Array.from({ length: workers }, (_, w) => [repo(`wl/w${w}/a`, false), repo(`wl/w${w}/b`, false), repo(`${prunedPrefix}/w${w}`, true)]);
   }
 
@@ -191,6 +193,9 @@ export class GcWorkload {
     this.figures.pushes++;
     if (repo.pruned) this.figures.prunedRepoPushes++;
     const pool = [...this.pool.values()];
+    // A pruned repository's next build reuses the layers of the image before last: untagged by the last
+    // push, it is being pruned while this push uploads or HEAD-skips them.
+    if (repo.pruned && repo.history.length === 2 && randomInt(10) < 7) layers.push(...repo.history[0]!);
     while (layers.length < 1 + randomInt(3)) layers.push(pick(pool)!);
     const config = Buffer.from(JSON.stringify({ architecture: 'amd64', os: 'linux', nonce: randomBytes(6).toString('hex') }));
     this.contents.set(sha256(config), config);
@@ -220,6 +225,7 @@ export class GcWorkload {
       }),
     );
     const tag = pick(TAGS)!;
+    if (repo.pruned) await new Promise((r) => setTimeout(r, randomInt(250))); // a slow client: the collectors run meanwhile
     const res = await this.#request('PUT', `/v2/${repo.name}/manifests/${tag}`, { body: manifest, headers: { 'content-type': MANIFEST } });
     if (res?.status === 400) {
       const body = await res.clone().text();
@@ -232,6 +238,8 @@ export class GcWorkload {
       // Retention keeps only the newest tag: the model keeps only this image.
       repo.tags.clear();
       repo.manifests.clear();
+      repo.history.push(layers);
+      if (repo.history.length > 2) repo.history.shift();
     }
     if (repo.tags.has(tag) && repo.tags.get(tag) !== digest) this.figures.tagMoves++;
     repo.manifests.set(digest, { digest, bytes: manifest, blobs: [sha256(config), ...layers.map(sha256)] });
