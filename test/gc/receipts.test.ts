@@ -60,9 +60,10 @@ for (const kind of STORAGE_KINDS) {
       const keep = await push(client, 'app/keep', [shared], 'v1');
       const gone = await push(client, 'app/del', [shared, big], 'v1');
       await client.pushBlob('app/del', shared); // pushed twice into app/del: still one link
-      // skopeo delete docker://host/app/del:v1 resolves the tag, then deletes by digest.
-      const head = await client.fetch('/v2/app/del/manifests/v1', { method: 'HEAD', headers: { accept: MANIFEST } });
-      assert.equal(head.headers.get('docker-content-digest'), gone);
+      // skopeo delete docker://host/app/del:v1 GETs the manifest by tag, then DELETEs it by digest.
+      const got = await client.fetch('/v2/app/del/manifests/v1', { headers: { accept: MANIFEST } });
+      assert.equal(got.headers.get('docker-content-digest'), gone);
+      await got.arrayBuffer();
       const del = await client.fetch(`/v2/app/del/manifests/${gone}`, { method: 'DELETE' });
       assert.equal(del.status, 202);
       if (registry.dir) assert.ok(await exists(blobFile(registry, sha256(big))), 'the layer file is there before the collection');
