@@ -143,8 +143,13 @@ export function lifecycleContract(store: () => MetadataStore): void {
         ['releaseBlob', () => s.releaseBlob(digest, 'u', signal)],
         ['markBlobForDeletion', () => s.markBlobForDeletion(blob('y').digest, 'gc', { now, graceMs: 0, leaseMs: LEASE }, signal)],
         ['unmarkBlob', () => s.unmarkBlob(digest, 'gc', signal)],
+        ['touchBlobLink', () => s.touchBlobLink('r', blob('z').digest, now + HOUR, signal)],
+        ['listReclaimableBlobLinks', () => s.listReclaimableBlobLinks('r', now + HOUR, { limit: 10 }, signal)],
+        ['unlinkBlobIf', () => s.unlinkBlobIf('r', blob('z').digest, { touchedBefore: now + HOUR, now }, signal)],
       ];
+      await s.linkBlob('r', blob('z'), now);
       for (const [method, call] of calls) await assert.rejects(call(), (err) => err === reason, method);
+      assert.deepEqual(await s.getBlobLink('r', blob('z').digest), { ...blob('z'), touchedAt: now }, 'neither touched nor unlinked');
       assert.equal(await mark(s, digest, now), false, 'the reservation is still there');
       assert.equal(await s.reserveBlob(blob('y').digest, 'u', now, HOUR), true, 'y was not marked');
     });

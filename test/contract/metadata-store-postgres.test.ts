@@ -433,6 +433,33 @@ if (unavailable !== undefined) {
         assert.deepEqual(await a.listManifests('lock', { limit: 10 }), []);
       });
 
+      it('a link reclaim waits for a put that checked the link, then keeps it: the put committed a reference', async () => {
+        const layer = blob('reclaim', 5);
+        await a.linkBlob('reclaim', layer, NOW);
+        const m = manifest('reclaim', 'm', { blobs: [layer] });
+        const raw = await admin.connect();
+        try {
+          // A put in flight: its reference check holds the link FOR SHARE, its rows are written, not committed.
+          await raw.query('BEGIN');
+          await raw.query(`SELECT 1 FROM ${q(schema)}.blob_links WHERE repository = 'reclaim' AND digest = $1 FOR SHARE`, [layer.digest]);
+          await raw.query(`INSERT INTO ${q(schema)}.manifests (repository, digest, media_type, bytes, size, created_at) VALUES ('reclaim', $1, $2, $3, $4, $5)`, [
+            m.digest,
+            m.mediaType,
+            m.bytes,
+            m.bytes.byteLength,
+            NOW,
+          ]);
+          await raw.query(`INSERT INTO ${q(schema)}.manifest_refs VALUES ('reclaim', $1, 'blob', $2)`, [m.digest, layer.digest]);
+          const reclaim = a.unlinkBlobIf('reclaim', layer.digest, { touchedBefore: NOW + 1, now: Date.now() });
+          await waitForLockWaiter();
+          await raw.query('COMMIT');
+          assert.equal(await reclaim, false);
+        } finally {
+          raw.release();
+        }
+        assert.deepEqual(await a.getBlobLink('reclaim', layer.digest), { ...layer, touchedAt: NOW });
+      });
+
       it('an abort cancels a blocked read or transaction at once, with no effect; the store keeps working', async () => {
         const raw = await admin.connect();
         try {
