@@ -1,12 +1,14 @@
 /**
  * The BlobLifecycle transactions of the PostgreSQL MetadataStore (types.ts),
- * over the version 2 tables `blobs` and `blob_reservations`. Each runs in the
- * store's transaction (READ COMMITTED) and first ensures and locks the
- * digest's `blobs` row (INSERT ... ON CONFLICT DO NOTHING, then SELECT ...
- * FOR UPDATE): a reservation and a deletion mark of one digest, even from two
- * replicas, are serialized, and each sees what the other committed.
- * Links and manifest references are not locked: by the protocol every linker
- * holds a reservation, and a manifest can only reference a linked blob.
+ * over the version 2 tables `blobs` and `blob_reservations` and the version 4
+ * column `blob_links.touched_at` (link receipts, unlinkIfTx). Each runs in the
+ * store's transaction (READ COMMITTED). The reservation and mark transactions
+ * first ensure and lock the digest's `blobs` row (INSERT ... ON CONFLICT DO
+ * NOTHING, then SELECT ... FOR UPDATE): a reservation and a deletion mark of
+ * one digest, even from two replicas, are serialized, and each sees what the
+ * other committed. They lock no link or manifest reference: by the protocol
+ * every linker holds a reservation, and a manifest can only reference a
+ * linked blob. unlinkIfTx locks the link instead (see there).
  */
 import type { BlobUnlinkConditions, MarkBlobOptions } from './types.js';
 import type { StatementName } from './postgres-schema.js';

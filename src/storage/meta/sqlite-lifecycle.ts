@@ -1,7 +1,8 @@
 /**
  * The BlobLifecycle and ManifestLifecycle transactions of the SQLite
  * MetadataStore (types.ts, docs/gc.md), over the version 2 tables `blobs`,
- * `blob_reservations` and the column `manifests.used_at`.
+ * `blob_reservations`, the column `manifests.used_at`, and the version 3
+ * column `blob_links.touched_at` (link receipts).
  * Writes are IMMEDIATE transactions, so the process that holds the write lock
  * decides alone: a reservation and a deletion mark of the same digest, even
  * from two processes on one file, are serialized.
