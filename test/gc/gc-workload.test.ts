@@ -41,9 +41,14 @@ const POLICY_YAML = `  untagged:\n    - repositories: ["${PRUNED}/**"]\n      ol
 /** Counts the deletions this process's collector makes. */
 class CountingBlobStore extends FilesystemBlobStore {
   readonly deleted: string[] = [];
+  /** When each deletion happened (same order as `deleted`). */
+  readonly deletedAt: number[] = [];
   override async delete(digest: string, signal?: AbortSignal): Promise<boolean> {
     const gone = await super.delete(digest, signal);
-    if (gone) this.deleted.push(digest);
+    if (gone) {
+      this.deleted.push(digest);
+      this.deletedAt.push(Date.now());
+    }
     return gone;
   }
 }
@@ -135,6 +140,8 @@ test(`online GC: ${SECONDS} s of concurrent pushes, mounts, pulls and deletes wi
   const f = workload.figures;
   const poolDeleted = blobStore.deleted.filter((d) => workload.pool.has(d));
   const collectedAndRepushed = new Set(blobStore.deleted.filter((d) => f.repushed.has(d)));
+  // Content deleted, then pushed again (uploaded or mounted) by the workload: the deduplication race of docs/gc.md, under load.
+  const collectedThenPushed = new Set(blobStore.deleted.filter((d, i) => (f.lastPushed.get(d) ?? 0) > blobStore.deletedAt[i]!));
   t.diagnostic(`${elapsed.toFixed(1)} s, ${WORKERS} workers, grace ${GRACE_MS} ms: ${f.requests} requests, ${f.failures} failures`);
   t.diagnostic(
     `image pushes ${f.pushes}, acknowledged ${f.acknowledgedPushes} (${f.prunedRepoPushes} into repositories under retention + untagged policy); ` +
@@ -151,7 +158,7 @@ test(`online GC: ${SECONDS} s of concurrent pushes, mounts, pulls and deletes wi
   );
   t.diagnostic(
     `collected by the second process: shared-pool blobs ${poolDeleted.length} times (${new Set(poolDeleted).size} of ${POOL} digests); ` +
-      `digests both collected and pushed again right after an unlink: ${collectedAndRepushed.size}`,
+      `digests collected and pushed again afterwards: ${collectedThenPushed.size}; of them pushed again right after an unlink: ${collectedAndRepushed.size}`,
   );
   t.diagnostic(`stored before the final gc: ${before.digests.size} blobs, ${before.bytes} bytes; after: ${after.digests.size} blobs, ${after.bytes} bytes; live set: ${live.size} blobs`);
   t.diagnostic(`final gc: ${gc.logs.filter((l) => !l.startsWith('progress')).join(' | ')}`);
@@ -166,5 +173,5 @@ test(`online GC: ${SECONDS} s of concurrent pushes, mounts, pulls and deletes wi
   assert.equal(check.code, 0, check.output);
   assert.equal(gcFigures.errors, 0);
   assert.ok(gcFigures.localRuns > 5 && gcFigures.adminRuns > 5, 'the collectors ran throughout');
-  assert.ok(collectedAndRepushed.size > 0, 'digests were collected while the workload pushed them again');
+  assert.ok(collectedThenPushed.size > 0, 'digests were collected while the workload pushed them again');
 });

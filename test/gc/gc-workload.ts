@@ -60,6 +60,8 @@ export interface WorkloadFigures {
   acknowledgedPushes: number;
   /** Layers skipped after a HEAD found them. */
   headSkips: number;
+  /** digest -> time of the last acknowledged upload (or mount) of it. */
+  lastPushed: Map<string, number>;
   /** Pushes into the repositories under retention and the untagged policy. */
   prunedRepoPushes: number;
   /** Manifest PUTs refused MANIFEST_BLOB_UNKNOWN though every blob was uploaded, mounted or found by HEAD in the same push. */
@@ -71,7 +73,7 @@ export interface WorkloadFigures {
 export class GcWorkload {
   readonly figures: WorkloadFigures = {
     requests: 0, failures: 0, pushes: 0, mounts: 0, pulls: 0, tagMoves: 0, manifestDeletes: 0, blobDeletes: 0, repushes: 0, repushed: new Set(),
-    acknowledgedPushes: 0, headSkips: 0, prunedRepoPushes: 0, blobUnknownPuts: 0, messages: [],
+    acknowledgedPushes: 0, headSkips: 0, lastPushed: new Map(), prunedRepoPushes: 0, blobUnknownPuts: 0, messages: [],
   };
   /** Layer contents shared by every worker: digest -> bytes. */
   readonly pool = new Map<string, Buffer>();
@@ -184,7 +186,10 @@ export class GcWorkload {
         ok = await this.#expect(put, 201, `PUT ${location} in ${repo.name}`);
       }
     }
-    if (ok) this.#received(repo, digest, sentAt);
+    if (ok) {
+      this.#received(repo, digest, sentAt);
+      this.figures.lastPushed.set(digest, sentAt);
+    }
     return ok;
   }
 
