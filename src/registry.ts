@@ -12,12 +12,12 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, HTTPMethods }
 import { RegistryError } from './oci/errors.js';
 import { resolveLimits, type RegistryLimits } from './limits.js';
 import type { BlobStore } from './storage/blob/types.js';
-import { supportsManifestLifecycle, type MetadataStore } from './storage/meta/types.js';
+import { storeClock, supportsManifestLifecycle, type MetadataStore } from './storage/meta/types.js';
 import { BlobService } from './services/blobs.js';
 import { ListingService } from './services/listings.js';
 import { ManifestService } from './services/manifests.js';
 import { UploadService } from './services/uploads.js';
-import { DEFAULT_GC_GRACE_MS, GarbageCollector, formatGcReport } from './services/gc.js';
+import { DEFAULT_GC_GRACE_MS, GarbageCollector, formatGcReport, receiptRenewAfterMs } from './services/gc.js';
 import { adminRoutes } from './http/admin.js';
 import { StoragePolicy, type PolicyRules } from './services/policy.js';
 import type { HandlerContext, Services } from './http/context.js';
@@ -93,12 +93,16 @@ const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE',
 export function createServices(options: RegistryOptions): Services & { readonly uploads: UploadService; readonly policy: StoragePolicy } {
   const limits = resolveLimits(options.limits);
   const policy = new StoragePolicy(options.storagePolicy);
+  const now = storeClock(options.metadataStore); // shared by replicas: lifecycle times come from it
   return {
     limits,
     policy,
-    blobs: new BlobService(options.blobStore, options.metadataStore),
-    uploads: new UploadService(options.blobStore, options.metadataStore, limits),
-    manifests: new ManifestService(options.metadataStore, Date.now, policy),
+    blobs: new BlobService(options.blobStore, options.metadataStore, {
+      renewAfterMs: receiptRenewAfterMs((options.gc === false ? undefined : options.gc?.graceMs) ?? DEFAULT_GC_GRACE_MS),
+      now,
+    }),
+    uploads: new UploadService(options.blobStore, options.metadataStore, limits, now),
+    manifests: new ManifestService(options.metadataStore, now, policy),
     listings: new ListingService(options.metadataStore, limits),
     redirectBlobGets: options.redirectBlobGets ?? false,
   };

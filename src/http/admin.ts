@@ -1,7 +1,7 @@
 /**
  * Administrative endpoints of the registry (outside /v2):
  *
- *   POST /admin/gc[?dryRun=true]   runs a garbage collection now (after the one under way, if any)
+ *   POST /admin/gc[?dryRun=true]   runs a garbage collection now, or after the one under way (joining the follow-up already queued, if any)
  *                                  and answers its report as JSON (services/gc.ts GcReport)
  *
  * Access: when an access-control plugin is registered (src/auth), it lets

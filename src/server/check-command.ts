@@ -24,7 +24,7 @@ export async function missingStoragePaths(dir: string): Promise<string[]> {
   return missing;
 }
 
-/** Exit codes: 0 clean, 1 problems found or the stores could not be read, 2 not a storage directory. */
+/** Exit codes: 0 clean (warnings only, too), 1 problems found or the stores could not be read, 2 not a storage directory. */
 export async function runCheckCommand(storageDir: string, out: CheckOutput, err: CheckOutput): Promise<number> {
   const dir = resolve(storageDir);
   const missing = await missingStoragePaths(dir);

@@ -3,20 +3,41 @@ import type { Readable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
 import type { BlobStore, ByteRange } from '../storage/blob/types.js';
-import type { MetadataStore } from '../storage/meta/types.js';
+import { supportsBlobLifecycle, type MetadataStore } from '../storage/meta/types.js';
+
+/** How the blob reads renew link receipts (docs/gc.md). */
+export interface ReceiptOptions {
+  /** A HEAD or GET renews a receipt older than this (services/gc.ts receiptRenewAfterMs). */
+  readonly renewAfterMs: number;
+  readonly now: () => number;
+}
 
 export class BlobService {
   constructor(
     private readonly blobs: BlobStore,
     private readonly meta: MetadataStore,
+    private readonly receipts?: ReceiptOptions,
   ) {}
 
-  /** Size of a blob linked in the repository. Never reads content. Throws DIGEST_INVALID, BLOB_UNKNOWN. */
+  /**
+   * Size of a blob linked in the repository. Never reads content. Renews the
+   * link's receipt when it is older than `receipts.renewAfterMs`: a client
+   * that found the blob (a push skipping it after HEAD) keeps it in the
+   * repository for the grace period. Throws DIGEST_INVALID, BLOB_UNKNOWN.
+   */
   async stat(repository: string, digest: string, signal?: AbortSignal): Promise<{ digest: string; size: number }> {
     parseDigest(digest);
     const link = await this.meta.getBlobLink(repository, digest, signal);
-    if (!link) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not in repository ${repository}`);
-    return link;
+    const unknown = () => new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not in repository ${repository}`);
+    if (!link) throw unknown();
+    const meta = this.meta;
+    const receipts = this.receipts;
+    if (receipts && supportsBlobLifecycle(meta)) {
+      const now = receipts.now();
+      // Reclaimed between the read and the renewal: the blob is gone, answer as such.
+      if (now - link.touchedAt > receipts.renewAfterMs && !(await meta.touchBlobLink(repository, digest, now, signal))) throw unknown();
+    }
+    return { digest: link.digest, size: link.size };
   }
 
   /**

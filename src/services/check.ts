@@ -5,13 +5,22 @@
  * - blob-corrupt         a committed blob's bytes do not hash to its digest
  * - manifest-corrupt     a manifest's bytes do not hash to its digest or size
  * - manifest-invalid     a stored manifest no longer parses
- * - reference-missing    a config/layer not linked in the repository, absent
- *                        or of another size; an index child not in the repository
+ * - reference-missing    a config/layer absent from the blob store or of
+ *                        another size; an index child not in the repository
  * - tag-dangling         a tag naming a manifest that does not exist
  * - link-content-missing a blob link whose content is absent
  * - link-size-mismatch   a blob link whose content has another size
  * - upload-expired       an upload session idle for longer than the session TTL
  * - upload-orphaned      upload data without a session, older than the session TTL
+ *
+ * and, as warnings (legal states, which leave the check passing):
+ *
+ * - reference-unlinked   a config/layer a client unlinked from the repository
+ *                        (DELETE on the blob, which the spec allows) while a
+ *                        manifest still references it: its content is kept
+ *                        (a referenced blob is never collected), but pulls of
+ *                        it from that repository answer 404 until it is
+ *                        pushed or mounted again
  *
  * It may run next to a live registry (its writes keep every invariant at each
  * step), but then reflects no single instant. Memory use is O(page size) plus
@@ -35,6 +44,8 @@ export type ProblemKind =
   | 'upload-expired'
   | 'upload-orphaned';
 
+export type WarningKind = 'reference-unlinked';
+
 export interface CheckProblem {
   readonly kind: ProblemKind;
   readonly repository?: string;
@@ -55,9 +66,15 @@ export interface CheckCounts {
   readonly uploads: number;
 }
 
+export interface CheckWarning extends Omit<CheckProblem, 'kind'> {
+  readonly kind: WarningKind;
+}
+
 export interface CheckReport {
   readonly counts: CheckCounts;
   readonly problems: readonly CheckProblem[];
+  /** Legal states worth knowing; they do not fail the check. */
+  readonly warnings: readonly CheckWarning[];
 }
 
 export interface CheckOptions {
@@ -93,6 +110,7 @@ export async function checkStores(blobs: BlobStore, meta: MetadataStore, options
   const problems: CheckProblem[] = [];
   const problem = (kind: ProblemKind, subject: string, message: string, repository?: string) =>
     problems.push({ kind, subject, message, ...(repository === undefined ? {} : { repository }) });
+  const warnings: CheckWarning[] = [];
   const page = (last: string | undefined) => (last === undefined ? { limit: size } : { last, limit: size });
 
   // Blob content.
@@ -144,17 +162,18 @@ export async function checkStores(blobs: BlobStore, meta: MetadataStore, options
       }
       for (const ref of parsed.blobs) {
         const link = await meta.getBlobLink(repository, ref.digest, signal);
-        const info = link && (await blobs.stat(ref.digest, signal));
-        const why = !link
-          ? 'is not linked'
-          : !info
-            ? 'has no content'
-            : link.size !== ref.size
-              ? `is linked with ${link.size} bytes, not ${ref.size}`
-              : info.size !== ref.size
-                ? `has ${info.size} bytes, not ${ref.size}`
-                : undefined;
+        const info = await blobs.stat(ref.digest, signal);
+        const why = !info
+          ? 'has no content'
+          : link && link.size !== ref.size
+            ? `is linked with ${link.size} bytes, not ${ref.size}`
+            : info.size !== ref.size
+              ? `has ${info.size} bytes, not ${ref.size}`
+              : undefined;
         if (why) problem('reference-missing', digest, where(`references blob ${ref.digest}, which ${why}`), repository);
+        else if (!link) {
+          warnings.push({ kind: 'reference-unlinked', subject: digest, repository, message: where(`references blob ${ref.digest}, which a client unlinked (its content is kept; pulls of it from ${repository} answer 404 until it is pushed again)`) });
+        }
       }
       for (const ref of parsed.manifests) {
         const child = await meta.getManifest(repository, ref.digest, signal);
@@ -180,7 +199,7 @@ export async function checkStores(blobs: BlobStore, meta: MetadataStore, options
     if (now - upload.modifiedAt < ttl || (await meta.getUpload(upload.id, signal))) continue;
     problem('upload-orphaned', upload.id, `upload data (${upload.size} bytes) without a session, last written ${new Date(upload.modifiedAt).toISOString()}`);
   }
-  return { counts, problems };
+  return { counts, problems, warnings };
 }
 
 /** The report as text lines: one summary line, then one line per problem. */
@@ -191,6 +210,7 @@ export function formatReport(report: CheckReport): string[] {
       `${c.blobs} blobs (${c.blobBytes} bytes), ${c.uploads} upload areas`,
   ];
   for (const p of report.problems) lines.push(`problem ${p.kind} ${p.subject}: ${p.message}`);
+  for (const w of report.warnings) lines.push(`warning ${w.kind} ${w.subject}: ${w.message}`);
   lines.push(report.problems.length === 0 ? 'OK: no problems found' : `${report.problems.length} problem${report.problems.length === 1 ? '' : 's'} found`);
   return lines;
 }

@@ -9,18 +9,36 @@
  * blob is linked nowhere, referenced by no manifest, not reserved by an
  * upload, unused for `graceMs`), delete the content, drop the mark. A mark
  * left by a collector that died expires after `leaseMs`; the next run takes it
- * over. Expired upload sessions and orphaned upload data are swept first,
- * then manifests are pruned by the storage policy (retention, untagged
- * manifests: services/prune.ts), which unlinks the blobs they alone used.
+ * over. Before the scan: expired upload sessions and orphaned upload data
+ * are swept, manifests are pruned by the storage policy (retention, untagged
+ * manifests: services/prune.ts), then the blob links that no manifest of
+ * their repository references and whose receipt is older than the grace are
+ * removed (unlinkBlobIf), so that their content is collected in the scan.
  */
 import { randomUUID } from 'node:crypto';
 import type { BlobStore } from '../storage/blob/types.js';
-import { supportsBlobLifecycle, type MetadataStore } from '../storage/meta/types.js';
+import { storeClock, supportsBlobLifecycle, type BlobLifecycle, type MetadataStore } from '../storage/meta/types.js';
 import type { StoragePolicy } from './policy.js';
 import { pruneManifests, type PruneReport } from './prune.js';
 
 export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
 export const DEFAULT_GC_LEASE_MS = 60 * 1000;
+
+/**
+ * Receipts (docs/gc.md): a HEAD or GET renews a link's receipt only when it is
+ * older than half the grace (at most one write per link per half grace), so
+ * a collection reclaims a link only when its receipt is older than the grace
+ * plus that half: every upload, mount or HEAD protects the link for at least
+ * the grace period.
+ */
+export function receiptRenewAfterMs(graceMs: number): number {
+  return Math.floor(graceMs / 2);
+}
+
+/** Links with a receipt strictly before this time are reclaimable (when no manifest references them). */
+export function receiptCutoff(now: number, graceMs: number): number {
+  return now - graceMs - receiptRenewAfterMs(graceMs);
+}
 
 export interface GcStores {
   readonly blobStore: BlobStore;
@@ -38,7 +56,7 @@ export interface GcOptions {
   readonly policy?: StoragePolicy;
   /** Removes expired upload sessions and orphaned upload data (UploadService.sweep); run before the scan when given. */
   readonly sweepUploads?: (signal?: AbortSignal) => Promise<{ sessions: number; orphans: number }>;
-  /** The clock. Default Date.now. */
+  /** The clock. Default the metadata store's (storeClock). */
   readonly now?: () => number;
   readonly signal?: AbortSignal;
   /** Called every `progressEvery` scanned blobs (default 1000). */
@@ -59,6 +77,8 @@ export interface GcReport extends GcProgress {
   readonly graceMs: number;
   /** Blobs kept: in use, used within the grace period, reserved, or marked by another collector. */
   readonly kept: number;
+  /** Blob links removed (dry run: that would be removed): referenced by no manifest of their repository, receipt older than the grace. */
+  readonly linksRemoved: number;
   /** Blobs whose deletion failed; they are left for the next run. */
   readonly errors: number;
   /** What the upload sweep removed; absent when it did not run. */
@@ -77,7 +97,7 @@ export const GC_UNAVAILABLE = 'this metadata store does not implement the blob l
 export async function collectGarbage(stores: GcStores, options: GcOptions = {}): Promise<GcReport> {
   const { blobStore: blobs, metadataStore: meta } = stores;
   if (!supportsBlobLifecycle(meta)) throw new Error(GC_UNAVAILABLE);
-  const now = options.now ?? Date.now;
+  const now = options.now ?? storeClock(meta);
   const graceMs = options.graceMs ?? DEFAULT_GC_GRACE_MS;
   const leaseMs = options.leaseMs ?? DEFAULT_GC_LEASE_MS;
   const dryRun = options.dryRun === true;
@@ -86,10 +106,11 @@ export async function collectGarbage(stores: GcStores, options: GcOptions = {}):
   const holder = `gc-${randomUUID()}`;
   const started = performance.now();
   const startedAt = new Date().toISOString();
-  const report: Mutable<Omit<GcReport, 'durationMs' | 'uploads'>> = { dryRun, graceMs, scanned: 0, deleted: 0, bytesFreed: 0, kept: 0, errors: 0, startedAt };
+  const report: Mutable<Omit<GcReport, 'durationMs' | 'uploads'>> = { dryRun, graceMs, scanned: 0, deleted: 0, bytesFreed: 0, kept: 0, linksRemoved: 0, errors: 0, startedAt };
 
   const uploads = !dryRun && options.sweepUploads ? await options.sweepUploads(signal) : undefined;
   const manifests = options.policy?.prunes ? await pruneManifests(meta, options.policy, { dryRun, graceMs, now, ...(signal ? { signal } : {}) }) : undefined;
+  report.linksRemoved = await reclaimLinks(meta, graceMs, now, dryRun, signal);
 
   for await (const digest of blobs.list(signal)) {
     signal?.throwIfAborted();
@@ -125,6 +146,32 @@ export async function collectGarbage(stores: GcStores, options: GcOptions = {}):
   return { ...report, ...(uploads ? { uploads } : {}), ...(manifests ? { manifests } : {}), durationMs: Math.round(performance.now() - started) };
 }
 
+/**
+ * Removes the blob links no manifest of their repository references whose
+ * receipt is older than the grace (plus the renewal half), each by its own
+ * conditional transaction (unlinkBlobIf). Resolves how many it removed.
+ */
+async function reclaimLinks(meta: MetadataStore & BlobLifecycle, graceMs: number, now: () => number, dryRun: boolean, signal?: AbortSignal): Promise<number> {
+  let removed = 0;
+  for (let lastRepo: string | undefined; ; ) {
+    const repos = await meta.listRepositories({ ...(lastRepo === undefined ? {} : { last: lastRepo }), limit: 500 }, signal);
+    for (const repository of repos) {
+      for (let last: string | undefined; ; ) {
+        const t = now();
+        const links = await meta.listReclaimableBlobLinks(repository, receiptCutoff(t, graceMs), { ...(last === undefined ? {} : { last }), limit: 500 }, signal);
+        for (const link of links) {
+          signal?.throwIfAborted();
+          if (dryRun || (await meta.unlinkBlobIf(repository, link.digest, { touchedBefore: receiptCutoff(now(), graceMs), now: now() }, signal))) removed++;
+        }
+        if (links.length < 500) break;
+        last = links[links.length - 1]!.digest;
+      }
+    }
+    if (repos.length < 500) return removed;
+    lastRepo = repos[repos.length - 1];
+  }
+}
+
 /** The summary of a report as text lines (CLI, logs); with `detail`, one line per tag and manifest removed. */
 export function formatGcReport(report: GcReport, detail = false): string[] {
   const verb = report.dryRun ? 'would delete' : 'deleted';
@@ -139,6 +186,7 @@ export function formatGcReport(report: GcReport, detail = false): string[] {
     }
     lines.push(`retention and untagged policy: ${m.repositories} repositories, ${remove} ${m.tagsRemoved} tags and ${m.manifestsRemoved} manifests`);
   }
+  lines.push(`${report.dryRun ? 'would remove' : 'removed'} ${report.linksRemoved} blob links no manifest references`);
   lines.push(
     `${report.dryRun ? 'dry run: ' : ''}scanned ${report.scanned} blobs, ${verb} ${report.deleted} (${report.bytesFreed} bytes), kept ${report.kept}` +
       `${report.errors > 0 ? `, ${report.errors} failed (left for the next run)` : ''} in ${report.durationMs} ms (grace ${Math.round(report.graceMs / 1000)} s)`,
@@ -148,12 +196,25 @@ export function formatGcReport(report: GcReport, detail = false): string[] {
 }
 
 /**
- * Runs collections one at a time in this process: a run asked for while one
- * is under way starts after it. Other processes (the `gc` command) may
- * collect concurrently; the MetadataStore keeps that safe.
+ * Runs collections one at a time in this process, coalescing requests: a run
+ * asked for while one is under way queues one follow-up (per set of options:
+ * dry run or not, grace, policy), and every request that comes while that
+ * follow-up waits joins it, getting its report. So background ticks slower
+ * than the interval, or a burst of POST /admin/gc, never pile up: at most the
+ * run under way and one follow-up. A follow-up, not the run under way,
+ * because that run may have scanned past what the caller just deleted.
+ * A joined run keeps the signal and progress callback of the request that
+ * queued it. Other processes (the `gc` command) may collect concurrently;
+ * the MetadataStore keeps that safe.
  */
 export class GarbageCollector {
   #tail: Promise<unknown> = Promise.resolve();
+  /** Runs under way or queued. */
+  #pending = 0;
+  /** The queued follow-up of each set of options, until it starts. */
+  readonly #queued = new Map<string, Promise<GcReport>>();
+  readonly #policyIds = new WeakMap<StoragePolicy, number>();
+  #policies = 0;
   #last: GcReport | undefined;
 
   constructor(
@@ -172,11 +233,28 @@ export class GarbageCollector {
   }
 
   run(options: Pick<GcOptions, 'dryRun' | 'graceMs' | 'signal' | 'onProgress' | 'policy'> = {}): Promise<GcReport> {
-    const next = this.#tail.then(() => collectGarbage(this.stores, { ...this.defaults, ...options }));
-    this.#tail = next.catch(() => undefined);
-    return next.then((report) => {
-      this.#last = report;
-      return report;
-    });
+    const key = this.#key(options);
+    const joined = this.#queued.get(key);
+    if (joined) return joined;
+    const queued = this.#pending > 0;
+    this.#pending++;
+    const result = this.#tail
+      .then(() => {
+        this.#queued.delete(key); // started: a request from now on queues a new follow-up
+        return collectGarbage(this.stores, { ...this.defaults, ...options });
+      })
+      .then((report) => (this.#last = report))
+      .finally(() => this.#pending--);
+    this.#tail = result.catch(() => undefined);
+    if (queued) this.#queued.set(key, result);
+    return result;
+  }
+
+  #key(options: Pick<GcOptions, 'dryRun' | 'graceMs' | 'policy'>): string {
+    let policy = 0;
+    if (options.policy) {
+      policy = this.#policyIds.get(options.policy) ?? this.#policyIds.set(options.policy, ++this.#policies).get(options.policy)!;
+    }
+    return `${options.dryRun === true} ${options.graceMs ?? ''} ${policy}`;
   }
 }

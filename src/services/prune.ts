@@ -9,9 +9,11 @@
  * manifest only while no tag points at it, no manifest of the repository
  * references it (an index's children, whatever tags the index has), it was
  * not put or untagged recently, and, for a referrer, while its subject is
- * gone (or never: `orphanReferrers: false`). Removing a manifest unlinks the
- * blobs only it used in the repository (blob collection deletes them later)
- * and goes on with its children and referrers under the same conditions.
+ * gone (or never: `orphanReferrers: false`). Removing a manifest goes on
+ * with its children and referrers under the same conditions; its blob links
+ * stay, and are reclaimed by the collection once their receipt is older than
+ * the grace (services/gc.ts), so that a blob a client pushed or checked
+ * meanwhile for its next manifest stays in the repository.
  */
 import { parseManifest } from '../oci/manifest.js';
 import { supportsManifestLifecycle, type ManifestDeleteConditions, type ManifestLifecycle, type MetadataStore, type PageOptions, type TagRecord } from '../storage/meta/types.js';
@@ -83,7 +85,7 @@ export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy,
       const [d, why] = stack.pop()!;
       const record = dryRun ? undefined : await store.getManifest(repository, d, signal);
       if (!dryRun && !record) continue;
-      if (!(await store.deleteManifestIf(repository, d, { ...conditions, unlinkBlobs: true, dryRun }, signal))) continue;
+      if (!(await store.deleteManifestIf(repository, d, { ...conditions, dryRun }, signal))) continue;
       removedManifest(repository, d, why);
       if (!record) continue;
       let children: readonly { digest: string }[] = [];

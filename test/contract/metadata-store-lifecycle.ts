@@ -125,7 +125,7 @@ export function lifecycleContract(store: () => MetadataStore): void {
       await s.linkBlob('r', b, now);
       await s.releaseBlob(b.digest, 'u');
       assert.equal(await mark(s, b.digest, now + HOUR), false);
-      assert.deepEqual(await s.getBlobLink('r', b.digest), b);
+      assert.deepEqual(await s.getBlobLink('r', b.digest), { ...b, touchedAt: now });
     });
 
     it('every lifecycle method rejects with the reason of an aborted signal and has no effect', async (t) => {
@@ -143,10 +143,49 @@ export function lifecycleContract(store: () => MetadataStore): void {
         ['releaseBlob', () => s.releaseBlob(digest, 'u', signal)],
         ['markBlobForDeletion', () => s.markBlobForDeletion(blob('y').digest, 'gc', { now, graceMs: 0, leaseMs: LEASE }, signal)],
         ['unmarkBlob', () => s.unmarkBlob(digest, 'gc', signal)],
+        ['touchBlobLink', () => s.touchBlobLink('r', blob('z').digest, now + HOUR, signal)],
+        ['listReclaimableBlobLinks', () => s.listReclaimableBlobLinks('r', now + HOUR, { limit: 10 }, signal)],
+        ['unlinkBlobIf', () => s.unlinkBlobIf('r', blob('z').digest, { touchedBefore: now + HOUR, now }, signal)],
       ];
+      await s.linkBlob('r', blob('z'), now);
       for (const [method, call] of calls) await assert.rejects(call(), (err) => err === reason, method);
+      assert.deepEqual(await s.getBlobLink('r', blob('z').digest), { ...blob('z'), touchedAt: now }, 'neither touched nor unlinked');
       assert.equal(await mark(s, digest, now), false, 'the reservation is still there');
       assert.equal(await s.reserveBlob(blob('y').digest, 'u', now, HOUR), true, 'y was not marked');
+    });
+
+    it('receipts: linking and touching renew them; only an unreferenced link with an old receipt and no live reservation is reclaimable', async (t) => {
+      const s = lifecycle(t);
+      if (!s) return;
+      const T = 1_000_000;
+      const [kept, loose, touched, reserved, relinked] = ['kept', 'loose', 'touched', 'reserved', 'relinked'].map((n) => blob(n, 4)) as [ReturnType<typeof blob>, ReturnType<typeof blob>, ReturnType<typeof blob>, ReturnType<typeof blob>, ReturnType<typeof blob>];
+      for (const b of [kept, loose, touched, reserved, relinked]) await s.linkBlob('app', b, T);
+      await s.linkBlob('other', loose, T + 500);
+      await mustPut(s, manifest('app', 'm', { blobs: [kept] }));
+      assert.equal(await s.touchBlobLink('app', touched.digest, T + 100), true);
+      assert.equal(await s.touchBlobLink('app', touched.digest, T + 50), true, 'an older touch is a no-op, not a failure');
+      assert.equal((await s.getBlobLink('app', touched.digest))?.touchedAt, T + 100, 'never back in time');
+      assert.equal(await s.touchBlobLink('nowhere', touched.digest, T + 100), false, 'not linked');
+      await s.linkBlob('app', relinked, T + 100); // an upload or mount again renews
+      assert.ok(await s.reserveBlob(reserved.digest, 'u', T, HOUR));
+
+      const listed = async (before: number) => (await s.listReclaimableBlobLinks('app', before, { limit: 10 })).map((l) => l.digest).sort();
+      assert.deepEqual(await listed(T), [], 'receipts at T are not before T');
+      assert.deepEqual(await listed(T + 1), [loose, reserved].map((b) => b.digest).sort(), 'referenced, touched and relinked are not listed');
+      const page = await s.listReclaimableBlobLinks('app', T + 1, { limit: 1 });
+      assert.equal(page.length, 1);
+      assert.deepEqual(await s.listReclaimableBlobLinks('app', T + 1, { last: page[0]!.digest, limit: 10 }), (await s.listReclaimableBlobLinks('app', T + 1, { limit: 10 })).slice(1), 'pages');
+
+      const now = Date.now();
+      assert.equal(await s.unlinkBlobIf('app', kept.digest, { touchedBefore: T + HOUR, now }), false, 'referenced by a manifest of the repository');
+      assert.equal(await s.unlinkBlobIf('app', touched.digest, { touchedBefore: T + 100, now }), false, 'touched at T + 100');
+      assert.equal(await s.unlinkBlobIf('app', reserved.digest, { touchedBefore: T + 1, now: T + 1 }), false, 'reserved until T + 1 h');
+      assert.equal(await s.unlinkBlobIf('app', loose.digest, { touchedBefore: T + 1, now }), true);
+      assert.equal(await s.unlinkBlobIf('app', loose.digest, { touchedBefore: T + 1, now }), false, 'once');
+      assert.equal(await s.getBlobLink('app', loose.digest), undefined);
+      assert.deepEqual(await s.getBlobLink('other', loose.digest), { ...loose, touchedAt: T + 500 }, 'other repositories keep theirs');
+      assert.equal(await s.unlinkBlobIf('app', touched.digest, { touchedBefore: T + 101, now }), true);
+      assert.equal(await mark(s, touched.digest, T + 100 + HOUR, { graceMs: HOUR }), true, 'last_used is the receipt, not the unlink: the content is collectable at once');
     });
   });
 }

@@ -84,7 +84,7 @@ if (unavailable !== undefined) {
       try {
         const { rows } = await admin.query(`SELECT version FROM ${q(schema)}.schema_migrations ORDER BY version`);
         assert.deepEqual(rows.map((r) => r.version), Array.from({ length: SCHEMA_VERSION }, (_, i) => i + 1));
-        assert.deepEqual(await store.getBlobLink('app', layer.digest), layer);
+        assert.deepEqual(await store.getBlobLink('app', layer.digest), { ...layer, touchedAt: 1 }, 'a link of version 1 reads its creation as its receipt');
         await store.unlinkBlob('app', layer.digest);
         assert.equal(await store.markBlobForDeletion(layer.digest, 'gc', { now: Date.now(), graceMs: 60_000, leaseMs: 1000 }), false, 'just unlinked');
       } finally {
@@ -137,9 +137,10 @@ if (unavailable !== undefined) {
         await mustPut(store, { ...kept, tags: ['v1'], now: NOW + 60 }); // v1 moves off the old manifest
         assert.equal(Number(await usedAt(old)), NOW + 60);
         assert.deepEqual((await store.putManifest({ ...old, tags: ['v1'], immutableTags: ['v1'], now: NOW + 70 })), { ok: false, missing: [], tagTaken: { tag: 'v1', digest: kept.digest } });
-        assert.equal(await store.deleteManifestIf('app', old.digest, { untagged: true, usedBefore: NOW + 61, unlinkBlobs: true }), true);
-        assert.equal(await store.getBlobLink('app', layer.digest), undefined, 'the layer only the old manifest used is unlinked');
-        assert.equal(await store.markBlobForDeletion(layer.digest, 'gc', { now: Date.now(), graceMs: 60_000, leaseMs: 1000 }), false, 'just unlinked');
+        assert.equal(await store.deleteManifestIf('app', old.digest, { untagged: true, usedBefore: NOW + 61 }), true);
+        assert.deepEqual(await store.listReclaimableBlobLinks('app', 2, { limit: 10 }), [{ ...layer, touchedAt: 1 }], 'the layer only the old manifest used is reclaimable');
+        assert.equal(await store.unlinkBlobIf('app', layer.digest, { touchedBefore: 2, now: Date.now() }), true);
+        assert.equal(await store.markBlobForDeletion(layer.digest, 'gc', { now: Date.now(), graceMs: 60_000, leaseMs: 1000 }), true, 'unused since its receipt');
       } finally {
         await store.close();
         await dropSchema(schema);
@@ -253,8 +254,9 @@ if (unavailable !== undefined) {
           ['listTagRecordsAfter', ['r', 't', 100]],
           ['manifestTagged', ['r', 'd']],
           ['manifestReferenced', ['r', 'd']],
-          ['blobRefsOf', ['r', 'd']],
-          ['lockBlobLinksForDelete', ['r', ['d', 'e']]],
+          ['listReclaimableBlobLinks', ['r', '', 1, 100]],
+          ['lockBlobLink', ['r', 'd']],
+          ['blobReferencedIn', ['r', 'd']],
         ];
         for (const [name, params] of cases) {
           for (const plan of await explain(sql[name], params, ['SET LOCAL enable_seqscan = off', 'SET LOCAL enable_bitmapscan = off'])) {
@@ -429,6 +431,33 @@ if (unavailable !== undefined) {
         }
         assert.equal(await a.getTag('lock', 'v'), undefined);
         assert.deepEqual(await a.listManifests('lock', { limit: 10 }), []);
+      });
+
+      it('a link reclaim waits for a put that checked the link, then keeps it: the put committed a reference', async () => {
+        const layer = blob('reclaim', 5);
+        await a.linkBlob('reclaim', layer, NOW);
+        const m = manifest('reclaim', 'm', { blobs: [layer] });
+        const raw = await admin.connect();
+        try {
+          // A put in flight: its reference check holds the link FOR SHARE, its rows are written, not committed.
+          await raw.query('BEGIN');
+          await raw.query(`SELECT 1 FROM ${q(schema)}.blob_links WHERE repository = 'reclaim' AND digest = $1 FOR SHARE`, [layer.digest]);
+          await raw.query(`INSERT INTO ${q(schema)}.manifests (repository, digest, media_type, bytes, size, created_at) VALUES ('reclaim', $1, $2, $3, $4, $5)`, [
+            m.digest,
+            m.mediaType,
+            m.bytes,
+            m.bytes.byteLength,
+            NOW,
+          ]);
+          await raw.query(`INSERT INTO ${q(schema)}.manifest_refs VALUES ('reclaim', $1, 'blob', $2)`, [m.digest, layer.digest]);
+          const reclaim = a.unlinkBlobIf('reclaim', layer.digest, { touchedBefore: NOW + 1, now: Date.now() });
+          await waitForLockWaiter();
+          await raw.query('COMMIT');
+          assert.equal(await reclaim, false);
+        } finally {
+          raw.release();
+        }
+        assert.deepEqual(await a.getBlobLink('reclaim', layer.digest), { ...layer, touchedAt: NOW });
       });
 
       it('an abort cancels a blocked read or transaction at once, with no effect; the store keeps working', async () => {

@@ -52,6 +52,7 @@ describe('SqliteMetadataStore specifics', () => {
     raw.pragma('user_version = 1');
     const bytes = Buffer.from('{"schemaVersion":2}');
     raw.prepare('INSERT INTO repositories (name, created_at) VALUES (?, ?)').run('app', 1000);
+    raw.prepare('INSERT INTO blob_links (repository, digest, size, created_at) VALUES (?, ?, ?, ?)').run('app', `sha256:${'1'.repeat(64)}`, 3, 900);
     raw.prepare('INSERT INTO manifests (repository, digest, media_type, bytes, size, created_at) VALUES (?, ?, ?, ?, ?, ?)')
       .run('app', digestOf(bytes), 'application/vnd.oci.image.manifest.v1+json', bytes, bytes.length, 1000);
     raw.close();
@@ -60,6 +61,9 @@ describe('SqliteMetadataStore specifics', () => {
       assert.equal((await store.getManifest('app', digestOf(bytes)))?.createdAt, 1000);
       assert.equal(await store.deleteManifestIf('app', digestOf(bytes), { usedBefore: 1000 }), false);
       assert.equal(await store.deleteManifestIf('app', digestOf(bytes), { usedBefore: 1001 }), true);
+      assert.deepEqual(await store.getBlobLink('app', `sha256:${'1'.repeat(64)}`), { digest: `sha256:${'1'.repeat(64)}`, size: 3, touchedAt: 900 }, 'a link of version 1 reads its creation as its receipt');
+      assert.equal(await store.unlinkBlobIf('app', `sha256:${'1'.repeat(64)}`, { touchedBefore: 900, now: 2000 }), false);
+      assert.equal(await store.unlinkBlobIf('app', `sha256:${'1'.repeat(64)}`, { touchedBefore: 901, now: 2000 }), true);
     } finally {
       await store.close();
     }
@@ -101,7 +105,7 @@ describe('SqliteMetadataStore specifics', () => {
         ['listTagRecordsAfter', ['r', 't', 100]],
         ['manifestTagged', ['r', 'd']],
         ['manifestReferenced', ['d', 'r']],
-        ['blobRefsOf', ['r', 'd']],
+        ['listReclaimableBlobLinks', ['r', '', 1, 100]],
         ['blobReferencedIn', ['d', 'r']],
         ['deleteTagIf', ['r', 't', 'd', 1]],
       ];

@@ -100,7 +100,9 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
         const b = blob('layer', 1234);
         await store.linkBlob('app', b, NOW);
         await store.linkBlob('app', b, NOW + 1);
-        assert.deepEqual(await store.getBlobLink('app', b.digest), b);
+        assert.deepEqual(await store.getBlobLink('app', b.digest), { ...b, touchedAt: NOW + 1 }, 'linking again renews the receipt');
+        await store.linkBlob('app', b, NOW);
+        assert.equal((await store.getBlobLink('app', b.digest))?.touchedAt, NOW + 1, 'never back in time');
         assert.equal(await store.getBlobLink('other', b.digest), undefined);
         assert.equal(await store.getBlobLink('app', blob('nope').digest), undefined);
         assert.equal(await store.unlinkBlob('app', b.digest), true);
@@ -443,7 +445,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
           assert.equal(await store.reserveBlob(marked, 'u', Date.now(), 3600_000), false, 'the mark survived');
         }
         assert.deepEqual(await store.listRepositories({ limit: 10 }), ['app']);
-        assert.deepEqual(await store.getBlobLink('app', layer.digest), layer);
+        assert.deepEqual(await store.getBlobLink('app', layer.digest), { ...layer, touchedAt: NOW }, 'with its receipt');
         assert.equal(await store.getTag('app', 'v1'), subject.digest);
         const got = await store.getManifest('app', subject.digest);
         assert.deepEqual(got && Buffer.from(got.bytes), subject.bytes);

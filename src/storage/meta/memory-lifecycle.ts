@@ -47,6 +47,12 @@ export class MemoryBlobLifecycle {
     return true;
   }
 
+  /** Whether the digest has a reservation unexpired at `now`. */
+  reserved(digest: string, now: number): boolean {
+    for (const until of this.#reservations.get(digest)?.values() ?? []) if (until > now) return true;
+    return false;
+  }
+
   release(digest: string, holder: string): void {
     const holders = this.#reservations.get(digest);
     holders?.delete(holder);
@@ -56,7 +62,7 @@ export class MemoryBlobLifecycle {
   mark(digest: string, holder: string, options: MarkBlobOptions): boolean {
     const { now, graceMs, leaseMs, dryRun = false } = options;
     if (this.isLinked(digest) || this.#refs.has(digest)) return false;
-    for (const until of this.#reservations.get(digest)?.values() ?? []) if (until > now) return false;
+    if (this.reserved(digest, now)) return false;
     let state = this.#state.get(digest);
     if (state?.mark !== undefined && state.mark.until > now && state.mark.holder !== holder) return false;
     if (state === undefined && !dryRun) this.#state.set(digest, (state = { lastUsed: now }));

@@ -1,5 +1,5 @@
 /** The data structures of the in-memory MetadataStore (memory.ts): repositories, and byte-ordered string sets. */
-import type { BlobRef, ManifestRecord, PageOptions } from './types.js';
+import type { BlobLink, ManifestRecord, PageOptions } from './types.js';
 
 export interface StoredManifest {
   readonly record: ManifestRecord;
@@ -16,8 +16,10 @@ export interface TagEntry {
 }
 
 export interface Repository {
-  readonly links: Map<string, BlobRef>;
+  readonly links: Map<string, BlobLink>;
   readonly linkDigests: SortedKeys;
+  /** blob digest -> number of manifests of the repository referencing it */
+  readonly blobRefs: Map<string, number>;
   readonly manifests: Map<string, StoredManifest>;
   readonly manifestDigests: SortedKeys;
   readonly tags: Map<string, TagEntry>;
@@ -26,12 +28,22 @@ export interface Repository {
   readonly referrers: Map<string, Set<string>>;
 }
 
+/** A manifest referencing `blobs` was stored in the repository (delta 1) or removed from it (delta -1). */
+export function countBlobRefs(repo: Repository, blobs: readonly string[], delta: 1 | -1): void {
+  for (const digest of new Set(blobs)) {
+    const n = (repo.blobRefs.get(digest) ?? 0) + delta;
+    if (n > 0) repo.blobRefs.set(digest, n);
+    else repo.blobRefs.delete(digest);
+  }
+}
+
 /** Removes a stored manifest with its tags and referrer entry; returns it, or undefined when absent. */
 export function removeManifest(repo: Repository, digest: string): StoredManifest | undefined {
   const stored = repo.manifests.get(digest);
   if (stored === undefined) return undefined;
   repo.manifests.delete(digest);
   repo.manifestDigests.delete(digest);
+  countBlobRefs(repo, stored.blobs, -1);
   for (const [tag, entry] of repo.tags) {
     if (entry.digest === digest) {
       repo.tags.delete(tag);

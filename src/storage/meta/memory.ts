@@ -6,7 +6,9 @@
  */
 import type {
   BlobLifecycle,
+  BlobLink,
   BlobRef,
+  BlobUnlinkConditions,
   ManifestDeleteConditions,
   ManifestLifecycle,
   TagRecord,
@@ -22,7 +24,7 @@ import type {
   StoreStats,
 } from './types.js';
 import { MemoryBlobLifecycle } from './memory-lifecycle.js';
-import { compareBytes, removeManifest, SortedKeys, type Repository, type StoredManifest, type TagEntry } from './memory-model.js';
+import { compareBytes, countBlobRefs, removeManifest, SortedKeys, type Repository, type StoredManifest, type TagEntry } from './memory-model.js';
 
 export class MemoryMetadataStore implements MetadataStore, BlobLifecycle, ManifestLifecycle {
   readonly #repos = new Map<string, Repository>();
@@ -44,6 +46,7 @@ export class MemoryMetadataStore implements MetadataStore, BlobLifecycle, Manife
       repo = {
         links: new Map(),
         linkDigests: new SortedKeys(),
+        blobRefs: new Map(),
         manifests: new Map(),
         manifestDigests: new SortedKeys(),
         tags: new Map(),
@@ -70,15 +73,19 @@ export class MemoryMetadataStore implements MetadataStore, BlobLifecycle, Manife
     this.#enter(signal);
     const repo = this.#repo(repository);
     this.#lifecycle.touch(blob.digest, now);
-    if (repo.links.has(blob.digest)) return;
-    repo.links.set(blob.digest, { digest: blob.digest, size: blob.size });
+    const existing = repo.links.get(blob.digest);
+    if (existing !== undefined) {
+      repo.links.set(blob.digest, { ...existing, touchedAt: Math.max(existing.touchedAt, now) });
+      return;
+    }
+    repo.links.set(blob.digest, { digest: blob.digest, size: blob.size, touchedAt: now });
     repo.linkDigests.add(blob.digest);
     let repos = this.#linksByDigest.get(blob.digest);
     if (repos === undefined) this.#linksByDigest.set(blob.digest, (repos = new Set()));
     repos.add(repository);
   }
 
-  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobRef | undefined> {
+  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined> {
     this.#enter(signal);
     const link = this.#repos.get(repository)?.links.get(digest);
     return link === undefined ? undefined : { ...link };
@@ -88,17 +95,54 @@ export class MemoryMetadataStore implements MetadataStore, BlobLifecycle, Manife
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     if (repo === undefined || !repo.links.has(digest)) return false;
-    this.#unlink(repository, repo, digest);
+    this.#unlink(repository, repo, digest, Date.now());
     return true;
   }
 
-  #unlink(repository: string, repo: Repository, digest: string): void {
+  /** Removes a link, setting the digest's last_used to at least `used`. */
+  #unlink(repository: string, repo: Repository, digest: string, used: number): void {
     repo.links.delete(digest);
     repo.linkDigests.delete(digest);
     const repos = this.#linksByDigest.get(digest);
     repos?.delete(repository);
     if (repos?.size === 0) this.#linksByDigest.delete(digest);
-    this.#lifecycle.touch(digest, Date.now());
+    this.#lifecycle.touch(digest, used);
+  }
+
+  async touchBlobLink(repository: string, digest: string, now: number, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    const repo = this.#repos.get(repository);
+    const link = repo?.links.get(digest);
+    if (repo === undefined || link === undefined) return false;
+    if (now > link.touchedAt) repo.links.set(digest, { ...link, touchedAt: now });
+    return true;
+  }
+
+  async listReclaimableBlobLinks(repository: string, touchedBefore: number, page: PageOptions, signal?: AbortSignal): Promise<BlobLink[]> {
+    this.#enter(signal);
+    const repo = this.#repos.get(repository);
+    if (repo === undefined || !(page.limit > 0)) return [];
+    const out: BlobLink[] = [];
+    for (let last = page.last; out.length < page.limit; ) {
+      const digests = repo.linkDigests.page({ ...(last === undefined ? {} : { last }), limit: 500 });
+      for (const digest of digests) {
+        const link = repo.links.get(digest) as BlobLink;
+        if (link.touchedAt < touchedBefore && !repo.blobRefs.has(digest) && out.length < page.limit) out.push({ ...link });
+      }
+      if (digests.length < 500) break;
+      last = digests[digests.length - 1];
+    }
+    return out;
+  }
+
+  async unlinkBlobIf(repository: string, digest: string, c: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    const repo = this.#repos.get(repository);
+    const link = repo?.links.get(digest);
+    if (repo === undefined || link === undefined || !(link.touchedAt < c.touchedBefore) || repo.blobRefs.has(digest)) return false;
+    if (this.#lifecycle.reserved(digest, c.now)) return false;
+    this.#unlink(repository, repo, digest, link.touchedAt);
+    return true;
   }
 
   async findBlobLink(digest: string, signal?: AbortSignal): Promise<(BlobRef & { repository: string }) | undefined> {
@@ -114,7 +158,10 @@ export class MemoryMetadataStore implements MetadataStore, BlobLifecycle, Manife
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     if (repo === undefined) return [];
-    return repo.linkDigests.page(page).map((digest) => ({ ...(repo.links.get(digest) as BlobRef) }));
+    return repo.linkDigests.page(page).map((digest) => {
+      const { size } = repo.links.get(digest) as BlobRef;
+      return { digest, size };
+    });
   }
 
   async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
@@ -155,6 +202,7 @@ export class MemoryMetadataStore implements MetadataStore, BlobLifecycle, Manife
       };
       const stored: StoredManifest = { record, blobs: input.blobs.map((b) => b.digest), manifests: input.manifests.map((m) => m.digest), usedAt: input.now };
       repo.manifests.set(input.digest, stored);
+      countBlobRefs(repo, stored.blobs, 1);
       this.#lifecycle.countRefs([...stored.blobs, ...stored.manifests], 1);
       repo.manifestDigests.add(input.digest);
       if (input.subject !== undefined) {
@@ -251,11 +299,6 @@ export class MemoryMetadataStore implements MetadataStore, BlobLifecycle, Manife
     if (c.dryRun === true) return true;
     removeManifest(repo, digest);
     this.#lifecycle.countRefs([...stored.blobs, ...stored.manifests], -1);
-    if (c.unlinkBlobs === true) {
-      for (const blob of new Set(stored.blobs)) {
-        if (!others.some((m) => m.blobs.includes(blob)) && repo.links.has(blob)) this.#unlink(repository, repo, blob);
-      }
-    }
     return true;
   }
 

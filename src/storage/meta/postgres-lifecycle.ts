@@ -1,14 +1,16 @@
 /**
  * The BlobLifecycle transactions of the PostgreSQL MetadataStore (types.ts),
- * over the version 2 tables `blobs` and `blob_reservations`. Each runs in the
- * store's transaction (READ COMMITTED) and first ensures and locks the
- * digest's `blobs` row (INSERT ... ON CONFLICT DO NOTHING, then SELECT ...
- * FOR UPDATE): a reservation and a deletion mark of one digest, even from two
- * replicas, are serialized, and each sees what the other committed.
- * Links and manifest references are not locked: by the protocol every linker
- * holds a reservation, and a manifest can only reference a linked blob.
+ * over the version 2 tables `blobs` and `blob_reservations` and the version 4
+ * column `blob_links.touched_at` (link receipts, unlinkIfTx). Each runs in the
+ * store's transaction (READ COMMITTED). The reservation and mark transactions
+ * first ensure and lock the digest's `blobs` row (INSERT ... ON CONFLICT DO
+ * NOTHING, then SELECT ... FOR UPDATE): a reservation and a deletion mark of
+ * one digest, even from two replicas, are serialized, and each sees what the
+ * other committed. They lock no link or manifest reference: by the protocol
+ * every linker holds a reservation, and a manifest can only reference a
+ * linked blob. unlinkIfTx locks the link instead (see there).
  */
-import type { MarkBlobOptions } from './types.js';
+import type { BlobUnlinkConditions, MarkBlobOptions } from './types.js';
 import type { StatementName } from './postgres-schema.js';
 
 /** Runs one of the store's statements in the current transaction. */
@@ -65,4 +67,19 @@ export async function unmarkTx(query: TxQuery, digest: string, holder: string): 
   if (row?.deleting_by !== holder) return;
   if (await found(query, 'blobLinked', [digest])) await query('clearMark', [digest]);
   else await query('forgetBlob', [digest]);
+}
+
+/**
+ * unlinkBlobIf: see BlobLifecycle. The link row is locked FOR UPDATE first: a
+ * manifest put that checked it (FOR SHARE) has committed its references by
+ * then, which the following statements see; a put or a touch (an UPDATE)
+ * that comes later waits, and finds the link gone.
+ */
+export async function unlinkIfTx(query: TxQuery, repository: string, digest: string, c: BlobUnlinkConditions): Promise<boolean> {
+  const link = (await query<{ touchedAt: number }>('lockBlobLink', [repository, digest])).rows[0];
+  if (link === undefined || !(link.touchedAt < c.touchedBefore)) return false;
+  if (await found(query, 'blobReferencedIn', [repository, digest])) return false;
+  if (await found(query, 'liveReservation', [digest, c.now])) return false;
+  await query('unlinkBlob', [repository, digest, link.touchedAt]); // last_used: at least the receipt
+  return true;
 }

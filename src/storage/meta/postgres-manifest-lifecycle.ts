@@ -15,8 +15,9 @@
  *   the tag row (conditional write).
  * - deleteManifest (one DELETE): the manifest, then its tags (cascade).
  * - deleteTagTx: the manifest the tag points at (used_at update), then the tag.
- * - deleteManifestIfTx: the blob links it may unlink (FOR UPDATE), the
- *   manifest (FOR UPDATE), then its tags and refs (cascade).
+ * - deleteManifestIfTx: the manifest (FOR UPDATE), then its tags and refs (cascade).
+ * - unlinkIfTx (postgres-lifecycle.ts): the blob link (FOR UPDATE), then the
+ *   digest's blobs row.
  * A tag is read without a lock first and written only when it still holds the
  * digest read (UPDATE/DELETE ... AND digest = $read, INSERT ... ON CONFLICT DO
  * NOTHING): a write that affects no row means another transaction changed the
@@ -87,20 +88,11 @@ export async function deleteTagTx(query: TxQuery, repository: string, tag: strin
  * a put again or a use (an UPDATE of the row) all wait for us, and find it
  * gone if we delete it (the put then stores it anew, the index reports it
  * missing); what committed before we got the lock, the following statements
- * see. With `unlinkBlobs`, the blob links it references are locked FOR UPDATE
- * first (the order of putManifest: links, then manifests), so that no put can
- * reference one of them between our check that no other manifest of the
- * repository does and the unlink. A dry run takes no lock, writes nothing and
- * is rolled back by the caller.
+ * see. Blob links stay (receipts: unlinkBlobIf removes them). A dry run takes
+ * no lock, writes nothing and is rolled back by the caller.
  */
-export async function deleteManifestIfTx(query: TxQuery, repository: string, digest: string, c: ManifestDeleteConditions, now: number): Promise<boolean> {
+export async function deleteManifestIfTx(query: TxQuery, repository: string, digest: string, c: ManifestDeleteConditions): Promise<boolean> {
   const write = c.dryRun !== true;
-  const unlink = write && c.unlinkBlobs === true;
-  const blobRefs = async (): Promise<string[]> => (await query<{ digest: string }>('blobRefsOf', [repository, digest])).rows.map((r) => r.digest);
-  // The references of a digest are fixed by its bytes: read before the manifest lock, they are those of the row we lock.
-  const blobs = unlink ? await blobRefs() : [];
-  if (blobs.length > 0) await query('lockBlobLinksForDelete', [repository, blobs]);
-
   const row = (await query<{ subject: string | null; usedAt: number }>(write ? 'lockManifestUse' : 'manifestUse', [repository, digest])).rows[0];
   if (row === undefined) return false;
   if (c.untagged === true && (await found(query, 'manifestTagged', [repository, digest]))) return false;
@@ -109,14 +101,6 @@ export async function deleteManifestIfTx(query: TxQuery, repository: string, dig
   if (row.subject !== null && c.referrers === 'keep') return false;
   if (row.subject !== null && c.referrers === 'orphans' && (await found(query, 'manifestExists', [repository, row.subject]))) return false;
   if (!write) return true;
-
-  if (unlink) {
-    // The manifest was stored between the first read and the lock (rare): lock its links now, out of order.
-    const late = (await blobRefs()).filter((d) => !blobs.includes(d));
-    if (late.length > 0) await query('lockBlobLinksForDelete', [repository, late]);
-    blobs.push(...late);
-  }
   await query('deleteManifest', [repository, digest]); // tags and refs by cascade
-  if (blobs.length > 0) await query('unlinkUnreferenced', [repository, blobs, now]);
   return true;
 }

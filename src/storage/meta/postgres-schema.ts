@@ -39,6 +39,11 @@
  *   manifests.used_at  bigint, nullable: the last use (put, tag moved off it,
  *                      deleteTag); NULL (rows of earlier versions) reads as created_at
  *
+ * Version 4, blob links as receipts (types.ts BlobLink), as SQLite's version 3:
+ *
+ *   blob_links.touched_at  bigint, nullable: the last link (upload, mount) or touch
+ *                          (HEAD, GET); NULL (rows of earlier versions) reads as created_at
+ *
  * Adding a nullable column without default rewrites nothing: the upgrade is instant.
  *
  * Timestamps are bigint milliseconds, sizes and offsets bigint: the store reads
@@ -143,6 +148,12 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE ${s}.manifests ADD COLUMN used_at bigint;
     `,
   },
+  {
+    version: 4,
+    sql: (s) => `
+      ALTER TABLE ${s}.blob_links ADD COLUMN touched_at bigint;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
@@ -225,9 +236,10 @@ export function statements(s: string) {
                  INSERT INTO ${s}.blobs (digest, last_used) VALUES ($2, $4)
                  ON CONFLICT (digest) DO UPDATE SET last_used = greatest(${s}.blobs.last_used, excluded.last_used)
                )
-               INSERT INTO ${s}.blob_links (repository, digest, size, created_at) VALUES ($1, $2, $3, $4)
-               ON CONFLICT (repository, digest) DO NOTHING`,
-    getBlobLink: `SELECT digest, size FROM ${s}.blob_links WHERE repository = $1 AND digest = $2`,
+               INSERT INTO ${s}.blob_links AS l (repository, digest, size, created_at, touched_at) VALUES ($1, $2, $3, $4, $4)
+               ON CONFLICT (repository, digest) DO UPDATE SET touched_at = excluded.touched_at
+               WHERE coalesce(l.touched_at, l.created_at) < excluded.touched_at`,
+    getBlobLink: `SELECT digest, size, coalesce(touched_at, created_at) AS "touchedAt" FROM ${s}.blob_links WHERE repository = $1 AND digest = $2`,
     // Affects one row when the link existed; then stamps last_used with $3.
     unlinkBlob: `WITH gone AS (DELETE FROM ${s}.blob_links WHERE repository = $1 AND digest = $2 RETURNING digest)
                  INSERT INTO ${s}.blobs (digest, last_used) SELECT digest, $3 FROM gone
@@ -322,17 +334,17 @@ export function statements(s: string) {
     manifestExists: `SELECT EXISTS (SELECT 1 FROM ${s}.manifests WHERE repository = $1 AND digest = $2) AS found`,
     manifestTagged: `SELECT EXISTS (SELECT 1 FROM ${s}.tags WHERE repository = $1 AND digest = $2) AS found`,
     manifestReferenced: `SELECT EXISTS (SELECT 1 FROM ${s}.manifest_refs WHERE target_digest = $2 AND repository = $1 AND kind = 'manifest') AS found`,
-    blobRefsOf: `SELECT target_digest AS digest FROM ${s}.manifest_refs WHERE repository = $1 AND manifest_digest = $2 AND kind = 'blob'`,
-    lockBlobLinksForDelete: `SELECT digest FROM ${s}.blob_links WHERE repository = $1 AND digest = ANY ($2::text[]) ORDER BY digest FOR UPDATE`,
-    // $1 repository, $2 digests, $3 time: unlinks those no manifest of the repository references, stamping last_used.
-    unlinkUnreferenced: `WITH gone AS (
-                           DELETE FROM ${s}.blob_links AS l WHERE l.repository = $1 AND l.digest = ANY ($2::text[])
-                             AND NOT EXISTS (SELECT 1 FROM ${s}.manifest_refs AS r
-                                             WHERE r.target_digest = l.digest AND r.repository = $1 AND r.kind = 'blob')
-                           RETURNING l.digest
-                         )
-                         INSERT INTO ${s}.blobs (digest, last_used) SELECT digest, $3 FROM gone
-                         ON CONFLICT (digest) DO UPDATE SET last_used = greatest(${s}.blobs.last_used, excluded.last_used)`,
+
+    // Blob links as receipts (version 4, postgres-lifecycle.ts). $1 repository, $2 digest, $3 time.
+    touchBlobLink: `UPDATE ${s}.blob_links SET touched_at = $3 WHERE repository = $1 AND digest = $2 AND coalesce(touched_at, created_at) < $3`,
+    blobLinkedIn: `SELECT EXISTS (SELECT 1 FROM ${s}.blob_links WHERE repository = $1 AND digest = $2) AS found`,
+    // $1 repository, $2 digests after this ('' for the first page), $3 receipt cut-off, $4 limit.
+    listReclaimableBlobLinks: `SELECT l.digest, l.size, coalesce(l.touched_at, l.created_at) AS "touchedAt" FROM ${s}.blob_links AS l
+                               WHERE l.repository = $1 AND l.digest > $2 AND coalesce(l.touched_at, l.created_at) < $3
+                                 AND NOT EXISTS (SELECT 1 FROM ${s}.manifest_refs AS r WHERE r.target_digest = l.digest AND r.repository = $1 AND r.kind = 'blob')
+                               ORDER BY l.digest LIMIT $4`,
+    lockBlobLink: `SELECT coalesce(touched_at, created_at) AS "touchedAt" FROM ${s}.blob_links WHERE repository = $1 AND digest = $2 FOR UPDATE`,
+    blobReferencedIn: `SELECT EXISTS (SELECT 1 FROM ${s}.manifest_refs WHERE target_digest = $2 AND repository = $1 AND kind = 'blob') AS found`,
   } as const;
 }
 

@@ -37,7 +37,9 @@
 import pg from 'pg';
 import type {
   BlobLifecycle,
+  BlobLink,
   BlobRef,
+  BlobUnlinkConditions,
   ManifestDeleteConditions,
   ManifestLifecycle,
   MarkBlobOptions,
@@ -53,9 +55,10 @@ import type {
   UploadSession,
 } from './types.js';
 import { migrate, statements, type StatementName } from './postgres-schema.js';
-import { inUse, markTx, reserveTx, unmarkTx } from './postgres-lifecycle.js';
+import { inUse, markTx, reserveTx, unlinkIfTx, unmarkTx } from './postgres-lifecycle.js';
 import { deleteManifestIfTx, deleteTagTx, setTagTx } from './postgres-manifest-lifecycle.js';
 import { runAbortable } from './postgres-run.js';
+import { DatabaseClock } from './postgres-clock.js';
 import { StorageFullError } from '../errors.js';
 
 /** pg.Pool settings (`connectionString` or host/user/..., `max`: pool size, default 10) and the store's own. */
@@ -66,6 +69,8 @@ export interface PostgresMetadataStoreOptions extends pg.PoolConfig {
   readonly healthTimeoutMs?: number;
   /** Called with errors of idle pooled connections (the pool drops them; the next query reconnects). */
   readonly onIdleError?: (err: Error) => void;
+  /** This process's clock, to which clock() adds the measured offset to the database's. Default Date.now (tests skew it). */
+  readonly localClock?: () => number;
 }
 
 type Query = <R>(name: StatementName, values: unknown[]) => Promise<pg.QueryResult<R & pg.QueryResultRow>>;
@@ -93,10 +98,12 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
   readonly #config: pg.ClientConfig;
   readonly #sql: ReturnType<typeof statements>;
   readonly #healthTimeoutMs: number;
+  readonly #clock: DatabaseClock;
   #closing: Promise<void> | undefined;
 
-  private constructor(pool: pg.Pool, config: pg.ClientConfig, schema: string, healthTimeoutMs: number) {
+  private constructor(pool: pg.Pool, config: pg.ClientConfig, schema: string, healthTimeoutMs: number, clock: DatabaseClock) {
     this.#pool = pool;
+    this.#clock = clock;
     this.#config = config;
     this.#sql = statements(pg.escapeIdentifier(schema));
     this.#healthTimeoutMs = healthTimeoutMs;
@@ -104,7 +111,7 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
 
   /** See openPostgresMetadataStore. */
   static async open(options: PostgresMetadataStoreOptions): Promise<PostgresMetadataStore> {
-    const { schema = 'public', healthTimeoutMs = 5000, onIdleError, ...config } = options;
+    const { schema = 'public', healthTimeoutMs = 5000, onIdleError, localClock, ...config } = options;
     const types = config.types ?? pg.types;
     const getTypeParser = ((oid: number, format?: string) => (oid === INT8 ? Number : types.getTypeParser(oid, format as 'text'))) as pg.CustomTypesConfig['getTypeParser'];
     const pool = new pg.Pool({ ...config, types: { getTypeParser } });
@@ -112,13 +119,20 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
     // the pool reports idle connections' errors; a connection ending or between statements just fails its next use.
     pool.on('error', (err) => onIdleError?.(err));
     pool.on('connect', (client) => client.on('error', () => {}));
+    const clock = new DatabaseClock(pool, localClock);
     try {
       await migrate(pool, schema);
+      await clock.start();
     } catch (err) {
       await pool.end().catch(() => {});
       throw err;
     }
-    return new PostgresMetadataStore(pool, config, schema, healthTimeoutMs);
+    return new PostgresMetadataStore(pool, config, schema, healthTimeoutMs, clock);
+  }
+
+  /** The database's clock (postgres-clock.ts), shared by every replica. */
+  clock(): number {
+    return this.#clock.now();
   }
 
   async repositoryExists(repository: string, signal?: AbortSignal): Promise<boolean> {
@@ -134,12 +148,26 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
     await this.#write(signal, 'linkBlob', [repository, blob.digest, blob.size, now]);
   }
 
-  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobRef | undefined> {
-    return this.#one<BlobRef>(signal, 'getBlobLink', [repository, digest]);
+  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined> {
+    return this.#one<BlobLink>(signal, 'getBlobLink', [repository, digest]);
+  }
+
+  async touchBlobLink(repository: string, digest: string, now: number, signal?: AbortSignal): Promise<boolean> {
+    // 0 rows also when the receipt is newer already: then the link exists.
+    return (await this.#write(signal, 'touchBlobLink', [repository, digest, now])) > 0 || (await this.#one<{ found: boolean }>(signal, 'blobLinkedIn', [repository, digest]))?.found === true;
+  }
+
+  async listReclaimableBlobLinks(repository: string, touchedBefore: number, page: PageOptions, signal?: AbortSignal): Promise<BlobLink[]> {
+    if (!(page.limit > 0)) return [];
+    return this.#rows<BlobLink>(signal, 'listReclaimableBlobLinks', [repository, page.last ?? '', touchedBefore, Math.floor(page.limit)]);
+  }
+
+  async unlinkBlobIf(repository: string, digest: string, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
+    return this.#transaction(signal, (query) => unlinkIfTx(query, repository, digest, conditions));
   }
 
   async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
-    return (await this.#write(signal, 'unlinkBlob', [repository, digest, Date.now()])) > 0;
+    return (await this.#write(signal, 'unlinkBlob', [repository, digest, this.clock()])) > 0;
   }
 
   async findBlobLink(digest: string, signal?: AbortSignal): Promise<(BlobRef & { repository: string }) | undefined> {
@@ -210,7 +238,7 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
   }
 
   async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
-    return this.#transaction(signal, (query) => deleteTagTx(query, repository, tag, Date.now()));
+    return this.#transaction(signal, (query) => deleteTagTx(query, repository, tag, this.clock()));
   }
 
   async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
@@ -295,7 +323,7 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
   }
 
   async deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
-    return this.#transaction(signal, (query) => deleteManifestIfTx(query, repository, digest, conditions, Date.now()), conditions.dryRun !== true);
+    return this.#transaction(signal, (query) => deleteManifestIfTx(query, repository, digest, conditions), conditions.dryRun !== true);
   }
 
   /** `SELECT 1` within healthTimeoutMs; throws (the cause attached) when it fails, times out or the store is closed. */
@@ -318,6 +346,7 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
 
   /** Ends the pool (waiting for calls in flight); later calls reject. Idempotent. */
   async close(): Promise<void> {
+    this.#clock.stop();
     this.#closing ??= this.#pool.end();
     await this.#closing;
   }

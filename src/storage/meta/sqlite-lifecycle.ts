@@ -1,13 +1,14 @@
 /**
  * The BlobLifecycle and ManifestLifecycle transactions of the SQLite
  * MetadataStore (types.ts, docs/gc.md), over the version 2 tables `blobs`,
- * `blob_reservations` and the column `manifests.used_at`.
+ * `blob_reservations`, the column `manifests.used_at`, and the version 3
+ * column `blob_links.touched_at` (link receipts).
  * Writes are IMMEDIATE transactions, so the process that holds the write lock
  * decides alone: a reservation and a deletion mark of the same digest, even
  * from two processes on one file, are serialized.
  */
 import type Database from 'better-sqlite3';
-import type { ManifestDeleteConditions, MarkBlobOptions } from './types.js';
+import type { BlobUnlinkConditions, ManifestDeleteConditions, MarkBlobOptions } from './types.js';
 import type { SQL } from './sqlite-schema.js';
 
 type Statements = { readonly [K in keyof typeof SQL]: Database.Statement<unknown[], unknown> };
@@ -26,6 +27,7 @@ export interface SqliteBlobLifecycle {
   /** deleteTag, recording a use of the manifest the tag pointed at. */
   deleteTag(repository: string, tag: string, now: number): boolean;
   deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, now: number): boolean;
+  unlinkBlobIf(repository: string, digest: string, conditions: BlobUnlinkConditions): boolean;
 }
 
 export function sqliteBlobLifecycle(db: Database.Database, stmt: Statements): SqliteBlobLifecycle {
@@ -82,20 +84,26 @@ export function sqliteBlobLifecycle(db: Database.Database, stmt: Statements): Sq
     if (row.subject !== null && c.referrers === 'keep') return false;
     if (row.subject !== null && c.referrers === 'orphans' && stmt.manifestSize.get(repository, row.subject) !== undefined) return false;
     if (!write) return true;
-    const blobs = c.unlinkBlobs === true ? (stmt.blobRefsOf.all(repository, digest) as { target_digest: string }[]).map((r) => r.target_digest) : [];
     stmt.deleteTagsOf.run(repository, digest);
     stmt.deleteRefsOf.run(repository, digest);
     stmt.deleteManifest.run(repository, digest);
-    for (const blob of blobs) {
-      if (stmt.blobReferencedIn.get(blob, repository) !== undefined) continue;
-      if (stmt.unlinkBlob.run(repository, blob).changes > 0) stmt.touchBlob.run(blob, now);
-    }
     return true;
   };
   const deleteManifestTx = db.transaction((r: string, d: string, c: ManifestDeleteConditions, now: number) => deleteManifestIf(r, d, c, now, true)).immediate;
   const evaluateManifestTx = db.transaction((r: string, d: string, c: ManifestDeleteConditions, now: number) => deleteManifestIf(r, d, c, now, false)).deferred;
 
+  /** unlinkBlobIf: see BlobLifecycle. */
+  const unlinkBlobIf = db.transaction((repository: string, digest: string, c: BlobUnlinkConditions): boolean => {
+    const link = stmt.getBlobLink.get(repository, digest) as { touched_at: number } | undefined;
+    if (link === undefined || !(link.touched_at < c.touchedBefore)) return false;
+    if (stmt.blobReferencedIn.get(digest, repository) !== undefined || stmt.liveReservation.get(digest, c.now) !== undefined) return false;
+    stmt.unlinkBlob.run(repository, digest);
+    stmt.touchBlob.run(digest, link.touched_at);
+    return true;
+  }).immediate;
+
   return {
+    unlinkBlobIf,
     deleteTag,
     deleteManifestIf: (r, d, c, now) => (c.dryRun === true ? evaluateManifestTx(r, d, c, now) : deleteManifestTx(r, d, c, now)),
     reserve,

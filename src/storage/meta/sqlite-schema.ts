@@ -31,6 +31,11 @@
  * A digest without a `blobs` row was never seen by the lifecycle (e.g. data
  * from version 1): it counts as used when a collector first looks at it.
  *
+ * Version 3, blob links as receipts (types.ts BlobLink):
+ *
+ *   blob_links         + touched_at: the last link (upload, mount) or touch (HEAD, GET);
+ *                        NULL (links of earlier versions) reads as created_at
+ *
  * manifest_refs targets (blobs or child manifests) carry no foreign key: a
  * target may be unlinked or deleted later; garbage collection reads them.
  * tags is a rowid table on purpose: on a WITHOUT ROWID tags table SQLite
@@ -130,6 +135,12 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE manifests ADD COLUMN used_at INTEGER;
     `,
   },
+  {
+    version: 3,
+    sql: `
+      ALTER TABLE blob_links ADD COLUMN touched_at INTEGER;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
@@ -160,9 +171,9 @@ export const SQL = {
   listRepositories: 'SELECT name FROM repositories ORDER BY name LIMIT ?',
   listRepositoriesAfter: 'SELECT name FROM repositories WHERE name > ? ORDER BY name LIMIT ?',
 
-  linkBlob: `INSERT INTO blob_links (repository, digest, size, created_at) VALUES (?, ?, ?, ?)
-             ON CONFLICT (repository, digest) DO NOTHING`,
-  getBlobLink: 'SELECT digest, size FROM blob_links WHERE repository = ? AND digest = ?',
+  linkBlob: `INSERT INTO blob_links (repository, digest, size, created_at, touched_at) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (repository, digest) DO UPDATE SET touched_at = max(coalesce(touched_at, created_at), excluded.touched_at)`,
+  getBlobLink: 'SELECT digest, size, coalesce(touched_at, created_at) AS touched_at FROM blob_links WHERE repository = ? AND digest = ?',
   unlinkBlob: 'DELETE FROM blob_links WHERE repository = ? AND digest = ?',
   findBlobLink: 'SELECT repository, digest, size FROM blob_links WHERE digest = ? ORDER BY repository LIMIT 1',
   listBlobLinks: 'SELECT digest, size FROM blob_links WHERE repository = ? ORDER BY digest LIMIT ?',
@@ -232,6 +243,13 @@ export const SQL = {
   manifestUse: 'SELECT subject, coalesce(used_at, created_at) AS used_at FROM manifests WHERE repository = ? AND digest = ?',
   manifestTagged: 'SELECT 1 AS found FROM tags WHERE repository = ? AND digest = ? LIMIT 1',
   manifestReferenced: "SELECT 1 AS found FROM manifest_refs WHERE target_digest = ? AND repository = ? AND kind = 'manifest' LIMIT 1",
-  blobRefsOf: "SELECT target_digest FROM manifest_refs WHERE repository = ? AND manifest_digest = ? AND kind = 'blob'",
   blobReferencedIn: "SELECT 1 AS found FROM manifest_refs WHERE target_digest = ? AND repository = ? AND kind = 'blob' LIMIT 1",
+
+  // Blob links as receipts (version 3)
+  touchBlobLink: 'UPDATE blob_links SET touched_at = max(coalesce(touched_at, created_at), ?) WHERE repository = ? AND digest = ?',
+  // Repository, digests after this ('' for the first page), receipt cut-off, limit.
+  listReclaimableBlobLinks: `SELECT l.digest, l.size, coalesce(l.touched_at, l.created_at) AS touched_at FROM blob_links AS l
+                             WHERE l.repository = ? AND l.digest > ? AND coalesce(l.touched_at, l.created_at) < ?
+                               AND NOT EXISTS (SELECT 1 FROM manifest_refs AS r WHERE r.target_digest = l.digest AND r.repository = l.repository AND r.kind = 'blob')
+                             ORDER BY l.digest LIMIT ?`,
 } as const;

@@ -9,7 +9,9 @@
 import Database from 'better-sqlite3';
 import type {
   BlobLifecycle,
+  BlobLink,
   BlobRef,
+  BlobUnlinkConditions,
   ManifestDeleteConditions,
   ManifestLifecycle,
   TagRecord,
@@ -101,7 +103,7 @@ export class SqliteMetadataStore implements MetadataStore, BlobLifecycle, Manife
     this.#putManifest = db.transaction((input: PutManifestInput) => this.#putManifestTx(input)).immediate;
     this.#linkBlob = db.transaction((repository: string, blob: BlobRef, now: number) => {
       this.#stmt.insertRepository.run(repository, now);
-      this.#stmt.linkBlob.run(repository, blob.digest, blob.size, now);
+      this.#stmt.linkBlob.run(repository, blob.digest, blob.size, now, now);
       this.#stmt.touchBlob.run(blob.digest, now);
     }).immediate;
     this.#unlinkBlob = db.transaction((repository: string, digest: string, now: number) => {
@@ -142,10 +144,27 @@ export class SqliteMetadataStore implements MetadataStore, BlobLifecycle, Manife
     writing(() => this.#linkBlob(repository, blob, now));
   }
 
-  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobRef | undefined> {
+  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined> {
     this.#enter(signal);
-    const row = this.#stmt.getBlobLink.get(repository, digest) as BlobRef | undefined;
-    return row === undefined ? undefined : { digest: row.digest, size: row.size };
+    const row = this.#stmt.getBlobLink.get(repository, digest) as LinkRow | undefined;
+    return row === undefined ? undefined : toLink(row);
+  }
+
+  async touchBlobLink(repository: string, digest: string, now: number, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return writing(() => this.#stmt.touchBlobLink.run(now, repository, digest).changes > 0);
+  }
+
+  async listReclaimableBlobLinks(repository: string, touchedBefore: number, page: PageOptions, signal?: AbortSignal): Promise<BlobLink[]> {
+    this.#enter(signal);
+    const limit = pageLimit(page);
+    if (limit === 0) return [];
+    return (this.#stmt.listReclaimableBlobLinks.all(repository, page.last ?? '', touchedBefore, limit) as LinkRow[]).map(toLink);
+  }
+
+  async unlinkBlobIf(repository: string, digest: string, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return writing(() => this.#lifecycle.unlinkBlobIf(repository, digest, conditions));
   }
 
   async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
@@ -398,6 +417,16 @@ function clampLimit(limit: number): number {
 
 function pageLimit(page: PageOptions): number {
   return clampLimit(page.limit);
+}
+
+interface LinkRow {
+  digest: string;
+  size: number;
+  touched_at: number;
+}
+
+function toLink(row: LinkRow): BlobLink {
+  return { digest: row.digest, size: row.size, touchedAt: row.touched_at };
 }
 
 function toSession(row: UploadRow): UploadSession {

@@ -28,6 +28,17 @@ export interface BlobRef {
   readonly size: number;
 }
 
+/**
+ * A blob link is a receipt (docs/gc.md): besides the blob, it records when the
+ * repository last received it (linkBlob: an upload or a mount) or a client
+ * confirmed it (touchBlobLink: a HEAD or GET). A link that no manifest of the
+ * repository references is kept while its receipt is recent.
+ */
+export interface BlobLink extends BlobRef {
+  /** The receipt time: the last linkBlob or touchBlobLink. Links of earlier schema versions read their creation time. */
+  readonly touchedAt: number;
+}
+
 export interface ManifestRecord {
   readonly repository: string;
   readonly digest: string;
@@ -105,10 +116,16 @@ export interface ManifestDeleteConditions {
   readonly usedBefore?: number;
   /** For a manifest with a subject: 'keep' refuses; 'orphans' refuses while the subject is a manifest of the repository. */
   readonly referrers?: 'keep' | 'orphans';
-  /** Once deleted, unlink from the repository every blob it referenced that no other manifest of the repository references. */
-  readonly unlinkBlobs?: boolean;
   /** Only evaluate the conditions; change nothing. */
   readonly dryRun?: boolean;
+}
+
+/** Conditions of unlinkBlobIf. */
+export interface BlobUnlinkConditions {
+  /** The link's receipt (touchedAt) must be strictly before this. */
+  readonly touchedBefore: number;
+  /** The time against which reservations are judged expired. */
+  readonly now: number;
 }
 
 /**
@@ -127,9 +144,9 @@ export interface ManifestLifecycle {
   /**
    * In one transaction: when the manifest exists and every condition holds,
    * deletes it as deleteManifest does (with its referrer entry; it has no tag
-   * when `untagged` is given) and, with `unlinkBlobs`, unlinks the blobs it
-   * alone used in the repository (setting their last_used). Resolves whether
-   * it deleted (dry run: would delete).
+   * when `untagged` is given). Blob links stay: they are receipts, removed by
+   * unlinkBlobIf once unreferenced and old. Resolves whether it deleted (dry
+   * run: would delete).
    */
   deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean>;
 }
@@ -216,6 +233,35 @@ export interface BlobLifecycle {
    * The store may forget the digest's last_used with it.
    */
   unmarkBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void>;
+  /**
+   * Renews the receipt of a link (touchedAt = max(touchedAt, now)): a client
+   * confirmed the blob. Resolves false, writing nothing, when the blob is not
+   * linked in the repository (it may have just been unlinked: the caller
+   * answers as for an unknown blob).
+   */
+  touchBlobLink(repository: string, digest: string, now: number, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * The links of `repository` that no manifest of the repository references
+   * and whose receipt is before `touchedBefore`, ordered by digest; `page.last`
+   * is a digest. Candidates for unlinkBlobIf, which decides.
+   */
+  listReclaimableBlobLinks(repository: string, touchedBefore: number, page: PageOptions, signal?: AbortSignal): Promise<BlobLink[]>;
+  /**
+   * In one transaction: removes the link only when it exists, its receipt is
+   * before `touchedBefore`, no manifest of the repository references the
+   * digest and the digest has no reservation unexpired at `now`; then sets the
+   * digest's last_used to at least the receipt time (not `now`: a link
+   * reclaimed this way has been unused for longer than any grace period, so
+   * the content may be collected in the same run). A manifest put that
+   * references the link either commits first (the link is then referenced and
+   * stays) or fails with the blob missing. Resolves whether it unlinked.
+   */
+  unlinkBlobIf(repository: string, digest: string, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean>;
+}
+
+/** The clock to take lifecycle times from (MetadataStore.clock, else Date.now). */
+export function storeClock(store: MetadataStore): () => number {
+  return store.clock ? () => store.clock!() : Date.now;
 }
 
 /** Whether `store` implements the blob lifecycle (without it, no blob is ever garbage-collected). */
@@ -224,7 +270,10 @@ export function supportsBlobLifecycle(store: MetadataStore): store is MetadataSt
     typeof store.reserveBlob === 'function' &&
     typeof store.releaseBlob === 'function' &&
     typeof store.markBlobForDeletion === 'function' &&
-    typeof store.unmarkBlob === 'function'
+    typeof store.unmarkBlob === 'function' &&
+    typeof store.touchBlobLink === 'function' &&
+    typeof store.listReclaimableBlobLinks === 'function' &&
+    typeof store.unlinkBlobIf === 'function'
   );
 }
 
@@ -240,10 +289,14 @@ export interface MetadataStore extends Partial<BlobLifecycle>, Partial<ManifestL
   listRepositories(page: PageOptions, signal?: AbortSignal): Promise<string[]>;
 
   // Blob links
-  /** Links a committed blob into a repository (creating the repository). Idempotent. Sets the digest's last_used (BlobLifecycle). */
+  /**
+   * Links a committed blob into a repository (creating the repository).
+   * Idempotent; linking again renews the receipt (touchedAt = max(touchedAt,
+   * now)). Sets the digest's last_used (BlobLifecycle).
+   */
   linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal): Promise<void>;
-  /** The linked blob, or undefined. */
-  getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobRef | undefined>;
+  /** The linked blob with its receipt, or undefined. */
+  getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined>;
   /** Removes a link. Resolves false when it was not linked. Sets the digest's last_used (BlobLifecycle) to the store's clock. */
   unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean>;
   /** Any repository's link to this digest (for mounts without `from`), or undefined. */
@@ -285,6 +338,15 @@ export interface MetadataStore extends Partial<BlobLifecycle>, Partial<ManifestL
 
   /** Current totals (a scan: meant for metrics scrapes, not for request paths). */
   stats(signal?: AbortSignal): Promise<StoreStats>;
+
+  /**
+   * The current time (ms since the epoch) of the clock every process using
+   * this store shares: the database's where replicas share one. Every time
+   * given to the lifecycle methods (reservations, receipts, leases, grace)
+   * comes from it (storeClock). A store used from one host may omit it:
+   * Date.now is then that clock.
+   */
+  clock?(): number;
 
   /** Resolves when the store answers; throws with the reason otherwise. */
   checkHealth(signal?: AbortSignal): Promise<void>;
