@@ -14,6 +14,8 @@ export interface RegistryLimits {
   readonly maxPageSize: number;
   /** Rows one filtered _catalog page may scan (see ListingService.catalog) before it ends early. */
   readonly maxCatalogScan: number;
+  /** How long (ms) an upload waits for a collector's deletion mark on its digest to end before answering 503. */
+  readonly reserveWaitMs: number;
 }
 
 export const DEFAULT_LIMITS: RegistryLimits = {
@@ -24,6 +26,7 @@ export const DEFAULT_LIMITS: RegistryLimits = {
   maxTagsPerPush: 100,
   maxPageSize: 10_000,
   maxCatalogScan: 100_000,
+  reserveWaitMs: 30_000,
 };
 
 export function resolveLimits(partial: Partial<RegistryLimits> = {}): RegistryLimits {

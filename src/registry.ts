@@ -21,7 +21,7 @@ import { DEFAULT_GC_GRACE_MS, GarbageCollector, formatGcReport, receiptRenewAfte
 import { adminRoutes } from './http/admin.js';
 import { StoragePolicy, type PolicyRules } from './services/policy.js';
 import type { HandlerContext, Services } from './http/context.js';
-import { registryErrorHandler } from './http/error-handler.js';
+import { failureLogFields, registryErrorHandler } from './http/error-handler.js';
 import { parseV2Path, type RouteKind } from './http/paths.js';
 import { sourceNamespace } from './http/headers.js';
 import { allowedMethods, ROUTE_TABLE } from './http/routes.js';
@@ -146,7 +146,7 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
       }
       const controller = new AbortController();
       reply.raw.once('close', () => {
-        if (!reply.raw.writableFinished) controller.abort(new Error('client closed the connection'));
+        if (!reply.raw.writableFinished) controller.abort(new RegistryError('REQUEST_TIMEOUT', 'the client closed the connection'));
       });
       const namespace = sourceNamespace(request.query);
       const ctx: HandlerContext = { request, reply, path, name: path.name ?? '', ref: path.ref ?? '', ...(namespace ? { namespace } : {}), services, signal: controller.signal };
@@ -159,10 +159,10 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
       // At start, any upload data without a session is a leftover of a crash. The sweep
       // completes before the plugin is ready: run concurrently with requests, it could
       // delete the data of a session created between its two steps.
-      const initial = await services.uploads.sweep(options.startupOrphanAgeMs ?? 0).catch((err: unknown) => app.log.warn({ err }, 'upload sweep failed'));
+      const initial = await services.uploads.sweep(options.startupOrphanAgeMs ?? 0).catch((err: unknown) => app.log.warn(failureLogFields(err), 'upload sweep failed'));
       if (initial && initial.sessions + initial.orphans > 0) app.log.info(initial, 'removed expired upload sessions and orphaned upload data');
       const timer = setInterval(() => {
-        services.uploads.sweep().catch((err: unknown) => app.log.warn({ err }, 'upload sweep failed'));
+        services.uploads.sweep().catch((err: unknown) => app.log.warn(failureLogFields(err), 'upload sweep failed'));
       }, sweepIntervalMs);
       timer.unref();
       app.addHook('onClose', async () => clearInterval(timer));
@@ -195,7 +195,7 @@ function garbageCollection(app: FastifyInstance, options: RegistryOptions, servi
     running = gc.run({ signal: stop.signal }).then(
       (report) => app.log.info({ gc: report }, formatGcReport(report).join('; ')),
       (err: unknown) => {
-        if (!stop.signal.aborted) app.log.warn({ err }, 'garbage collection failed');
+        if (!stop.signal.aborted) app.log.warn(failureLogFields(err), 'garbage collection failed');
       },
     );
   }, intervalMs);

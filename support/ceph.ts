@@ -6,6 +6,8 @@
  *
  * cephUnavailable() tells why it cannot run (scripts or packages missing and
  * not root); as root, missing packages are installed with apt-get first.
+ * stopGateway()/startGateway() take the S3 endpoint down and up (an outage),
+ * freezeGateway() makes it hang.
  * Clusters still running when the process exits are killed by PID file.
  */
 import { execFile, execFileSync } from 'node:child_process';
@@ -14,10 +16,20 @@ import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { freePort } from './net.js';
 
 const run = promisify(execFile);
+
+const isAlive = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
 
 /** The Debian 12 packages the scripts need (CI installs exactly these). */
 export const CEPH_APT_PACKAGES = ['ceph-mon', 'ceph-osd', 'radosgw', 'ceph-common', 'uuid-runtime', 'curl', 'bc'] as const;
@@ -32,6 +44,12 @@ export interface Rgw {
   readonly forcePathStyle: boolean;
   readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
   readonly cephDir: string;
+  /** Kills the gateway (radosgw) only, keeping the cluster and its data: the S3 endpoint refuses connections. */
+  stopGateway(): Promise<void>;
+  /** Starts the gateway again and resolves once it answers. */
+  startGateway(): Promise<void>;
+  /** SIGSTOPs (true) or SIGCONTs (false) the gateway: while frozen, connections open but nothing answers. */
+  freezeGateway(frozen: boolean): Promise<void>;
   /** Stops the daemons and removes the data dir. Idempotent. */
   stop(): Promise<void>;
 }
@@ -107,15 +125,34 @@ export async function startRgw(name = 'test'): Promise<Rgw> {
       .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
   ) as Record<string, string | undefined>;
   let stopped = false;
+  const gatewayPidFile = join(cephDir, 'pid', 'client.rgw.pid');
+  const freezeGateway = async (frozen: boolean): Promise<void> => {
+    process.kill(Number((await readFile(gatewayPidFile, 'utf8')).trim()), frozen ? 'SIGSTOP' : 'SIGCONT');
+  };
   return {
     endpoint: vars.S3_ENDPOINT!,
     region: vars.S3_REGION ?? 'us-east-1',
     forcePathStyle: vars.S3_FORCE_PATH_STYLE !== 'false',
     credentials: { accessKeyId: vars.S3_ACCESS_KEY!, secretAccessKey: vars.S3_SECRET_KEY! },
     cephDir,
+    async stopGateway() {
+      const pid = Number((await readFile(gatewayPidFile, 'utf8')).trim());
+      process.kill(pid, 'SIGKILL');
+      while (isAlive(pid)) await sleep(20);
+    },
+    freezeGateway,
+    async startGateway() {
+      await run('radosgw', ['-c', join(cephDir, 'ceph.conf'), '-n', 'client.rgw'], { env: { ...process.env, CEPH_CONF: join(cephDir, 'ceph.conf') }, timeout: 60_000 });
+      for (const deadline = Date.now() + 60_000; ; await sleep(100)) {
+        const answered = await fetch(vars.S3_ENDPOINT!, { signal: AbortSignal.timeout(2000) }).then(() => true, () => false);
+        if (answered) return;
+        if (Date.now() > deadline) throw new Error(`radosgw did not answer on ${vars.S3_ENDPOINT} within 60 s`);
+      }
+    },
     async stop() {
       if (stopped) return;
       stopped = true;
+      await freezeGateway(false).catch(() => undefined);
       await run(join(CEPH_SCRIPTS, 'stop-ceph-rgw.sh'), [], { env: { ...process.env, CEPH_DIR: cephDir }, timeout: 60_000 }).catch(() => {
         killByPidFiles(cephDir);
         execFileSync('rm', ['-rf', cephDir]);

@@ -8,6 +8,18 @@ export function randomBlob(size: number): Buffer {
   return randomBytes(size);
 }
 
+/** The bytes of an OCI image manifest with this config and these layers (gzip tar). */
+export function imageManifest(config: { digest: string; size: number }, layers: ReadonlyArray<{ digest: string; size: number }>): Buffer {
+  return Buffer.from(
+    JSON.stringify({
+      schemaVersion: 2,
+      mediaType: 'application/vnd.oci.image.manifest.v1+json',
+      config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+      layers: layers.map((l) => ({ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', ...l })),
+    }),
+  );
+}
+
 export class OciClient {
   constructor(readonly base: string) {}
 

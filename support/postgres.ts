@@ -7,12 +7,14 @@
  * trust authentication, durability off (fsync, full_page_writes) for speed.
  * initdb refuses to run as root, so under root every server binary runs as
  * the `postgres` system user (`runuser -u postgres --`) and the dir is
- * chowned to it. stop() does `pg_ctl stop -m fast` and removes the dir; a
- * test process exiting without stop() kills the server (-m immediate).
+ * chowned to it. halt() and restart() stop and start the same server (an
+ * outage); freeze() and thaw() make it hang and resume. stop() does
+ * `pg_ctl stop -m fast` and removes the dir; a test process exiting without
+ * stop() kills the server (-m immediate).
  * postgresUnavailable() says why no server can be started (tests skip then).
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { chown, mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +31,14 @@ export interface TestPostgres {
   /** The same server over TCP. */
   readonly connectionString: string;
   readonly version: string;
+  /** Stops the server (fast shutdown: sessions are terminated), keeping its files: an outage. */
+  halt(): Promise<void>;
+  /** Starts a halted server again on the same port and data. */
+  restart(): Promise<void>;
+  /** SIGSTOPs the server and all its processes: connections stay open but nothing answers. */
+  freeze(): void;
+  /** SIGCONTs what freeze() stopped. */
+  thaw(): void;
   /** Stops the server (fast shutdown) and removes its files. Idempotent. */
   stop(): Promise<void>;
 }
@@ -61,6 +71,24 @@ export function postgresUnavailable(): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The postmaster of the server in `data` (from postmaster.pid) and its children, read from /proc. */
+function serverProcesses(data: string): number[] {
+  const postmaster = Number(readFileSync(join(data, 'postmaster.pid'), 'utf8').split('\n')[0]);
+  const children = readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry))
+    .filter((pid) => {
+      try {
+        // /proc/<pid>/stat: "pid (comm) state ppid ..."; comm may hold spaces, so read after the last ')'.
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === postmaster;
+      } catch {
+        return false; // exited meanwhile
+      }
+    })
+    .map(Number);
+  return [postmaster, ...children];
 }
 
 /** argv running `bin` as the postgres user when we are root. */
@@ -97,8 +125,20 @@ export async function startPostgres(): Promise<TestPostgres> {
   }
 
   let stopped = false;
+  let frozen: number[] = [];
+  const thaw = (): void => {
+    for (const pid of frozen) {
+      try {
+        process.kill(pid, 'SIGCONT');
+      } catch {
+        // exited
+      }
+    }
+    frozen = [];
+  };
   const killOnExit = (): void => {
     if (stopped) return;
+    thaw();
     try {
       const [file, argv] = asServerUser(join(binDir, 'pg_ctl'), ['stop', '-D', data, '-m', 'immediate', '-w']);
       execFileSync(file, argv, { cwd: dir, stdio: 'ignore', timeout: 10_000 });
@@ -112,9 +152,10 @@ export async function startPostgres(): Promise<TestPostgres> {
   try {
     await runServerTool(binDir, 'initdb', ['-D', data, '-U', SUPERUSER, '--auth=trust', '--encoding=UTF8', '--locale=C', '--no-sync'], dir);
     let port = 0;
+    let options = '';
     for (let attempt = 1; ; attempt++) {
       port = await freePort();
-      const options = [
+      options = [
         `-p ${port}`,
         `-k ${sock}`,
         "-c listen_addresses='127.0.0.1'",
@@ -131,16 +172,31 @@ export async function startPostgres(): Promise<TestPostgres> {
       }
     }
     const version = (await runServerTool(binDir, 'postgres', ['--version'], dir)).trim();
+    let halted = false;
     return {
       config: { host: sock, port, user: SUPERUSER, database: 'postgres' },
       connectionString: `postgresql://${SUPERUSER}@127.0.0.1:${port}/postgres`,
       version,
+      async halt() {
+        await runServerTool(binDir, 'pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w', '-t', '30'], dir);
+        halted = true;
+      },
+      async restart() {
+        await runServerTool(binDir, 'pg_ctl', ['start', '-D', data, '-l', log, '-w', '-t', '30', '-o', options], dir);
+        halted = false;
+      },
+      freeze() {
+        frozen = serverProcesses(data);
+        for (const pid of frozen) process.kill(pid, 'SIGSTOP');
+      },
+      thaw,
       async stop() {
         if (stopped) return;
         stopped = true;
         process.removeListener('exit', killOnExit);
+        thaw();
         try {
-          await runServerTool(binDir, 'pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w', '-t', '30'], dir);
+          if (!halted) await runServerTool(binDir, 'pg_ctl', ['stop', '-D', data, '-m', 'fast', '-w', '-t', '30'], dir);
         } finally {
           await rm(dir, { recursive: true, force: true });
         }

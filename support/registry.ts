@@ -6,7 +6,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Fastify, { type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { createRegistry, type RegistryOptions } from '../src/registry.js';
 import type { RegistryLimits } from '../src/limits.js';
 import { MemoryBlobStore } from '../src/storage/blob/memory.js';
@@ -40,6 +40,8 @@ export interface StartOptions {
   /** Garbage collection settings; default: POST /admin/gc only, no background schedule. */
   readonly gc?: RegistryOptions['gc'];
   readonly storagePolicy?: RegistryOptions['storagePolicy'];
+  /** The server's logger; default none. */
+  readonly logger?: FastifyBaseLogger;
 }
 
 export async function openStores(kind: StorageKind, dir?: string): Promise<{ blobStore: BlobStore; metadataStore: MetadataStore; dir?: string }> {
@@ -52,7 +54,7 @@ export async function startRegistry(kind: StorageKind, options: StartOptions = {
   const stores = await openStores(kind, options.dir);
   // forceCloseConnections: close() must not wait up to keepAliveTimeout (72 s) for a
   // keep-alive connection whose last response Node still counts as in flight.
-  const app = Fastify({ logger: false, forceCloseConnections: true });
+  const app = options.logger ? Fastify({ loggerInstance: options.logger, forceCloseConnections: true }) : Fastify({ logger: false, forceCloseConnections: true });
   const registryOptions: RegistryOptions = {
     blobStore: stores.blobStore,
     metadataStore: stores.metadataStore,

@@ -1,14 +1,47 @@
 /**
  * The one place errors become responses: the spec's `{"errors":[…]}`
- * envelope with the status from the error table. Unknown errors are 500
- * (logged with the request id); errors Fastify raises about the request
- * itself are client errors.
+ * envelope with the status from the error table, and Retry-After when the
+ * error carries one. It is also the one place store errors
+ * (src/storage/errors.ts) are translated: services let them pass. Errors
+ * Fastify raises about the request itself are client errors. Unknown errors
+ * are 500, logged at error with their stack (a bug); other 5xx answers (an
+ * outage, a full disk) are expected conditions, logged at warn without a stack.
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../oci/errors.js';
-import { fromStoreError } from '../services/store-errors.js';
+import {
+  ConcurrentWriteError,
+  DigestMismatchError,
+  LengthMismatchError,
+  SizeLimitError,
+  StorageFullError,
+  StoreUnavailableError,
+} from '../storage/errors.js';
+
+/** The RegistryError for a store error, or undefined. */
+function fromStoreError(err: unknown): RegistryError | undefined {
+  if (err instanceof DigestMismatchError) {
+    return new RegistryError('DIGEST_INVALID', `uploaded content has digest ${err.actual}, not the ${err.expected} given`, { cause: err });
+  }
+  if (err instanceof ConcurrentWriteError) {
+    return new RegistryError('BLOB_UPLOAD_OUT_OF_ORDER', `upload ${err.id} was changed by another request meanwhile; GET the upload URL for its offset and resume`, { cause: err });
+  }
+  if (err instanceof LengthMismatchError) {
+    return new RegistryError('SIZE_INVALID', `received ${err.actual} bytes but the request announced ${err.expected}`, { cause: err });
+  }
+  if (err instanceof SizeLimitError) {
+    return new RegistryError('BLOB_TOO_LARGE', `upload would exceed the limit of ${err.limit} bytes`, { cause: err });
+  }
+  if (err instanceof StorageFullError) {
+    return new RegistryError('STORAGE_FULL', 'the registry has no storage space left; nothing was stored', { cause: err });
+  }
+  if (err instanceof StoreUnavailableError) {
+    return new RegistryError('UNAVAILABLE', `${err.message}; retry later`, { cause: err });
+  }
+  return undefined;
+}
 
 function fromFastifyError(err: FastifyError): RegistryError | undefined {
   if (typeof err.statusCode !== 'number' || err.statusCode >= 500) return undefined;
@@ -19,25 +52,48 @@ function fromFastifyError(err: FastifyError): RegistryError | undefined {
 
 /** Maps any error thrown while handling a request to a RegistryError. */
 export function toRegistryError(err: unknown): RegistryError {
-  const mapped = fromStoreError(err);
-  if (mapped instanceof RegistryError) return mapped;
-  if (mapped instanceof Error && 'statusCode' in mapped) {
-    const fromFastify = fromFastifyError(mapped as FastifyError);
+  if (err instanceof RegistryError) return err;
+  const fromStore = fromStoreError(err);
+  if (fromStore) return fromStore;
+  if (err instanceof Error && 'statusCode' in err) {
+    const fromFastify = fromFastifyError(err as FastifyError);
     if (fromFastify) return fromFastify;
   }
   return new RegistryError('INTERNAL', 'internal server error', { cause: err });
 }
 
+/** The messages of an error's cause chain after the first, joined: what a warn line says instead of a stack. */
+function causes(error: Error): string | undefined {
+  const parts: string[] = [];
+  for (let c = error.cause; c !== undefined && c !== null && parts.length < 4; c = (c as { cause?: unknown }).cause) {
+    parts.push(c instanceof Error ? c.message || c.name : String(c));
+  }
+  return parts.length === 0 ? undefined : parts.join(' <- ');
+}
+
+/**
+ * Log fields for a failure: `{ err }` (with its stack) for an unknown error,
+ * a bug; `{ reason, cause }` without a stack for an expected condition (an
+ * outage, a full disk). For background work as much as for requests.
+ */
+export function failureLogFields(err: unknown): Record<string, unknown> {
+  const error = toRegistryError(err);
+  return error.kind === 'INTERNAL' ? { err } : { reason: error.message, cause: causes(error) };
+}
+
 export async function registryErrorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const error = toRegistryError(err);
-  if (error.status >= 500) request.log.error({ err }, 'request failed');
-  else request.log.info({ code: error.code, status: error.status, reason: error.message }, 'client error');
+  const fields = { code: error.code, status: error.status, reason: error.message };
+  if (error.kind === 'INTERNAL') request.log.error({ err }, 'request failed');
+  else if (error.status >= 500) request.log.warn({ ...fields, cause: causes(error) }, 'request failed');
+  else request.log.info(fields, 'client error');
   if (reply.sent || reply.raw.headersSent) {
     reply.raw.destroy();
     return;
   }
   const body = JSON.stringify(error.toEnvelope());
   reply.code(error.status).headers(error.headers).header('Content-Type', 'application/json').header('Content-Length', Buffer.byteLength(body));
+  if (error.retryAfter !== undefined) reply.header('Retry-After', String(error.retryAfter));
   await reply.send(request.method === 'HEAD' ? undefined : body);
 }
 

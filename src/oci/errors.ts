@@ -28,9 +28,11 @@ interface ErrorRow {
   readonly code: OciErrorCode;
   readonly status: number;
   readonly message: string;
+  /** Seconds a client should wait before retrying (the Retry-After header), unless the error says otherwise. */
+  readonly retryAfter?: number;
 }
 
-/** kind → { OCI code, HTTP status, default message }. */
+/** kind → { OCI code, HTTP status, default message, default Retry-After }. */
 export const ERROR_TABLE = {
   BLOB_UNKNOWN: { code: 'BLOB_UNKNOWN', status: 404, message: 'blob unknown to registry' },
   BLOB_UPLOAD_INVALID: { code: 'BLOB_UPLOAD_INVALID', status: 400, message: 'blob upload invalid' },
@@ -72,7 +74,8 @@ export const ERROR_TABLE = {
   HEADERS_TOO_LARGE: { code: 'UNSUPPORTED', status: 431, message: 'request headers too large' },
   /** The storage volume has no room left. */
   STORAGE_FULL: { code: 'UNKNOWN', status: 507, message: 'insufficient storage' },
-  UNAVAILABLE: { code: 'UNKNOWN', status: 503, message: 'service unavailable' },
+  /** A backend (metadata or blob store) is down, overloaded or busy; RFC 9110 §15.6.4: MAY send Retry-After, we always do. */
+  UNAVAILABLE: { code: 'UNKNOWN', status: 503, message: 'service unavailable', retryAfter: 5 },
   INTERNAL: { code: 'UNKNOWN', status: 500, message: 'internal server error' },
 } as const satisfies Record<string, ErrorRow>;
 
@@ -81,19 +84,32 @@ export type ErrorKind = keyof typeof ERROR_TABLE;
 /**
  * A failure with an OCI meaning. `message` says what was wrong in this request;
  * `detail` is optional JSON for the client; `headers` are extra response
- * headers (e.g. the current `Range` of an upload on 416).
+ * headers (e.g. the current `Range` of an upload on 416); `retryAfterSeconds`
+ * overrides the row's Retry-After (the error handler renders the header).
  */
 export class RegistryError extends Error {
   readonly kind: ErrorKind;
   readonly detail: unknown;
   readonly headers: Readonly<Record<string, string>>;
+  readonly #retryAfter: number | undefined;
 
-  constructor(kind: ErrorKind, message?: string, options: { detail?: unknown; headers?: Record<string, string>; cause?: unknown } = {}) {
+  constructor(
+    kind: ErrorKind,
+    message?: string,
+    options: { detail?: unknown; headers?: Record<string, string>; retryAfterSeconds?: number; cause?: unknown } = {},
+  ) {
     super(message ?? ERROR_TABLE[kind].message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'RegistryError';
     this.kind = kind;
     this.detail = options.detail;
     this.headers = options.headers ?? {};
+    this.#retryAfter = options.retryAfterSeconds;
+  }
+
+  /** Seconds to wait before retrying (Retry-After), or undefined when the answer carries none. */
+  get retryAfter(): number | undefined {
+    const row: ErrorRow = ERROR_TABLE[this.kind];
+    return this.#retryAfter ?? row.retryAfter;
   }
 
   get code(): OciErrorCode {

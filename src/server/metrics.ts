@@ -25,6 +25,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest 
 import prom from 'prom-client';
 import type { MetadataStore, StoreStats } from '../storage/meta/types.js';
 import { repositoryUsage, type RepositoryUsage } from '../services/usage.js';
+import { failureLogFields } from '../http/error-handler.js';
 import type {} from '../registry.js'; // FastifyRequest.ociRoute
 
 export interface MetricsOptions {
@@ -156,7 +157,7 @@ async function metrics(app: FastifyInstance, options: MetricsOptions): Promise<v
           try {
             this.set((await stats())[key]);
           } catch (err) {
-            app.log.warn({ err }, `metrics: reading ${name} failed`);
+            app.log.warn(failureLogFields(err), `metrics: reading ${name} failed`);
             this.set(Number.NaN);
           }
         },
@@ -182,7 +183,7 @@ async function metrics(app: FastifyInstance, options: MetricsOptions): Promise<v
           if (all.length > top) this.set({ repository: '(other)' }, all.slice(top).reduce((n, u) => n + u.bytes, 0));
         } catch (err) {
           usage = undefined;
-          app.log.warn({ err }, 'metrics: reading repository usage failed');
+          app.log.warn(failureLogFields(err), 'metrics: reading repository usage failed');
         }
       },
     });

@@ -18,7 +18,10 @@
  * linked (or the attempt failed), so that a collector never deletes content
  * that an upload has just deduplicated against. While a collector holds the
  * digest's deletion mark, the upload waits for it to end (at most
- * RESERVE_WAIT_MS, then 503) and commits the bytes afresh afterwards.
+ * limits.reserveWaitMs, then 503) and commits the bytes afresh afterwards.
+ *
+ * Store errors (src/storage/errors.ts) pass through unchanged; the HTTP error
+ * handler translates them.
  */
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -28,7 +31,6 @@ import type { RegistryLimits } from '../limits.js';
 import type { BlobStore, BlobWriter } from '../storage/blob/types.js';
 import { supportsBlobLifecycle, type MetadataStore, type UploadSession } from '../storage/meta/types.js';
 import { ConcurrentWriteError, DigestMismatchError } from '../storage/errors.js';
-import { fromStoreError } from './store-errors.js';
 
 /** Bytes of a request body, with what the client announced about them. */
 export interface ChunkInput {
@@ -51,9 +53,6 @@ export function uploadRange(offset: number): string {
   return `0-${Math.max(offset - 1, 0)}`;
 }
 
-/** How long an upload waits for a collector's deletion mark on its digest to end before answering 503. */
-export const RESERVE_WAIT_MS = 30_000;
-
 export class UploadService {
   private readonly writers = new Map<string, BlobWriter>();
   private readonly busy = new Set<string>();
@@ -69,7 +68,7 @@ export class UploadService {
   async start(repository: string, signal?: AbortSignal): Promise<UploadState> {
     if ((await this.meta.countUploads(signal)) >= this.limits.maxUploadSessions) {
       throw new RegistryError('TOOMANYREQUESTS', `too many open upload sessions (limit ${this.limits.maxUploadSessions}); finish or cancel some first`, {
-        headers: { 'Retry-After': '60' },
+        retryAfterSeconds: 60,
       });
     }
     const id = randomUUID();
@@ -103,8 +102,8 @@ export class UploadService {
         });
         return digest;
       } catch (err) {
-        await writer.cancel();
-        throw fromStoreError(err);
+        await writer.cancel().catch(() => undefined); // a store that is down keeps the error that said so; the sweep removes the rest
+        throw err;
       }
     } finally {
       this.busy.delete(id);
@@ -173,7 +172,7 @@ export class UploadService {
         } catch (err) {
           if (err instanceof DigestMismatchError) await this.discard(id, writer);
           if (err instanceof ConcurrentWriteError) this.writers.delete(id);
-          throw fromStoreError(err);
+          throw err;
         }
         this.writers.delete(id);
         await this.meta.linkBlob(repository, { digest, size }, this.now(), chunk.signal);
@@ -220,18 +219,18 @@ export class UploadService {
   /**
    * Runs `fn` while `digest` is reserved for `holder`, releasing it afterwards
    * (also on failure). While a collector holds the digest's deletion mark:
-   * with `wait`, retries for up to RESERVE_WAIT_MS, then throws UNAVAILABLE;
+   * with `wait`, retries for up to limits.reserveWaitMs, then throws UNAVAILABLE;
    * without, resolves undefined and does not run `fn`. A store without the
    * blob lifecycle is never garbage-collected: `fn` just runs.
    */
   private async withReservation<T>(digest: string, holder: string, wait: boolean, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T | undefined> {
     const meta = this.meta;
     if (!supportsBlobLifecycle(meta)) return fn();
-    const deadline = Date.now() + RESERVE_WAIT_MS;
+    const deadline = Date.now() + this.limits.reserveWaitMs;
     for (let delay = 5; !(await meta.reserveBlob(digest, holder, this.now(), this.limits.uploadSessionTtlMs, signal)); delay = Math.min(delay * 2, 250)) {
       if (!wait) return undefined;
       if (Date.now() >= deadline) {
-        throw new RegistryError('UNAVAILABLE', `blob ${digest} is being garbage-collected; retry the upload`, { headers: { 'Retry-After': '5' } });
+        throw new RegistryError('UNAVAILABLE', `blob ${digest} is being garbage-collected; retry the upload`);
       }
       await sleep(delay, undefined, signal ? { signal } : {});
     }
@@ -293,7 +292,7 @@ export class UploadService {
     } catch (err) {
       // A writer another request or replica overtook is stale: the next request resumes from the store.
       if (err instanceof ConcurrentWriteError) this.writers.delete(writer.id);
-      throw fromStoreError(err);
+      throw err;
     }
   }
 

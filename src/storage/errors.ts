@@ -1,6 +1,7 @@
 /**
- * Errors a store may throw. Stores know nothing of HTTP or OCI codes; the
- * registry services translate these into RegistryErrors.
+ * Errors a store may throw. Stores know nothing of HTTP or OCI codes: the
+ * services let these pass (or act on them), and the HTTP error handler
+ * (src/http/error-handler.ts) is the one place they become RegistryErrors.
  */
 
 /** BlobWriter.commit: the written bytes do not hash to the expected digest. Nothing was stored. */
@@ -33,6 +34,42 @@ export class StorageFullError extends Error {
     super('storage volume is full', cause === undefined ? undefined : { cause });
     this.name = 'StorageFullError';
   }
+}
+
+/**
+ * A backend cannot serve the call right now: unreachable, connection lost,
+ * no answer in time, out of connections or file handles, or it reported
+ * itself down or overloaded. Expected during outages; retrying later may
+ * succeed. The effect of a write whose connection was lost after it was sent
+ * is unknown (it was not acknowledged); anything else wrote nothing.
+ * `store` names the backend for people, e.g. "PostgreSQL metadata store".
+ */
+export class StoreUnavailableError extends Error {
+  constructor(readonly store: string, readonly reason: string, cause?: unknown) {
+    super(`the ${store} is unavailable (${reason})`, cause === undefined ? undefined : { cause });
+    this.name = 'StoreUnavailableError';
+  }
+}
+
+/** Node socket and DNS error codes that mean a networked backend cannot be reached now. */
+const NETWORK_FAILURES: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ECONNRESET: 'connection reset',
+  ECONNABORTED: 'connection aborted',
+  EPIPE: 'connection lost',
+  ETIMEDOUT: 'timed out',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  EHOSTDOWN: 'host down',
+  EAI_AGAIN: 'name resolution failed',
+};
+
+/** The reason when `err` is a socket or DNS failure (also inside an AggregateError), else undefined. */
+export function networkFailure(err: unknown): string | undefined {
+  const e = err as { code?: unknown; errors?: unknown } | null;
+  const reason = typeof e?.code === 'string' ? NETWORK_FAILURES[e.code] : undefined;
+  if (reason !== undefined || !Array.isArray(e?.errors)) return reason;
+  return (e.errors as unknown[]).map(networkFailure).find((r) => r !== undefined);
 }
 
 /**

@@ -28,7 +28,7 @@ import { gunzipSync } from 'node:zlib';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../../support/postgres.js';
 import { cephUnavailable, startRgw, type Rgw } from '../../support/ceph.js';
 import { startServer, type RunningServer } from '../../support/server-process.js';
-import { OciClient } from '../../support/oci-client.js';
+import { OciClient, imageManifest } from '../../support/oci-client.js';
 import { startRoundRobinProxy, type ProxyLogEntry, type RoundRobinProxy } from '../../support/round-robin-proxy.js';
 import { createBucket, replicaEnv } from '../../support/shared-storage.js';
 import { digestOf } from '../../src/oci/digest.js';
@@ -231,14 +231,7 @@ describe('replicas sharing PostgreSQL and S3 behind a round-robin proxy', { skip
             failed++;
             continue;
           }
-          const manifest = Buffer.from(
-            JSON.stringify({
-              schemaVersion: 2,
-              mediaType: MANIFEST_TYPE,
-              config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: configDigest, size: config.length },
-              layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: layerDigest, size: layer.length }],
-            }),
-          );
+          const manifest = imageManifest({ digest: configDigest, size: config.length }, [{ digest: layerDigest, size: layer.length }]);
           const tag = `t${i}`;
           const put = await fetch(`${proxy.url}/v2/${repo}/manifests/${tag}`, { method: 'PUT', headers: { 'content-type': MANIFEST_TYPE }, body: manifest });
           await put.arrayBuffer();

@@ -11,7 +11,8 @@
  * all, and an existing blob is never replaced (deduplication). Upload ids and
  * digests are validated before they become path components, so no caller
  * string reaches outside the root. Content is always streamed, never buffered
- * whole. ENOSPC/EDQUOT surface as StorageFullError.
+ * whole. ENOSPC/EDQUOT surface as StorageFullError; EIO, EROFS, EMFILE and
+ * the like as StoreUnavailableError.
  */
 import { createHash, randomUUID, type Hash } from 'node:crypto';
 import { constants } from 'node:fs';
@@ -19,7 +20,7 @@ import { access, link, mkdir, open, opendir, readdir, rename, rm, stat, unlink, 
 import { dirname, join, resolve } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
 import { tryParseDigest, type DigestAlgorithm, type ParsedDigest } from '../../oci/digest.js';
-import { DigestMismatchError, StorageFullError, WriterClosedError } from '../errors.js';
+import { DigestMismatchError, StorageFullError, StoreUnavailableError, WriterClosedError } from '../errors.js';
 import { checkUploadSize, errno, hashFile, syncDir, writevAll } from './filesystem-io.js';
 import { AppendBounds, abortable, checkCount, checkUploadId, UPLOAD_ID } from './stream.js';
 import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, RedirectOptions, UploadInfo } from './types.js';
@@ -41,14 +42,19 @@ async function ifExists<T>(promise: Promise<T>): Promise<T | undefined> {
     return await promise;
   } catch (err) {
     if (isMissing(err)) return undefined;
-    throw err;
+    throw storageError(err);
   }
 }
 
-/** Maps a full volume to StorageFullError; anything else passes unchanged. */
+/** errno codes of a volume that cannot serve now: failing, read-only (e.g. remounted after errors), out of file handles, a gone network mount. */
+const UNAVAILABLE = new Set(['EIO', 'EROFS', 'EMFILE', 'ENFILE', 'ESTALE', 'ENOTCONN', 'ETIMEDOUT', 'EHOSTDOWN']);
+
+/** The store's error boundary: a full volume becomes StorageFullError, an unusable one StoreUnavailableError; anything else passes unchanged. */
 function storageError(err: unknown): unknown {
   const code = errno(err);
-  return code === 'ENOSPC' || code === 'EDQUOT' ? new StorageFullError(err) : err;
+  if (code === 'ENOSPC' || code === 'EDQUOT') return new StorageFullError(err);
+  if (code !== undefined && UNAVAILABLE.has(code)) return new StoreUnavailableError('filesystem blob store', code, err);
+  return err;
 }
 
 function checkOpen(state: State): void {

@@ -1,7 +1,8 @@
 /**
  * S3 plumbing shared by the S3 BlobStore and its writer: the object layout,
  * error mapping, abortable calls, the per-upload state object and streamed
- * segment reads. Nothing here knows the BlobStore port.
+ * segment reads. Nothing here knows the BlobStore port. storageError() is the
+ * store's error boundary: every S3 call goes through call() and so through it.
  *
  * Layout in the bucket, under the configured prefix:
  *
@@ -27,7 +28,7 @@ import {
   type _Object,
 } from '@aws-sdk/client-s3';
 import type { ParsedDigest } from '../../oci/digest.js';
-import { ConcurrentWriteError, StorageFullError } from '../errors.js';
+import { ConcurrentWriteError, StorageFullError, StoreUnavailableError, networkFailure } from '../errors.js';
 
 /** S3's minimum part size: every segment but the tail is at least this big. */
 export const MIN_PART = 5 * 1024 * 1024;
@@ -129,10 +130,23 @@ export const isConflict = (err: unknown): boolean =>
   errorName(err) === 'PreconditionFailed' || errorName(err) === 'ConditionalRequestConflict' || httpStatus(err) === 412;
 
 const FULL = new Set(['QuotaExceeded', 'EntityTooLarge', 'InsufficientCapacity', 'InsufficientStorage', 'TooManyBuckets']);
+/** Error names of a store that is down, overloaded or slow (S3 answers most with a 5xx status). */
+const UNAVAILABLE = new Set(['SlowDown', 'ServiceUnavailable', 'InternalError', 'RequestTimeout', 'TimeoutError']);
+/** How the store is named in StoreUnavailableError. */
+const STORE = 'S3 blob store';
 
-/** Maps quota / capacity errors to StorageFullError; anything else passes unchanged. */
+/**
+ * The store's error boundary: quota and capacity errors become StorageFullError;
+ * an unreachable store, a timeout and 5xx answers (503 SlowDown, …) become
+ * StoreUnavailableError (after the SDK's own retries); anything else passes unchanged.
+ */
 export function storageError(err: unknown): unknown {
-  return FULL.has(errorName(err) ?? '') || httpStatus(err) === 507 ? new StorageFullError(err) : err;
+  if (FULL.has(errorName(err) ?? '') || httpStatus(err) === 507) return new StorageFullError(err);
+  const network = networkFailure(err) ?? (errorName(err) === 'TimeoutError' ? 'no answer in time' : undefined);
+  if (network !== undefined) return new StoreUnavailableError(STORE, network, err);
+  const status = httpStatus(err);
+  if (UNAVAILABLE.has(errorName(err) ?? '') || (status !== undefined && status >= 500)) return new StoreUnavailableError(STORE, describeError(err), err);
+  return err;
 }
 
 /**

@@ -7,7 +7,9 @@
  * - Content is streamed; memory per call is at most one part (partSize).
  * - A committed blob is one object, created by a server-side copy of the
  *   upload's segments, so it appears complete or not at all.
- * - Quota and capacity errors surface as StorageFullError; an aborted call
+ * - Quota and capacity errors surface as StorageFullError; an unreachable,
+ *   failing (5xx) or silent store as StoreUnavailableError, in bounded time
+ *   (connectTimeoutMs, socketTimeoutMs, maxAttempts); an aborted call
  *   rejects with the signal's reason.
  * - redirectUrl presigns a GET of a committed blob (it never answers undefined).
  */
@@ -54,6 +56,12 @@ export interface S3BlobStoreConfig {
   readonly createBucket?: boolean;
   /** Connections to the store; each open read stream holds one until it ends. Default 256. */
   readonly maxSockets?: number;
+  /** A connection not established within this many ms fails the attempt. Default 5000. */
+  readonly connectTimeoutMs?: number;
+  /** A request whose connection stays silent this long (ms) fails the attempt. Default 10000. */
+  readonly socketTimeoutMs?: number;
+  /** Attempts per S3 request, the first included (the SDK retries network errors, 5xx and throttling with backoff). Default 3. */
+  readonly maxAttempts?: number;
   /** A ready client to use instead of building one from the settings above (not destroyed by close). */
   readonly client?: S3Client;
 }
@@ -306,7 +314,13 @@ export async function openS3BlobStore(config: S3BlobStoreConfig): Promise<S3Blob
     new S3Client({
       region: config.region,
       forcePathStyle: config.forcePathStyle ?? false,
-      requestHandler: { httpAgent: { keepAlive: true, maxSockets }, httpsAgent: { keepAlive: true, maxSockets } },
+      maxAttempts: config.maxAttempts ?? 3,
+      requestHandler: {
+        httpAgent: { keepAlive: true, maxSockets },
+        httpsAgent: { keepAlive: true, maxSockets },
+        connectionTimeout: config.connectTimeoutMs ?? 5000,
+        socketTimeout: config.socketTimeoutMs ?? 10_000,
+      },
       ...(config.endpoint === undefined ? {} : { endpoint: config.endpoint }),
       ...(config.credentials === undefined ? {} : { credentials: config.credentials }),
     });

@@ -2,9 +2,11 @@
  * Abortable work on a pg.Pool connection, for the PostgreSQL MetadataStore
  * (postgres.ts): an abort cancels the running statement with
  * pg_cancel_backend, sent over a separate short-lived connection (the pool
- * may be exhausted), and discards the connection.
+ * may be exhausted), and discards the connection. unavailableReason() tells
+ * the errors that mean the database cannot be used right now.
  */
 import pg from 'pg';
+import { networkFailure } from '../errors.js';
 
 /**
  * Runs `work` on a pooled connection. An abort while waiting for the
@@ -45,12 +47,16 @@ export async function runAbortable<T>(
   };
   const disarm = (): void => signal?.removeEventListener('abort', onAbort);
   signal?.addEventListener('abort', onAbort, { once: true });
+  let broken = false;
   const running = (async () => {
     try {
       return await work(client, disarm);
+    } catch (err) {
+      broken = unavailableReason(err) !== undefined; // e.g. a read timeout: the statement may still be running
+      throw err;
     } finally {
       disarm();
-      release(cancelled); // a connection a cancel was sent to is discarded
+      release(cancelled || broken); // a connection a cancel was sent to, or that failed, is discarded
     }
   })();
   running.catch(() => {}); // it may settle after an early rejection
@@ -89,4 +95,42 @@ async function cancelBackend(config: pg.ClientConfig, client: pg.PoolClient): Pr
   } finally {
     await canceller.end().catch(() => {});
   }
+}
+
+/** pg's own messages (it gives them no code) for a connection that failed, timed out or is gone. */
+const CONNECTION_MESSAGES: ReadonlyArray<readonly [string, string]> = [
+  ['timeout exceeded when trying to connect', 'no free connection in time'],
+  ['Connection terminated due to connection timeout', 'no connection in time'],
+  ['Connection terminated unexpectedly', 'connection lost'],
+  ['Connection terminated', 'connection lost'],
+  ['Client has encountered a connection error and is not queryable', 'connection lost'],
+  ['Query read timeout', 'no answer in time'],
+];
+
+/** SQLSTATEs meaning the server cannot serve now (class 08: connection exceptions). */
+const UNAVAILABLE_STATES: Readonly<Record<string, string>> = {
+  '57014': 'statement timed out',
+  '57P01': 'server shutting down',
+  '57P02': 'server crashed',
+  '57P03': 'server not accepting connections yet',
+  '53300': 'too many connections',
+  '53200': 'server out of memory',
+  '58030': 'server I/O error',
+};
+
+/**
+ * The reason when `err` means the database cannot be used right now
+ * (unreachable, connection lost, no answer or connection in time, shutting
+ * down or starting up, out of connections), else undefined.
+ */
+export function unavailableReason(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code === 'string') {
+    if (code in UNAVAILABLE_STATES) return UNAVAILABLE_STATES[code];
+    if (/^08[0-9A-Z]{3}$/.test(code)) return 'connection failure';
+  }
+  const network = networkFailure(err);
+  if (network !== undefined) return network;
+  const message = err instanceof Error ? err.message : '';
+  return CONNECTION_MESSAGES.find(([m]) => message === m)?.[1];
 }

@@ -33,6 +33,10 @@
  * signal.reason, having no effect; a single-statement write settles with its
  * statement (signal.reason when cancelled, its result when it finished first).
  * A write refused for a full disk (SQLSTATE 53100) throws StorageFullError.
+ * Outages throw StoreUnavailableError (see unavailableReason in postgres-run.ts),
+ * in bounded time: connecting or waiting for a pooled connection fails after
+ * connectionTimeoutMillis, a statement without an answer after queryTimeoutMs
+ * (its connection is then discarded).
  */
 import pg from 'pg';
 import type {
@@ -57,16 +61,21 @@ import type {
 import { migrate, statements, type StatementName } from './postgres-schema.js';
 import { inUse, markTx, reserveTx, unlinkIfTx, unmarkTx } from './postgres-lifecycle.js';
 import { deleteManifestIfTx, deleteTagTx, setTagTx } from './postgres-manifest-lifecycle.js';
-import { runAbortable } from './postgres-run.js';
+import { runAbortable, unavailableReason } from './postgres-run.js';
 import { DatabaseClock } from './postgres-clock.js';
-import { StorageFullError } from '../errors.js';
+import { StorageFullError, StoreUnavailableError } from '../errors.js';
 
-/** pg.Pool settings (`connectionString` or host/user/..., `max`: pool size, default 10) and the store's own. */
+/**
+ * pg.Pool settings (`connectionString` or host/user/..., `max`: pool size, default 10;
+ * `connectionTimeoutMillis`, default here 5000; `keepAlive`, default here true) and the store's own.
+ */
 export interface PostgresMetadataStoreOptions extends pg.PoolConfig {
   /** Schema of the tables; created at open when absent (needs CREATE on the database). Default `public`. */
   readonly schema?: string;
   /** checkHealth fails after this many milliseconds without an answer. Default 5000. */
   readonly healthTimeoutMs?: number;
+  /** A statement of a store method without an answer for this long fails with StoreUnavailableError. Default 10000. */
+  readonly queryTimeoutMs?: number;
   /** Called with errors of idle pooled connections (the pool drops them; the next query reconnects). */
   readonly onIdleError?: (err: Error) => void;
   /** This process's clock, to which clock() adds the measured offset to the database's. Default Date.now (tests skew it). */
@@ -74,6 +83,11 @@ export interface PostgresMetadataStoreOptions extends pg.PoolConfig {
 }
 
 type Query = <R>(name: StatementName, values: unknown[]) => Promise<pg.QueryResult<R & pg.QueryResultRow>>;
+/** pg takes a per-statement read timeout that its types do not declare. */
+type TimedQuery = pg.QueryConfig & { readonly query_timeout: number };
+
+/** How the store is named in StoreUnavailableError. */
+const STORE = 'PostgreSQL metadata store';
 
 /** PostgreSQL SQLSTATEs the store reacts to. */
 const DISK_FULL = '53100';
@@ -99,19 +113,22 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
   readonly #sql: ReturnType<typeof statements>;
   readonly #healthTimeoutMs: number;
   readonly #clock: DatabaseClock;
+  readonly #queryTimeoutMs: number;
   #closing: Promise<void> | undefined;
 
-  private constructor(pool: pg.Pool, config: pg.ClientConfig, schema: string, healthTimeoutMs: number, clock: DatabaseClock) {
+  private constructor(pool: pg.Pool, config: pg.ClientConfig, schema: string, healthTimeoutMs: number, queryTimeoutMs: number, clock: DatabaseClock) {
     this.#pool = pool;
     this.#clock = clock;
     this.#config = config;
     this.#sql = statements(pg.escapeIdentifier(schema));
     this.#healthTimeoutMs = healthTimeoutMs;
+    this.#queryTimeoutMs = queryTimeoutMs;
   }
 
   /** See openPostgresMetadataStore. */
   static async open(options: PostgresMetadataStoreOptions): Promise<PostgresMetadataStore> {
-    const { schema = 'public', healthTimeoutMs = 5000, onIdleError, localClock, ...config } = options;
+    const { schema = 'public', healthTimeoutMs = 5000, queryTimeoutMs = 10_000, onIdleError, localClock, ...given } = options;
+    const config = { connectionTimeoutMillis: 5000, keepAlive: true, ...given };
     const types = config.types ?? pg.types;
     const getTypeParser = ((oid: number, format?: string) => (oid === INT8 ? Number : types.getTypeParser(oid, format as 'text'))) as pg.CustomTypesConfig['getTypeParser'];
     const pool = new pg.Pool({ ...config, types: { getTypeParser } });
@@ -127,7 +144,7 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
       await pool.end().catch(() => {});
       throw err;
     }
-    return new PostgresMetadataStore(pool, config, schema, healthTimeoutMs, clock);
+    return new PostgresMetadataStore(pool, config, schema, healthTimeoutMs, queryTimeoutMs, clock);
   }
 
   /** The database's clock (postgres-clock.ts), shared by every replica. */
@@ -381,15 +398,17 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#withClient(signal, true, async (query, client, disarm) => {
-          await client.query('BEGIN');
+          const control = (text: string) => client.query<pg.QueryResultRow>({ text, query_timeout: this.#queryTimeoutMs } as TimedQuery);
+          await control('BEGIN');
           try {
             const result = await work(query);
             signal?.throwIfAborted();
             disarm(); // COMMIT is never cancelled: once it is sent, the outcome is its own
-            await client.query((typeof commit === 'function' ? commit(result) : commit) ? 'COMMIT' : 'ROLLBACK');
+            await control((typeof commit === 'function' ? commit(result) : commit) ? 'COMMIT' : 'ROLLBACK');
             return result;
           } catch (err) {
-            await client.query('ROLLBACK').catch(() => {});
+            // A lost connection is discarded; the server rolls back on its own.
+            if (unavailableReason(err) === undefined) await control('ROLLBACK').catch(() => {});
             throw err;
           }
         });
@@ -399,16 +418,25 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
     }
   }
 
-  /** See runAbortable; statements run as named prepared statements, a full disk becomes StorageFullError. */
+  /**
+   * See runAbortable; statements run as named prepared statements under queryTimeoutMs.
+   * The store's error boundary: a full disk becomes StorageFullError, an outage StoreUnavailableError.
+   */
   async #withClient<T>(signal: AbortSignal | undefined, early: boolean, work: (query: Query, client: pg.PoolClient, disarm: () => void) => Promise<T>): Promise<T> {
     this.#enter(signal);
     try {
       return await runAbortable(this.#pool, this.#config, signal, early, (client, disarm) => {
-        const query: Query = (name, values) => client.query({ name: `ferro_${name}`, text: this.#sql[name], values });
+        const query: Query = (name, values) => {
+          const statement: TimedQuery = { name: `ferro_${name}`, text: this.#sql[name], values, query_timeout: this.#queryTimeoutMs };
+          return client.query(statement);
+        };
         return work(query, client, disarm);
       });
     } catch (err) {
-      if (sqlState(err) === DISK_FULL && !signal?.aborted) throw new StorageFullError(err);
+      if (signal?.aborted) throw err;
+      if (sqlState(err) === DISK_FULL) throw new StorageFullError(err);
+      const reason = unavailableReason(err);
+      if (reason !== undefined) throw new StoreUnavailableError(STORE, reason, err);
       throw err;
     }
   }

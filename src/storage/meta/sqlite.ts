@@ -4,7 +4,8 @@
  * power loss. Statements are prepared once at open; multi-statement writes
  * run in one transaction. better-sqlite3 is synchronous, so each method runs
  * to completion once started; an AbortSignal is honoured at entry only.
- * A write refused for lack of space throws StorageFullError, having no effect.
+ * A write refused for lack of space throws StorageFullError, having no effect;
+ * one refused for a lock held too long or an I/O error, StoreUnavailableError.
  */
 import Database from 'better-sqlite3';
 import type {
@@ -28,7 +29,7 @@ import type {
 } from './types.js';
 import { SQL, migrate } from './sqlite-schema.js';
 import { sqliteBlobLifecycle, type SqliteBlobLifecycle } from './sqlite-lifecycle.js';
-import { StorageFullError } from '../errors.js';
+import { StorageFullError, StoreUnavailableError } from '../errors.js';
 
 /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -400,12 +401,18 @@ export class SqliteMetadataStore implements MetadataStore, BlobLifecycle, Manife
   }
 }
 
-/** Runs a write; a full volume (SQLITE_FULL, the write rolled back) becomes StorageFullError. */
+/**
+ * Runs a write; a full volume (SQLITE_FULL, the write rolled back) becomes
+ * StorageFullError; a lock still held by another process after the busy
+ * timeout, or an I/O error, becomes StoreUnavailableError.
+ */
 function writing<T>(write: () => T): T {
   try {
     return write();
   } catch (err) {
-    if ((err as { code?: unknown }).code === 'SQLITE_FULL') throw new StorageFullError(err);
+    const code = (err as { code?: unknown }).code;
+    if (code === 'SQLITE_FULL') throw new StorageFullError(err);
+    if (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|IOERR|READONLY_DBMOVED)/.test(code)) throw new StoreUnavailableError('SQLite metadata store', code, err);
     throw err;
   }
 }
