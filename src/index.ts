@@ -3,6 +3,8 @@
  * MetadataStore, mount it in a Fastify app (createRegistry) or get a ready
  * server (createRegistryServer), and use the OCI helpers.
  */
+// The Fastify this package is built with: embed the registry in an app made with it (one Fastify, one major version).
+export { fastify, type FastifyInstance } from 'fastify';
 export { createRegistry, createServices, DEFAULT_GC_INTERVAL_MS, type RegistryOptions, type RegistryGcOptions } from './registry.js';
 export { createRegistryServer, type RegistryServerOptions, type ServerHealthOptions } from './server/app.js';
 export { healthPlugin, type HealthOptions } from './server/health.js';

@@ -207,7 +207,9 @@ export function usage(): string {
   lines.push('', 'Endpoints: /v2/ (registry API), /live, /ready, /healthz, /metrics.');
   lines.push('Subcommand: ferro-oci-server check [--storage-dir DIR] verifies a storage directory (check --help).');
   lines.push('Subcommand: ferro-oci-server gc [--dry-run] [--storage-dir DIR] [--grace SECONDS] collects garbage (gc --help).');
-  lines.push('Subcommand: ferro-oci-server usage [--storage-dir DIR] prints the storage used per repository (usage --help).', '');
+  lines.push('Subcommand: ferro-oci-server usage [--storage-dir DIR] prints the storage used per repository (usage --help).');
+  lines.push('Subcommand: ferro-oci-server healthcheck [--listen ADDR] asks a running server\'s /ready, exit 0 when ready (healthcheck --help).');
+  lines.push('ferro-oci-server --version prints the version.', '');
   return lines.join('\n');
 }
 

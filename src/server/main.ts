@@ -8,13 +8,14 @@
  * in-flight requests get the shutdown timeout to finish (then their
  * connections are closed), the stores are closed, exit 0. A second signal
  * closes the remaining connections at once.
- * `check` runs the integrity check instead (check-command.ts), `gc` a garbage
+ * `--version` prints the package version; `healthcheck` asks a running server's
+ * /ready (probe-command.ts). `check` runs the integrity check instead (check-command.ts), `gc` a garbage
  * collection (gc-command.ts), `usage` prints the storage per repository. The file's upkeep sections (gc, …) configure
  * the background collection (server/upkeep-config.ts).
  * With --config FILE / FERRO_OCI_CONFIG, the file's `auth` section enables
  * access control (src/auth); its errors (and htpasswd or key file errors) are
  * bad configuration. Credentials are redacted from the logs (auth/redact.ts).
- * Exit codes: 0 clean stop or --help, 1 startup or runtime failure, 2 bad configuration.
+ * Exit codes: 0 clean stop, --help or --version, 1 startup or runtime failure, 2 bad configuration.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
@@ -31,6 +32,7 @@ import { createRegistryServer } from './app.js';
 import { runCheckCommand } from './check-command.js';
 import { runGcCommand } from './gc-command.js';
 import { runUsageCommand } from './usage-command.js';
+import { packageVersion, runHealthcheckCommand } from './probe-command.js';
 import { AuthConfigError, parseConfigFile } from '../auth/config.js';
 import { HtpasswdError } from '../auth/htpasswd.js';
 import { KeyFileError } from '../auth/keys.js';
@@ -157,6 +159,12 @@ async function shutdown(app: FastifyInstance, stores: Stores, timeoutMs: number,
 }
 
 async function main(): Promise<number> {
+  const argv = process.argv.slice(2);
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+    process.stdout.write(`${await packageVersion()}\n`);
+    return 0;
+  }
+  if (argv[0] === 'healthcheck') return runHealthcheckCommand(argv.slice(1), process.env, process.stdout, process.stderr);
   let command;
   try {
     command = parseConfig(process.argv.slice(2), process.env);
