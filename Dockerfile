@@ -11,15 +11,19 @@ FROM ${BUILD_BASE} AS build
 WORKDIR /app
 ENV npm_config_nodedir=/usr/local npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 # .npm-cache* is the cache `npm run image` fills (its _cacache/ lands in /app); absent, npm downloads.
-COPY package.json package-lock.json .prebuild-installrc .npm-cache* ./
+COPY package.json package-lock.json .prebuild-installrc tsconfig.json tsconfig.build.json LICENSE .npm-cache* ./
 RUN npm ci --ignore-scripts --prefer-offline --cache /app \
  && npm rebuild better-sqlite3 --prefer-offline --cache /app
-COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
+# /out is laid out as the runtime image's root; /out-data/ferro-oci is the data directory.
 RUN node_modules/.bin/tsc -p tsconfig.build.json \
- && chmod 0755 dist/src/server/main.js \
  && npm prune --omit=dev --prefer-offline --cache /app \
- && rm -rf _cacache _logs
+ && mkdir -p /out/app/dist /out/usr/local/bin /out-data/ferro-oci \
+ && cp -a package.json .prebuild-installrc LICENSE node_modules /out/app/ \
+ && cp -a dist/src /out/app/dist/ \
+ && chmod 0755 /out/app/dist/src/server/main.js \
+ && ln -s /app/dist/src/server/main.js /out/usr/local/bin/ferro-oci-server \
+ && chmod 0750 /out-data/ferro-oci
 
 # Runtime: Node.js, the production dependencies and dist/src; no compiler, no curl.
 FROM ${BASE}
@@ -35,12 +39,8 @@ LABEL org.opencontainers.image.title="ferro-oci-server" \
 ENV NODE_ENV=production \
     FERRO_OCI_LISTEN=0.0.0.0:8080 \
     FERRO_OCI_STORAGE_DIR=/var/lib/ferro-oci
-COPY --from=build /app/package.json /app/.prebuild-installrc /app/
-COPY --from=build /app/node_modules /app/node_modules
-COPY --from=build /app/dist/src /app/dist/src
-COPY LICENSE README.md /app/
-RUN ln -s /app/dist/src/server/main.js /usr/local/bin/ferro-oci-server \
- && install -d -o 65532 -g 65532 -m 0750 /var/lib/ferro-oci
+COPY --from=build /out/ /
+COPY --from=build --chown=65532:65532 /out-data/ /var/lib/
 # Non-root; nothing is written outside the data volume (and /tmp), so --read-only works.
 USER 65532:65532
 VOLUME /var/lib/ferro-oci

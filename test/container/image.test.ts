@@ -1,6 +1,6 @@
 /**
  * The container image, built and run by a real Docker daemon: a private dockerd
- * (own data-root, exec-root, pidfile and socket; no bridge, no iptables), the
+ * (own data-root, exec-root, pidfile and socket; overlay2; no bridge, no iptables), the
  * image built by docker/build-image.sh (`npm run image`) on the local base that
  * docker/make-base.sh makes from Debian and npm packages, containers on host
  * networking. Each step needs the previous ones; they run in order.
@@ -50,7 +50,7 @@ test('container image', { skip, timeout: 40 * 60_000 }, async (t) => {
     }
     await removeDir(tmp);
   });
-  docker = await Docker.start(tmp, '127.0.0.0/8');
+  docker = await Docker.start(tmp, '127.0.0.0/8', 'overlay2');
   const dk = docker;
   const env = { DOCKER_HOST: dk.host, DOCKER_BUILDKIT: '0' };
   const skopeo = await Skopeo.create(tmp);

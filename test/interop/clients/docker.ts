@@ -1,6 +1,6 @@
 /**
  * Docker driver: a private dockerd (Debian docker.io 20.10) started by PID
- * with its own data-root (vfs storage driver: no overlay mounts), exec-root,
+ * with its own data-root (vfs storage driver by default: no overlay mounts), exec-root,
  * pidfile and unix socket (under a short /tmp/idk.XXXXXX), no iptables and no
  * bridge, and the server as --insecure-registry (plain HTTP). dockerd starts
  * its own containerd under the exec-root; SIGTERM to dockerd stops both.
@@ -20,7 +20,8 @@ export class Docker {
     private readonly dataRoot: string,
   ) {}
 
-  static async start(dir: string, insecureRegistry: string): Promise<Docker> {
+  /** `storageDriver`: vfs (default: no mounts) or overlay2 (far faster for builds: a layer is not a full copy). */
+  static async start(dir: string, insecureRegistry: string, storageDriver: 'vfs' | 'overlay2' = 'vfs'): Promise<Docker> {
     const base = join(dir, 'docker');
     const dataRoot = join(base, 'data');
     const config = join(base, 'config');
@@ -44,7 +45,7 @@ export class Docker {
         '--iptables=false',
         '--ip6tables=false',
         '--bridge=none',
-        '--storage-driver=vfs',
+        `--storage-driver=${storageDriver}`,
         '--insecure-registry',
         insecureRegistry,
       ],
