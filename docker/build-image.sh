@@ -14,6 +14,10 @@ start=$SECONDS
 version=$(node -p 'require("./package.json").version')
 tag=${IMAGE_TAG:-ferro-oci-server:$version}
 
+if ! docker version --format '{{.Server.Version}}' >/dev/null 2>&1; then
+  echo "image: no Docker daemon answers at ${DOCKER_HOST:-unix:///var/run/docker.sock}: start one (e.g. systemctl start docker, or dockerd &) or set DOCKER_HOST" >&2
+  exit 1
+fi
 have() { docker image inspect "$1" >/dev/null 2>&1; }
 pulled() { have "$1" || timeout 120 docker pull -q "$1" >/dev/null 2>&1; }
 if [ -z "${BASE:-}" ] || [ -z "${BUILD_BASE:-}" ]; then
