@@ -26,7 +26,8 @@ import prom from 'prom-client';
 import type { MetadataStore, StoreStats } from '../storage/meta/types.js';
 import { repositoryUsage, type RepositoryUsage } from '../services/usage.js';
 import { failureLogFields } from '../http/error-handler.js';
-import type {} from '../registry.js'; // FastifyRequest.ociRoute
+import type {} from '../http/paths.js'; // FastifyRequest.ociRoute
+import { routeAccess } from '../http/route-access.js';
 
 export interface MetricsOptions {
   /**
@@ -206,7 +207,7 @@ async function metrics(app: FastifyInstance, options: MetricsOptions): Promise<v
     duration.observe({ method, route }, reply.elapsedTime / 1000);
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', routeAccess('open'), async (_request, reply) => {
     const body = await register.metrics();
     return reply.header('Content-Type', register.contentType).header('Cache-Control', 'no-store').send(body);
   });
