@@ -9,6 +9,7 @@ import type { Logger } from 'pino';
 import { createRegistry, type RegistryOptions } from '../registry.js';
 import { registryClientErrorHandler, registryErrorHandler } from '../http/error-handler.js';
 import { RegistryError } from '../oci/errors.js';
+import { TrustedProxies } from '../http/proxy.js';
 import { healthPlugin, type HealthCheck } from './health.js';
 import { metricsPlugin, type MetricsOptions } from './metrics.js';
 
@@ -33,6 +34,12 @@ export interface RegistryServerOptions extends RegistryOptions {
   timeouts?: ServerTimeouts;
   /** Passed to Fastify, over the defaults below. */
   fastify?: Partial<FastifyServerOptions>;
+  /**
+   * Reverse proxies (addresses or CIDRs) whose X-Forwarded-For/-Proto/-Host
+   * are believed for request.ip, request.protocol and request.host (Fastify's
+   * trustProxy); give authPlugin the same list. Default none.
+   */
+  trustedProxies?: readonly string[];
   /**
    * Access control, e.g. authPlugin() from src/auth (or your own plugin); registered
    * right before the registry, not encapsulated by the caller's choice. Default: none.
@@ -108,6 +115,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    ...(options.trustedProxies && options.trustedProxies.length > 0 ? { trustProxy: new TrustedProxies(options.trustedProxies).trust } : {}),
   };
   const logging = isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: logger as FastifyServerOptions['logger'] };
   const app = Fastify({ ...base, ...logging, ...fastify } as FastifyServerOptions) as unknown as FastifyInstance;

@@ -96,13 +96,14 @@ export async function startAuthRegistry(options: StartAuthOptions = {}): Promise
   const issuer = options.verifier
     ? undefined
     : new TokenIssuer({ privateKey: key.privateKey, publicKey: key.publicKey, issuer: ISSUER, service: SERVICE, expiresInSeconds: 120 });
+  const trustedProxies = options.trustedProxies ?? ['127.0.0.1'];
   const auth: AuthOptions = {
     mode,
     policy: new AccessPolicy(options.policy ?? POLICY),
     users: UserStore.fromText(options.users?.text ?? htpasswdText()),
     realm: 'ferro-test',
     throttle: options.throttle ?? { maxFailures: 1000, maxAddressFailures: 1000 },
-    trustedProxies: options.trustedProxies ?? ['127.0.0.1'],
+    trustedProxies,
     ...(mode === 'token'
       ? {
           token: {
@@ -119,9 +120,9 @@ export async function startAuthRegistry(options: StartAuthOptions = {}): Promise
   const registryOptions = { blobStore, metadataStore, sweepIntervalMs: 0, ...(options.limits ? { limits: options.limits } : {}) };
   let app: FastifyInstance;
   if (options.server) {
-    app = await createRegistryServer({ ...registryOptions, auth: authPlugin(auth), ...(options.fastify ? { fastify: options.fastify } : {}) });
+    app = await createRegistryServer({ ...registryOptions, auth: authPlugin(auth), trustedProxies, ...(options.fastify ? { fastify: options.fastify } : {}) });
   } else {
-    app = Fastify({ logger: false, ...options.fastify } as FastifyServerOptions) as unknown as FastifyInstance;
+    app = Fastify({ logger: false, ...(trustedProxies.length > 0 ? { trustProxy: [...trustedProxies] } : {}), ...options.fastify } as FastifyServerOptions) as unknown as FastifyInstance;
     options.setup?.(app);
     await app.register(authPlugin(auth));
     await app.register(createRegistry(registryOptions));
