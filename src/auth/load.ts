@@ -14,6 +14,9 @@ import { authPlugin, type TokenAuthOptions } from './plugin.js';
 import { AccessPolicy } from './policy.js';
 import { TokenIssuer, TokenVerifier } from './tokens.js';
 
+/** Lower bcrypt costs are warned about at startup. */
+export const MIN_GOOD_COST = 10;
+
 export interface LoadedAuth {
   /** undefined for mode none. */
   readonly plugin: FastifyPluginAsync | undefined;
@@ -25,7 +28,18 @@ export async function loadAuth(config: AuthConfig): Promise<LoadedAuth> {
   if (config.mode === 'none') return { plugin: undefined, notices };
   const policy = new AccessPolicy(config.policy);
   const users = config.htpasswd !== undefined ? await UserStore.load(config.htpasswd) : undefined;
-  if (users) notices.push({ level: 'info', msg: 'users loaded', fields: { htpasswd: config.htpasswd, users: users.size } });
+  if (users) {
+    notices.push({ level: 'info', msg: 'users loaded', fields: { htpasswd: config.htpasswd, users: users.size } });
+    const costs = users.costs();
+    if (costs.length > 1) {
+      const msg = `the htpasswd file mixes bcrypt costs ${costs.join(', ')}: every login costs as much as cost ${users.maxCost}; rehash the others with htpasswd -B -C ${users.maxCost}`;
+      notices.push({ level: 'warn', msg, fields: { htpasswd: config.htpasswd, costs } });
+    }
+    if (costs[0] !== undefined && costs[0] < MIN_GOOD_COST) {
+      const msg = `bcrypt cost ${costs[0]} is weak: rehash with htpasswd -B -C ${MIN_GOOD_COST} (or higher)`;
+      notices.push({ level: 'warn', msg, fields: { htpasswd: config.htpasswd } });
+    }
+  }
   let token: TokenAuthOptions | undefined;
   if (config.mode === 'token') {
     const t = config.token!;
