@@ -135,7 +135,7 @@ export class UploadService {
   async status(repository: string, id: string, signal?: AbortSignal): Promise<UploadState> {
     const session = await this.session(repository, id, signal);
     if (this.busy.has(id)) return { id, repository, offset: session.offset };
-    return this.exclusive(id, async () => {
+    return this.exclusive(repository, id, signal, async () => {
       const writer = await this.writer(await this.session(repository, id, signal), signal);
       return { id, repository, offset: writer.size };
     });
@@ -146,7 +146,7 @@ export class UploadService {
    * offset (else 416) and its length must match Content-Length.
    */
   async append(repository: string, id: string, chunk: ChunkInput): Promise<UploadState> {
-    return this.exclusive(id, async () => {
+    return this.exclusive(repository, id, chunk.signal, async () => {
       const session = await this.session(repository, id, chunk.signal);
       const writer = await this.writer(session, chunk.signal);
       await this.appendChecked(session, writer, chunk);
@@ -161,7 +161,7 @@ export class UploadService {
    */
   async finish(repository: string, id: string, digest: string, chunk: ChunkInput): Promise<string> {
     parseDigest(digest);
-    return this.exclusive(id, async () => {
+    return this.exclusive(repository, id, chunk.signal, async () => {
       const session = await this.session(repository, id, chunk.signal);
       const writer = await this.writer(session, chunk.signal);
       await this.appendChecked(session, writer, chunk);
@@ -184,7 +184,7 @@ export class UploadService {
 
   /** Cancels a session and removes its bytes (DELETE on the upload URL). */
   async cancel(repository: string, id: string, signal?: AbortSignal): Promise<void> {
-    return this.exclusive(id, async () => {
+    return this.exclusive(repository, id, signal, async () => {
       await this.session(repository, id, signal);
       await this.discard(id, this.writers.get(id));
     });
@@ -303,11 +303,16 @@ export class UploadService {
     await this.meta.deleteUpload(id);
   }
 
-  private async exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` as the one request on session `id`. The session is looked up in
+   * `repository` first: a session of another repository is unknown here
+   * (404), never "busy", so its existence does not leak across repositories.
+   */
+  private async exclusive<T>(repository: string, id: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    const session = await this.session(repository, id, signal);
     if (this.busy.has(id)) {
-      const session = await this.meta.getUpload(id);
       throw new RegistryError('BLOB_UPLOAD_OUT_OF_ORDER', `upload ${id} is busy with another request; retry once it has finished`, {
-        headers: session ? { Range: uploadRange(session.offset) } : {},
+        headers: { Range: uploadRange(session.offset) },
       });
     }
     this.busy.add(id);

@@ -95,6 +95,23 @@ for (const mode of ['token', 'basic'] as const) {
       assert.equal(mounted.status, 201, mounted.body.toString());
     });
 
+    // Issue 11 item 5: the old code checked the mount source against the user's rules, not the token's grants.
+    it('a mount needs pull on the source in the credentials themselves: a token without it opens a plain session', async () => {
+      const admin = await as('admin', 'repository:team-a/secret-sauce:*');
+      const { layer } = await pushImage(reg, 'team-a/secret-sauce', 'v1', admin);
+      // alice's rules grant pull on team-a/**, but this token grants team-a/web only
+      const narrow = await as('alice', 'repository:team-a/web:pull,push');
+      const res = await call(reg, 'POST', `/v2/team-a/web/blobs/uploads/?mount=${layer}&from=team-a/secret-sauce`, { authorization: narrow });
+      if (mode === 'token') {
+        assert.equal(res.status, 202, res.body.toString());
+        expectError(await call(reg, 'HEAD', `/v2/team-a/web/blobs/${layer}`, { authorization: narrow }), 404, 'BLOB_UNKNOWN');
+      } else {
+        assert.equal(res.status, 201, 'basic mode: the rules are the credentials');
+      }
+      const wide = await as('alice', 'repository:team-a/web2:pull,push', 'repository:team-a/secret-sauce:pull');
+      assert.equal((await call(reg, 'POST', `/v2/team-a/web2/blobs/uploads/?mount=${layer}&from=team-a/secret-sauce`, { authorization: wide })).status, 201);
+    });
+
     it('names that try to escape a pattern never reach another repository', async () => {
       const auth = await as('alice', 'repository:team-a/app:pull');
       const attempts = [
