@@ -23,7 +23,8 @@ export interface LoadedAuth {
   readonly notices: ReadonlyArray<{ readonly level: 'info' | 'warn'; readonly msg: string; readonly fields: Record<string, unknown> }>;
 }
 
-export async function loadAuth(config: AuthConfig): Promise<LoadedAuth> {
+/** `trustedProxies`: the server's reverse proxies (addresses, CIDRs): client addresses and the default realm come through them. */
+export async function loadAuth(config: AuthConfig, options: { trustedProxies?: readonly string[] } = {}): Promise<LoadedAuth> {
   const notices: Array<LoadedAuth['notices'][number]> = [];
   if (config.mode === 'none') return { plugin: undefined, notices };
   const policy = new AccessPolicy(config.policy);
@@ -71,7 +72,8 @@ export async function loadAuth(config: AuthConfig): Promise<LoadedAuth> {
     ...(users ? { users } : {}),
     ...(config.realm !== undefined ? { realm: config.realm } : {}),
     ...(token ? { token } : {}),
-    ...(config.throttle ? { throttle: { maxFailures: config.throttle.maxFailures, windowMs: (config.throttle.windowSeconds ?? 60) * 1000 } } : {}),
+    ...(config.throttle ? { throttle: { maxFailures: config.throttle.maxFailures, windowMs: (config.throttle.windowSeconds ?? 60) * 1000, ...(config.throttle.maxAddressFailures !== undefined ? { maxAddressFailures: config.throttle.maxAddressFailures } : {}) } } : {}),
+    ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
   });
   return { plugin, notices };
 }
