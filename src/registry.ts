@@ -88,6 +88,8 @@ declare module 'fastify' {
      * else everything.
      */
     ociCanList?: (repository: string) => boolean | Promise<boolean>;
+    /** The authenticated caller, set by an access-control hook; upload sessions are capped per user (limits). Undefined: anonymous. */
+    ociUser?: string;
   }
 }
 

@@ -42,13 +42,6 @@ import { LoginThrottle, type ThrottleOptions } from './throttle.js';
 import { tokenEndpoint } from './token-endpoint.js';
 import type { TokenIssuer, TokenVerifier } from './tokens.js';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The authenticated user of a request (set by authPlugin); undefined when anonymous. */
-    ociUser?: string;
-  }
-}
-
 export interface TokenAuthOptions {
   /** The `service` of challenges and the audience of tokens. */
   readonly service: string;

@@ -69,7 +69,7 @@ export async function postUpload(ctx: HandlerContext): Promise<void> {
     await created(ctx, await services.uploads.uploadWhole(name, parseDigest(digest).digest, chunk(ctx)));
     return;
   }
-  await accepted(ctx, await services.uploads.start(name, signal), 202);
+  await accepted(ctx, await services.uploads.start(name, signal, request.ociUser), 202);
 }
 
 export async function patchUpload(ctx: HandlerContext): Promise<void> {

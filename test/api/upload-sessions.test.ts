@@ -9,6 +9,7 @@ import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { expectError, OciClient } from '../helpers/oci-client.js';
 import { STORAGE_KINDS, startRegistry, type TestRegistry } from '../helpers/registry.js';
+import { basic, call, expectError as expectAuthError, startAuthRegistry } from '../auth/helpers.js';
 
 for (const kind of STORAGE_KINDS) {
   describe(`upload session scope [${kind}]`, () => {
@@ -56,3 +57,30 @@ for (const kind of STORAGE_KINDS) {
     });
   });
 }
+
+// Issue 11 item 7: the old code had only the global cap, so one user's 1024 sessions made everyone's uploads 429.
+describe('upload session caps per repository and per user', () => {
+  it('one repository or one user at its cap gets 429; other repositories and users still upload', async (t) => {
+    const reg = await startAuthRegistry({ mode: 'basic', limits: { maxUploadSessions: 20, maxUploadSessionsPerRepository: 5, maxUploadSessionsPerUser: 8 } });
+    t.after(() => reg.close());
+    const post = (repo: string, user: string) => call(reg, 'POST', `/v2/${repo}/blobs/uploads/`, { authorization: basic(user) });
+    for (let i = 0; i < 5; i++) assert.equal((await post('team-a/one', 'alice')).status, 202);
+    const repoFull = await post('team-a/one', 'alice');
+    expectAuthError(repoFull, 429, 'TOOMANYREQUESTS');
+    assert.match(repoFull.body.toString(), /in repository team-a\/one \(limit 5\)/);
+    assert.ok(Number(repoFull.headers['retry-after']) > 0);
+    const locations: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await post('team-a/two', 'alice');
+      assert.equal(res.status, 202);
+      locations.push(String(res.headers.location));
+    }
+    const userFull = await post('team-a/three', 'alice');
+    expectAuthError(userFull, 429, 'TOOMANYREQUESTS');
+    assert.match(userFull.body.toString(), /for user alice \(limit 8\)/);
+    assert.equal((await post('team-b/x', 'bob')).status, 202, 'another user is not blocked');
+    // cancelling a session frees a place
+    assert.equal((await call(reg, 'DELETE', locations[0]!, { authorization: basic('alice') })).status, 204);
+    assert.equal((await post('team-a/three', 'alice')).status, 202);
+  });
+});
