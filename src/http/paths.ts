@@ -1,10 +1,13 @@
 /**
  * The one resolution of /v2 paths. The router matches `/v2` and `/v2/*`; the
- * rest of the path (the router's wildcard, percent-decoded once by the
- * router) is resolved here, once per request (resolveV2Route), and both the
- * access-control hook and the dispatcher use that result. Repository names
- * contain slashes, so the rest is split into segments and matched from the
- * right:
+ * rest of the path (the router's wildcard) is resolved here, once per request
+ * (resolveV2Route), and both the access-control hook and the dispatcher use
+ * that result. Repository names contain slashes, so the rest is split into
+ * segments at its literal slashes and each segment is percent-decoded on its
+ * own (an encoded slash never changes the structure, and in a name is
+ * NAME_INVALID); the decoded segments must join to exactly the router's
+ * wildcard, else nothing is resolved (ROUTE_UNKNOWN). Segments are matched
+ * from the right:
  *
  *   /v2/                                   base
  *   /v2/_catalog                           catalog
@@ -47,18 +50,26 @@ declare module 'fastify' {
 
 function named(kind: RouteKind, nameSegments: string[], ref?: string): ParsedPath {
   if (nameSegments.length === 0) throw new RegistryError('NAME_INVALID', 'repository name is empty');
+  if (nameSegments.some((p) => p.includes('/'))) throw new RegistryError('NAME_INVALID', 'repository name must not contain encoded slashes');
   const name = assertValidName(nameSegments.join('/'));
   return ref === undefined ? { kind, name } : { kind, name, ref };
 }
 
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    throw new RegistryError('NAME_INVALID', `path segment ${JSON.stringify(segment.slice(0, 100))} is not valid percent-encoding`);
+  }
+}
+
 /**
- * Resolves `rest`, the decoded path below `/v2/` ('' for the base), to an
- * endpoint. Returns undefined when it names none; throws NAME_INVALID for an
- * endpoint with an invalid repository name.
+ * Resolves the decoded segments of the path below `/v2/` ([''] for the base)
+ * to an endpoint. Returns undefined when they name none; throws NAME_INVALID
+ * for an endpoint with an invalid repository name.
  */
-export function parseV2Path(rest: string): ParsedPath | undefined {
-  if (rest === '') return { kind: 'base' };
-  const s = rest.split('/');
+export function parseV2Path(s: readonly string[]): ParsedPath | undefined {
+  if (s.length === 1 && s[0] === '') return { kind: 'base' };
   const n = s.length;
   if (n === 1 && s[0] === '_catalog') return { kind: 'catalog' };
   if (n >= 3 && s[n - 2] === 'tags' && s[n - 1] === 'list') return named('tags', s.slice(0, n - 2));
@@ -74,6 +85,20 @@ export function parseV2Path(rest: string): ParsedPath | undefined {
 
 const resolved = new WeakMap<FastifyRequest, ResolvedV2>();
 
+/** The raw (undecoded) request target below the router's `/v2/` match: after the first segment, without origin and query. */
+function rawRest(url: string): string {
+  let target = url;
+  if (!target.startsWith('/')) {
+    const scheme = target.indexOf('://');
+    const slash = scheme === -1 ? -1 : target.indexOf('/', scheme + 3);
+    target = slash === -1 ? '/' : target.slice(slash);
+  }
+  const end = target.search(/[?#]/);
+  const path = end === -1 ? target : target.slice(0, end);
+  const slash = path.indexOf('/', 1);
+  return slash === -1 ? '' : path.slice(slash + 1);
+}
+
 /**
  * The route of a request the router matched to `/v2` or `/v2/*`, resolved on
  * the first call and remembered for the request: every later call (the
@@ -83,11 +108,13 @@ const resolved = new WeakMap<FastifyRequest, ResolvedV2>();
 export function resolveV2Route(request: FastifyRequest): ResolvedV2 {
   const known = resolved.get(request);
   if (known) return known;
-  const rest = request.routeOptions.url === '/v2' ? '' : ((request.params as Record<string, string | undefined>)['*'] ?? '');
+  const wildcard = request.routeOptions.url === '/v2' ? '' : ((request.params as Record<string, string | undefined>)['*'] ?? '');
+  const rest = wildcard === '' ? '' : rawRest(request.raw.url ?? '');
   let result: ResolvedV2;
   try {
-    const path = parseV2Path(rest);
-    result = path ? { path } : { error: new RegistryError('ROUTE_UNKNOWN', `no /v2 endpoint matches /v2/${rest.slice(0, 200)}`) };
+    const segments = rest.split('/').map(decode);
+    const path = segments.join('/') === wildcard ? parseV2Path(segments) : undefined;
+    result = path ? { path } : { error: new RegistryError('ROUTE_UNKNOWN', `no /v2 endpoint matches /v2/${wildcard.slice(0, 200)}`) };
   } catch (err) {
     result = { error: err instanceof RegistryError ? err : new RegistryError('NAME_INVALID', String(err)) };
   }

@@ -167,9 +167,7 @@ for (const kind of STORAGE_KINDS) {
       const id = location.split('/').pop()!;
       await expectError(await client.fetch(`/v2/up/other/blobs/uploads/${id}`), 404, 'BLOB_UPLOAD_UNKNOWN');
       await expectError(await client.fetch('/v2/up/own/blobs/uploads/00000000-0000-0000-0000-000000000000'), 404, 'BLOB_UPLOAD_UNKNOWN');
-      // the router decodes the path once: an encoded slash is a slash, and this names no endpoint
-      assert.equal((await client.fetch('/v2/up/own/blobs/uploads/..%2F..%2Fetc')).status, 404);
-      await expectError(await client.fetch('/v2/up/own/blobs/uploads/..%252F..%252Fetc'), 404, 'BLOB_UPLOAD_UNKNOWN');
+      await expectError(await client.fetch('/v2/up/own/blobs/uploads/..%2F..%2Fetc'), 404, 'BLOB_UPLOAD_UNKNOWN');
     });
 
     it('mount from a repository holding the blob: 201; from one without it: 202 session; without from: 202', async () => {

@@ -119,6 +119,7 @@ for (const mode of ['token', 'basic'] as const) {
         '/v2/team-a/app/../../secret/x/manifests/v1',
         '/v2/team-a/%2e%2e/secret/x/manifests/v1',
         '/v2/team-a%2F..%2Fsecret/x/manifests/v1',
+        '/v2/team-a%2fapp/manifests/v1',
         '/v2/team-a/./app/manifests/v1',
         '/v2//team-a/app/manifests/v1',
         '/v2/team-a//app/manifests/v1',
@@ -137,9 +138,6 @@ for (const mode of ['token', 'basic'] as const) {
       const encodedSecret = await call(reg, 'GET', '/v2/%73ecret/x/manifests/v1', { authorization: auth });
       assert.ok([401, 403].includes(encodedSecret.status), String(encodedSecret.status));
       assert.equal((await call(reg, 'GET', '/v2/te%61m-a/app/manifests/v1', { authorization: auth })).status, 200);
-      // the router decodes the path once (an encoded slash too); auth and the registry resolve that one result alike
-      assert.equal((await call(reg, 'GET', '/v2/team-a%2fapp/manifests/v1', { authorization: auth })).status, 200);
-      expectError(await call(reg, 'GET', '/v2/team-a%2fapp/manifests/v1'), 401, 'UNAUTHORIZED');
       const doubly = await call(reg, 'GET', '/v2/team-a%252fapp/manifests/v1', { authorization: auth });
       assert.ok([400, 403, 401].includes(doubly.status), `decoded once only: ${doubly.status}`);
     });
