@@ -29,6 +29,7 @@ const V2: ReadonlyArray<readonly [string, string, Need, string]> = [
   ['GET', `/v2/${R}/manifests/latest`, 'repository', `repository:${R}:pull`],
   ['HEAD', `/v2/${R}/manifests/latest`, 'repository', `repository:${R}:pull`],
   ['PUT', `/v2/${R}/manifests/latest`, 'repository', `repository:${R}:pull,push`],
+  ['PUT', `/v2/${R}/manifests/latest?tag=a&tag=b`, 'repository', `repository:${R}:pull,push`],
   ['DELETE', `/v2/${R}/manifests/${D}`, 'repository', `repository:${R}:delete`],
   ['GET', `/v2/${R}/referrers/${D}`, 'repository', `repository:${R}:pull`],
   ['GET', `/v2/${R}/blobs/${D}`, 'repository', `repository:${R}:pull`],
