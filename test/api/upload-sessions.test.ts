@@ -7,9 +7,10 @@
 import assert from 'node:assert/strict';
 import { request } from 'node:http';
 import { after, before, describe, it } from 'node:test';
-import { expectError, OciClient } from '../helpers/oci-client.js';
-import { STORAGE_KINDS, startRegistry, type TestRegistry } from '../helpers/registry.js';
-import { basic, call, expectError as expectAuthError, startAuthRegistry } from '../auth/helpers.js';
+import { expectError } from '../../support/http.js';
+import { OciClient } from '../../support/oci-client.js';
+import { STORAGE_KINDS, startRegistry, type TestRegistry } from '../../support/registry.js';
+import { basic, call, startAuthRegistry } from '../auth/helpers.js';
 
 for (const kind of STORAGE_KINDS) {
   describe(`upload session scope [${kind}]`, () => {
@@ -66,7 +67,7 @@ describe('upload session caps per repository and per user', () => {
     const post = (repo: string, user: string) => call(reg, 'POST', `/v2/${repo}/blobs/uploads/`, { authorization: basic(user) });
     for (let i = 0; i < 5; i++) assert.equal((await post('team-a/one', 'alice')).status, 202);
     const repoFull = await post('team-a/one', 'alice');
-    expectAuthError(repoFull, 429, 'TOOMANYREQUESTS');
+    await expectError(repoFull, 429, 'TOOMANYREQUESTS');
     assert.match(repoFull.body.toString(), /in repository team-a\/one \(limit 5\)/);
     assert.ok(Number(repoFull.headers['retry-after']) > 0);
     const locations: string[] = [];
@@ -76,7 +77,7 @@ describe('upload session caps per repository and per user', () => {
       locations.push(String(res.headers.location));
     }
     const userFull = await post('team-a/three', 'alice');
-    expectAuthError(userFull, 429, 'TOOMANYREQUESTS');
+    await expectError(userFull, 429, 'TOOMANYREQUESTS');
     assert.match(userFull.body.toString(), /for user alice \(limit 8\)/);
     assert.equal((await post('team-b/x', 'bob')).status, 202, 'another user is not blocked');
     // cancelling a session frees a place

@@ -151,9 +151,11 @@ export function bearer(token: string): string {
   return `Bearer ${token}`;
 }
 
-/** One HTTP request on a fresh connection, the path sent exactly as given (no dot-segment normalisation). */
+/** One HTTP request on a fresh connection, the path (or an absolute-form target) sent exactly as given (no dot-segment normalisation). */
 export function call(reg: { url: string }, method: string, path: string, headers: Record<string, string> = {}, body?: Uint8Array | string): Promise<HttpResponse> {
-  return fetchRaw(reg.url + path, { method, headers, ...(body === undefined ? {} : { body }), rawPath: true });
+  // an absolute-form target (http://host/path) is sent as the request target itself
+  const target = path.startsWith('/') ? {} : { target: path };
+  return fetchRaw(path.startsWith('/') ? reg.url + path : reg.url, { method, headers, ...(body === undefined ? {} : { body }), rawPath: true, ...target });
 }
 
 /** A token from GET /token for `user` (undefined: anonymous) and `scopes`. */

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { basic, call, htpasswdText, pushBlob, startAuthRegistry, type AuthRegistry } from '../auth/helpers.js';
 import { createOperationsServer } from '../../src/server/app.js';
-import { startServer } from '../helpers/server-process.js';
+import { startServer } from '../../support/server-process.js';
 
 const SERIES = /^ferro_oci_repository_blob_bytes\{repository="private\/x"\}/m;
 
