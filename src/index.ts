@@ -6,9 +6,12 @@
 // The Fastify this package is built with: embed the registry in an app made with it (one Fastify, one major version).
 export { fastify, type FastifyInstance } from 'fastify';
 export { createRegistry, createServices, DEFAULT_GC_INTERVAL_MS, type RegistryOptions, type RegistryGcOptions } from './registry.js';
-export { createRegistryServer, type RegistryServerOptions, type ServerHealthOptions } from './server/app.js';
+export { createRegistryServer, createOperationsServer, type RegistryServerOptions, type ServerHealthOptions } from './server/app.js';
 export { healthPlugin, type HealthOptions } from './server/health.js';
-export { metricsPlugin, type MetricsOptions } from './server/metrics.js';
+export { metricsPlugin, metricsRoute, type MetricsOptions } from './server/metrics.js';
+export { resolveV2Route, type ResolvedV2, type ParsedPath, type RouteKind } from './http/paths.js';
+export { routeAccess, type RouteAccess, type V2Action } from './http/route-access.js';
+export { TrustedProxies } from './http/proxy.js';
 export { DEFAULT_LIMITS, resolveLimits, type RegistryLimits } from './limits.js';
 
 export type * from './storage/blob/types.js';
@@ -37,7 +40,7 @@ export { RepositoryPattern, PatternError } from './auth/glob.js';
 export { UserStore, HtpasswdError, parseHtpasswd } from './auth/htpasswd.js';
 export { TokenIssuer, TokenVerifier, type TokenIssuerOptions, type TokenVerifierOptions, type VerifiedToken } from './auth/tokens.js';
 export { loadOrCreateSigningKey, loadPublicKey, KeyFileError } from './auth/keys.js';
-export { LoginThrottle, type ThrottleOptions } from './auth/throttle.js';
+export { LoginThrottle, type ThrottleOptions, type LoginAttempt } from './auth/throttle.js';
 export { requiredAccess, type RequiredAccess } from './auth/access.js';
 export { parseAuthConfig, parseConfigFile, AuthConfigError, type AuthConfig } from './auth/config.js';
 export { loadAuth, type LoadedAuth } from './auth/load.js';

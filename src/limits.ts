@@ -2,6 +2,14 @@
 export interface RegistryLimits {
   /** Open upload sessions at most; one more POST gets 429 TOOMANYREQUESTS. */
   readonly maxUploadSessions: number;
+  /** Open upload sessions per repository at most (beneath maxUploadSessions); one more POST there gets 429. */
+  readonly maxUploadSessionsPerRepository: number;
+  /**
+   * Open upload sessions per user at most (the request's ociUser, set by an
+   * access-control hook; anonymous uploads are not counted); one more POST gets 429.
+   * Counted per process: each replica counts the sessions it opened.
+   */
+  readonly maxUploadSessionsPerUser: number;
   /** An upload session idle this long (ms) is removed with its bytes. */
   readonly uploadSessionTtlMs: number;
   /** Bytes one upload session may hold; more gets 413. */
@@ -20,6 +28,8 @@ export interface RegistryLimits {
 
 export const DEFAULT_LIMITS: RegistryLimits = {
   maxUploadSessions: 1024,
+  maxUploadSessionsPerRepository: 256,
+  maxUploadSessionsPerUser: 256,
   uploadSessionTtlMs: 60 * 60 * 1000,
   maxBlobSize: 4 * 1024 ** 3,
   maxManifestSize: 4 * 1024 ** 2,

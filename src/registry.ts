@@ -1,12 +1,14 @@
 /**
  * createRegistry(): the OCI Distribution API as a Fastify plugin, built from
  * a BlobStore and a MetadataStore. Everything under /v2 goes through one
- * wildcard route whose path is parsed once (http/paths.ts) and dispatched
- * through the route table (http/routes.ts). Auth and other concerns are
- * layered by the embedding application with its own hooks, e.g. an
- * onRequest hook registered before this plugin (see README, src/auth/).
- * The registry knows nothing of auth; its one point of contact is
- * `request.ociCanPull`, which such a hook may set (see below).
+ * wildcard route whose path is resolved once per request (resolveV2Route,
+ * http/paths.ts) and dispatched through the route table (http/routes.ts).
+ * Auth and other concerns are layered by the embedding application with its
+ * own hooks, e.g. an onRequest hook registered before this plugin (see
+ * README, src/auth/). The registry knows nothing of auth; it declares the
+ * access each route needs (route config `access`, http/route-access.ts, and
+ * the route table) and reads `request.ociCanPull` / `request.ociCanList`,
+ * which such a hook may set (see below).
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, HTTPMethods } from 'fastify';
 import { RegistryError } from './oci/errors.js';
@@ -22,9 +24,10 @@ import { adminRoutes } from './http/admin.js';
 import { StoragePolicy, type PolicyRules } from './services/policy.js';
 import type { HandlerContext, Services } from './http/context.js';
 import { failureLogFields, registryErrorHandler } from './http/error-handler.js';
-import { parseV2Path, type RouteKind } from './http/paths.js';
 import { sourceNamespace } from './http/headers.js';
-import { allowedMethods, ROUTE_TABLE } from './http/routes.js';
+import { resolveV2Route } from './http/paths.js';
+import { routeAccess } from './http/route-access.js';
+import { allowedMethods, v2Route } from './http/routes.js';
 
 export interface RegistryOptions {
   readonly blobStore: BlobStore;
@@ -72,18 +75,21 @@ export const DEFAULT_GC_INTERVAL_MS = 60 * 60 * 1000;
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** The /v2 route kind of this request ('base', 'blob', 'manifest', …; 'invalid' when the path names none), for metrics and auth. */
-    ociRoute?: RouteKind | 'invalid';
-    /** The repository name of this request, when its route has one. */
-    ociRepository?: string;
     /**
      * Set by an access-control hook before the handler runs: whether this
-     * request may read `repository`. When set, _catalog lists only the
-     * repositories it accepts (pages stay full, see ListingService.catalog)
-     * and a mount (`?mount=&from=`) is only attempted when it accepts `from`
-     * (otherwise a plain upload session opens, 202). Unset: everything.
+     * request's credentials may read `repository` (in token mode, what the
+     * token grants). A mount (`?mount=&from=`) is only attempted when it
+     * accepts `from` (otherwise a plain upload session opens, 202). Unset: everything.
      */
     ociCanPull?: (repository: string) => boolean | Promise<boolean>;
+    /**
+     * Set by an access-control hook: which repositories _catalog shows this
+     * caller (pages stay full, see ListingService.catalog). Unset: ociCanPull,
+     * else everything.
+     */
+    ociCanList?: (repository: string) => boolean | Promise<boolean>;
+    /** The authenticated caller, set by an access-control hook; upload sessions are capped per user (limits). Undefined: anonymous. */
+    ociUser?: string;
   }
 }
 
@@ -108,12 +114,6 @@ export function createServices(options: RegistryOptions): Services & { readonly 
   };
 }
 
-function pathOf(request: FastifyRequest): string {
-  const url = request.raw.url ?? '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}
-
 /**
  * The registry plugin. Register it at the root prefix (its routes are /v2 and
  * /v2/*). The stores stay owned by the caller: the plugin does not close them.
@@ -133,13 +133,10 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
     });
 
     const handle = async (request: FastifyRequest, reply: import('fastify').FastifyReply): Promise<void> => {
-      request.ociRoute = 'invalid';
-      const path = parseV2Path(pathOf(request));
-      if (!path) throw new RegistryError('ROUTE_UNKNOWN', `no /v2 endpoint matches ${pathOf(request).slice(0, 200)}`);
-      request.ociRoute = path.kind;
-      if (path.name !== undefined) request.ociRepository = path.name;
-      const handler = ROUTE_TABLE[path.kind][request.method];
-      if (!handler) {
+      const { path, error } = resolveV2Route(request);
+      if (error) throw error;
+      const route = v2Route(path.kind, request.method);
+      if (!route) {
         throw new RegistryError('METHOD_NOT_ALLOWED', `${request.method} is not allowed here; allowed: ${allowedMethods(path.kind)}`, {
           headers: { Allow: allowedMethods(path.kind) },
         });
@@ -150,10 +147,10 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
       });
       const namespace = sourceNamespace(request.query);
       const ctx: HandlerContext = { request, reply, path, name: path.name ?? '', ref: path.ref ?? '', ...(namespace ? { namespace } : {}), services, signal: controller.signal };
-      await handler(ctx);
+      await route.handler(ctx);
     };
-    app.route({ method: METHODS, url: '/v2', handler: handle });
-    app.route({ method: METHODS, url: '/v2/*', handler: handle });
+    app.route({ method: METHODS, url: '/v2', ...routeAccess('v2'), handler: handle });
+    app.route({ method: METHODS, url: '/v2/*', ...routeAccess('v2'), handler: handle });
 
     if (sweepIntervalMs > 0) {
       // At start, any upload data without a session is a leftover of a crash. The sweep

@@ -23,6 +23,8 @@ export interface FetchRawOptions {
   timeoutMs?: number;
   /** Send the path exactly as written in `url`: no dot-segment removal, no percent-encoding (for path-confusion tests). */
   rawPath?: boolean;
+  /** With rawPath: send this request target instead of url's path, as written (e.g. absolute-form `http://host/path`). */
+  target?: string;
 }
 
 /** The origin and the path of `url` as written (WHATWG URL parsing would normalise the path). */
@@ -54,7 +56,8 @@ export function fetchRaw(url: string, options: FetchRawOptions = {}): Promise<Ht
       });
     };
     const common = { method, headers: options.headers, agent: false } as const;
-    const req = options.rawPath === true ? httpRequest({ ...splitRaw(url), ...common }, onResponse) : httpRequest(url, common, onResponse);
+    const raw = options.rawPath === true ? { ...splitRaw(url), ...(options.target !== undefined ? { path: options.target } : {}) } : undefined;
+    const req = raw ? httpRequest({ ...raw, ...common }, onResponse) : httpRequest(url, common, onResponse);
     req.setTimeout(options.timeoutMs ?? 10_000, () => req.destroy(new Error(`${method} ${url} timed out`)));
     req.on('error', reject);
     const body = options.body;

@@ -1,25 +1,30 @@
 /**
- * The access a /v2 request needs, decided from its method, route kind,
- * repository and query only (the path is parsed by http/paths.ts, the same
- * parser the registry uses, so both always agree on the repository):
+ * The access a request needs, from the declaration of the route the router
+ * matched (http/route-access.ts), never from its path string:
  *
- *   base /v2/, unknown or invalid paths, unlisted methods   any authenticated caller
- *   GET _catalog                                            any authenticated caller; the listing is filtered
- *   GET/HEAD blob, manifest, tags, referrers, upload        pull
- *   POST/PATCH/PUT uploads, PUT manifest, DELETE upload     push (the challenge asks pull,push as docker does)
- *   DELETE blob, manifest                                   delete
+ *   open, token-endpoint       nothing
+ *   admin                      an authenticated administrator
+ *   v2                         the route table's action for the resolved /v2 route and method:
+ *     login (base), unknown or invalid paths, unlisted methods   any authenticated caller
+ *     catalog                                                     any authenticated caller; the listing is filtered
+ *     pull / push / delete                                        that action on the repository
+ *                                                                 (push challenges ask pull,push, as docker does)
+ *   no route matched           any authenticated caller (then 404)
+ *   a route without a declaration   an administrator (fails closed)
  *
- * A mount (`POST …/uploads/?mount=&from=`) also needs pull on `from`; that is
- * checked when the mount is attempted (without it, a plain session opens),
- * and the challenge names the source scope so that clients ask for it.
+ * A mount (`POST …/uploads/?mount=&from=`) also reads `from`: the challenge
+ * names that pull scope so that clients ask for it, and without it the mount
+ * is not attempted (a plain session opens).
  */
-import { queryParam } from '../http/headers.js';
-import type { RouteKind } from '../http/paths.js';
-import { isValidName } from '../oci/names.js';
+import type { FastifyRequest } from 'fastify';
+import { resolveV2Route } from '../http/paths.js';
+import { v2Route } from '../http/routes.js';
 import type { Action } from './policy.js';
 
 export type RequiredAccess =
+  | { readonly kind: 'none' }
   | { readonly kind: 'login' }
+  | { readonly kind: 'admin' }
   | { readonly kind: 'catalog' }
   | {
       readonly kind: 'repository';
@@ -30,32 +35,32 @@ export type RequiredAccess =
       readonly scopes: readonly string[];
     };
 
-const REPOSITORY_ROUTES: ReadonlySet<string> = new Set(['tags', 'manifest', 'referrers', 'uploads', 'upload', 'blob']);
+const CHALLENGE_ACTIONS: Readonly<Record<Action, string>> = { pull: 'pull', push: 'pull,push', delete: 'delete' };
 
-export function requiredAccess(method: string, route: RouteKind | 'invalid', repository: string | undefined, query: unknown): RequiredAccess {
-  if (route === 'catalog') return method === 'GET' ? { kind: 'catalog' } : { kind: 'login' };
-  if (repository === undefined || !REPOSITORY_ROUTES.has(route)) return { kind: 'login' };
-  const one = (action: Action, challenge: string) => ({
-    kind: 'repository' as const,
-    repository,
-    actions: [action],
-    scopes: [`repository:${repository}:${challenge}`],
-  });
-  switch (method) {
-    case 'GET':
-    case 'HEAD':
-      return one('pull', 'pull');
-    case 'DELETE':
-      return route === 'upload' || route === 'uploads' ? one('push', 'pull,push') : one('delete', 'delete');
-    case 'POST':
-    case 'PUT':
-    case 'PATCH': {
-      const access = one('push', 'pull,push');
-      const from = route === 'uploads' && method === 'POST' && queryParam(query, 'mount') !== undefined ? queryParam(query, 'from') : undefined;
-      if (from !== undefined && from !== repository && isValidName(from)) return { ...access, scopes: [...access.scopes, `repository:${from}:pull`] };
-      return access;
-    }
+function v2Access(request: FastifyRequest): RequiredAccess {
+  const { path } = resolveV2Route(request);
+  const route = path && v2Route(path.kind, request.method);
+  if (!path || !route) return { kind: 'login' };
+  if (route.access === 'login' || route.access === 'catalog') return { kind: route.access };
+  const repository = path.name;
+  if (repository === undefined) return { kind: 'login' };
+  const scopes = [`repository:${repository}:${CHALLENGE_ACTIONS[route.access]}`];
+  const also = route.alsoPulls?.(request.query);
+  if (also !== undefined && also !== repository) scopes.push(`repository:${also}:pull`);
+  return { kind: 'repository', repository, actions: [route.access], scopes };
+}
+
+export function requiredAccess(request: FastifyRequest): RequiredAccess {
+  if (request.is404) return { kind: 'login' };
+  switch (request.routeOptions.config?.access) {
+    case 'open':
+    case 'token-endpoint':
+      return { kind: 'none' };
+    case 'admin':
+      return { kind: 'admin' };
+    case 'v2':
+      return v2Access(request);
     default:
-      return { kind: 'login' };
+      return { kind: 'admin' };
   }
 }

@@ -3,23 +3,13 @@
  * them: `Bearer realm="…",service="…",scope="…"` (RFC 6750; the Docker token
  * flow) or `Basic realm="…", charset="UTF-8"` (RFC 7617). Every value put in
  * a quoted string is validated first (config values at load, names by the
- * path parser, the Host header here), so no quote can be injected.
+ * path parser, a forwarded host by http/proxy.ts), so no quote can be injected.
  */
-import type { FastifyRequest } from 'fastify';
 import { RegistryError } from '../oci/errors.js';
-
-const HOST_RE = /^[A-Za-z0-9.\-]{1,253}(?::\d{1,5})?$|^\[[0-9A-Fa-f:.]{2,45}\](?::\d{1,5})?$/;
 
 /** Whether `value` may go in a quoted challenge parameter (printable ASCII, no `"` or `\`). */
 export function isQuotable(value: string): boolean {
   return /^[\x20-\x7e]*$/.test(value) && !value.includes('"') && !value.includes('\\');
-}
-
-/** The token realm: `configured`, else `<protocol>://<Host><tokenPath>` of this request (localhost when the Host is unusable). */
-export function realmOf(request: FastifyRequest, configured: string | undefined, tokenPath: string): string {
-  if (configured !== undefined) return configured;
-  const host = HOST_RE.test(request.host) ? request.host : 'localhost';
-  return `${request.protocol === 'https' ? 'https' : 'http'}://${host}${tokenPath}`;
 }
 
 export interface BearerChallenge {

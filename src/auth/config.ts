@@ -11,13 +11,13 @@
  *     token:
  *       service: registry.example.com  # audience of tokens, `service` of challenges
  *       issuer: ferro-oci-server
- *       realm: https://registry.example.com/token   # default: <request base>/token
+ *       realm: https://registry.example.com/token   # default: <local address or trusted proxy's forwarded origin>/token
  *       keyFile: ./token-key.pem       # ES256 key, generated (0600) when absent
  *       expiresIn: 300                 # seconds
  *       refreshExpiresIn: 604800
  *       external:                      # trust another issuer instead of the built-in one
  *         publicKeyFile: ./issuer.pem  # or jwksUrl: https://auth.example.com/jwks.json
- *     throttle: { maxFailures: 5, windowSeconds: 60 }
+ *     throttle: { maxFailures: 5, maxAddressFailures: 20, windowSeconds: 60 }   # per user+address, per address
  *     groups: { devs: [alice, bob] }
  *     admins: { users: [root], groups: [ops] }
  *     rules:
@@ -52,7 +52,7 @@ export interface AuthConfig {
     readonly refreshExpiresIn?: number;
     readonly external?: { readonly publicKeyFile?: string; readonly jwksUrl?: string };
   };
-  readonly throttle?: { readonly maxFailures?: number; readonly windowSeconds?: number };
+  readonly throttle?: { readonly maxFailures?: number; readonly maxAddressFailures?: number; readonly windowSeconds?: number };
   readonly policy: PolicyOptions;
 }
 
@@ -161,8 +161,13 @@ export function parseAuthConfig(raw: unknown, baseDir: string, at = 'auth'): Aut
   if (mode === 'token' && !token!.external && htpasswd === undefined) fail(`${at}.htpasswd`, 'is required by the built-in token issuer');
   let throttle: AuthConfig['throttle'];
   if (a.throttle !== undefined) {
-    const t = object(a.throttle, `${at}.throttle`, ['maxFailures', 'windowSeconds']);
-    throttle = { maxFailures: int(t.maxFailures, `${at}.throttle.maxFailures`, 1, 1000) ?? 5, windowSeconds: int(t.windowSeconds, `${at}.throttle.windowSeconds`, 1, 86_400) ?? 60 };
+    const t = object(a.throttle, `${at}.throttle`, ['maxFailures', 'maxAddressFailures', 'windowSeconds']);
+    const maxAddressFailures = int(t.maxAddressFailures, `${at}.throttle.maxAddressFailures`, 1, 100_000);
+    throttle = {
+      maxFailures: int(t.maxFailures, `${at}.throttle.maxFailures`, 1, 1000) ?? 5,
+      ...(maxAddressFailures !== undefined ? { maxAddressFailures } : {}),
+      windowSeconds: int(t.windowSeconds, `${at}.throttle.windowSeconds`, 1, 86_400) ?? 60,
+    };
   }
   const groups: Record<string, string[]> = {};
   if (a.groups !== undefined) {

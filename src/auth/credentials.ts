@@ -1,10 +1,11 @@
 /**
  * Checking user name and password pairs (Basic credentials, the token
- * endpoint's password grant) with throttling: a client IP or a user name
- * with too many recent failures gets 429 TOOMANYREQUESTS with Retry-After
- * before any password is looked at. Verified pairs are remembered briefly
- * (keyed by an HMAC under a per-process random key, never the password) so
- * that Basic auth does not cost a bcrypt comparison on every request.
+ * endpoint's password grant) with throttling (throttle.ts): an attempt is
+ * counted before its password is compared, and a user throttled from the
+ * client's address gets 429 TOOMANYREQUESTS with Retry-After before any
+ * password is looked at. Verified pairs are remembered briefly (keyed by an
+ * HMAC under a per-process random key, never the password) so that Basic
+ * auth does not cost a bcrypt comparison on every request.
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import { RegistryError } from '../oci/errors.js';
@@ -40,24 +41,22 @@ export class PasswordChecker {
   ) {}
 
   /**
-   * Resolves true for the right password, false otherwise (the failure is
-   * counted for `ip` and `username`). Throws TOOMANYREQUESTS when throttled.
+   * Resolves true for the right password, false otherwise (the failure stays
+   * counted for `username` from `address`). Throws TOOMANYREQUESTS when throttled.
    */
-  async check(credentials: BasicCredentials, ip: string): Promise<boolean> {
-    const keys = [`ip:${ip}`, `user:${credentials.username}`];
-    const wait = this.throttle.retryAfterSeconds(keys);
-    if (wait > 0) {
-      throw new RegistryError('TOOMANYREQUESTS', `too many failed logins; retry in ${wait} s`, { headers: { 'Retry-After': String(wait) } });
+  async check(credentials: BasicCredentials, address: string): Promise<boolean> {
+    const attempt = this.throttle.begin(credentials.username, address);
+    if ('wait' in attempt) {
+      throw new RegistryError('TOOMANYREQUESTS', `too many failed logins; retry in ${attempt.wait} s`, { headers: { 'Retry-After': String(attempt.wait) } });
     }
     const id = createHmac('sha256', this.cacheKey).update(credentials.username).update('\0').update(credentials.password).digest('base64');
     const until = this.verified.get(id);
-    if (until !== undefined && until > Date.now() && this.users.has(credentials.username)) return true;
-    const ok = await this.users.verify(credentials.username, credentials.password);
-    if (!ok) {
-      this.throttle.fail(keys);
-      return false;
+    if (until !== undefined && until > Date.now() && this.users.has(credentials.username)) {
+      attempt.succeeded();
+      return true;
     }
-    this.throttle.clear(`user:${credentials.username}`);
+    if (!(await this.users.verify(credentials.username, credentials.password))) return false;
+    attempt.succeeded();
     this.verified.delete(id);
     this.verified.set(id, Date.now() + CACHE_TTL_MS);
     while (this.verified.size > CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);

@@ -4,9 +4,12 @@
  * `#` comments are skipped. Any other hash type is refused when the file is
  * loaded, naming the line.
  *
- * verify() costs one bcrypt comparison whether or not the user exists (an
- * unknown user is compared against a dummy hash of the most common cost), so
- * response times do not reveal which users exist.
+ * verify() costs the work of one bcrypt comparison at the file's highest
+ * cost, whether or not the user exists and whatever the user's own cost: an
+ * unknown user is compared against a dummy hash of the highest cost, and a
+ * user of cost c < max is padded with dummy comparisons of costs c … max-1
+ * (2^c + 2^c + 2^(c+1) + … + 2^(max-1) = 2^max rounds), so response times do
+ * not reveal which users exist. A file with one cost needs no padding.
  */
 import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
@@ -47,23 +50,29 @@ export function parseHtpasswd(text: string, source = 'htpasswd'): Map<string, st
   return users;
 }
 
-function commonCost(hashes: Iterable<string>): number {
-  const counts = new Map<number, number>();
-  for (const h of hashes) {
-    const cost = Number(h.slice(4, 6));
-    counts.set(cost, (counts.get(cost) ?? 0) + 1);
-  }
-  let best = 10;
-  let bestCount = 0;
-  for (const [cost, count] of counts) if (count > bestCount) [best, bestCount] = [cost, count];
-  return best;
+/** The bcrypt cost of a hash accepted by parseHtpasswd. */
+function costOf(hash: string): number {
+  return Number(hash.slice(4, 6));
 }
 
+/** The cost of the dummy hash of an empty file. */
+const DEFAULT_COST = 10;
+
 export class UserStore {
-  private readonly dummyHash: string;
+  /** Dummy hashes by cost, from the lowest cost of the file to the highest. */
+  private readonly dummies = new Map<number, string>();
+  /** The highest cost of the file: every verify() costs one comparison at it. */
+  readonly maxCost: number;
 
   constructor(private readonly users: ReadonlyMap<string, string>) {
-    this.dummyHash = bcrypt.hashSync('dummy password for unknown users', commonCost(users.values()));
+    const costs = this.costs();
+    this.maxCost = costs.length > 0 ? costs[costs.length - 1]! : DEFAULT_COST;
+    for (let c = costs[0] ?? this.maxCost; c <= this.maxCost; c++) this.dummies.set(c, bcrypt.hashSync('dummy password for timing', c));
+  }
+
+  /** The distinct bcrypt costs of the file, ascending. */
+  costs(): number[] {
+    return [...new Set([...this.users.values()].map(costOf))].sort((a, b) => a - b);
   }
 
   /** Reads and parses an htpasswd file. Throws HtpasswdError (or the read error) naming the file. */
@@ -95,10 +104,15 @@ export class UserStore {
     return hash === undefined ? undefined : createHash('sha256').update(hash).digest('base64url').slice(0, 16);
   }
 
-  /** Whether `password` is `user`'s; one bcrypt comparison either way. */
+  /** Whether `password` is `user`'s; the work of one comparison at maxCost either way. */
   async verify(user: string, password: string): Promise<boolean> {
     const hash = this.users.get(user);
-    const ok = await bcrypt.compare(password, hash ?? this.dummyHash);
-    return ok && hash !== undefined;
+    if (hash === undefined) {
+      await bcrypt.compare(password, this.dummies.get(this.maxCost)!);
+      return false;
+    }
+    const ok = await bcrypt.compare(password, hash);
+    for (let c = costOf(hash); c < this.maxCost; c++) await bcrypt.compare(password, this.dummies.get(c)!);
+    return ok;
   }
 }

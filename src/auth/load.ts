@@ -14,18 +14,33 @@ import { authPlugin, type TokenAuthOptions } from './plugin.js';
 import { AccessPolicy } from './policy.js';
 import { TokenIssuer, TokenVerifier } from './tokens.js';
 
+/** Lower bcrypt costs are warned about at startup. */
+export const MIN_GOOD_COST = 10;
+
 export interface LoadedAuth {
   /** undefined for mode none. */
   readonly plugin: FastifyPluginAsync | undefined;
   readonly notices: ReadonlyArray<{ readonly level: 'info' | 'warn'; readonly msg: string; readonly fields: Record<string, unknown> }>;
 }
 
-export async function loadAuth(config: AuthConfig): Promise<LoadedAuth> {
+/** `trustedProxies`: the server's reverse proxies (addresses, CIDRs): client addresses and the default realm come through them. */
+export async function loadAuth(config: AuthConfig, options: { trustedProxies?: readonly string[] } = {}): Promise<LoadedAuth> {
   const notices: Array<LoadedAuth['notices'][number]> = [];
   if (config.mode === 'none') return { plugin: undefined, notices };
   const policy = new AccessPolicy(config.policy);
   const users = config.htpasswd !== undefined ? await UserStore.load(config.htpasswd) : undefined;
-  if (users) notices.push({ level: 'info', msg: 'users loaded', fields: { htpasswd: config.htpasswd, users: users.size } });
+  if (users) {
+    notices.push({ level: 'info', msg: 'users loaded', fields: { htpasswd: config.htpasswd, users: users.size } });
+    const costs = users.costs();
+    if (costs.length > 1) {
+      const msg = `the htpasswd file mixes bcrypt costs ${costs.join(', ')}: every login costs as much as cost ${users.maxCost}; rehash the others with htpasswd -B -C ${users.maxCost}`;
+      notices.push({ level: 'warn', msg, fields: { htpasswd: config.htpasswd, costs } });
+    }
+    if (costs[0] !== undefined && costs[0] < MIN_GOOD_COST) {
+      const msg = `bcrypt cost ${costs[0]} is weak: rehash with htpasswd -B -C ${MIN_GOOD_COST} (or higher)`;
+      notices.push({ level: 'warn', msg, fields: { htpasswd: config.htpasswd } });
+    }
+  }
   let token: TokenAuthOptions | undefined;
   if (config.mode === 'token') {
     const t = config.token!;
@@ -57,7 +72,8 @@ export async function loadAuth(config: AuthConfig): Promise<LoadedAuth> {
     ...(users ? { users } : {}),
     ...(config.realm !== undefined ? { realm: config.realm } : {}),
     ...(token ? { token } : {}),
-    ...(config.throttle ? { throttle: { maxFailures: config.throttle.maxFailures, windowMs: (config.throttle.windowSeconds ?? 60) * 1000 } } : {}),
+    ...(config.throttle ? { throttle: { maxFailures: config.throttle.maxFailures, windowMs: (config.throttle.windowSeconds ?? 60) * 1000, ...(config.throttle.maxAddressFailures !== undefined ? { maxAddressFailures: config.throttle.maxAddressFailures } : {}) } } : {}),
+    ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
   });
   return { plugin, notices };
 }

@@ -6,32 +6,34 @@
  *   await app.register(authPlugin({ mode: 'token', policy, users, token: { service, issuer } }));
  *   await app.register(createRegistry({ blobStore, metadataStore }));
  *
- * For every /v2 request the hook parses the path with the registry's own
- * parser, decides the access it needs (access.ts), authenticates the caller
+ * For every request the hook takes the access the matched route declares
+ * (http/route-access.ts; for /v2, the route table's action for the path
+ * resolved once by resolveV2Route; see access.ts), authenticates the caller
  * and refuses with a RegistryError (written by the registry's error handler):
  *   - no or bad credentials: 401 UNAUTHORIZED with a challenge naming the scope;
  *   - basic mode, known user without the permission: 403 DENIED;
  *   - token mode, token without the permission: 401 with error="insufficient_scope"
  *     (clients then ask the token endpoint for that scope);
- *   - too many failed logins: 429 TOOMANYREQUESTS with Retry-After.
- * It then sets request.ociCanPull, which the registry uses to filter _catalog
- * and to refuse mounting from a repository the caller may not pull.
+ *   - admin routes: 403 DENIED for an authenticated non-admin, in both modes;
+ *   - too many failed logins: 429 TOOMANYREQUESTS with Retry-After (throttle.ts).
+ * It then sets request.ociCanPull (what the credentials may read: in token
+ * mode the token's own grants, used for mounts) and request.ociCanList (what
+ * _catalog shows: the user's rules, or the token's grants).
  *
  * Modes: `basic` checks Basic credentials on every request against the users;
  * `token` accepts Bearer tokens from `token.verifier` (default: the built-in
  * `token.issuer`, which also serves the token endpoint at `token.path`). In
  * both, a request without credentials passes when the policy grants
- * anonymous callers what it needs. Paths under /admin (registry
- * administration, e.g. POST /admin/gc) need an authenticated admin of the
- * policy: 401 with a challenge without credentials, 403 DENIED for anyone
- * else, in both modes. Other paths outside /v2 are not touched.
+ * anonymous callers what it needs. The client address (throttling) and the
+ * default token realm come from `trustedProxies` (http/proxy.ts), never from
+ * a Host header.
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
-import { parseV2Path, type RouteKind } from '../http/paths.js';
+import { TrustedProxies } from '../http/proxy.js';
 import { RegistryError } from '../oci/errors.js';
-import type {} from '../registry.js'; // FastifyRequest.ociRoute, ociCanPull
+import type {} from '../registry.js'; // FastifyRequest.ociCanPull, ociCanList
 import { requiredAccess, type RequiredAccess } from './access.js';
-import { basicChallenge, bearerChallenge, isQuotable, realmOf, unauthorized } from './challenge.js';
+import { basicChallenge, bearerChallenge, isQuotable, unauthorized } from './challenge.js';
 import { parseBasic, PasswordChecker } from './credentials.js';
 import type { UserStore } from './htpasswd.js';
 import type { AccessPolicy } from './policy.js';
@@ -40,17 +42,14 @@ import { LoginThrottle, type ThrottleOptions } from './throttle.js';
 import { tokenEndpoint } from './token-endpoint.js';
 import type { TokenIssuer, TokenVerifier } from './tokens.js';
 
-declare module 'fastify' {
-  interface FastifyRequest {
-    /** The authenticated user of a /v2 request (set by authPlugin); undefined when anonymous. */
-    ociUser?: string;
-  }
-}
-
 export interface TokenAuthOptions {
   /** The `service` of challenges and the audience of tokens. */
   readonly service: string;
-  /** Token realm URL for challenges; default `<protocol>://<Host><path>` of each request. */
+  /**
+   * Token realm URL for challenges; default `<origin><path>`, the origin
+   * being the one a trusted proxy forwarded, else the local address the
+   * request arrived on (TrustedProxies.origin), never the Host header.
+   */
   readonly realm?: string;
   /** The built-in issuer: serves the token endpoint at `path`. Omit when an external issuer issues tokens. */
   readonly issuer?: TokenIssuer;
@@ -68,30 +67,16 @@ export interface AuthOptions {
   /** Realm of Basic challenges; default 'ferro-oci-server'. */
   readonly realm?: string;
   readonly token?: TokenAuthOptions;
-  /** Failed-login throttling (default 5 failures per minute per client IP and per user name). */
+  /** Failed-login throttling (default 5 failures per minute per user and client address, 20 per address). */
   readonly throttle?: ThrottleOptions | LoginThrottle;
+  /** Proxies whose X-Forwarded-For/-Proto/-Host are believed (addresses or CIDRs); default none. */
+  readonly trustedProxies?: readonly string[] | TrustedProxies;
 }
 
 /** Who is calling: a user (or anonymous), and in token mode what the presented token grants. */
 interface Caller {
   readonly user: string | undefined;
   readonly token?: readonly ResourceScope[];
-}
-
-function pathOf(request: FastifyRequest): string {
-  const url = request.raw.url ?? '/';
-  const q = url.indexOf('?');
-  return q === -1 ? url : url.slice(0, q);
-}
-
-function routeOf(path: string): { route: RouteKind | 'invalid'; repository?: string } {
-  try {
-    const parsed = parseV2Path(path);
-    if (!parsed) return { route: 'invalid' };
-    return parsed.name === undefined ? { route: parsed.kind } : { route: parsed.kind, repository: parsed.name };
-  } catch {
-    return { route: 'invalid' }; // the registry reports why (NAME_INVALID …) once the caller is authenticated
-  }
 }
 
 export function authPlugin(options: AuthOptions): FastifyPluginAsync {
@@ -108,12 +93,14 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
   const throttle = options.throttle instanceof LoginThrottle ? options.throttle : new LoginThrottle(options.throttle);
   const passwords = options.users ? new PasswordChecker(options.users, throttle) : undefined;
   const verifier = token?.verifier ?? token?.issuer?.verifier();
+  const proxies = options.trustedProxies instanceof TrustedProxies ? options.trustedProxies : new TrustedProxies(options.trustedProxies);
+  const realmOf = (request: FastifyRequest) => token!.realm ?? `${proxies.origin(request)}${tokenPath}`;
 
   /** 401 for `access` in this mode. */
   const challenge = (request: FastifyRequest, access: RequiredAccess, error?: 'invalid_token' | 'insufficient_scope', message?: string) => {
     if (mode === 'basic') return unauthorized(basicChallenge(realm), message);
     const scopes = access.kind === 'repository' ? access.scopes : access.kind === 'catalog' ? ['registry:catalog:*'] : [];
-    const value = bearerChallenge({ realm: realmOf(request, token!.realm, tokenPath), service: token!.service, scopes, ...(error ? { error } : {}) });
+    const value = bearerChallenge({ realm: realmOf(request), service: token!.service, scopes, ...(error ? { error } : {}) });
     return unauthorized(value, message);
   };
 
@@ -122,7 +109,7 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
     if (header === undefined || header === '') return { user: undefined };
     if (mode === 'basic') {
       const credentials = parseBasic(header);
-      if (!credentials || !(await passwords!.check(credentials, request.ip))) {
+      if (!credentials || !(await passwords!.check(credentials, proxies.clientAddress(request)))) {
         request.log.info({ user: credentials?.username.slice(0, 100) }, 'bad credentials');
         throw challenge(request, access, undefined, 'invalid username or password');
       }
@@ -140,11 +127,18 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
     }
   };
 
+  /** What the presented credentials allow: in token mode the token's grants only, else the user's rules. */
   const may = (caller: Caller, repository: string, action: 'pull' | 'push' | 'delete'): boolean =>
     caller.token ? accessGrants(caller.token, 'repository', repository, action) : policy.allows(caller.user, repository, action);
 
   const authorize = (request: FastifyRequest, caller: Caller, access: RequiredAccess): void => {
     const presented = request.headers.authorization !== undefined && request.headers.authorization !== '';
+    if (access.kind === 'none') return;
+    if (access.kind === 'admin') {
+      if (caller.user === undefined) throw challenge(request, access, presented ? 'insufficient_scope' : undefined);
+      if (!policy.isAdmin(caller.user)) throw new RegistryError('DENIED', `${request.routeOptions.url ?? 'this endpoint'} is for administrators only`);
+      return;
+    }
     if (access.kind === 'login' || access.kind === 'catalog') {
       if (caller.user === undefined) throw challenge(request, access, presented ? 'insufficient_scope' : undefined);
       if (access.kind === 'catalog' && caller.token && !accessGrants(caller.token, 'registry', 'catalog', '*')) {
@@ -162,29 +156,18 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
 
   const plugin = async (app: FastifyInstance): Promise<void> => {
     app.addHook('onRequest', async (request, reply) => {
-      const path = pathOf(request);
-      if (path === '/admin' || path.startsWith('/admin/')) {
-        const access: RequiredAccess = { kind: 'login' };
-        const caller = await authenticate(request, access);
-        if (caller.user === undefined) throw challenge(request, access);
-        if (!policy.isAdmin(caller.user)) throw new RegistryError('DENIED', `${path.slice(0, 100)} is for administrators only`);
-        request.ociUser = caller.user;
-        return;
-      }
-      if (path !== '/v2' && !path.startsWith('/v2/')) return;
       // Refusals happen before the registry's own hooks; docker reads this header on the 401 of its ping.
-      reply.header('Docker-Distribution-API-Version', 'registry/2.0');
-      const { route, repository } = routeOf(path);
-      request.ociRoute = route;
-      if (repository !== undefined) request.ociRepository = repository;
-      const access = requiredAccess(request.method, route, repository, request.query);
+      if (request.routeOptions.config?.access === 'v2') reply.header('Docker-Distribution-API-Version', 'registry/2.0');
+      const access = requiredAccess(request);
+      if (access.kind === 'none') return;
       const caller = await authenticate(request, access);
       authorize(request, caller, access);
       if (caller.user !== undefined) request.ociUser = caller.user;
-      request.ociCanPull = (name: string) => policy.allows(caller.user, name, 'pull') || (caller.token !== undefined && accessGrants(caller.token, 'repository', name, 'pull'));
+      request.ociCanPull = (name: string) => may(caller, name, 'pull');
+      request.ociCanList = (name: string) => policy.allows(caller.user, name, 'pull') || (caller.token !== undefined && accessGrants(caller.token, 'repository', name, 'pull'));
     });
     if (mode === 'token' && token!.issuer) {
-      const endpoint = { path: tokenPath, service: token!.service, issuer: token!.issuer, passwords: passwords!, policy, realm };
+      const endpoint = { path: tokenPath, service: token!.service, issuer: token!.issuer, passwords: passwords!, policy, realm, clientAddress: (r: FastifyRequest) => proxies.clientAddress(r) };
       await app.register(async (scope) => tokenEndpoint(scope, endpoint));
     }
   };

@@ -15,6 +15,7 @@
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { registryErrorHandler } from '../http/error-handler.js';
+import { routeAccess } from '../http/route-access.js';
 import { RegistryError } from '../oci/errors.js';
 import { isValidName } from '../oci/names.js';
 import { basicChallenge, unauthorized } from './challenge.js';
@@ -31,6 +32,8 @@ export interface TokenEndpointOptions {
   readonly policy: AccessPolicy;
   /** Realm of the Basic challenge answered to bad credentials. */
   readonly realm: string;
+  /** The client's address, for throttling (TrustedProxies.clientAddress). */
+  readonly clientAddress: (request: FastifyRequest) => string;
 }
 
 type Form = Record<string, string[]>;
@@ -78,7 +81,7 @@ export async function tokenEndpoint(app: FastifyInstance, options: TokenEndpoint
   const badCredentials = () => unauthorized(basicChallenge(options.realm), 'invalid username or password');
 
   const login = async (request: FastifyRequest, username: string, password: string): Promise<string> => {
-    if (!(await passwords.check({ username, password }, request.ip))) {
+    if (!(await passwords.check({ username, password }, options.clientAddress(request)))) {
       request.log.info({ user: username.slice(0, 100) }, 'token request with bad credentials');
       throw badCredentials();
     }
@@ -99,7 +102,9 @@ export async function tokenEndpoint(app: FastifyInstance, options: TokenEndpoint
     await reply.header('Cache-Control', 'no-store').header('Pragma', 'no-cache').type('application/json').send(JSON.stringify(body));
   };
 
-  app.get(options.path, async (request, reply) => {
+  // Open to anyone: the endpoint checks the credentials it is given itself.
+  const declared = routeAccess('token-endpoint');
+  app.get(options.path, declared, async (request, reply) => {
     checkService(one(request.query, 'service'));
     const header = request.headers.authorization;
     let user: string | undefined;
@@ -114,7 +119,7 @@ export async function tokenEndpoint(app: FastifyInstance, options: TokenEndpoint
     await answer(reply, user, parseScopes(all(request.query, 'scope')), offline ? await refreshFor(user!) : undefined, false);
   });
 
-  app.post(options.path, async (request, reply) => {
+  app.post(options.path, declared, async (request, reply) => {
     const form = (request.body ?? {}) as Form;
     checkService(one(form, 'service'));
     const grant = one(form, 'grant_type');

@@ -4,13 +4,15 @@
  *   POST /admin/gc[?dryRun=true]   runs a garbage collection now, or after the one under way (joining the follow-up already queued, if any)
  *                                  and answers its report as JSON (services/gc.ts GcReport)
  *
- * Access: when an access-control plugin is registered (src/auth), it lets
- * only admins through; without one the registry is open, these included.
+ * Access: declared `admin` (http/route-access.ts): an access-control plugin
+ * (src/auth) lets only admins through; without one the registry is open,
+ * these included.
  */
 import type { FastifyInstance } from 'fastify';
 import { RegistryError } from '../oci/errors.js';
 import { GC_UNAVAILABLE, type GarbageCollector } from '../services/gc.js';
 import { queryParam } from './headers.js';
+import { routeAccess } from './route-access.js';
 
 /** `true`/`1` → true, `false`/`0`/absent → false, else UNSUPPORTED (400). */
 export function booleanParam(query: unknown, name: string): boolean {
@@ -21,7 +23,7 @@ export function booleanParam(query: unknown, name: string): boolean {
 }
 
 export function adminRoutes(app: FastifyInstance, gc: GarbageCollector): void {
-  app.post('/admin/gc', async (request, reply) => {
+  app.post('/admin/gc', routeAccess('admin'), async (request, reply) => {
     const dryRun = booleanParam(request.query, 'dryRun');
     if (!gc.available) throw new RegistryError('UNSUPPORTED', GC_UNAVAILABLE);
     const report = await gc.run({ dryRun });

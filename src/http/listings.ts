@@ -24,7 +24,7 @@ export async function getTags(ctx: HandlerContext): Promise<void> {
 export async function getCatalog(ctx: HandlerContext): Promise<void> {
   const last = queryParam(ctx.request.query, 'last');
   const n = pageSize(ctx.request.query);
-  const page = await ctx.services.listings.catalog({ ...(n !== undefined ? { n } : {}), ...(last ? { last } : {}) }, ctx.signal, ctx.request.ociCanPull);
+  const page = await ctx.services.listings.catalog({ ...(n !== undefined ? { n } : {}), ...(last ? { last } : {}) }, ctx.signal, ctx.request.ociCanList ?? ctx.request.ociCanPull);
   linkNext(ctx, '/v2/_catalog', page);
   await ctx.reply.type('application/json').send(JSON.stringify({ repositories: page.entries }));
 }

@@ -1,6 +1,13 @@
 /**
- * The one parser of /v2 paths. Repository names contain slashes, so a path is
- * split once into raw segments and matched from the right:
+ * The one resolution of /v2 paths. The router matches `/v2` and `/v2/*`; the
+ * rest of the path (the router's wildcard) is resolved here, once per request
+ * (resolveV2Route), and both the access-control hook and the dispatcher use
+ * that result. Repository names contain slashes, so the rest is split into
+ * segments at its literal slashes and each segment is percent-decoded on its
+ * own (an encoded slash never changes the structure, and in a name is
+ * NAME_INVALID); the decoded segments must join to exactly the router's
+ * wildcard, else nothing is resolved (ROUTE_UNKNOWN). Segments are matched
+ * from the right:
  *
  *   /v2/                                   base
  *   /v2/_catalog                           catalog
@@ -11,11 +18,11 @@
  *   /v2/<name>/blobs/uploads/<id>          upload
  *   /v2/<name>/blobs/<digest>              blob
  *
- * Segments are percent-decoded one by one after splitting, so an encoded
- * slash can never change the structure; the decoded name is then validated
- * (NAME_INVALID). The reference, digest and id are returned raw-decoded and
- * validated by the services.
+ * The name is then validated (NAME_INVALID: `.`/`..` and empty components
+ * never pass, so dot-segments and doubled slashes name no repository). The
+ * reference, digest and id are validated by the services.
  */
+import type { FastifyRequest } from 'fastify';
 import { RegistryError } from '../oci/errors.js';
 import { assertValidName } from '../oci/names.js';
 
@@ -29,6 +36,25 @@ export interface ParsedPath {
   readonly ref?: string;
 }
 
+/** A /v2 request's route: the parsed path, or the error the dispatcher answers (after access control). */
+export type ResolvedV2 = { readonly path: ParsedPath; readonly error?: undefined } | { readonly path?: undefined; readonly error: RegistryError };
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The /v2 route kind of this request ('base', 'blob', 'manifest', …; 'invalid' when the path names none), for metrics and auth. */
+    ociRoute?: RouteKind | 'invalid';
+    /** The repository name of this request, when its route has one. */
+    ociRepository?: string;
+  }
+}
+
+function named(kind: RouteKind, nameSegments: string[], ref?: string): ParsedPath {
+  if (nameSegments.length === 0) throw new RegistryError('NAME_INVALID', 'repository name is empty');
+  if (nameSegments.some((p) => p.includes('/'))) throw new RegistryError('NAME_INVALID', 'repository name must not contain encoded slashes');
+  const name = assertValidName(nameSegments.join('/'));
+  return ref === undefined ? { kind, name } : { kind, name, ref };
+}
+
 function decode(segment: string): string {
   try {
     return decodeURIComponent(segment);
@@ -37,31 +63,63 @@ function decode(segment: string): string {
   }
 }
 
-function named(kind: RouteKind, nameSegments: string[], ref?: string): ParsedPath {
-  if (nameSegments.length === 0) throw new RegistryError('NAME_INVALID', 'repository name is empty');
-  const parts = nameSegments.map(decode);
-  if (parts.some((p) => p.includes('/'))) throw new RegistryError('NAME_INVALID', 'repository name must not contain encoded slashes');
-  const name = assertValidName(parts.join('/'));
-  return ref === undefined ? { kind, name } : { kind, name, ref };
-}
-
 /**
- * Parses the path part of a URL below `/v2` (the query already removed).
- * Returns undefined when the path is not a /v2 endpoint at all.
+ * Resolves the decoded segments of the path below `/v2/` ([''] for the base)
+ * to an endpoint. Returns undefined when they name none; throws NAME_INVALID
+ * for an endpoint with an invalid repository name.
  */
-export function parseV2Path(path: string): ParsedPath | undefined {
-  if (path === '/v2' || path === '/v2/') return { kind: 'base' };
-  if (!path.startsWith('/v2/')) return undefined;
-  const s = path.slice(4).split('/');
+export function parseV2Path(s: readonly string[]): ParsedPath | undefined {
+  if (s.length === 1 && s[0] === '') return { kind: 'base' };
   const n = s.length;
   if (n === 1 && s[0] === '_catalog') return { kind: 'catalog' };
   if (n >= 3 && s[n - 2] === 'tags' && s[n - 1] === 'list') return named('tags', s.slice(0, n - 2));
-  if (n >= 3 && s[n - 2] === 'manifests' && s[n - 1] !== '') return named('manifest', s.slice(0, n - 2), decode(s[n - 1]!));
-  if (n >= 3 && s[n - 2] === 'referrers' && s[n - 1] !== '') return named('referrers', s.slice(0, n - 2), decode(s[n - 1]!));
+  if (n >= 3 && s[n - 2] === 'manifests' && s[n - 1] !== '') return named('manifest', s.slice(0, n - 2), s[n - 1]);
+  if (n >= 3 && s[n - 2] === 'referrers' && s[n - 1] !== '') return named('referrers', s.slice(0, n - 2), s[n - 1]);
   if (n >= 3 && s[n - 2] === 'blobs' && s[n - 1] === 'uploads') return named('uploads', s.slice(0, n - 2));
   if (n >= 4 && s[n - 3] === 'blobs' && s[n - 2] === 'uploads') {
-    return s[n - 1] === '' ? named('uploads', s.slice(0, n - 3)) : named('upload', s.slice(0, n - 3), decode(s[n - 1]!));
+    return s[n - 1] === '' ? named('uploads', s.slice(0, n - 3)) : named('upload', s.slice(0, n - 3), s[n - 1]);
   }
-  if (n >= 3 && s[n - 2] === 'blobs' && s[n - 1] !== '') return named('blob', s.slice(0, n - 2), decode(s[n - 1]!));
+  if (n >= 3 && s[n - 2] === 'blobs' && s[n - 1] !== '') return named('blob', s.slice(0, n - 2), s[n - 1]);
   return undefined;
+}
+
+const resolved = new WeakMap<FastifyRequest, ResolvedV2>();
+
+/** The raw (undecoded) request target below the router's `/v2/` match: after the first segment, without origin and query. */
+function rawRest(url: string): string {
+  let target = url;
+  if (!target.startsWith('/')) {
+    const scheme = target.indexOf('://');
+    const slash = scheme === -1 ? -1 : target.indexOf('/', scheme + 3);
+    target = slash === -1 ? '/' : target.slice(slash);
+  }
+  const end = target.search(/[?#]/);
+  const path = end === -1 ? target : target.slice(0, end);
+  const slash = path.indexOf('/', 1);
+  return slash === -1 ? '' : path.slice(slash + 1);
+}
+
+/**
+ * The route of a request the router matched to `/v2` or `/v2/*`, resolved on
+ * the first call and remembered for the request: every later call (the
+ * access-control hook, then the dispatcher) gets the same result. Sets
+ * request.ociRoute and request.ociRepository.
+ */
+export function resolveV2Route(request: FastifyRequest): ResolvedV2 {
+  const known = resolved.get(request);
+  if (known) return known;
+  const wildcard = request.routeOptions.url === '/v2' ? '' : ((request.params as Record<string, string | undefined>)['*'] ?? '');
+  const rest = wildcard === '' ? '' : rawRest(request.raw.url ?? '');
+  let result: ResolvedV2;
+  try {
+    const segments = rest.split('/').map(decode);
+    const path = segments.join('/') === wildcard ? parseV2Path(segments) : undefined;
+    result = path ? { path } : { error: new RegistryError('ROUTE_UNKNOWN', `no /v2 endpoint matches /v2/${wildcard.slice(0, 200)}`) };
+  } catch (err) {
+    result = { error: err instanceof RegistryError ? err : new RegistryError('NAME_INVALID', String(err)) };
+  }
+  request.ociRoute = result.path?.kind ?? 'invalid';
+  if (result.path?.name !== undefined) request.ociRepository = result.path.name;
+  resolved.set(request, result);
+  return result;
 }

@@ -1,7 +1,7 @@
 /** end-4a/4b/4c, end-11 (POST), end-5 (PATCH), end-6 (PUT), end-13 (GET), cancel (DELETE). */
 import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
-import { assertValidName } from '../oci/names.js';
+import { assertValidName, isValidName } from '../oci/names.js';
 import { uploadLocation, uploadRange, type ChunkInput, type UploadState } from '../services/uploads.js';
 import { contentLength, digestAlgorithmParam, queryParam, uploadContentRange } from './headers.js';
 import type { HandlerContext } from './context.js';
@@ -37,6 +37,12 @@ function requiredDigest(ctx: HandlerContext): string {
   return parseDigest(digest).digest;
 }
 
+/** The repository a POST would mount from (`?mount=&from=`), when it names a valid one. */
+export function mountSource(query: unknown): string | undefined {
+  const from = queryParam(query, 'mount') !== undefined ? queryParam(query, 'from') : undefined;
+  return from !== undefined && isValidName(from) ? from : undefined;
+}
+
 /**
  * POST: `?mount=&from=` mounts (201) or falls back to a new session (202);
  * `?digest=` uploads the body in one request (201); otherwise a new session (202).
@@ -51,7 +57,7 @@ export async function postUpload(ctx: HandlerContext): Promise<void> {
   if (mount !== undefined && from !== undefined && from !== '') {
     const digest = parseDigest(mount).digest;
     const source = assertValidName(from);
-    // A source the caller may not read is never mounted from (request.ociCanPull, set by an access-control hook).
+    // A source the caller's credentials may not read is never mounted from (request.ociCanPull, set by an access-control hook).
     const readable = request.ociCanPull === undefined || (await request.ociCanPull(source));
     if (readable && (await services.uploads.mount(name, digest, source, signal))) {
       await created(ctx, digest);
@@ -63,7 +69,7 @@ export async function postUpload(ctx: HandlerContext): Promise<void> {
     await created(ctx, await services.uploads.uploadWhole(name, parseDigest(digest).digest, chunk(ctx)));
     return;
   }
-  await accepted(ctx, await services.uploads.start(name, signal), 202);
+  await accepted(ctx, await services.uploads.start(name, signal, request.ociUser), 202);
 }
 
 export async function patchUpload(ctx: HandlerContext): Promise<void> {

@@ -1,16 +1,50 @@
 /**
  * createRegistryServer(): a ready-to-listen Fastify instance with the
  * registry (/v2), health (/live, /healthz, /ready) and metrics (/metrics).
+ * createOperationsServer(): a second instance with only the probes and
+ * /metrics of such a server, for a separate (e.g. internal) listen address.
  */
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerOptions } from 'node:http';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyPluginAsync, type FastifyServerOptions } from 'fastify';
 import type { Logger } from 'pino';
+import prom from 'prom-client';
 import { createRegistry, type RegistryOptions } from '../registry.js';
 import { registryClientErrorHandler, registryErrorHandler } from '../http/error-handler.js';
 import { RegistryError } from '../oci/errors.js';
-import { healthPlugin, type HealthCheck } from './health.js';
-import { metricsPlugin, type MetricsOptions } from './metrics.js';
+import { TrustedProxies } from '../http/proxy.js';
+import { healthPlugin, type HealthCheck, type HealthOptions } from './health.js';
+import { metricsPlugin, metricsRoute, type MetricsOptions } from './metrics.js';
+
+interface Operations {
+  register?: prom.Registry;
+  health?: HealthOptions;
+}
+
+/** What createOperationsServer serves for a server built by createRegistryServer. */
+const OPERATIONS = new WeakMap<FastifyInstance, Operations>();
+
+/**
+ * The probes (/live, /ready, /healthz) and /metrics of `server` (built by
+ * createRegistryServer, with `metrics: { route: false }` to keep /metrics off
+ * its own listener) on a new instance, ready to listen on an address of its
+ * own. Nothing else answers there (404). Close it before `server`.
+ */
+export async function createOperationsServer(server: FastifyInstance, options: { logger?: RegistryServerOptions['logger'] } = {}): Promise<FastifyInstance> {
+  const operations = OPERATIONS.get(server);
+  if (!operations) throw new TypeError('createOperationsServer needs a server built by createRegistryServer');
+  const logger = options.logger ?? false;
+  const logging = isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: logger as FastifyServerOptions['logger'] };
+  const app = Fastify({ requestIdHeader: false, genReqId: requestIdOf, clientErrorHandler: registryClientErrorHandler, ...logging } as FastifyServerOptions) as unknown as FastifyInstance;
+  app.setNotFoundHandler(async (request, reply) => {
+    await registryErrorHandler(new RegistryError('ROUTE_UNKNOWN', `no endpoint answers ${request.method} ${request.routeOptions.url ?? 'this path'} here`), request, reply);
+  });
+  app.setErrorHandler(registryErrorHandler);
+  if (operations.health) await app.register(healthPlugin, operations.health);
+  if (operations.register) metricsRoute(app, operations.register);
+  await app.ready();
+  return app;
+}
 
 /** Health settings of createRegistryServer; the two store checks are always included. */
 export interface ServerHealthOptions {
@@ -27,12 +61,24 @@ export interface RegistryServerOptions extends RegistryOptions {
   logger?: boolean | Logger | FastifyServerOptions['logger'];
   /** Health endpoints; default true. */
   health?: boolean | ServerHealthOptions;
-  /** Metrics endpoint and hooks; default true (metadataStore defaults to the registry's). */
+  /**
+   * Metrics endpoint and hooks; default true (metadataStore defaults to the
+   * registry's). With `auth`, the repository-labelled series
+   * (repository_blob_bytes) are left out of a /metrics served here unless
+   * `repositoryUsage` is given explicitly: they name private repositories.
+   * `route: false` serves /metrics only on createOperationsServer().
+   */
   metrics?: boolean | MetricsOptions;
   /** Connection timeouts; see createRegistryServer. */
   timeouts?: ServerTimeouts;
   /** Passed to Fastify, over the defaults below. */
   fastify?: Partial<FastifyServerOptions>;
+  /**
+   * Reverse proxies (addresses or CIDRs) whose X-Forwarded-For/-Proto/-Host
+   * are believed for request.ip, request.protocol and request.host (Fastify's
+   * trustProxy); give authPlugin the same list. Default none.
+   */
+  trustedProxies?: readonly string[];
   /**
    * Access control, e.g. authPlugin() from src/auth (or your own plugin); registered
    * right before the registry, not encapsulated by the caller's choice. Default: none.
@@ -108,6 +154,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
     keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    ...(options.trustedProxies && options.trustedProxies.length > 0 ? { trustProxy: new TrustedProxies(options.trustedProxies).trust } : {}),
   };
   const logging = isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: logger as FastifyServerOptions['logger'] };
   const app = Fastify({ ...base, ...logging, ...fastify } as FastifyServerOptions) as unknown as FastifyInstance;
@@ -137,13 +184,17 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
     return payload;
   });
 
+  const operations: Operations = {};
   if (metrics !== false) {
     const metricsOptions: MetricsOptions = metrics === true ? {} : metrics;
-    await app.register(metricsPlugin, { metadataStore: options.metadataStore, ...metricsOptions });
+    const register = metricsOptions.register ?? new prom.Registry();
+    const privateSeries = options.auth !== undefined && metricsOptions.route !== false && metricsOptions.repositoryUsage === undefined;
+    await app.register(metricsPlugin, { metadataStore: options.metadataStore, ...metricsOptions, register, ...(privateSeries ? { repositoryUsage: false } : {}) });
+    operations.register = register;
   }
   if (health !== false) {
     const h: ServerHealthOptions = health === true ? {} : health;
-    await app.register(healthPlugin, {
+    operations.health = {
       checks: {
         blobStore: (signal) => options.blobStore.checkHealth(signal),
         metadataStore: (signal) => options.metadataStore.checkHealth(signal),
@@ -151,8 +202,10 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
       },
       ...(h.timeoutMs !== undefined ? { timeoutMs: h.timeoutMs } : {}),
       isShuttingDown: () => closing || h.isShuttingDown?.() === true,
-    });
+    };
+    await app.register(healthPlugin, operations.health);
   }
+  OPERATIONS.set(app, operations);
   if (options.auth) await app.register(options.auth);
   await app.register(createRegistry(options));
   await app.ready();

@@ -5,6 +5,7 @@
  */
 import { isIPv6 } from 'node:net';
 import { parseArgs } from 'node:util';
+import { TrustedProxies } from '../http/proxy.js';
 
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -31,6 +32,12 @@ export interface ServerConfig {
   readonly metadataSchema?: string;
   /** S3 blob store; absent: filesystem blobs in storageDir, or memory. */
   readonly s3?: S3Settings;
+  /** Reverse proxies (addresses, CIDRs) whose X-Forwarded-For/-Proto/-Host are believed; absent: none. */
+  readonly trustedProxies?: readonly string[];
+  /** A second listener for /metrics and the probes; /metrics is then served there only. */
+  readonly metricsListen?: { readonly host: string; readonly port: number };
+  /** With auth on, publish the repository-labelled metrics on the public listener anyway (absent: false). */
+  readonly publicRepositoryMetrics?: boolean;
 }
 
 /** The S3 blob store settings of the server (FERRO_OCI_S3_*). */
@@ -155,6 +162,24 @@ const OPTIONS: readonly OptionSpec[] = [
     description: 'Static S3 keys, from the environment only: FERRO_OCI_S3_ACCESS_KEY and FERRO_OCI_S3_SECRET_KEY (both or neither).',
   },
   {
+    flag: 'trusted-proxies',
+    env: 'FERRO_OCI_TRUSTED_PROXIES',
+    value: 'LIST',
+    description: 'Comma-separated addresses or CIDRs of reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (default none).',
+  },
+  {
+    flag: 'metrics-listen',
+    env: 'FERRO_OCI_METRICS_LISTEN',
+    value: 'ADDR',
+    description: 'Serve /metrics (and /live, /ready, /healthz) on this second address instead of the main one (default: the main one).',
+  },
+  {
+    flag: 'public-repository-metrics',
+    env: 'FERRO_OCI_PUBLIC_REPOSITORY_METRICS',
+    value: 'BOOL',
+    description: 'true: with auth on, still publish repository_blob_bytes{repository} on a /metrics of the main address (default false).',
+  },
+  {
     flag: 'config',
     env: 'FERRO_OCI_CONFIG',
     value: 'FILE',
@@ -204,7 +229,7 @@ export function usage(): string {
     lines.push(left.padEnd(32) + o.description);
     if (o.env) lines.push(' '.repeat(32) + `Environment: ${o.env}`);
   }
-  lines.push('', 'Endpoints: /v2/ (registry API), /live, /ready, /healthz, /metrics.');
+  lines.push('', 'Endpoints: /v2/ (registry API), /live, /ready, /healthz, /metrics (on --metrics-listen when given).');
   lines.push('Subcommand: ferro-oci-server check [--storage-dir DIR] verifies a storage directory (check --help).');
   lines.push('Subcommand: ferro-oci-server gc [--dry-run] [--storage-dir DIR] [--grace SECONDS] collects garbage (gc --help).');
   lines.push('Subcommand: ferro-oci-server usage [--storage-dir DIR] prints the storage used per repository (usage --help).');
@@ -371,6 +396,9 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
         's3-prefix': { type: 'string' },
         's3-force-path-style': { type: 'string' },
         's3-redirect': { type: 'string' },
+        'trusted-proxies': { type: 'string' },
+        'metrics-listen': { type: 'string' },
+        'public-repository-metrics': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
       strict: true,
@@ -411,11 +439,19 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
   if (s3 !== undefined && metadataUrl === undefined && storageDir === undefined) {
     throw new ConfigError('S3 blobs need durable metadata: set --metadata-url (PostgreSQL) or --storage-dir (SQLite) too');
   }
+  const proxies = pick('trusted-proxies', 'FERRO_OCI_TRUSTED_PROXIES');
+  const trustedProxies = proxies === undefined ? [] : parseProxies(proxies.value, proxies.source);
+  const publicRepositoryMetrics = publicMetricsFlag(pick);
+  const metricsAddress = pick('metrics-listen', 'FERRO_OCI_METRICS_LISTEN');
+  const metricsListen = metricsAddress === undefined ? undefined : parseListen(metricsAddress.value, metricsAddress.source);
   return {
     kind: 'serve',
     config: {
       host,
       port,
+      ...(trustedProxies.length > 0 ? { trustedProxies } : {}),
+      ...(metricsListen !== undefined ? { metricsListen } : {}),
+      ...(publicRepositoryMetrics ? { publicRepositoryMetrics } : {}),
       // An explicit empty --storage-dir= selects memory even when the env var is set.
       storageDir,
       logLevel: level ? parseLogLevel(level.value, level.source) : 'info',
@@ -428,6 +464,22 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
       ...(s3 !== undefined ? { s3 } : {}),
     },
   };
+}
+
+function publicMetricsFlag(pick: Pick): boolean {
+  const flag = pick('public-repository-metrics', 'FERRO_OCI_PUBLIC_REPOSITORY_METRICS');
+  return flag ? parseBool(flag.value, flag.source) : false;
+}
+
+/** A comma-separated list of proxy addresses or CIDRs. */
+function parseProxies(value: string, source: string): string[] {
+  const list = value.split(',').map((v) => v.trim()).filter((v) => v !== '');
+  try {
+    new TrustedProxies(list);
+  } catch (err) {
+    throw new ConfigError(`invalid ${source}: ${(err as Error).message}`);
+  }
+  return list;
 }
 
 type Pick = (flag: string, name: string) => { value: string; source: string } | undefined;

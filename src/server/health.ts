@@ -13,6 +13,7 @@
  * Concurrent probes share one run of the checks.
  */
 import type { FastifyInstance, FastifyPluginAsync, FastifyReply } from 'fastify';
+import { routeAccess } from '../http/route-access.js';
 
 export type HealthCheck = (signal: AbortSignal) => Promise<void>;
 
@@ -87,9 +88,10 @@ export const healthPlugin: FastifyPluginAsync<HealthOptions> = async function he
     await send(reply, report.ok ? 200 : 503, { status: report.ok ? 'ok' : 'unavailable', checks: report.checks });
   };
 
-  app.get('/live', async (_request, reply) => send(reply, 200, { status: 'ok' }));
-  app.get('/healthz', async (_request, reply) => probe(reply));
-  app.get('/ready', async (_request, reply) => {
+  const open = routeAccess('open');
+  app.get('/live', open, async (_request, reply) => send(reply, 200, { status: 'ok' }));
+  app.get('/healthz', open, async (_request, reply) => probe(reply));
+  app.get('/ready', open, async (_request, reply) => {
     if (options.isShuttingDown?.() === true) return send(reply, 503, { status: 'unavailable', reason: 'shutting down', checks: {} });
     return probe(reply);
   });

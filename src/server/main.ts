@@ -28,7 +28,7 @@ import { MemoryBlobStore } from '../storage/blob/memory.js';
 import { openFilesystemBlobStore } from '../storage/blob/filesystem.js';
 import { MemoryMetadataStore } from '../storage/meta/memory.js';
 import { openSqliteMetadataStore } from '../storage/meta/sqlite.js';
-import { createRegistryServer } from './app.js';
+import { createOperationsServer, createRegistryServer } from './app.js';
 import { runCheckCommand } from './check-command.js';
 import { runGcCommand } from './gc-command.js';
 import { runUsageCommand } from './usage-command.js';
@@ -143,7 +143,7 @@ async function closeStores(stores: Stores, log: Logger): Promise<void> {
 }
 
 /** Stops `app` gracefully within `timeoutMs`, then closes the stores. Resolves when done. */
-async function shutdown(app: FastifyInstance, stores: Stores, timeoutMs: number, log: Logger, state: { force?: () => void }): Promise<void> {
+async function shutdown(app: FastifyInstance, operations: FastifyInstance | undefined, stores: Stores, timeoutMs: number, log: Logger, state: { force?: () => void }): Promise<void> {
   const forceClose = () => app.server.closeAllConnections();
   state.force = forceClose;
   const timer = setTimeout(() => {
@@ -155,6 +155,7 @@ async function shutdown(app: FastifyInstance, stores: Stores, timeoutMs: number,
   } finally {
     clearTimeout(timer);
   }
+  await operations?.close();
   await closeStores(stores, log);
 }
 
@@ -193,7 +194,7 @@ async function main(): Promise<number> {
       const file = resolve(config.configFile);
       const text = await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(new AuthConfigError(`cannot read configuration file ${file}: ${messageOf(err)}`)));
       const settings = parseConfigFile(text, file);
-      if (settings.auth) auth = await loadAuth(settings.auth);
+      if (settings.auth) auth = await loadAuth(settings.auth, { trustedProxies: config.trustedProxies ?? [] });
       upkeep = settings.upkeep ?? {};
       for (const n of auth?.notices ?? []) log[n.level](n.fields, n.msg);
       log.info({ config: file, auth: settings.auth?.mode ?? 'none' }, 'configuration file read');
@@ -217,6 +218,7 @@ async function main(): Promise<number> {
 
   let stores: Stores | undefined;
   let app: FastifyInstance | undefined;
+  let operations: FastifyInstance | undefined;
   try {
     stores = await openStores(config, log);
     app = await createRegistryServer({
@@ -224,6 +226,9 @@ async function main(): Promise<number> {
       logger: log,
       timeouts: { idleMs: config.idleTimeoutMs, headersMs: config.headersTimeoutMs },
       ...(auth?.plugin ? { auth: auth.plugin } : {}),
+      ...(config.trustedProxies ? { trustedProxies: config.trustedProxies } : {}),
+      // With auth on, repository-labelled series stay off the main listener unless asked for (they name private repositories).
+      metrics: config.metricsListen ? { route: false } : config.publicRepositoryMetrics ? { repositoryUsage: {} } : {},
       gc: {
         ...(upkeep.gc?.intervalMs !== undefined ? { intervalMs: upkeep.gc.intervalMs } : {}),
         ...(upkeep.gc?.graceMs !== undefined ? { graceMs: upkeep.gc.graceMs } : {}),
@@ -234,13 +239,19 @@ async function main(): Promise<number> {
       ...(config.s3 ? { startupOrphanAgeMs: 60 * 60 * 1000 } : {}),
     });
     await app.listen({ host: config.host, port: config.port });
+    if (config.metricsListen) {
+      operations = await createOperationsServer(app, { logger: log });
+      await operations.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
+    }
   } catch (err) {
     log.fatal({ err }, `startup failed: ${messageOf(err)}`);
+    await operations?.close().catch(() => undefined);
     await app?.close().catch(() => undefined);
     if (stores) await closeStores(stores, log);
     return 1;
   }
   log.info(listeningFields(app), 'listening');
+  if (operations) log.info(listeningFields(operations), 'metrics listening');
 
   const running = app;
   const opened = stores;
@@ -253,7 +264,7 @@ async function main(): Promise<number> {
         return;
       }
       log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
-      shutdown(running, opened, config.shutdownTimeoutMs, log, state).then(
+      shutdown(running, operations, opened, config.shutdownTimeoutMs, log, state).then(
         () => {
           log.info('stopped');
           resolveExit(0);

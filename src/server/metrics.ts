@@ -26,7 +26,8 @@ import prom from 'prom-client';
 import type { MetadataStore, StoreStats } from '../storage/meta/types.js';
 import { repositoryUsage, type RepositoryUsage } from '../services/usage.js';
 import { failureLogFields } from '../http/error-handler.js';
-import type {} from '../registry.js'; // FastifyRequest.ociRoute
+import type {} from '../http/paths.js'; // FastifyRequest.ociRoute
+import { routeAccess } from '../http/route-access.js';
 
 export interface MetricsOptions {
   /**
@@ -40,6 +41,8 @@ export interface MetricsOptions {
   prefix?: string;
   /** The per-repository usage gauge (needs metadataStore): series cap and refresh period; false omits it. */
   repositoryUsage?: false | { top?: number; refreshMs?: number };
+  /** Serve GET /metrics on this instance (default true); false: serve `register` elsewhere with metricsRoute. */
+  route?: boolean;
 }
 
 /** Default cap of repository_blob_bytes series (the rest are summed in repository="(other)"). */
@@ -206,7 +209,12 @@ async function metrics(app: FastifyInstance, options: MetricsOptions): Promise<v
     duration.observe({ method, route }, reply.elapsedTime / 1000);
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  if (options.route !== false) metricsRoute(app, register);
+}
+
+/** GET /metrics answering `register` in the text exposition format, on any instance (e.g. an operations listener). */
+export function metricsRoute(app: FastifyInstance, register: prom.Registry): void {
+  app.get('/metrics', routeAccess('open'), async (_request, reply) => {
     const body = await register.metrics();
     return reply.header('Content-Type', register.contentType).header('Cache-Control', 'no-store').send(body);
   });

@@ -53,9 +53,18 @@ export function uploadRange(offset: number): string {
   return `0-${Math.max(offset - 1, 0)}`;
 }
 
+function tooManySessions(what: string, limit: number): RegistryError {
+  return new RegistryError('TOOMANYREQUESTS', `too many open upload sessions${what} (limit ${limit}); finish or cancel some first`, {
+    retryAfterSeconds: 60,
+  });
+}
+
 export class UploadService {
   private readonly writers = new Map<string, BlobWriter>();
   private readonly busy = new Set<string>();
+  /** Sessions opened here per user, for maxUploadSessionsPerUser; a session leaves its set when finished or discarded. */
+  private readonly owned = new Map<string, Set<string>>();
+  private readonly ownerOf = new Map<string, string>();
 
   constructor(
     private readonly blobs: BlobStore,
@@ -64,13 +73,21 @@ export class UploadService {
     private readonly now: () => number = Date.now,
   ) {}
 
-  /** Opens a session (end-4a). Throws TOOMANYREQUESTS past the session limit. */
-  async start(repository: string, signal?: AbortSignal): Promise<UploadState> {
-    if ((await this.meta.countUploads(signal)) >= this.limits.maxUploadSessions) {
-      throw new RegistryError('TOOMANYREQUESTS', `too many open upload sessions (limit ${this.limits.maxUploadSessions}); finish or cancel some first`, {
-        retryAfterSeconds: 60,
-      });
+  /**
+   * Opens a session (end-4a) for `owner` (the authenticated user; undefined:
+   * anonymous). Throws TOOMANYREQUESTS past the global, per-repository or
+   * per-user session limit.
+   */
+  async start(repository: string, signal?: AbortSignal, owner?: string): Promise<UploadState> {
+    const { maxUploadSessions, maxUploadSessionsPerRepository: perRepository, maxUploadSessionsPerUser: perUser } = this.limits;
+    const open = await this.meta.countUploads(signal);
+    if (open >= maxUploadSessions) throw tooManySessions('', maxUploadSessions);
+    // Fewer sessions in all than a cap: nobody can be at it, no need to look closer.
+    if (open >= perRepository) {
+      const sessions = await this.meta.listIdleUploads(Number.MAX_SAFE_INTEGER, maxUploadSessions, signal);
+      if (sessions.filter((s) => s.repository === repository).length >= perRepository) throw tooManySessions(` in repository ${repository}`, perRepository);
     }
+    if (owner !== undefined && open >= perUser && (await this.openOf(owner, signal)) >= perUser) throw tooManySessions(` for user ${owner}`, perUser);
     const id = randomUUID();
     const writer = await this.blobs.createUpload(id, signal);
     const t = this.now();
@@ -81,7 +98,27 @@ export class UploadService {
       throw err;
     }
     this.writers.set(id, writer);
+    if (owner !== undefined) {
+      if (!this.owned.has(owner)) this.owned.set(owner, new Set());
+      this.owned.get(owner)!.add(id);
+      this.ownerOf.set(id, owner);
+    }
     return { id, repository, offset: 0 };
+  }
+
+  /** Sessions `owner` opened here that are still open (those finished elsewhere, e.g. on another replica, are dropped). */
+  private async openOf(owner: string, signal?: AbortSignal): Promise<number> {
+    for (const id of [...(this.owned.get(owner) ?? [])]) if (!(await this.meta.getUpload(id, signal))) this.forget(id);
+    return this.owned.get(owner)?.size ?? 0;
+  }
+
+  private forget(id: string): void {
+    const owner = this.ownerOf.get(id);
+    if (owner === undefined) return;
+    this.ownerOf.delete(id);
+    const ids = this.owned.get(owner);
+    ids?.delete(id);
+    if (ids?.size === 0) this.owned.delete(owner);
   }
 
   /**
@@ -135,7 +172,7 @@ export class UploadService {
   async status(repository: string, id: string, signal?: AbortSignal): Promise<UploadState> {
     const session = await this.session(repository, id, signal);
     if (this.busy.has(id)) return { id, repository, offset: session.offset };
-    return this.exclusive(id, async () => {
+    return this.exclusive(repository, id, signal, async () => {
       const writer = await this.writer(await this.session(repository, id, signal), signal);
       return { id, repository, offset: writer.size };
     });
@@ -146,7 +183,7 @@ export class UploadService {
    * offset (else 416) and its length must match Content-Length.
    */
   async append(repository: string, id: string, chunk: ChunkInput): Promise<UploadState> {
-    return this.exclusive(id, async () => {
+    return this.exclusive(repository, id, chunk.signal, async () => {
       const session = await this.session(repository, id, chunk.signal);
       const writer = await this.writer(session, chunk.signal);
       await this.appendChecked(session, writer, chunk);
@@ -161,7 +198,7 @@ export class UploadService {
    */
   async finish(repository: string, id: string, digest: string, chunk: ChunkInput): Promise<string> {
     parseDigest(digest);
-    return this.exclusive(id, async () => {
+    return this.exclusive(repository, id, chunk.signal, async () => {
       const session = await this.session(repository, id, chunk.signal);
       const writer = await this.writer(session, chunk.signal);
       await this.appendChecked(session, writer, chunk);
@@ -178,13 +215,14 @@ export class UploadService {
         await this.meta.linkBlob(repository, { digest, size }, this.now(), chunk.signal);
       });
       await this.meta.deleteUpload(id, chunk.signal);
+      this.forget(id);
       return digest;
     });
   }
 
   /** Cancels a session and removes its bytes (DELETE on the upload URL). */
   async cancel(repository: string, id: string, signal?: AbortSignal): Promise<void> {
-    return this.exclusive(id, async () => {
+    return this.exclusive(repository, id, signal, async () => {
       await this.session(repository, id, signal);
       await this.discard(id, this.writers.get(id));
     });
@@ -257,6 +295,7 @@ export class UploadService {
     if (!resumed) {
       await this.meta.deleteUpload(session.id, signal);
       this.writers.delete(session.id);
+      this.forget(session.id);
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `the data of upload ${session.id} was lost; start a new upload`);
     }
     this.writers.set(session.id, resumed);
@@ -301,13 +340,19 @@ export class UploadService {
     if (writer) await writer.cancel();
     else await this.blobs.deleteUpload(id);
     await this.meta.deleteUpload(id);
+    this.forget(id);
   }
 
-  private async exclusive<T>(id: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * Runs `fn` as the one request on session `id`. The session is looked up in
+   * `repository` first: a session of another repository is unknown here
+   * (404), never "busy", so its existence does not leak across repositories.
+   */
+  private async exclusive<T>(repository: string, id: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+    const session = await this.session(repository, id, signal);
     if (this.busy.has(id)) {
-      const session = await this.meta.getUpload(id);
       throw new RegistryError('BLOB_UPLOAD_OUT_OF_ORDER', `upload ${id} is busy with another request; retry once it has finished`, {
-        headers: session ? { Range: uploadRange(session.offset) } : {},
+        headers: { Range: uploadRange(session.offset) },
       });
     }
     this.busy.add(id);

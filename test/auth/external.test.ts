@@ -72,7 +72,9 @@ describe('external issuer', () => {
       ] as const) {
         expectError(await call(reg, 'GET', '/v2/ci/app/tags/list', { authorization: bearer(token) }), 401, 'UNAUTHORIZED', what);
       }
-      assert.equal((await call(reg, 'GET', '/token')).status, 404);
+      // no route here: refused to anonymous callers (unmatched paths fail closed), 404 with a valid token
+      assert.equal((await call(reg, 'GET', '/token')).status, 401);
+      assert.equal((await call(reg, 'GET', '/token', { authorization: bearer(good) })).status, 404);
     } finally {
       await reg.close();
     }

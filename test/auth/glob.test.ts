@@ -4,7 +4,6 @@ import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { RepositoryPattern } from '../../src/auth/glob.js';
 import { AccessPolicy } from '../../src/auth/policy.js';
-import { requiredAccess } from '../../src/auth/access.js';
 
 const m = (pattern: string, name: string) => RepositoryPattern.compile(pattern).matches(name);
 
@@ -90,18 +89,5 @@ describe('access policy', () => {
     assert.equal(a('root', 'anything'), 'delete,pull,push');
     assert.equal(a('olga', 'anything/else'), 'delete,pull,push');
     assert.equal(a('mallory', 'team-a/app'), '');
-  });
-
-  it('required access per method and route', () => {
-    const r = (method: string, route: Parameters<typeof requiredAccess>[1], query: Record<string, string> = {}) => requiredAccess(method, route, 'x/y', query);
-    assert.deepEqual(r('GET', 'manifest'), { kind: 'repository', repository: 'x/y', actions: ['pull'], scopes: ['repository:x/y:pull'] });
-    assert.deepEqual(r('PUT', 'manifest').kind === 'repository' && r('PUT', 'manifest'), { kind: 'repository', repository: 'x/y', actions: ['push'], scopes: ['repository:x/y:pull,push'] });
-    const mount = r('POST', 'uploads', { mount: 'sha256:0', from: 'other/repo' });
-    assert.ok(mount.kind === 'repository' && mount.scopes[1] === 'repository:other/repo:pull');
-    const badFrom = r('POST', 'uploads', { mount: 'sha256:0', from: 'Bad"Name' });
-    assert.ok(badFrom.kind === 'repository' && badFrom.scopes.length === 1);
-    assert.deepEqual(requiredAccess('GET', 'base', undefined, {}), { kind: 'login' });
-    assert.deepEqual(requiredAccess('GET', 'catalog', undefined, {}), { kind: 'catalog' });
-    assert.deepEqual(requiredAccess('GET', 'invalid', undefined, {}), { kind: 'login' });
   });
 });

@@ -1,8 +1,8 @@
 /**
  * A registry with auth on a real loopback socket, for the auth tests:
  * users (bcrypt cost 4) and rules given inline, stores in memory, the token
- * signing key in a fresh temp dir. `trustProxy` is on so that a test can
- * choose its client IP with X-Forwarded-For.
+ * signing key in a fresh temp dir. The loopback address is a trusted proxy
+ * (by default) so that a test can choose its client IP with X-Forwarded-For.
  */
 import assert from 'node:assert/strict';
 import { randomBytes, type KeyObject } from 'node:crypto';
@@ -20,6 +20,7 @@ import { TokenIssuer, TokenVerifier } from '../../src/auth/tokens.js';
 import type { ThrottleOptions } from '../../src/auth/throttle.js';
 import type { RegistryLimits } from '../../src/limits.js';
 import { createRegistry } from '../../src/registry.js';
+import { createRegistryServer } from '../../src/server/app.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
 import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
 import { digestOf } from '../../src/oci/digest.js';
@@ -76,8 +77,16 @@ export interface StartAuthOptions {
   /** Verify with this instead of the built-in issuer (external issuer). */
   readonly verifier?: TokenVerifier;
   readonly fastify?: Partial<FastifyServerOptions>;
-  /** Called on the new instance before anything is registered. */
+  /** Called on the new instance before anything is registered (not with `server`). */
   readonly setup?: (app: FastifyInstance) => void;
+  /** Default ['127.0.0.1']: tests choose their client address with X-Forwarded-For. */
+  readonly trustedProxies?: readonly string[];
+  /** Token realm; default: derived by the plugin. */
+  readonly realm?: string;
+  /** The whole server (createRegistryServer: health, metrics, admin, token endpoint) instead of auth + registry only. */
+  readonly server?: boolean;
+  /** Users (name → password) and bcrypt cost of the htpasswd; default USERS at cost 4. */
+  readonly users?: { readonly text: string };
 }
 
 export async function startAuthRegistry(options: StartAuthOptions = {}): Promise<AuthRegistry> {
@@ -87,20 +96,37 @@ export async function startAuthRegistry(options: StartAuthOptions = {}): Promise
   const issuer = options.verifier
     ? undefined
     : new TokenIssuer({ privateKey: key.privateKey, publicKey: key.publicKey, issuer: ISSUER, service: SERVICE, expiresInSeconds: 120 });
+  const trustedProxies = options.trustedProxies ?? ['127.0.0.1'];
   const auth: AuthOptions = {
     mode,
     policy: new AccessPolicy(options.policy ?? POLICY),
-    users: UserStore.fromText(htpasswdText()),
+    users: UserStore.fromText(options.users?.text ?? htpasswdText()),
     realm: 'ferro-test',
-    throttle: options.throttle ?? { maxFailures: 1000 },
-    ...(mode === 'token' ? { token: { service: SERVICE, ...(issuer ? { issuer } : {}), ...(options.verifier ? { verifier: options.verifier, realm: 'https://auth.example.com/token' } : {}) } } : {}),
+    throttle: options.throttle ?? { maxFailures: 1000, maxAddressFailures: 1000 },
+    trustedProxies,
+    ...(mode === 'token'
+      ? {
+          token: {
+            service: SERVICE,
+            ...(issuer ? { issuer } : {}),
+            ...(options.verifier ? { verifier: options.verifier, realm: 'https://auth.example.com/token' } : {}),
+            ...(options.realm !== undefined ? { realm: options.realm } : {}),
+          },
+        }
+      : {}),
   };
   const blobStore = new MemoryBlobStore();
   const metadataStore = new MemoryMetadataStore();
-  const app = Fastify({ logger: false, trustProxy: true, ...options.fastify } as FastifyServerOptions) as unknown as FastifyInstance;
-  options.setup?.(app);
-  await app.register(authPlugin(auth));
-  await app.register(createRegistry({ blobStore, metadataStore, sweepIntervalMs: 0, ...(options.limits ? { limits: options.limits } : {}) }));
+  const registryOptions = { blobStore, metadataStore, sweepIntervalMs: 0, ...(options.limits ? { limits: options.limits } : {}) };
+  let app: FastifyInstance;
+  if (options.server) {
+    app = await createRegistryServer({ ...registryOptions, auth: authPlugin(auth), trustedProxies, ...(options.fastify ? { fastify: options.fastify } : {}) });
+  } else {
+    app = Fastify({ logger: false, ...(trustedProxies.length > 0 ? { trustProxy: [...trustedProxies] } : {}), ...options.fastify } as FastifyServerOptions) as unknown as FastifyInstance;
+    options.setup?.(app);
+    await app.register(authPlugin(auth));
+    await app.register(createRegistry(registryOptions));
+  }
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no TCP address');
@@ -125,9 +151,11 @@ export function bearer(token: string): string {
   return `Bearer ${token}`;
 }
 
-/** One HTTP request on a fresh connection, the path sent exactly as given (no dot-segment normalisation). */
+/** One HTTP request on a fresh connection, the path (or an absolute-form target) sent exactly as given (no dot-segment normalisation). */
 export function call(reg: { url: string }, method: string, path: string, headers: Record<string, string> = {}, body?: Uint8Array | string): Promise<HttpResponse> {
-  return fetchRaw(reg.url + path, { method, headers, ...(body === undefined ? {} : { body }), rawPath: true });
+  // an absolute-form target (http://host/path) is sent as the request target itself
+  const target = path.startsWith('/') ? {} : { target: path };
+  return fetchRaw(path.startsWith('/') ? reg.url + path : reg.url, { method, headers, ...(body === undefined ? {} : { body }), rawPath: true, ...target });
 }
 
 /** A token from GET /token for `user` (undefined: anonymous) and `scopes`. */

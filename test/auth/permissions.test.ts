@@ -95,6 +95,23 @@ for (const mode of ['token', 'basic'] as const) {
       assert.equal(mounted.status, 201, mounted.body.toString());
     });
 
+    // Issue 11 item 5: the old code checked the mount source against the user's rules, not the token's grants.
+    it('a mount needs pull on the source in the credentials themselves: a token without it opens a plain session', async () => {
+      const admin = await as('admin', 'repository:team-a/secret-sauce:*');
+      const { layer } = await pushImage(reg, 'team-a/secret-sauce', 'v1', admin);
+      // alice's rules grant pull on team-a/**, but this token grants team-a/web only
+      const narrow = await as('alice', 'repository:team-a/web:pull,push');
+      const res = await call(reg, 'POST', `/v2/team-a/web/blobs/uploads/?mount=${layer}&from=team-a/secret-sauce`, { authorization: narrow });
+      if (mode === 'token') {
+        assert.equal(res.status, 202, res.body.toString());
+        expectError(await call(reg, 'HEAD', `/v2/team-a/web/blobs/${layer}`, { authorization: narrow }), 404, 'BLOB_UNKNOWN');
+      } else {
+        assert.equal(res.status, 201, 'basic mode: the rules are the credentials');
+      }
+      const wide = await as('alice', 'repository:team-a/web2:pull,push', 'repository:team-a/secret-sauce:pull');
+      assert.equal((await call(reg, 'POST', `/v2/team-a/web2/blobs/uploads/?mount=${layer}&from=team-a/secret-sauce`, { authorization: wide })).status, 201);
+    });
+
     it('names that try to escape a pattern never reach another repository', async () => {
       const auth = await as('alice', 'repository:team-a/app:pull');
       const attempts = [
@@ -121,6 +138,8 @@ for (const mode of ['token', 'basic'] as const) {
       const encodedSecret = await call(reg, 'GET', '/v2/%73ecret/x/manifests/v1', { authorization: auth });
       assert.ok([401, 403].includes(encodedSecret.status), String(encodedSecret.status));
       assert.equal((await call(reg, 'GET', '/v2/te%61m-a/app/manifests/v1', { authorization: auth })).status, 200);
+      const doubly = await call(reg, 'GET', '/v2/team-a%252fapp/manifests/v1', { authorization: auth });
+      assert.ok([400, 403, 401].includes(doubly.status), `decoded once only: ${doubly.status}`);
     });
   });
 }

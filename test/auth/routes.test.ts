@@ -1,136 +1,227 @@
 /**
- * The security table: every /v2 route and method, without credentials and
- * with wrong ones, in token mode (Bearer challenges naming the needed scope)
- * and basic mode (Basic challenges); then the same routes with sufficient
- * credentials, so that the table is not stricter than it should be.
+ * The security table: every endpoint of the server (/v2 routes and methods,
+ * the admin trigger, the token endpoint, probes and metrics) × every refusal
+ * path (no credentials, bad credentials, not enough permission, not an admin,
+ * throttled), in token mode (Bearer challenges naming the needed scope) and
+ * basic mode (Basic challenges); every endpoint again through encoded,
+ * absolute-form, double-slash, dot-segment and case-variant request targets;
+ * then with sufficient credentials, so that the table is not stricter than it
+ * should be. Extend ENDPOINTS whenever an endpoint is added.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { basic, bearer, call, expectError, pushBlob, pushImage, SERVICE, startAuthRegistry, tokenFor, type AuthRegistry } from './helpers.js';
+import { basic, bearer, call, expectError, pushBlob, pushImage, SERVICE, startAuthRegistry, tokenFor, type AuthRegistry, type HttpResponse } from './helpers.js';
 
 const R = 'team-a/app';
 const D = `sha256:${'a'.repeat(64)}`;
 const U = '00000000-0000-4000-8000-000000000000';
 
-/** method, path, the scope a challenge must name ('' for none). */
-const TABLE: ReadonlyArray<readonly [string, string, string]> = [
-  ['GET', '/v2/', ''],
-  ['HEAD', '/v2/', ''],
-  ['GET', '/v2', ''],
-  ['GET', '/v2/_catalog', 'registry:catalog:*'],
-  ['GET', '/v2/_catalog?n=10', 'registry:catalog:*'],
-  ['GET', `/v2/${R}/tags/list`, `repository:${R}:pull`],
-  ['GET', `/v2/${R}/manifests/latest`, `repository:${R}:pull`],
-  ['HEAD', `/v2/${R}/manifests/latest`, `repository:${R}:pull`],
-  ['PUT', `/v2/${R}/manifests/latest`, `repository:${R}:pull,push`],
-  ['DELETE', `/v2/${R}/manifests/${D}`, `repository:${R}:delete`],
-  ['GET', `/v2/${R}/referrers/${D}`, `repository:${R}:pull`],
-  ['GET', `/v2/${R}/blobs/${D}`, `repository:${R}:pull`],
-  ['HEAD', `/v2/${R}/blobs/${D}`, `repository:${R}:pull`],
-  ['DELETE', `/v2/${R}/blobs/${D}`, `repository:${R}:delete`],
-  ['POST', `/v2/${R}/blobs/uploads/`, `repository:${R}:pull,push`],
-  ['POST', `/v2/${R}/blobs/uploads/?digest=${D}`, `repository:${R}:pull,push`],
-  ['POST', `/v2/${R}/blobs/uploads/?mount=${D}&from=team-b/lib`, `repository:${R}:pull,push repository:team-b/lib:pull`],
-  ['GET', `/v2/${R}/blobs/uploads/${U}`, `repository:${R}:pull`],
-  ['PATCH', `/v2/${R}/blobs/uploads/${U}`, `repository:${R}:pull,push`],
-  ['PUT', `/v2/${R}/blobs/uploads/${U}?digest=${D}`, `repository:${R}:pull,push`],
-  ['DELETE', `/v2/${R}/blobs/uploads/${U}`, `repository:${R}:pull,push`],
-  ['OPTIONS', `/v2/${R}/tags/list`, ''],
-  ['GET', '/v2/no/such/endpoint', ''],
-  ['GET', '/v2/a/../b/manifests/latest', ''],
+type Need = 'open' | 'token-endpoint' | 'login' | 'catalog' | 'admin' | 'repository';
+
+/** method, path, what it needs, the scope a Bearer challenge must name ('' for none). */
+const V2: ReadonlyArray<readonly [string, string, Need, string]> = [
+  ['GET', '/v2/', 'login', ''],
+  ['HEAD', '/v2/', 'login', ''],
+  ['GET', '/v2', 'login', ''],
+  ['GET', '/v2/_catalog', 'catalog', 'registry:catalog:*'],
+  ['GET', '/v2/_catalog?n=10', 'catalog', 'registry:catalog:*'],
+  ['GET', `/v2/${R}/tags/list`, 'repository', `repository:${R}:pull`],
+  ['GET', `/v2/${R}/manifests/latest`, 'repository', `repository:${R}:pull`],
+  ['HEAD', `/v2/${R}/manifests/latest`, 'repository', `repository:${R}:pull`],
+  ['PUT', `/v2/${R}/manifests/latest`, 'repository', `repository:${R}:pull,push`],
+  ['PUT', `/v2/${R}/manifests/latest?tag=a&tag=b`, 'repository', `repository:${R}:pull,push`],
+  ['DELETE', `/v2/${R}/manifests/${D}`, 'repository', `repository:${R}:delete`],
+  ['GET', `/v2/${R}/referrers/${D}`, 'repository', `repository:${R}:pull`],
+  ['GET', `/v2/${R}/blobs/${D}`, 'repository', `repository:${R}:pull`],
+  ['HEAD', `/v2/${R}/blobs/${D}`, 'repository', `repository:${R}:pull`],
+  ['DELETE', `/v2/${R}/blobs/${D}`, 'repository', `repository:${R}:delete`],
+  ['POST', `/v2/${R}/blobs/uploads/`, 'repository', `repository:${R}:pull,push`],
+  ['POST', `/v2/${R}/blobs/uploads/?digest=${D}`, 'repository', `repository:${R}:pull,push`],
+  ['POST', `/v2/${R}/blobs/uploads/?mount=${D}&from=team-b/lib`, 'repository', `repository:${R}:pull,push repository:team-b/lib:pull`],
+  ['POST', `/v2/${R}/blobs/uploads/?mount=${D}&from=Bad%22Name`, 'repository', `repository:${R}:pull,push`],
+  ['GET', `/v2/${R}/blobs/uploads/${U}`, 'repository', `repository:${R}:pull`],
+  ['PATCH', `/v2/${R}/blobs/uploads/${U}`, 'repository', `repository:${R}:pull,push`],
+  ['PUT', `/v2/${R}/blobs/uploads/${U}?digest=${D}`, 'repository', `repository:${R}:pull,push`],
+  ['DELETE', `/v2/${R}/blobs/uploads/${U}`, 'repository', `repository:${R}:pull,push`],
+  ['OPTIONS', `/v2/${R}/tags/list`, 'login', ''],
+  ['GET', '/v2/no/such/endpoint', 'login', ''],
+  ['GET', '/v2/a/../b/manifests/latest', 'login', ''],
 ];
 
-describe('token mode: every route refuses anonymous and wrong credentials', () => {
-  let reg: AuthRegistry;
-  before(async () => {
-    reg = await startAuthRegistry({ mode: 'token' });
-  });
-  after(() => reg.close());
+/** Every endpoint outside /v2. */
+const OTHERS: ReadonlyArray<readonly [string, string, Need, string]> = [
+  ['POST', '/admin/gc', 'admin', ''],
+  ['POST', '/admin/gc?dryRun=true', 'admin', ''],
+  ['GET', '/live', 'open', ''],
+  ['HEAD', '/live', 'open', ''],
+  ['GET', '/ready', 'open', ''],
+  ['GET', '/healthz', 'open', ''],
+  ['GET', '/metrics', 'open', ''],
+  ['GET', `/token?service=${SERVICE}`, 'token-endpoint', ''],
+  ['POST', '/token', 'token-endpoint', ''],
+  ['GET', '/no/such/endpoint', 'login', ''],
+  ['DELETE', '/admin/gc', 'login', ''],
+];
 
-  it('without credentials: 401 UNAUTHORIZED with a Bearer challenge naming the scope', async () => {
-    const realm = `${reg.url}/token`;
-    for (const [method, path, scope] of TABLE) {
-      const res = await call(reg, method, path);
-      expectError(res, 401, 'UNAUTHORIZED', `${method} ${path}`);
-      const expected = `Bearer realm="${realm}",service="${SERVICE}"${scope ? `,scope="${scope}"` : ''}`;
-      assert.equal(res.headers['www-authenticate'], expected, `${method} ${path}`);
-      assert.equal(res.headers['docker-distribution-api-version'], 'registry/2.0');
-    }
-  });
+/** Request targets the router may or may not match to the same route: never a way around its declaration. */
+function variants(path: string, origin: string): string[] {
+  const q = path.indexOf('?');
+  const [p, query] = q === -1 ? [path, ''] : [path.slice(0, q), path.slice(q)];
+  const first = p.split('/')[1]!;
+  const rest = p.slice(1 + first.length);
+  const hex = (c: string) => `%${c.charCodeAt(0).toString(16)}`;
+  const out = [
+    `/${hex(first[0]!)}${first.slice(1)}${rest}${query}`,
+    `/${[...first].map(hex).join('')}${rest}${query}`,
+    `${origin}${path}`,
+    `/${path}`,
+    `${p.replace(/\/([^/]*)$/, '//$1')}${query}`,
+    `/x/..${path}`,
+    `/.${path}`,
+    `/${first.toUpperCase()}${rest}${query}`,
+    `/${first[0]!.toUpperCase()}${first.slice(1)}${rest}${query}`,
+  ];
+  return [...new Set(out)].filter((v) => v !== path);
+}
 
-  it('with a malformed or unsigned Bearer token, or Basic credentials: 401', async () => {
-    for (const [method, path] of TABLE) {
-      for (const authorization of [bearer('not-a-jwt'), bearer('a.b.c'), 'Bearer', basic('alice'), basic('alice', 'wrong'), 'Negotiate abc']) {
-        const res = await call(reg, method, path, { authorization });
-        expectError(res, 401, 'UNAUTHORIZED', `${method} ${path} ${authorization}`);
-        assert.match(String(res.headers['www-authenticate']), /^Bearer realm="[^"]+",service="registry\.test"/);
-        if (authorization.startsWith('Bearer')) assert.match(String(res.headers['www-authenticate']), /error="invalid_token"$/);
-      }
-    }
-  });
+for (const mode of ['token', 'basic'] as const) {
+  const endpoints = [...V2, ...OTHERS].filter(([, path, need]) => mode === 'token' || need !== 'token-endpoint' || !path.startsWith('/token'));
+  describe(`security table [${mode}]`, () => {
+    let reg: AuthRegistry;
+    let ip = 0;
+    /** Each request from a fresh client address: failures in one row never throttle another. */
+    const send = (method: string, path: string, headers: Record<string, string> = {}): Promise<HttpResponse> =>
+      call(reg, method, path, { 'x-forwarded-for': `10.${mode === 'token' ? 1 : 2}.${(++ip >> 8) & 255}.${ip & 255}`, ...headers });
+    const as = async (user: string, ...scopes: string[]) => (mode === 'basic' ? basic(user) : bearer(await tokenFor(reg, user, ...scopes)));
+    before(async () => {
+      reg = await startAuthRegistry({ mode, server: true, throttle: { maxFailures: 3, maxAddressFailures: 1000 } });
+    });
+    after(() => reg.close());
 
-  it('with a token for another repository: 401 insufficient_scope', async () => {
-    const token = await tokenFor(reg, 'bob', 'repository:team-b/lib:pull,push,delete');
-    for (const [method, path, scope] of TABLE) {
-      if (!scope.startsWith('repository:')) continue;
-      const res = await call(reg, method, path, { authorization: bearer(token) });
-      expectError(res, 401, 'UNAUTHORIZED', `${method} ${path}`);
-      assert.match(String(res.headers['www-authenticate']), /error="insufficient_scope"$/, `${method} ${path}`);
-    }
-  });
+    /** The challenge of a 401 in this mode for `scope`. */
+    const challengeFor = (scope: string) =>
+      mode === 'basic' ? 'Basic realm="ferro-test", charset="UTF-8"' : `Bearer realm="${reg.url}/token",service="${SERVICE}"${scope ? `,scope="${scope}"` : ''}`;
 
-  it('with sufficient tokens every route gets past auth (admin)', async () => {
-    const admin = await tokenFor(reg, 'admin', `repository:${R}:*`, 'repository:team-b/lib:pull', 'registry:catalog:*');
-    const started = await call(reg, 'POST', `/v2/${R}/blobs/uploads/`, { authorization: bearer(admin) });
-    assert.equal(started.status, 202);
-    const id = String(started.headers['docker-upload-uuid']);
-    for (const [method, rawPath] of TABLE) {
-      const path = rawPath.replace(U, id);
-      const res = await call(reg, method, path, { authorization: bearer(admin) });
-      assert.ok(res.status !== 401 && res.status !== 403, `${method} ${path}: ${res.status} ${res.body.toString()}`);
-    }
-  });
-});
-
-describe('basic mode: every route refuses anonymous and wrong credentials', () => {
-  let reg: AuthRegistry;
-  before(async () => {
-    reg = await startAuthRegistry({ mode: 'basic' });
-  });
-  after(() => reg.close());
-
-  it('without credentials, with a wrong password, an unknown user or a Bearer token: 401 with a Basic challenge', async () => {
-    for (const [method, path] of TABLE) {
-      for (const headers of [{} as Record<string, string>, { authorization: basic('alice', 'wrong') }, { authorization: basic('mallory', 'x') }, { authorization: bearer('x.y.z') }, { authorization: 'Basic !!!' }]) {
-        const res = await call(reg, method, path, headers);
+    it('without credentials: 401 with the challenge everywhere but the open endpoints', async () => {
+      for (const [method, path, need, scope] of endpoints) {
+        const res = await send(method, path);
+        if (need === 'open' || need === 'token-endpoint') {
+          assert.ok(![401, 403, 429].includes(res.status), `${method} ${path}: ${res.status} ${res.body.toString()}`);
+          continue;
+        }
         expectError(res, 401, 'UNAUTHORIZED', `${method} ${path}`);
-        assert.equal(res.headers['www-authenticate'], 'Basic realm="ferro-test", charset="UTF-8"');
+        assert.equal(res.headers['www-authenticate'], challengeFor(scope), `${method} ${path}`);
+        if (path.startsWith('/v2')) assert.equal(res.headers['docker-distribution-api-version'], 'registry/2.0');
       }
-    }
-  });
+    });
 
-  it('a user without the permission: 403 DENIED; the admin gets past auth everywhere', async () => {
-    for (const [method, path, scope] of TABLE) {
-      const res = await call(reg, method, path, { authorization: basic('bob') });
-      if (scope.startsWith('repository:')) expectError(res, 403, 'DENIED', `${method} ${path}`);
-      else assert.ok(res.status !== 401 && res.status !== 403, `${method} ${path}: ${res.status}`);
-    }
-    const started = await call(reg, 'POST', `/v2/${R}/blobs/uploads/`, { authorization: basic('admin') });
-    const id = String(started.headers['docker-upload-uuid']);
-    for (const [method, rawPath] of TABLE) {
-      const res = await call(reg, method, rawPath.replace(U, id), { authorization: basic('admin') });
-      assert.ok(res.status !== 401 && res.status !== 403, `${method} ${rawPath}: ${res.status}`);
-    }
-  });
+    it('with bad credentials: 401 everywhere but the open endpoints', async () => {
+      const bad = mode === 'basic'
+        ? [basic('alice', 'wrong'), basic('mallory', 'x'), bearer('x.y.z'), 'Basic !!!', 'Negotiate abc']
+        : [bearer('not-a-jwt'), bearer('a.b.c'), 'Bearer', basic('alice'), basic('alice', 'wrong'), 'Negotiate abc'];
+      for (const [method, path, need] of endpoints) {
+        if (need === 'open' || need === 'token-endpoint') continue;
+        for (const authorization of bad) {
+          const res = await send(method, path, { authorization });
+          expectError(res, 401, 'UNAUTHORIZED', `${method} ${path} ${authorization}`);
+          assert.match(String(res.headers['www-authenticate']), mode === 'basic' ? /^Basic realm="ferro-test"/ : /^Bearer realm="[^"]+",service="registry\.test"/);
+          if (mode === 'token' && authorization.startsWith('Bearer')) assert.match(String(res.headers['www-authenticate']), /error="invalid_token"$/);
+        }
+      }
+    });
 
-  it('per-repository actions: alice pushes and pulls team-a, may not delete; bob may not read team-a', async () => {
-    const { digest, layer } = await pushImage(reg, 'team-a/web', 'v1', basic('alice'));
-    assert.equal((await call(reg, 'GET', `/v2/team-a/web/manifests/v1`, { authorization: basic('alice') })).status, 200);
-    assert.equal((await call(reg, 'GET', `/v2/team-a/web/blobs/${layer}`, { authorization: basic('alice') })).status, 200);
-    expectError(await call(reg, 'DELETE', `/v2/team-a/web/manifests/${digest}`, { authorization: basic('alice') }), 403, 'DENIED');
-    expectError(await call(reg, 'GET', `/v2/team-a/web/manifests/v1`, { authorization: basic('bob') }), 403, 'DENIED');
-    expectError(await call(reg, 'GET', `/v2/team-a/web/manifests/v1`), 401, 'UNAUTHORIZED');
-    assert.equal((await call(reg, 'DELETE', `/v2/team-a/web/manifests/${digest}`, { authorization: basic('admin') })).status, 202);
-    await pushBlob(reg, 'team-b/x', Buffer.from('bob'), basic('bob'));
+    it('without the permission: 403 DENIED (basic) or 401 insufficient_scope (token); admin routes 403 to non-admins', async () => {
+      const bob = await as('bob', 'repository:team-b/lib:pull,push,delete');
+      for (const [method, path, need] of endpoints) {
+        const res = await send(method, path, { authorization: need === 'token-endpoint' ? basic('bob') : bob });
+        if (need === 'admin') expectError(res, 403, 'DENIED', `${method} ${path}`);
+        else if (need === 'catalog' && mode === 'token') {
+          expectError(res, 401, 'UNAUTHORIZED', `${method} ${path}`);
+          assert.match(String(res.headers['www-authenticate']), /scope="registry:catalog:\*",error="insufficient_scope"$/);
+        } else if (need !== 'repository') assert.ok(res.status !== 401 && res.status !== 403, `${method} ${path}: ${res.status}`);
+        else if (mode === 'basic') expectError(res, 403, 'DENIED', `${method} ${path}`);
+        else {
+          expectError(res, 401, 'UNAUTHORIZED', `${method} ${path}`);
+          assert.match(String(res.headers['www-authenticate']), /error="insufficient_scope"$/, `${method} ${path}`);
+        }
+      }
+    });
+
+    it('throttled: 429 with Retry-After wherever credentials are checked, even the right ones', async () => {
+      const from = { 'x-forwarded-for': `192.0.2.${mode === 'token' ? 1 : 2}` };
+      for (let i = 0; i < 3; i++) await call(reg, 'GET', mode === 'token' ? '/token' : '/v2/', { authorization: basic('admin', `guess${i}`), ...from });
+      for (const [method, path, need] of endpoints) {
+        const res = await call(reg, method, path, { authorization: basic('admin'), ...from });
+        if (need === 'open') assert.ok(res.status === 200, `${method} ${path}: ${res.status}`);
+        else if (mode === 'token' && need !== 'token-endpoint') expectError(res, 401, 'UNAUTHORIZED', `${method} ${path}: Basic credentials on a token registry`);
+        else {
+          if (mode === 'token' && method === 'POST') continue; // the OAuth2 form carries the credentials, see throttle.test.ts
+          expectError(res, 429, 'TOOMANYREQUESTS', `${method} ${path}`);
+          assert.ok(Number(res.headers['retry-after']) >= 1, `${method} ${path}`);
+        }
+      }
+    });
+
+    // Issue 11 item 1: /%61dmin/gc and POST http://host/admin/gc ran a collection without credentials.
+    it('encoded, absolute-form, double-slash, dot-segment and case-variant targets never get around a declaration', async () => {
+      const bob = await as('bob', 'repository:team-b/lib:pull,push,delete');
+      for (const [method, path, need] of endpoints) {
+        if (need === 'open' || need === 'token-endpoint') continue;
+        const canonical = (await send(method, path, { authorization: bob })).status;
+        for (const target of variants(path, reg.url)) {
+          const anonymous = await send(method, target);
+          expectError(anonymous, 401, 'UNAUTHORIZED', `anonymous ${method} ${target}`);
+          // bob gets what the canonical target answers him, or nothing (no route / invalid name)
+          const res = await send(method, target, { authorization: bob });
+          assert.ok(res.status === canonical || res.status === 404 || res.status === 400, `bob ${method} ${target}: ${res.status} (canonical ${canonical}) ${res.body.toString().slice(0, 200)}`);
+          if (need === 'admin' || need === 'repository') assert.ok(res.status >= 400, `bob ${method} ${target}: ${res.status}`);
+        }
+      }
+      // the router does match these to the admin route: the admin gets the report, nobody else gets past
+      const admin = await as('admin');
+      for (const target of ['/%61dmin/gc?dryRun=true', '/%61%64%6d%69%6e/gc?dryRun=true', `${reg.url}/admin/gc?dryRun=true`]) {
+        expectError(await send('POST', target), 401, 'UNAUTHORIZED', target);
+        expectError(await send('POST', target, { authorization: bob }), 403, 'DENIED', target);
+        const ok = await send('POST', target, { authorization: admin });
+        assert.equal(ok.status, 200, `${target}: ${ok.body.toString()}`);
+        assert.equal((ok.json() as { dryRun: boolean }).dryRun, true);
+      }
+    });
+
+    it('the open endpoints answer through their variants the router matches, and nothing else is opened by them', async () => {
+      for (const [method, path, need] of endpoints) {
+        if (need !== 'open') continue;
+        for (const target of variants(path, reg.url)) {
+          const res = await send(method, target);
+          assert.ok(res.status === 200 || res.status === 401, `${method} ${target}: ${res.status}`);
+        }
+      }
+    });
+
+    it('with sufficient credentials every endpoint gets past auth (admin)', async () => {
+      const admin = await as('admin', `repository:${R}:*`, 'repository:team-b/lib:pull', 'registry:catalog:*');
+      const started = await send('POST', `/v2/${R}/blobs/uploads/`, { authorization: admin });
+      assert.equal(started.status, 202);
+      const id = String(started.headers['docker-upload-uuid']);
+      for (const [method, rawPath, need] of endpoints) {
+        const path = rawPath.replace(U, id);
+        const res = await send(method, path, { authorization: need === 'token-endpoint' ? basic('admin') : admin });
+        assert.ok(res.status !== 401 && res.status !== 403 && res.status !== 429, `${method} ${path}: ${res.status} ${res.body.toString()}`);
+      }
+    });
+
+    it('per-repository actions: alice pushes and pulls team-a, may not delete; bob may not read team-a', async () => {
+      const alice = await as('alice', 'repository:team-a/web:pull,push,delete');
+      const { digest, layer } = await pushImage(reg, 'team-a/web', 'v1', alice);
+      assert.equal((await send('GET', `/v2/team-a/web/manifests/v1`, { authorization: alice })).status, 200);
+      assert.equal((await send('GET', `/v2/team-a/web/blobs/${layer}`, { authorization: alice })).status, 200);
+      const refused = await send('DELETE', `/v2/team-a/web/manifests/${digest}`, { authorization: alice });
+      if (mode === 'basic') expectError(refused, 403, 'DENIED');
+      else expectError(refused, 401, 'UNAUTHORIZED');
+      expectError(await send('GET', `/v2/team-a/web/manifests/v1`), 401, 'UNAUTHORIZED');
+      const admin = await as('admin', 'repository:team-a/web:delete');
+      assert.equal((await send('DELETE', `/v2/team-a/web/manifests/${digest}`, { authorization: admin })).status, 202);
+      await pushBlob(reg, 'team-b/x', Buffer.from('bob'), await as('bob', 'repository:team-b/x:push'));
+    });
   });
-});
+}

@@ -59,7 +59,8 @@ describe('server binary with a configuration file', () => {
     assert.equal(res.headers['www-authenticate'], 'Basic realm="ferro", charset="UTF-8"');
     assert.equal((await call(server, 'GET', '/v2/', { authorization: basic('alice') })).status, 200);
     assert.equal((await call(server, 'GET', '/v2/public/x/tags/list')).status, 404, 'anonymous pull reaches the registry');
-    assert.equal((await call(server, 'GET', '/token')).status, 404, 'no token endpoint in basic mode');
+    assert.equal((await call(server, 'GET', '/token')).status, 401, 'no route: unmatched paths need a login');
+    assert.equal((await call(server, 'GET', '/token', { authorization: basic('alice') })).status, 404, 'no token endpoint in basic mode');
   });
 
   it('bad configuration is exit code 2 with a message naming the problem', async () => {

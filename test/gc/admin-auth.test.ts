@@ -24,5 +24,15 @@ for (const mode of ['basic', 'token'] as const) {
       assert.equal(report.dryRun, true);
       assert.equal(report.scanned, 0);
     });
+
+    // Issue 11 item 1: the old hook decided on the raw URL string, the router on the decoded path: these ran a collection anonymously.
+    it('percent-encoded and absolute-form targets reach the admin route only through its declaration', async () => {
+      for (const target of ['/%61dmin/gc', '/%61%64%6d%69%6e/gc', '/%61dmin/gc?dryRun=false', `${reg.url}/admin/gc`, `${reg.url.replace('http:', 'HTTP:')}/admin/gc`]) {
+        const anonymous = await call(reg, 'POST', target);
+        expectError(anonymous, 401, 'UNAUTHORIZED', target);
+        assert.match(String(anonymous.headers['www-authenticate']), mode === 'basic' ? /^Basic realm=/ : /^Bearer realm=/);
+        expectError(await call(reg, 'POST', target, { authorization: await as('bob') }), 403, 'DENIED', target);
+      }
+    });
   });
 }

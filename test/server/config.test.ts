@@ -54,6 +54,18 @@ test('flags override the environment', () => {
   assert.equal(serve(parseConfig(['--storage-dir='], env)).storageDir, undefined, 'an explicit empty flag selects memory');
 });
 
+test('trusted proxies, the metrics listener and public repository metrics', () => {
+  const config = serve(parseConfig(['--trusted-proxies', '10.0.0.0/8, 192.0.2.1,::1', '--metrics-listen', '127.0.0.1:9100'], { FERRO_OCI_PUBLIC_REPOSITORY_METRICS: 'true' }));
+  assert.deepEqual(config.trustedProxies, ['10.0.0.0/8', '192.0.2.1', '::1']);
+  assert.deepEqual(config.metricsListen, { host: '127.0.0.1', port: 9100 });
+  assert.equal(config.publicRepositoryMetrics, true);
+  assert.deepEqual(serve(parseConfig([], { FERRO_OCI_TRUSTED_PROXIES: 'fd00::/8' })).trustedProxies, ['fd00::/8']);
+  rejects(['--trusted-proxies', '10.0.0.0/8,proxy.example'], {}, /--trusted-proxies: trusted proxy "proxy\.example" is not an IP address or CIDR/);
+  rejects([], { FERRO_OCI_TRUSTED_PROXIES: '10.0.0.0/33' }, /FERRO_OCI_TRUSTED_PROXIES/);
+  rejects(['--metrics-listen', 'nope'], {}, /--metrics-listen/);
+  rejects(['--public-repository-metrics', 'maybe'], {}, /--public-repository-metrics/);
+});
+
 test('listen address forms', () => {
   assert.deepEqual(parseListen('example.com:80', 'x'), { host: 'example.com', port: 80 });
   assert.deepEqual(parseListen(':9000', 'x'), { host: '0.0.0.0', port: 9000 });
