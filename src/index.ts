@@ -16,7 +16,6 @@ export { DEFAULT_LIMITS, resolveLimits, type RegistryLimits } from './limits.js'
 
 export type * from './storage/blob/types.js';
 export type * from './storage/meta/types.js';
-export { supportsBlobLifecycle, supportsManifestLifecycle } from './storage/meta/types.js';
 export * from './storage/errors.js';
 export { MemoryBlobStore } from './storage/blob/memory.js';
 export { FilesystemBlobStore, openFilesystemBlobStore } from './storage/blob/filesystem.js';

@@ -14,7 +14,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, HTTPMethods }
 import { RegistryError } from './oci/errors.js';
 import { resolveLimits, type RegistryLimits } from './limits.js';
 import type { BlobStore } from './storage/blob/types.js';
-import { storeClock, supportsManifestLifecycle, type MetadataStore } from './storage/meta/types.js';
+import { storeClock, type MetadataStore } from './storage/meta/types.js';
 import { BlobService } from './services/blobs.js';
 import { ListingService } from './services/listings.js';
 import { ManifestService } from './services/manifests.js';
@@ -177,15 +177,8 @@ function garbageCollection(app: FastifyInstance, options: RegistryOptions, servi
     policy: services.policy,
   });
   adminRoutes(app, gc);
-  if (services.policy.prunes && !supportsManifestLifecycle(options.metadataStore)) {
-    app.log.warn('the metadata store does not support retention or the untagged policy: collections will fail until they are removed');
-  }
   const intervalMs = settings.intervalMs ?? DEFAULT_GC_INTERVAL_MS;
   if (intervalMs <= 0) return;
-  if (!gc.available) {
-    app.log.warn('the metadata store does not support garbage collection: no blob is ever deleted');
-    return;
-  }
   const stop = new AbortController();
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {

@@ -10,7 +10,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { RegistryError } from '../oci/errors.js';
-import { GC_UNAVAILABLE, type GarbageCollector } from '../services/gc.js';
+import { type GarbageCollector } from '../services/gc.js';
 import { queryParam } from './headers.js';
 import { routeAccess } from './route-access.js';
 
@@ -25,7 +25,6 @@ export function booleanParam(query: unknown, name: string): boolean {
 export function adminRoutes(app: FastifyInstance, gc: GarbageCollector): void {
   app.post('/admin/gc', routeAccess('admin'), async (request, reply) => {
     const dryRun = booleanParam(request.query, 'dryRun');
-    if (!gc.available) throw new RegistryError('UNSUPPORTED', GC_UNAVAILABLE);
     const report = await gc.run({ dryRun });
     request.log.info({ gc: report }, 'garbage collection run on request');
     return reply.code(200).header('Cache-Control', 'no-store').send(report);

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
 import type { BlobStore, ByteRange } from '../storage/blob/types.js';
-import { supportsBlobLifecycle, type MetadataStore } from '../storage/meta/types.js';
+import { type MetadataStore } from '../storage/meta/types.js';
 
 /** How the blob reads renew link receipts (docs/gc.md). */
 export interface ReceiptOptions {
@@ -32,7 +32,7 @@ export class BlobService {
     if (!link) throw unknown();
     const meta = this.meta;
     const receipts = this.receipts;
-    if (receipts && supportsBlobLifecycle(meta)) {
+    if (receipts) {
       const now = receipts.now();
       // Reclaimed between the read and the renewal: the blob is gone, answer as such.
       if (now - link.touchedAt > receipts.renewAfterMs && !(await meta.touchBlobLink(repository, digest, now, signal))) throw unknown();

@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BlobStore } from '../storage/blob/types.js';
-import { storeClock, supportsBlobLifecycle, type BlobLifecycle, type MetadataStore } from '../storage/meta/types.js';
+import { storeClock, type MetadataStore } from '../storage/meta/types.js';
 import type { StoragePolicy } from './policy.js';
 import { pruneManifests, type PruneReport } from './prune.js';
 
@@ -91,12 +91,9 @@ export interface GcReport extends GcProgress {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-export const GC_UNAVAILABLE = 'this metadata store does not implement the blob lifecycle (BlobLifecycle): garbage collection is not available';
-
 /** One collection run. Rejects only when aborted or when a store cannot be listed; a failed deletion is counted in `errors`. */
 export async function collectGarbage(stores: GcStores, options: GcOptions = {}): Promise<GcReport> {
   const { blobStore: blobs, metadataStore: meta } = stores;
-  if (!supportsBlobLifecycle(meta)) throw new Error(GC_UNAVAILABLE);
   const now = options.now ?? storeClock(meta);
   const graceMs = options.graceMs ?? DEFAULT_GC_GRACE_MS;
   const leaseMs = options.leaseMs ?? DEFAULT_GC_LEASE_MS;
@@ -151,7 +148,7 @@ export async function collectGarbage(stores: GcStores, options: GcOptions = {}):
  * receipt is older than the grace (plus the renewal half), each by its own
  * conditional transaction (unlinkBlobIf). Resolves how many it removed.
  */
-async function reclaimLinks(meta: MetadataStore & BlobLifecycle, graceMs: number, now: () => number, dryRun: boolean, signal?: AbortSignal): Promise<number> {
+async function reclaimLinks(meta: MetadataStore, graceMs: number, now: () => number, dryRun: boolean, signal?: AbortSignal): Promise<number> {
   let removed = 0;
   for (let lastRepo: string | undefined; ; ) {
     const repos = await meta.listRepositories({ ...(lastRepo === undefined ? {} : { last: lastRepo }), limit: 500 }, signal);
@@ -221,11 +218,6 @@ export class GarbageCollector {
     private readonly stores: GcStores,
     private readonly defaults: Omit<GcOptions, 'dryRun' | 'signal' | 'onProgress'> = {},
   ) {}
-
-  /** Whether the metadata store supports collection at all. */
-  get available(): boolean {
-    return supportsBlobLifecycle(this.stores.metadataStore);
-  }
 
   /** The last completed run's report. */
   get lastReport(): GcReport | undefined {

@@ -6,7 +6,7 @@ import { RegistryError } from '../oci/errors.js';
 import { digestOf, type DigestAlgorithm } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import { assertValidTag, isValidTag, parseReference, type Reference } from '../oci/names.js';
-import { supportsManifestLifecycle, type ManifestRecord, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
+import { type ManifestRecord, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
 import { StoragePolicy } from './policy.js';
 
 export interface PutManifestOptions {
@@ -63,11 +63,6 @@ export class ManifestService {
     const tags = ref.kind === 'tag' ? [ref.tag] : [...new Set(options.tags)].map(assertValidTag);
     const toRef = (d: { digest: string; size: number }) => ({ digest: d.digest, size: d.size });
     const immutableTags = tags.filter((tag) => this.policy.isImmutable(repository, tag));
-    for (const tag of immutableTags) {
-      // Also refused inside putManifest; checked first so that a store without immutableTags support refuses too.
-      const current = await this.meta.getTag(repository, tag, signal);
-      if (current !== undefined && current !== digest) throw immutableError(repository, tag, current);
-    }
     const result = await this.meta.putManifest(
       {
         repository,
@@ -141,25 +136,19 @@ export class ManifestService {
    * Deletes a manifest of a repository with immutable-tag rules: refused when
    * an immutable tag points at it; otherwise its tags are removed, then the
    * manifest only while it is still untagged (ManifestLifecycle), so that an
-   * immutable tag set meanwhile is never lost. A store without the lifecycle
-   * gets the check and a plain delete.
+   * immutable tag set meanwhile is never lost.
    */
   private async deleteGuarded(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
     const meta = this.meta;
     const tags: TagRecord[] = [];
     for (let last: string | undefined; ; ) {
-      const page = supportsManifestLifecycle(meta)
-        ? await meta.listTagRecords(repository, { ...(last === undefined ? {} : { last }), limit: 1000 }, signal)
-        : await Promise.all(
-            (await meta.listTags(repository, { ...(last === undefined ? {} : { last }), limit: 1000 }, signal)).map(async (tag) => ({ tag, digest: (await meta.getTag(repository, tag, signal)) ?? '', updatedAt: 0 })),
-          );
+      const page = await meta.listTagRecords(repository, { ...(last === undefined ? {} : { last }), limit: 1000 }, signal);
       tags.push(...page.filter((t) => t.digest === digest));
       if (page.length < 1000) break;
       last = page[page.length - 1]!.tag;
     }
     const locked = tags.find((t) => this.policy.isImmutable(repository, t.tag));
     if (locked) throw immutableError(repository, locked.tag, digest, 'so the manifest it points at cannot be deleted');
-    if (!supportsManifestLifecycle(meta)) return meta.deleteManifest(repository, digest, signal);
     for (const t of tags) await meta.deleteTagIf(repository, t.tag, t, signal);
     if (await meta.deleteManifestIf(repository, digest, { untagged: true }, signal)) return true;
     if (!(await meta.getManifest(repository, digest, signal))) return false;

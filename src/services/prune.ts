@@ -16,7 +16,7 @@
  * meanwhile for its next manifest stays in the repository.
  */
 import { parseManifest } from '../oci/manifest.js';
-import { supportsManifestLifecycle, type ManifestDeleteConditions, type ManifestLifecycle, type MetadataStore, type PageOptions, type TagRecord } from '../storage/meta/types.js';
+import { type ManifestDeleteConditions, type MetadataStore, type PageOptions, type TagRecord } from '../storage/meta/types.js';
 import type { StoragePolicy } from './policy.js';
 
 export interface PruneOptions {
@@ -47,7 +47,6 @@ export interface PruneReport {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-type Store = MetadataStore & ManifestLifecycle;
 
 async function* paged<T>(list: (page: PageOptions) => Promise<T[]>, key: (t: T) => string, size = 500): AsyncGenerator<T> {
   let last: string | undefined;
@@ -60,7 +59,6 @@ async function* paged<T>(list: (page: PageOptions) => Promise<T[]>, key: (t: T) 
 }
 
 export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy, options: PruneOptions): Promise<PruneReport> {
-  if (!supportsManifestLifecycle(meta)) throw new Error('this metadata store does not implement the manifest lifecycle (ManifestLifecycle): retention and the untagged policy are not available');
   const now = options.now ?? Date.now;
   const dryRun = options.dryRun === true;
   const limit = options.listLimit ?? 1000;
@@ -78,7 +76,7 @@ export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy,
   };
 
   /** Removes `digest` under `conditions`, then its children and referrers under the same ones. */
-  const prune = async (store: Store, repository: string, digest: string, conditions: ManifestDeleteConditions, reason: PruneReason) => {
+  const prune = async (store: MetadataStore, repository: string, digest: string, conditions: ManifestDeleteConditions, reason: PruneReason) => {
     const stack: Array<[string, PruneReason]> = [[digest, reason]];
     while (stack.length > 0) {
       signal?.throwIfAborted();

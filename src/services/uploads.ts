@@ -29,7 +29,7 @@ import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
 import type { RegistryLimits } from '../limits.js';
 import type { BlobStore, BlobWriter } from '../storage/blob/types.js';
-import { supportsBlobLifecycle, type MetadataStore, type UploadSession } from '../storage/meta/types.js';
+import { type MetadataStore, type UploadSession } from '../storage/meta/types.js';
 import { ConcurrentWriteError, DigestMismatchError } from '../storage/errors.js';
 
 /** Bytes of a request body, with what the client announced about them. */
@@ -258,12 +258,10 @@ export class UploadService {
    * Runs `fn` while `digest` is reserved for `holder`, releasing it afterwards
    * (also on failure). While a collector holds the digest's deletion mark:
    * with `wait`, retries for up to limits.reserveWaitMs, then throws UNAVAILABLE;
-   * without, resolves undefined and does not run `fn`. A store without the
-   * blob lifecycle is never garbage-collected: `fn` just runs.
+   * without, resolves undefined and does not run `fn`.
    */
   private async withReservation<T>(digest: string, holder: string, wait: boolean, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T | undefined> {
     const meta = this.meta;
-    if (!supportsBlobLifecycle(meta)) return fn();
     const deadline = Date.now() + this.limits.reserveWaitMs;
     for (let delay = 5; !(await meta.reserveBlob(digest, holder, this.now(), this.limits.uploadSessionTtlMs, signal)); delay = Math.min(delay * 2, 250)) {
       if (!wait) return undefined;

@@ -9,6 +9,7 @@ import { afterEach, beforeEach, describe, it } from 'node:test';
 import { digestOf } from '../../src/oci/digest.js';
 import type { BlobStore, BlobWriter } from '../../src/storage/blob/types.js';
 import { ConcurrentWriteError, DigestMismatchError, LengthMismatchError, SizeLimitError, WriterClosedError } from '../../src/storage/errors.js';
+import { missingMethods, type Unlisted } from './port-methods.js';
 
 export interface BlobStoreFixture {
   readonly store: BlobStore;
@@ -84,7 +85,6 @@ export async function streamLargeBlob(store: BlobStore, id: string, totalBytes: 
 /** Every method of the port; the type check below fails the build when the port gains one not listed here. */
 const PORT_METHODS = ['stat', 'read', 'delete', 'list', 'createUpload', 'resumeUpload', 'deleteUpload', 'listUploads', 'redirectUrl', 'checkHealth', 'close'] as const;
 const WRITER_METHODS = ['append', 'digest', 'commit', 'cancel'] as const;
-type Unlisted<T, Listed> = Exclude<{ [K in keyof T]: T[K] extends (...args: never[]) => unknown ? K : never }[keyof T], Listed>;
 const portListed: [Unlisted<BlobStore, (typeof PORT_METHODS)[number]>] extends [never] ? true : never = true;
 const writerListed: [Unlisted<BlobWriter, (typeof WRITER_METHODS)[number]>] extends [never] ? true : never = true;
 void portListed;
@@ -126,10 +126,10 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStoreFix
     }
 
     it('implements every method of the port (a missing one is a failure, not a skip)', async () => {
-      const missing = PORT_METHODS.filter((m) => typeof (store as unknown as Record<string, unknown>)[m] !== 'function');
+      const missing = missingMethods(store, PORT_METHODS);
       assert.deepEqual(missing, [], `store lacks ${missing.join(', ')}`);
       const writer = await store.createUpload('methods');
-      const missingW = WRITER_METHODS.filter((m) => typeof (writer as unknown as Record<string, unknown>)[m] !== 'function');
+      const missingW = missingMethods(writer, WRITER_METHODS);
       assert.deepEqual(missingW, [], `writer lacks ${missingW.join(', ')}`);
       await writer.cancel();
     });

@@ -1,11 +1,10 @@
 /**
  * MetadataStore contract, part: the blob lifecycle of online garbage
  * collection (BlobLifecycle in src/storage/meta/types.ts, docs/gc.md).
- * Skipped for a store that does not implement it.
  */
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { supportsBlobLifecycle, type BlobLifecycle, type MetadataStore } from '../../src/storage/meta/types.js';
+import { type BlobLifecycle, type MetadataStore } from '../../src/storage/meta/types.js';
 import { blob, manifest, mustPut } from './metadata-fixtures.js';
 
 const HOUR = 3600_000;
@@ -14,19 +13,11 @@ const LEASE = 60_000;
 /** The cases; `store()` is the fresh store of the running case (see metadataStoreContract). */
 export function lifecycleContract(store: () => MetadataStore): void {
   describe('blob lifecycle (reservations and deletion marks)', () => {
-    /** The store with its lifecycle methods, or undefined (the case is skipped). */
-    const lifecycle = (t: TestContext): (MetadataStore & BlobLifecycle) | undefined => {
-      const s = store();
-      if (supportsBlobLifecycle(s)) return s;
-      t.skip('the store does not implement BlobLifecycle');
-      return undefined;
-    };
     const mark = (s: BlobLifecycle, digest: string, now: number, extra: { holder?: string; graceMs?: number; dryRun?: boolean } = {}) =>
       s.markBlobForDeletion(digest, extra.holder ?? 'gc', { now, graceMs: extra.graceMs ?? 0, leaseMs: LEASE, ...(extra.dryRun ? { dryRun: true } : {}) });
 
-    it('a reservation blocks the mark; a mark refuses reservations until it is dropped', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('a reservation blocks the mark; a mark refuses reservations until it is dropped', async () => {
+      const s = store();
       const { digest } = blob('x');
       const now = Date.now();
       assert.equal(await s.reserveBlob(digest, 'u1', now, HOUR), true);
@@ -42,9 +33,8 @@ export function lifecycleContract(store: () => MetadataStore): void {
       assert.equal(await s.reserveBlob(digest, 'u3', now + 2, HOUR), true);
     });
 
-    it('a digest linked in any repository or referenced by any manifest is never marked', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('a digest linked in any repository or referenced by any manifest is never marked', async () => {
+      const s = store();
       const now = Date.now();
       const layer = blob('layer', 5);
       await s.linkBlob('a', layer, now - HOUR);
@@ -61,9 +51,8 @@ export function lifecycleContract(store: () => MetadataStore): void {
       await s.unmarkBlob(layer.digest, 'gc');
     });
 
-    it('graceMs counts from the last link, unlink or reservation; a digest never seen counts as used now', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('graceMs counts from the last link, unlink or reservation; a digest never seen counts as used now', async () => {
+      const s = store();
       const now = Date.now();
       const reserved = blob('reserved').digest;
       assert.ok(await s.reserveBlob(reserved, 'u', now, 1000));
@@ -85,9 +74,8 @@ export function lifecycleContract(store: () => MetadataStore): void {
       assert.equal(await mark(s, blob('unseen, no grace').digest, now), true);
     });
 
-    it('expired reservations are ignored; expired marks are taken over by a collector or cleared by a reservation', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('expired reservations are ignored; expired marks are taken over by a collector or cleared by a reservation', async () => {
+      const s = store();
       const now = Date.now();
       const { digest } = blob('x');
       assert.ok(await s.reserveBlob(digest, 'crashed upload', now, 1000));
@@ -102,9 +90,8 @@ export function lifecycleContract(store: () => MetadataStore): void {
       assert.equal(await mark(s, digest, now + 1002 + 2 * LEASE, { holder: 'gc3' }), false, 'reserved');
     });
 
-    it('a dry run changes nothing', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('a dry run changes nothing', async () => {
+      const s = store();
       const now = Date.now();
       const { digest } = blob('x');
       assert.ok(await s.reserveBlob(digest, 'u', now, HOUR));
@@ -114,9 +101,8 @@ export function lifecycleContract(store: () => MetadataStore): void {
       assert.equal(await mark(s, digest, now, { dryRun: true }), false, 'reserved');
     });
 
-    it('after unmark, the digest can be reserved and linked again, and is protected by its link', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('after unmark, the digest can be reserved and linked again, and is protected by its link', async () => {
+      const s = store();
       const now = Date.now();
       const b = blob('again', 9);
       assert.ok(await mark(s, b.digest, now));
@@ -128,9 +114,8 @@ export function lifecycleContract(store: () => MetadataStore): void {
       assert.deepEqual(await s.getBlobLink('r', b.digest), { ...b, touchedAt: now });
     });
 
-    it('every lifecycle method rejects with the reason of an aborted signal and has no effect', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('every lifecycle method rejects with the reason of an aborted signal and has no effect', async () => {
+      const s = store();
       const now = Date.now();
       const { digest } = blob('x');
       assert.ok(await s.reserveBlob(digest, 'u', now, HOUR));
@@ -154,9 +139,8 @@ export function lifecycleContract(store: () => MetadataStore): void {
       assert.equal(await s.reserveBlob(blob('y').digest, 'u', now, HOUR), true, 'y was not marked');
     });
 
-    it('receipts: linking and touching renew them; only an unreferenced link with an old receipt and no live reservation is reclaimable', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('receipts: linking and touching renew them; only an unreferenced link with an old receipt and no live reservation is reclaimable', async () => {
+      const s = store();
       const T = 1_000_000;
       const [kept, loose, touched, reserved, relinked] = ['kept', 'loose', 'touched', 'reserved', 'relinked'].map((n) => blob(n, 4)) as [ReturnType<typeof blob>, ReturnType<typeof blob>, ReturnType<typeof blob>, ReturnType<typeof blob>, ReturnType<typeof blob>];
       for (const b of [kept, loose, touched, reserved, relinked]) await s.linkBlob('app', b, T);

@@ -1,28 +1,20 @@
 /**
  * MetadataStore contract, part: the manifest lifecycle of retention and the
  * untagged policy (ManifestLifecycle in src/storage/meta/types.ts), and
- * immutable tags (PutManifestInput.immutableTags). Lifecycle cases are skipped
- * for a store that does not implement it.
+ * immutable tags (PutManifestInput.immutableTags).
  */
-import { describe, it, type TestContext } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { supportsBlobLifecycle, supportsManifestLifecycle, type ManifestLifecycle, type MetadataStore } from '../../src/storage/meta/types.js';
+import { type MetadataStore } from '../../src/storage/meta/types.js';
 import { blob, manifest, mustPut, NOW } from './metadata-fixtures.js';
 
 const INDEX = 'application/vnd.oci.image.index.v1+json';
 
 export function manifestLifecycleContract(store: () => MetadataStore): void {
   describe('manifest lifecycle (conditional deletes, tag records, immutable tags)', () => {
-    const lifecycle = (t: TestContext): (MetadataStore & ManifestLifecycle) | undefined => {
-      const s = store();
-      if (supportsManifestLifecycle(s)) return s;
-      t.skip('the store does not implement ManifestLifecycle');
-      return undefined;
-    };
 
-    it('an immutable tag is created, set again to the same manifest, and never moved', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('an immutable tag is created, set again to the same manifest, and never moved', async () => {
+      const s = store();
       const m1 = manifest('app', '1', { tags: ['v1'], immutableTags: ['v1'] });
       const m2 = manifest('app', '2', { tags: ['v1'], immutableTags: ['v1'], now: NOW + 5 });
       await mustPut(s, m1);
@@ -34,9 +26,8 @@ export function manifestLifecycleContract(store: () => MetadataStore): void {
       assert.equal(await s.getTag('app', 'v1'), m2.digest, 'without the flag the tag moves');
     });
 
-    it('several tags with immutable ones: one taken refuses the whole put, naming it; unchanged ones let the others move', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('several tags with immutable ones: one taken refuses the whole put, naming it; unchanged ones let the others move', async () => {
+      const s = store();
       const m1 = manifest('app', '1', { tags: ['v1', 'latest'], immutableTags: ['v1'] });
       const m2 = manifest('app', '2', { tags: ['latest', 'v2', 'v1'], immutableTags: ['v1', 'v2'], now: NOW + 5 });
       await mustPut(s, m1);
@@ -54,9 +45,8 @@ export function manifestLifecycleContract(store: () => MetadataStore): void {
       ]);
     });
 
-    it('lists tag records in tag order with digests and times; deleteTagIf needs both unchanged', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('lists tag records in tag order with digests and times; deleteTagIf needs both unchanged', async () => {
+      const s = store();
       const m1 = manifest('app', '1');
       const m2 = manifest('app', '2');
       await mustPut(s, { ...m1, tags: ['b'], now: NOW + 2 });
@@ -77,9 +67,8 @@ export function manifestLifecycleContract(store: () => MetadataStore): void {
       assert.ok(await s.getManifest('app', m1.digest), 'the manifest stays');
     });
 
-    it('deleteManifestIf: untagged, unreferenced and dry run', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('deleteManifestIf: untagged, unreferenced and dry run', async () => {
+      const s = store();
       const child = manifest('app', 'child');
       const tagged = manifest('app', 'tagged', { tags: ['v1'] });
       await mustPut(s, child);
@@ -98,9 +87,8 @@ export function manifestLifecycleContract(store: () => MetadataStore): void {
       assert.equal(await s.getTag('app', 'v1'), undefined);
     });
 
-    it('deleteManifestIf: usedBefore counts puts, tag moves and deleteTag', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('deleteManifestIf: usedBefore counts puts, tag moves and deleteTag', async () => {
+      const s = store();
       const m = manifest('app', 'm', { tags: ['x'] });
       await mustPut(s, m);
       assert.equal(await s.deleteManifestIf('app', m.digest, { usedBefore: NOW }), false);
@@ -121,9 +109,8 @@ export function manifestLifecycleContract(store: () => MetadataStore): void {
       assert.equal(await s.deleteManifestIf('app', removedByIf.digest, { usedBefore: NOW + 1 }), true, 'deleteTagIf is no use');
     });
 
-    it('deleteManifestIf: referrers are kept, or kept while their subject exists', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('deleteManifestIf: referrers are kept, or kept while their subject exists', async () => {
+      const s = store();
       const subject = manifest('app', 'subject');
       const sig = manifest('app', 'sig', { subject: subject.digest, artifactType: 'application/x.sig' });
       await mustPut(s, subject);
@@ -136,9 +123,8 @@ export function manifestLifecycleContract(store: () => MetadataStore): void {
       assert.deepEqual(await s.listReferrers('app', subject.digest, undefined), []);
     });
 
-    it('deleteManifestIf leaves the blob links (receipts, reclaimed by unlinkBlobIf)', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('deleteManifestIf leaves the blob links (receipts, reclaimed by unlinkBlobIf)', async () => {
+      const s = store();
       const own = blob('own', 3);
       await s.linkBlob('app', own, NOW);
       const m = manifest('app', 'm', { blobs: [own] });
@@ -147,9 +133,8 @@ export function manifestLifecycleContract(store: () => MetadataStore): void {
       assert.deepEqual(await s.getBlobLink('app', own.digest), { ...own, touchedAt: NOW });
     });
 
-    it('the lifecycle methods reject with the reason of an aborted signal and have no effect', async (t) => {
-      const s = lifecycle(t);
-      if (!s) return;
+    it('the lifecycle methods reject with the reason of an aborted signal and have no effect', async () => {
+      const s = store();
       const m = manifest('app', 'm', { tags: ['t'] });
       await mustPut(s, m);
       const controller = new AbortController();

@@ -237,7 +237,6 @@ if (unavailable !== undefined) {
         const cases: [StatementName, unknown[]][] = [
           ['listRepositories', [100]],
           ['listRepositoriesAfter', ['a', 100]],
-          ['findBlobLink', ['d']],
           ['listBlobLinks', ['r', 100]],
           ['listBlobLinksAfter', ['r', 'd', 100]],
           ['lockBlobLinks', ['r', ['d', 'e']]],

@@ -90,7 +90,6 @@ describe('SqliteMetadataStore specifics', () => {
         ['listTagsAfter', ['r', 'a', 100]],
         ['listReferrers', ['r', 's']],
         ['listReferrersOfType', ['r', 's', 't']],
-        ['findBlobLink', ['d']],
         ['listBlobLinks', ['r', 100]],
         ['listBlobLinksAfter', ['r', 'd', 100]],
         ['listManifests', ['r', 100]],

@@ -5,7 +5,8 @@
  */
 import { afterEach, beforeEach, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { supportsBlobLifecycle, type MetadataStore } from '../../src/storage/meta/types.js';
+import type { MetadataStore } from '../../src/storage/meta/types.js';
+import { missingMethods, type Unlisted } from './port-methods.js';
 import { enumerationContract } from './metadata-store-enumeration.js';
 import { lifecycleContract } from './metadata-store-lifecycle.js';
 import { manifestLifecycleContract } from './metadata-store-manifest-lifecycle.js';
@@ -21,6 +22,23 @@ export interface OpenedStore {
 }
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
+
+/** Every required method of the port, lifecycles included; the type check below (with OPTIONAL_METHODS) fails the build when the port gains one not listed here. */
+const PORT_METHODS = [
+  'repositoryExists', 'listRepositories',
+  'linkBlob', 'getBlobLink', 'unlinkBlob', 'listBlobLinks',
+  'putManifest', 'getManifest', 'deleteManifest', 'getTag', 'deleteTag', 'listManifests', 'listTags', 'listReferrers',
+  'createUpload', 'getUpload', 'updateUpload', 'deleteUpload', 'countUploads', 'listIdleUploads',
+  'stats', 'checkHealth', 'close',
+  // BlobLifecycle
+  'reserveBlob', 'releaseBlob', 'markBlobForDeletion', 'unmarkBlob', 'touchBlobLink', 'listReclaimableBlobLinks', 'unlinkBlobIf',
+  // ManifestLifecycle
+  'listTagRecords', 'deleteTagIf', 'deleteManifestIf',
+] as const;
+/** Optional by contract: a store used from one host may omit its clock (MetadataStore.clock). */
+const OPTIONAL_METHODS = ['clock'] as const;
+const portListed: [Unlisted<MetadataStore, (typeof PORT_METHODS)[number] | (typeof OPTIONAL_METHODS)[number]>] extends [never] ? true : never = true;
+void portListed;
 const INDEX = 'application/vnd.oci.image.index.v1+json';
 
 export function metadataStoreContract(name: string, open: () => Promise<OpenedStore>): void {
@@ -50,6 +68,11 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
     afterEach(async () => {
       await store.close();
       await opened.cleanup();
+    });
+
+    it('implements every method of the port (a missing one is a failure, not a skip)', () => {
+      const missing = missingMethods(store, PORT_METHODS);
+      assert.deepEqual(missing, [], `store lacks ${missing.join(', ')}`);
     });
 
     describe('repositories', () => {
@@ -109,21 +132,6 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
         assert.equal(await store.unlinkBlob('app', b.digest), false);
         assert.equal(await store.unlinkBlob('nowhere', b.digest), false);
         assert.equal(await store.getBlobLink('app', b.digest), undefined);
-      });
-
-      it('findBlobLink finds a link in any repository', async () => {
-        const b = blob('shared', 10);
-        assert.equal(await store.findBlobLink(b.digest), undefined);
-        await store.linkBlob('one', b, NOW);
-        await store.linkBlob('two', b, NOW);
-        const found = await store.findBlobLink(b.digest);
-        assert.ok(found !== undefined && ['one', 'two'].includes(found.repository));
-        assert.equal(found.digest, b.digest);
-        assert.equal(found.size, 10);
-        await store.unlinkBlob('one', b.digest);
-        assert.deepEqual(await store.findBlobLink(b.digest), { ...b, repository: 'two' });
-        await store.unlinkBlob('two', b.digest);
-        assert.equal(await store.findBlobLink(b.digest), undefined);
       });
     });
 
@@ -387,7 +395,6 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
           ['linkBlob', () => store.linkBlob('new', blob('x'), NOW, s)],
           ['getBlobLink', () => store.getBlobLink('app', blob('x').digest, s)],
           ['unlinkBlob', () => store.unlinkBlob('app', blob('x').digest, s)],
-          ['findBlobLink', () => store.findBlobLink(blob('x').digest, s)],
           ['listBlobLinks', () => store.listBlobLinks('app', { limit: 1 }, s)],
           ['listManifests', () => store.listManifests('app', { limit: 1 }, s)],
           ['putManifest', () => store.putManifest(manifest('new', '2', { tags: ['t'] }), s)],
@@ -432,18 +439,13 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
         await store.createUpload({ id: 'u', repository: 'app', offset: 5, createdAt: 1, updatedAt: 2 });
         const reserved = blob('reserved').digest;
         const marked = blob('marked').digest;
-        const lifecycle = supportsBlobLifecycle(store);
-        if (supportsBlobLifecycle(store)) {
-          assert.ok(await store.reserveBlob(reserved, 'u', Date.now(), 3600_000));
-          assert.ok(await store.markBlobForDeletion(marked, 'gc', { now: Date.now(), graceMs: 0, leaseMs: 3600_000 }));
-        }
+        assert.ok(await store.reserveBlob(reserved, 'u', Date.now(), 3600_000));
+        assert.ok(await store.markBlobForDeletion(marked, 'gc', { now: Date.now(), graceMs: 0, leaseMs: 3600_000 }));
         await store.close();
         store = await opened.reopen();
-        if (lifecycle && supportsBlobLifecycle(store)) {
-          const mark = { now: Date.now(), graceMs: 0, leaseMs: 3600_000 };
-          assert.equal(await store.markBlobForDeletion(reserved, 'gc', mark), false, 'the reservation survived');
-          assert.equal(await store.reserveBlob(marked, 'u', Date.now(), 3600_000), false, 'the mark survived');
-        }
+        const mark = { now: Date.now(), graceMs: 0, leaseMs: 3600_000 };
+        assert.equal(await store.markBlobForDeletion(reserved, 'gc', mark), false, 'the reservation survived');
+        assert.equal(await store.reserveBlob(marked, 'u', Date.now(), 3600_000), false, 'the mark survived');
         assert.deepEqual(await store.listRepositories({ limit: 10 }), ['app']);
         assert.deepEqual(await store.getBlobLink('app', layer.digest), { ...layer, touchedAt: NOW }, 'with its receipt');
         assert.equal(await store.getTag('app', 'v1'), subject.digest);

@@ -14,7 +14,6 @@ import { describe, test } from 'node:test';
 import Database from 'better-sqlite3';
 import pino from 'pino';
 import { digestOf } from '../../src/oci/digest.js';
-import { supportsBlobLifecycle } from '../../src/storage/meta/types.js';
 import { Workload, badAnswers, verifyAcknowledged } from '../../support/outage.js';
 import { startRegistry } from '../../support/registry.js';
 import { fetchRaw, startServer } from '../../support/server-process.js';
@@ -60,7 +59,6 @@ describe('an upload waiting on a collector\'s deletion mark', () => {
     const registry = await startRegistry('disk', { limits: { reserveWaitMs: 300 }, logger });
     try {
       const meta = registry.metadataStore;
-      assert.ok(supportsBlobLifecycle(meta));
       const bytes = randomBytes(1000);
       const digest = digestOf(bytes);
       // A collector between its mark and its deletion, holding the mark longer than the upload waits.

@@ -29,7 +29,7 @@ import { compareBytes, countBlobRefs, removeManifest, SortedKeys, type Repositor
 export class MemoryMetadataStore implements MetadataStore, BlobLifecycle, ManifestLifecycle {
   readonly #repos = new Map<string, Repository>();
   readonly #repoNames = new SortedKeys();
-  /** digest -> repositories linking it, for findBlobLink */
+  /** digest -> repositories linking it: whether a digest is linked anywhere (BlobLifecycle) */
   readonly #linksByDigest = new Map<string, Set<string>>();
   readonly #uploads = new Map<string, UploadSession>();
   readonly #lifecycle = new MemoryBlobLifecycle((digest) => this.#linksByDigest.has(digest));
@@ -143,15 +143,6 @@ export class MemoryMetadataStore implements MetadataStore, BlobLifecycle, Manife
     if (this.#lifecycle.reserved(digest, c.now)) return false;
     this.#unlink(repository, repo, digest, link.touchedAt);
     return true;
-  }
-
-  async findBlobLink(digest: string, signal?: AbortSignal): Promise<(BlobRef & { repository: string }) | undefined> {
-    this.#enter(signal);
-    for (const repository of this.#linksByDigest.get(digest) ?? []) {
-      const link = this.#repos.get(repository)?.links.get(digest);
-      if (link !== undefined) return { repository, digest, size: link.size };
-    }
-    return undefined;
   }
 
   async listBlobLinks(repository: string, page: PageOptions, signal?: AbortSignal): Promise<BlobRef[]> {

@@ -244,7 +244,6 @@ export function statements(s: string) {
     unlinkBlob: `WITH gone AS (DELETE FROM ${s}.blob_links WHERE repository = $1 AND digest = $2 RETURNING digest)
                  INSERT INTO ${s}.blobs (digest, last_used) SELECT digest, $3 FROM gone
                  ON CONFLICT (digest) DO UPDATE SET last_used = greatest(${s}.blobs.last_used, excluded.last_used)`,
-    findBlobLink: `SELECT repository, digest, size FROM ${s}.blob_links WHERE digest = $1 ORDER BY repository LIMIT 1`,
     listBlobLinks: `SELECT digest, size FROM ${s}.blob_links WHERE repository = $1 ORDER BY digest LIMIT $2`,
     listBlobLinksAfter: `SELECT digest, size FROM ${s}.blob_links WHERE repository = $1 AND digest > $2 ORDER BY digest LIMIT $3`,
 

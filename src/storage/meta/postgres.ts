@@ -187,10 +187,6 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
     return (await this.#write(signal, 'unlinkBlob', [repository, digest, this.clock()])) > 0;
   }
 
-  async findBlobLink(digest: string, signal?: AbortSignal): Promise<(BlobRef & { repository: string }) | undefined> {
-    return this.#one<BlobRef & { repository: string }>(signal, 'findBlobLink', [digest]);
-  }
-
   async listBlobLinks(repository: string, page: PageOptions, signal?: AbortSignal): Promise<BlobRef[]> {
     return this.#page<BlobRef>(signal, page, 'listBlobLinks', 'listBlobLinksAfter', [repository]);
   }

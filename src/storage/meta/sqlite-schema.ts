@@ -175,7 +175,6 @@ export const SQL = {
              ON CONFLICT (repository, digest) DO UPDATE SET touched_at = max(coalesce(touched_at, created_at), excluded.touched_at)`,
   getBlobLink: 'SELECT digest, size, coalesce(touched_at, created_at) AS touched_at FROM blob_links WHERE repository = ? AND digest = ?',
   unlinkBlob: 'DELETE FROM blob_links WHERE repository = ? AND digest = ?',
-  findBlobLink: 'SELECT repository, digest, size FROM blob_links WHERE digest = ? ORDER BY repository LIMIT 1',
   listBlobLinks: 'SELECT digest, size FROM blob_links WHERE repository = ? ORDER BY digest LIMIT ?',
   listBlobLinksAfter: 'SELECT digest, size FROM blob_links WHERE repository = ? AND digest > ? ORDER BY digest LIMIT ?',
 

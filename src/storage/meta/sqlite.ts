@@ -173,12 +173,6 @@ export class SqliteMetadataStore implements MetadataStore, BlobLifecycle, Manife
     return writing(() => this.#unlinkBlob(repository, digest, Date.now()));
   }
 
-  async findBlobLink(digest: string, signal?: AbortSignal): Promise<(BlobRef & { repository: string }) | undefined> {
-    this.#enter(signal);
-    const row = this.#stmt.findBlobLink.get(digest) as { repository: string; digest: string; size: number } | undefined;
-    return row === undefined ? undefined : { repository: row.repository, digest: row.digest, size: row.size };
-  }
-
   async listBlobLinks(repository: string, page: PageOptions, signal?: AbortSignal): Promise<BlobRef[]> {
     this.#enter(signal);
     const limit = pageLimit(page);

@@ -70,8 +70,7 @@ export interface PutManifestInput {
   /**
    * Those of `tags` that are immutable. When one exists pointing at another
    * manifest, nothing is written and the result is `{ ok: false, missing: [],
-   * tagTaken: { tag, digest: <its digest> } }`. Part of ManifestLifecycle: a
-   * store without it may ignore the list (the caller's own check is then not atomic).
+   * tagTaken: { tag, digest: <its digest> } }`, whatever else is missing.
    */
   readonly immutableTags?: readonly string[];
   readonly now: number;
@@ -149,11 +148,6 @@ export interface ManifestLifecycle {
    * run: would delete).
    */
   deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean>;
-}
-
-/** Whether `store` implements the manifest lifecycle (retention, untagged policy, immutable tags need it). */
-export function supportsManifestLifecycle(store: MetadataStore): store is MetadataStore & ManifestLifecycle {
-  return typeof store.listTagRecords === 'function' && typeof store.deleteTagIf === 'function' && typeof store.deleteManifestIf === 'function';
 }
 
 export interface ReferrerRecord {
@@ -264,26 +258,11 @@ export function storeClock(store: MetadataStore): () => number {
   return store.clock ? () => store.clock!() : Date.now;
 }
 
-/** Whether `store` implements the blob lifecycle (without it, no blob is ever garbage-collected). */
-export function supportsBlobLifecycle(store: MetadataStore): store is MetadataStore & BlobLifecycle {
-  return (
-    typeof store.reserveBlob === 'function' &&
-    typeof store.releaseBlob === 'function' &&
-    typeof store.markBlobForDeletion === 'function' &&
-    typeof store.unmarkBlob === 'function' &&
-    typeof store.touchBlobLink === 'function' &&
-    typeof store.listReclaimableBlobLinks === 'function' &&
-    typeof store.unlinkBlobIf === 'function'
-  );
-}
-
 /**
- * The port. The BlobLifecycle and ManifestLifecycle methods are optional while
- * not every store implements them; a store without them refuses garbage
- * collection, retention and the untagged policy, and honours immutable tags
- * only as far as `PutManifestInput.immutableTags` goes.
+ * The port: every store implements all of it, the BlobLifecycle and
+ * ManifestLifecycle methods included (the contract suite fails on a missing one).
  */
-export interface MetadataStore extends Partial<BlobLifecycle>, Partial<ManifestLifecycle> {
+export interface MetadataStore extends BlobLifecycle, ManifestLifecycle {
   // Repositories
   repositoryExists(repository: string, signal?: AbortSignal): Promise<boolean>;
   listRepositories(page: PageOptions, signal?: AbortSignal): Promise<string[]>;
@@ -299,8 +278,6 @@ export interface MetadataStore extends Partial<BlobLifecycle>, Partial<ManifestL
   getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined>;
   /** Removes a link. Resolves false when it was not linked. Sets the digest's last_used (BlobLifecycle) to the store's clock. */
   unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean>;
-  /** Any repository's link to this digest (for mounts without `from`), or undefined. */
-  findBlobLink(digest: string, signal?: AbortSignal): Promise<(BlobRef & { repository: string }) | undefined>;
   /** The blobs linked in `repository`, ordered by digest; `page.last` is a digest. Empty for an unknown repository. */
   listBlobLinks(repository: string, page: PageOptions, signal?: AbortSignal): Promise<BlobRef[]>;
 
