@@ -32,6 +32,7 @@ import { digestOf, tryParseDigest } from '../oci/digest.js';
 import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import type { BlobStore } from '../storage/blob/types.js';
 import type { MetadataStore } from '../storage/meta/types.js';
+import { paged } from './paged.js';
 
 export type ProblemKind =
   | 'blob-corrupt'
@@ -89,17 +90,6 @@ export interface CheckOptions {
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
-/** Pages through a keyset listing, yielding every entry. */
-async function* paged<T>(list: (last: string | undefined) => Promise<T[]>, key: (entry: T) => string, size: number): AsyncGenerator<T> {
-  let last: string | undefined;
-  for (;;) {
-    const page = await list(last);
-    yield* page;
-    if (page.length < size) return;
-    last = key(page[page.length - 1]!);
-  }
-}
-
 /** Checks `blobs` and `meta` against each other; resolves with what was checked and every problem found. */
 export async function checkStores(blobs: BlobStore, meta: MetadataStore, options: CheckOptions = {}): Promise<CheckReport> {
   const ttl = options.uploadSessionTtlMs ?? DEFAULT_LIMITS.uploadSessionTtlMs;
@@ -111,7 +101,6 @@ export async function checkStores(blobs: BlobStore, meta: MetadataStore, options
   const problem = (kind: ProblemKind, subject: string, message: string, repository?: string) =>
     problems.push({ kind, subject, message, ...(repository === undefined ? {} : { repository }) });
   const warnings: CheckWarning[] = [];
-  const page = (last: string | undefined) => (last === undefined ? { limit: size } : { last, limit: size });
 
   // Blob content.
   for await (const digest of blobs.list(signal)) {
@@ -130,11 +119,11 @@ export async function checkStores(blobs: BlobStore, meta: MetadataStore, options
     if (actual !== digest) problem('blob-corrupt', digest, `content hashes to ${actual}`);
   }
 
-  for await (const repository of paged((last) => meta.listRepositories(page(last), signal), (r) => r, size)) {
+  for await (const repository of paged((p) => meta.listRepositories(p, signal), (r) => r, size)) {
     counts.repositories++;
     const where = (what: string) => `${what} in ${repository}`;
 
-    for await (const link of paged((last) => meta.listBlobLinks(repository, page(last), signal), (l) => l.digest, size)) {
+    for await (const link of paged((p) => meta.listBlobLinks(repository, p, signal), (l) => l.digest, size)) {
       counts.blobLinks++;
       const info = await blobs.stat(link.digest, signal);
       if (!info) problem('link-content-missing', link.digest, where('linked blob has no content'), repository);
@@ -142,7 +131,7 @@ export async function checkStores(blobs: BlobStore, meta: MetadataStore, options
     }
 
     const manifests = new Set<string>();
-    for await (const digest of paged((last) => meta.listManifests(repository, page(last), signal), (d) => d, size)) {
+    for await (const digest of paged((p) => meta.listManifests(repository, p, signal), (d) => d, size)) {
       counts.manifests++;
       manifests.add(digest);
       const record = await meta.getManifest(repository, digest, signal);
@@ -182,7 +171,7 @@ export async function checkStores(blobs: BlobStore, meta: MetadataStore, options
       }
     }
 
-    for await (const tag of paged((last) => meta.listTags(repository, page(last), signal), (t) => t, size)) {
+    for await (const tag of paged((p) => meta.listTags(repository, p, signal), (t) => t, size)) {
       counts.tags++;
       const target = await meta.getTag(repository, tag, signal);
       if (target === undefined || manifests.has(target)) continue;

@@ -18,6 +18,7 @@
 import { randomUUID } from 'node:crypto';
 import type { BlobStore } from '../storage/blob/types.js';
 import { storeClock, type MetadataStore } from '../storage/meta/types.js';
+import { paged } from './paged.js';
 import type { StoragePolicy } from './policy.js';
 import { pruneManifests, type PruneReport } from './prune.js';
 
@@ -150,23 +151,14 @@ export async function collectGarbage(stores: GcStores, options: GcOptions = {}):
  */
 async function reclaimLinks(meta: MetadataStore, graceMs: number, now: () => number, dryRun: boolean, signal?: AbortSignal): Promise<number> {
   let removed = 0;
-  for (let lastRepo: string | undefined; ; ) {
-    const repos = await meta.listRepositories({ ...(lastRepo === undefined ? {} : { last: lastRepo }), limit: 500 }, signal);
-    for (const repository of repos) {
-      for (let last: string | undefined; ; ) {
-        const t = now();
-        const links = await meta.listReclaimableBlobLinks(repository, receiptCutoff(t, graceMs), { ...(last === undefined ? {} : { last }), limit: 500 }, signal);
-        for (const link of links) {
-          signal?.throwIfAborted();
-          if (dryRun || (await meta.unlinkBlobIf(repository, link.digest, { touchedBefore: receiptCutoff(now(), graceMs), now: now() }, signal))) removed++;
-        }
-        if (links.length < 500) break;
-        last = links[links.length - 1]!.digest;
-      }
+  for await (const repository of paged((page) => meta.listRepositories(page, signal), (r) => r, 500)) {
+    const links = paged((page) => meta.listReclaimableBlobLinks(repository, receiptCutoff(now(), graceMs), page, signal), (l) => l.digest, 500);
+    for await (const link of links) {
+      signal?.throwIfAborted();
+      if (dryRun || (await meta.unlinkBlobIf(repository, link.digest, { touchedBefore: receiptCutoff(now(), graceMs), now: now() }, signal))) removed++;
     }
-    if (repos.length < 500) return removed;
-    lastRepo = repos[repos.length - 1];
   }
+  return removed;
 }
 
 /** The summary of a report as text lines (CLI, logs); with `detail`, one line per tag and manifest removed. */

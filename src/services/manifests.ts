@@ -7,6 +7,7 @@ import { digestOf, type DigestAlgorithm } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import { assertValidTag, isValidTag, parseReference, type Reference } from '../oci/names.js';
 import { type ManifestRecord, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
+import { paged } from './paged.js';
 import { StoragePolicy } from './policy.js';
 
 export interface PutManifestOptions {
@@ -141,12 +142,7 @@ export class ManifestService {
   private async deleteGuarded(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
     const meta = this.meta;
     const tags: TagRecord[] = [];
-    for (let last: string | undefined; ; ) {
-      const page = await meta.listTagRecords(repository, { ...(last === undefined ? {} : { last }), limit: 1000 }, signal);
-      tags.push(...page.filter((t) => t.digest === digest));
-      if (page.length < 1000) break;
-      last = page[page.length - 1]!.tag;
-    }
+    for await (const t of paged((page) => meta.listTagRecords(repository, page, signal), (r) => r.tag, 1000)) if (t.digest === digest) tags.push(t);
     const locked = tags.find((t) => this.policy.isImmutable(repository, t.tag));
     if (locked) throw immutableError(repository, locked.tag, digest, 'so the manifest it points at cannot be deleted');
     for (const t of tags) await meta.deleteTagIf(repository, t.tag, t, signal);

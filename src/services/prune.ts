@@ -16,7 +16,8 @@
  * meanwhile for its next manifest stays in the repository.
  */
 import { parseManifest } from '../oci/manifest.js';
-import { type ManifestDeleteConditions, type MetadataStore, type PageOptions, type TagRecord } from '../storage/meta/types.js';
+import { type ManifestDeleteConditions, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
+import { paged } from './paged.js';
 import type { StoragePolicy } from './policy.js';
 
 export interface PruneOptions {
@@ -47,16 +48,6 @@ export interface PruneReport {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
-
-async function* paged<T>(list: (page: PageOptions) => Promise<T[]>, key: (t: T) => string, size = 500): AsyncGenerator<T> {
-  let last: string | undefined;
-  for (;;) {
-    const page = await list(last === undefined ? { limit: size } : { last, limit: size });
-    yield* page;
-    if (page.length < size) return;
-    last = key(page[page.length - 1]!);
-  }
-}
 
 export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy, options: PruneOptions): Promise<PruneReport> {
   const now = options.now ?? Date.now;
@@ -97,7 +88,7 @@ export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy,
     }
   };
 
-  for await (const repository of paged((page) => meta.listRepositories(page, signal), (r) => r)) {
+  for await (const repository of paged((page) => meta.listRepositories(page, signal), (r) => r, 500)) {
     const retention = policy.retentionRule(repository);
     const untagged = policy.untaggedRule(repository);
     if (!retention && !untagged) continue;
@@ -105,7 +96,7 @@ export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy,
 
     if (retention) {
       const records: TagRecord[] = [];
-      for await (const r of paged((page) => meta.listTagRecords(repository, page, signal), (t) => t.tag)) records.push(r);
+      for await (const r of paged((page) => meta.listTagRecords(repository, page, signal), (t) => t.tag, 500)) records.push(r);
       const listedAt = now();
       const candidates = records
         .filter((r) => !policy.exceptedFromRetention(repository, r.tag) && !policy.isImmutable(repository, r.tag))
@@ -138,7 +129,7 @@ export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy,
         usedBefore: now() - (untagged.olderThanMs ?? options.graceMs),
         referrers: untagged.orphanReferrers === false ? 'keep' : 'orphans',
       };
-      for await (const digest of paged((page) => meta.listManifests(repository, page, signal), (d) => d)) {
+      for await (const digest of paged((page) => meta.listManifests(repository, page, signal), (d) => d, 500)) {
         await prune(meta, repository, digest, conditions, 'untagged');
       }
     }

@@ -5,7 +5,8 @@
  * Reads the MetadataStore only, page by page: O(blob links) per call, so
  * callers on a hot path cache the result (see server/metrics.ts).
  */
-import type { MetadataStore, PageOptions } from '../storage/meta/types.js';
+import type { MetadataStore } from '../storage/meta/types.js';
+import { paged } from './paged.js';
 
 export interface RepositoryUsage {
   readonly repository: string;
@@ -14,16 +15,6 @@ export interface RepositoryUsage {
   /** Their bytes. */
   readonly bytes: number;
   readonly manifests: number;
-}
-
-async function* paged<T>(list: (page: PageOptions) => Promise<T[]>, key: (t: T) => string, size: number): AsyncGenerator<T> {
-  let last: string | undefined;
-  for (;;) {
-    const page = await list(last === undefined ? { limit: size } : { last, limit: size });
-    yield* page;
-    if (page.length < size) return;
-    last = key(page[page.length - 1]!);
-  }
 }
 
 /** Every repository's usage, largest first (then by name). */
