@@ -11,19 +11,12 @@
  * linked blob. unlinkIfTx locks the link instead (see there).
  */
 import type { BlobUnlinkConditions, MarkBlobOptions } from './types.js';
-import type { StatementName } from './postgres-schema.js';
-
-/** Runs one of the store's statements in the current transaction. */
-export type TxQuery = <R>(name: StatementName, values: unknown[]) => Promise<{ rows: R[] }>;
+import { found, type TxQuery } from './postgres-schema.js';
 
 interface BlobRow {
   last_used: number;
   deleting_by: string | null;
   deleting_until: number | null;
-}
-
-async function found(query: TxQuery, name: StatementName, values: unknown[]): Promise<boolean> {
-  return (await query<{ found: boolean }>(name, values)).rows[0]?.found === true;
 }
 
 /** The digest's locked row, created (last_used = now) when the lifecycle never saw it. */

@@ -26,17 +26,10 @@
  * waiting for its lock, so the check and the write are one atomic step.
  */
 import type { ManifestDeleteConditions } from './types.js';
-import type { StatementName } from './postgres-schema.js';
-
-/** Runs one of the store's statements in the current transaction (rowCount: rows written). */
-export type TxQuery = <R>(name: StatementName, values: unknown[]) => Promise<{ rows: R[]; rowCount: number | null }>;
+import { found, type TxQuery } from './postgres-schema.js';
 
 /** Rounds of read-then-conditional-write before giving up (each lost round means another writer committed). */
 const TAG_ATTEMPTS = 100;
-
-async function found(query: TxQuery, name: StatementName, values: unknown[]): Promise<boolean> {
-  return (await query<{ found: boolean }>(name, values)).rows[0]?.found === true;
-}
 
 async function currentTag(query: TxQuery, repository: string, tag: string): Promise<string | undefined> {
   return (await query<{ digest: string }>('getTag', [repository, tag])).rows[0]?.digest;

@@ -348,3 +348,11 @@ export function statements(s: string) {
 }
 
 export type StatementName = keyof ReturnType<typeof statements>;
+
+/** Runs one of the store's statements on the connection at hand, in its current transaction if any (rowCount: rows written). */
+export type TxQuery = <R>(name: StatementName, values: unknown[]) => Promise<{ rows: R[]; rowCount: number | null }>;
+
+/** The `found` column of a statement's first row (the EXISTS probes). */
+export async function found(query: TxQuery, name: StatementName, values: unknown[]): Promise<boolean> {
+  return (await query<{ found: boolean }>(name, values)).rows[0]?.found === true;
+}

@@ -58,7 +58,7 @@ import type {
   TagRecord,
   UploadSession,
 } from './types.js';
-import { migrate, statements, type StatementName } from './postgres-schema.js';
+import { migrate, statements, type StatementName, type TxQuery } from './postgres-schema.js';
 import { inUse, markTx, reserveTx, unlinkIfTx, unmarkTx } from './postgres-lifecycle.js';
 import { deleteManifestIfTx, deleteTagTx, setTagTx } from './postgres-manifest-lifecycle.js';
 import { runAbortable, unavailableReason } from './postgres-run.js';
@@ -82,7 +82,6 @@ export interface PostgresMetadataStoreOptions extends pg.PoolConfig {
   readonly localClock?: () => number;
 }
 
-type Query = <R>(name: StatementName, values: unknown[]) => Promise<pg.QueryResult<R & pg.QueryResultRow>>;
 /** pg takes a per-statement read timeout that its types do not declare. */
 type TimedQuery = pg.QueryConfig & { readonly query_timeout: number };
 
@@ -390,7 +389,7 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
   }
 
   /** BEGIN, `work`, COMMIT (ROLLBACK when `commit` is or returns false) on one connection; rolls back on any error and retries a detected deadlock. */
-  async #transaction<T>(signal: AbortSignal | undefined, work: (query: Query) => Promise<T>, commit: boolean | ((result: T) => boolean) = true): Promise<T> {
+  async #transaction<T>(signal: AbortSignal | undefined, work: (query: TxQuery) => Promise<T>, commit: boolean | ((result: T) => boolean) = true): Promise<T> {
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#withClient(signal, true, async (query, client, disarm) => {
@@ -418,13 +417,13 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
    * See runAbortable; statements run as named prepared statements under queryTimeoutMs.
    * The store's error boundary: a full disk becomes StorageFullError, an outage StoreUnavailableError.
    */
-  async #withClient<T>(signal: AbortSignal | undefined, early: boolean, work: (query: Query, client: pg.PoolClient, disarm: () => void) => Promise<T>): Promise<T> {
+  async #withClient<T>(signal: AbortSignal | undefined, early: boolean, work: (query: TxQuery, client: pg.PoolClient, disarm: () => void) => Promise<T>): Promise<T> {
     this.#enter(signal);
     try {
       return await runAbortable(this.#pool, this.#config, signal, early, (client, disarm) => {
-        const query: Query = (name, values) => {
+        const query: TxQuery = <R>(name: StatementName, values: unknown[]) => {
           const statement: TimedQuery = { name: `ferro_${name}`, text: this.#sql[name], values, query_timeout: this.#queryTimeoutMs };
-          return client.query(statement);
+          return client.query<R & pg.QueryResultRow>(statement);
         };
         return work(query, client, disarm);
       });
