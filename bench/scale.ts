@@ -52,7 +52,7 @@ export async function seedOurs(dir: string, n: number, progress: (msg: string) =
   const t0 = performance.now();
   mkdirSync(dir, { recursive: true });
   // Imported now, not at startup, so that the seeding code is the build the server started next will run.
-  const { openSqliteMetadataStore } = await import('../src/storage/meta/sqlite.js');
+  const { openSqliteMetadataStore } = await import('../src/storage/meta/sqlite/index.js');
   const store = openSqliteMetadataStore(join(dir, 'metadata.db'));
   try {
     const blob = { digest: digestOf(randomBytes(64)), size: 64 };

@@ -19,8 +19,8 @@ export type * from './storage/meta/types.js';
 export * from './storage/errors.js';
 export { MemoryBlobStore } from './storage/blob/memory.js';
 export { FilesystemBlobStore, openFilesystemBlobStore } from './storage/blob/filesystem.js';
-export { MemoryMetadataStore } from './storage/meta/memory.js';
-export { SqliteMetadataStore, openSqliteMetadataStore } from './storage/meta/sqlite.js';
+export { MemoryMetadataStore } from './storage/meta/memory/index.js';
+export { SqliteMetadataStore, openSqliteMetadataStore } from './storage/meta/sqlite/index.js';
 
 export { RegistryError, ERROR_TABLE, type ErrorKind, type OciErrorCode } from './oci/errors.js';
 export { parseDigest, tryParseDigest, looksLikeDigest, digestOf, verifyDigest, createDigester, type DigestAlgorithm, type ParsedDigest } from './oci/digest.js';

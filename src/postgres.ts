@@ -6,5 +6,5 @@ export {
   PostgresMetadataStore,
   openPostgresMetadataStore,
   type PostgresMetadataStoreOptions,
-} from './storage/meta/postgres.js';
-export { SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION } from './storage/meta/postgres-schema.js';
+} from './storage/meta/postgres/index.js';
+export { SCHEMA_VERSION as POSTGRES_SCHEMA_VERSION } from './storage/meta/postgres/schema.js';

@@ -11,8 +11,8 @@ import { createRegistry, type RegistryOptions } from '../src/registry.js';
 import type { RegistryLimits } from '../src/limits.js';
 import { MemoryBlobStore } from '../src/storage/blob/memory.js';
 import { openFilesystemBlobStore } from '../src/storage/blob/filesystem.js';
-import { MemoryMetadataStore } from '../src/storage/meta/memory.js';
-import { openSqliteMetadataStore } from '../src/storage/meta/sqlite.js';
+import { MemoryMetadataStore } from '../src/storage/meta/memory/index.js';
+import { openSqliteMetadataStore } from '../src/storage/meta/sqlite/index.js';
 import type { BlobStore } from '../src/storage/blob/types.js';
 import type { MetadataStore } from '../src/storage/meta/types.js';
 

@@ -8,7 +8,7 @@ import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { checkStores, formatReport } from '../services/check.js';
 import { FilesystemBlobStore } from '../storage/blob/filesystem.js';
-import { openSqliteMetadataStore } from '../storage/meta/sqlite.js';
+import { openSqliteMetadataStore } from '../storage/meta/sqlite/index.js';
 
 export interface CheckOutput {
   write(text: string): unknown;

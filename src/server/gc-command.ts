@@ -14,7 +14,7 @@ import { collectGarbage, formatGcReport, type GcReport } from '../services/gc.js
 import { StoragePolicy } from '../services/policy.js';
 import { UploadService } from '../services/uploads.js';
 import { FilesystemBlobStore } from '../storage/blob/filesystem.js';
-import { openSqliteMetadataStore, type SqliteMetadataStore } from '../storage/meta/sqlite.js';
+import { openSqliteMetadataStore, type SqliteMetadataStore } from '../storage/meta/sqlite/index.js';
 import { missingStoragePaths, type CheckOutput } from './check-command.js';
 import type { GcCommandConfig } from './config.js';
 import type { UpkeepConfig } from './upkeep-config.js';

@@ -5,7 +5,7 @@
  */
 import { join, resolve } from 'node:path';
 import { formatBytes, repositoryUsage } from '../services/usage.js';
-import { openSqliteMetadataStore, type SqliteMetadataStore } from '../storage/meta/sqlite.js';
+import { openSqliteMetadataStore, type SqliteMetadataStore } from '../storage/meta/sqlite/index.js';
 import { missingStoragePaths, type CheckOutput } from './check-command.js';
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));

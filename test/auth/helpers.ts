@@ -22,7 +22,7 @@ import type { RegistryLimits } from '../../src/limits.js';
 import { createRegistry } from '../../src/registry.js';
 import { createRegistryServer } from '../../src/server/app.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
-import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
+import { MemoryMetadataStore } from '../../src/storage/meta/memory/index.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { expectError, fetchRaw, type HttpResponse } from '../../support/http.js';
 

@@ -12,7 +12,7 @@ import type { AddressInfo } from 'node:net';
 import { DeleteBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import Fastify from 'fastify';
 import { createRegistry } from '../../src/registry.js';
-import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
+import { MemoryMetadataStore } from '../../src/storage/meta/memory/index.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { openS3BlobStore, type S3BlobStore, type S3BlobStoreConfig } from '../../src/s3.js';
 import { deleteKeys, listObjects, MIN_PART, type S3Context } from '../../src/storage/blob/s3-io.js';

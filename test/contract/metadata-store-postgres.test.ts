@@ -10,7 +10,7 @@ import { createServer, connect as tcpConnect, type Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pg from 'pg';
 import { openPostgresMetadataStore, type PostgresMetadataStore } from '../../src/postgres.js';
-import { MIGRATIONS, SCHEMA_VERSION, statements, type StatementName } from '../../src/storage/meta/postgres-schema.js';
+import { MIGRATIONS, SCHEMA_VERSION, statements, type StatementName } from '../../src/storage/meta/postgres/schema.js';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../../support/postgres.js';
 import { metadataStoreContract } from './metadata-store.js';
 import { blob, digestOf, manifest, mustPut, NOW } from './metadata-fixtures.js';

@@ -4,9 +4,9 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
-import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
-import { MIGRATIONS, SCHEMA_VERSION, SQL } from '../../src/storage/meta/sqlite-schema.js';
-import { openSqliteMetadataStore, type SqliteMetadataStore } from '../../src/storage/meta/sqlite.js';
+import { MemoryMetadataStore } from '../../src/storage/meta/memory/index.js';
+import { MIGRATIONS, SCHEMA_VERSION, SQL } from '../../src/storage/meta/sqlite/schema.js';
+import { openSqliteMetadataStore, type SqliteMetadataStore } from '../../src/storage/meta/sqlite/index.js';
 import { digestOf, metadataStoreContract } from './metadata-store.js';
 
 metadataStoreContract('memory', async () => ({ store: new MemoryMetadataStore(), cleanup: async () => {} }));

@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { checkStores } from '../../src/services/check.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
-import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
+import { MemoryMetadataStore } from '../../src/storage/meta/memory/index.js';
 import { createServices } from '../../src/registry.js';
 import { OciClient } from '../../support/oci-client.js';
 import { startRegistry } from '../../support/registry.js';

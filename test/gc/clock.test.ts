@@ -17,7 +17,7 @@ import { after, before, describe, it } from 'node:test';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createRegistry } from '../../src/registry.js';
 import { openFilesystemBlobStore } from '../../src/storage/blob/filesystem.js';
-import { openPostgresMetadataStore, type PostgresMetadataStore } from '../../src/storage/meta/postgres.js';
+import { openPostgresMetadataStore, type PostgresMetadataStore } from '../../src/storage/meta/postgres/index.js';
 import { OciClient } from '../../support/oci-client.js';
 import { digestOf } from '../../src/oci/digest.js';
 import { postgresUnavailable, startPostgres, type TestPostgres } from '../../support/postgres.js';

@@ -10,7 +10,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { describe, it } from 'node:test';
 import { GarbageCollector } from '../../src/services/gc.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
-import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
+import { MemoryMetadataStore } from '../../src/storage/meta/memory/index.js';
 import { OciClient } from '../../support/oci-client.js';
 import { startRegistry } from '../../support/registry.js';
 

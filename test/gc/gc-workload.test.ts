@@ -24,7 +24,7 @@ import Database from 'better-sqlite3';
 import { collectGarbage } from '../../src/services/gc.js';
 import { StoragePolicy } from '../../src/services/policy.js';
 import { FilesystemBlobStore } from '../../src/storage/blob/filesystem.js';
-import { openSqliteMetadataStore } from '../../src/storage/meta/sqlite.js';
+import { openSqliteMetadataStore } from '../../src/storage/meta/sqlite/index.js';
 import { blobFile, runCheck, waitReady } from '../../support/durability.js';
 import { spawnServer, startServer } from '../../support/server-process.js';
 import { GcWorkload } from './gc-workload.js';

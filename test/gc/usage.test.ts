@@ -5,7 +5,7 @@ import { rm } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { createRegistryServer } from '../../src/server/app.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
-import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
+import { MemoryMetadataStore } from '../../src/storage/meta/memory/index.js';
 import { OciClient } from '../../support/oci-client.js';
 import { startRegistry } from '../../support/registry.js';
 import { spawnServer } from '../../support/server-process.js';

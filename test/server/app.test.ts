@@ -8,7 +8,7 @@ import { createRegistryServer } from '../../src/server/app.js';
 import { healthPlugin } from '../../src/server/health.js';
 import { metricsPlugin } from '../../src/server/metrics.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
-import { MemoryMetadataStore } from '../../src/storage/meta/memory.js';
+import { MemoryMetadataStore } from '../../src/storage/meta/memory/index.js';
 
 function stores() {
   return { blobStore: new MemoryBlobStore(), metadataStore: new MemoryMetadataStore() };

@@ -4,7 +4,7 @@
  * manifest references point at it. Each method is synchronous, hence atomic.
  * The store tells it whether a digest is linked (`isLinked`).
  */
-import type { MarkBlobOptions } from './types.js';
+import type { MarkBlobOptions } from '../types.js';
 
 interface BlobState {
   lastUsed: number;

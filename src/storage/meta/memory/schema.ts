@@ -1,5 +1,5 @@
-/** The data structures of the in-memory MetadataStore (memory.ts): repositories, and byte-ordered string sets. */
-import type { BlobLink, ManifestRecord, PageOptions } from './types.js';
+/** The data structures of the in-memory MetadataStore (index.ts): repositories, and byte-ordered string sets. */
+import type { BlobLink, ManifestRecord, PageOptions } from '../types.js';
 
 export interface StoredManifest {
   readonly record: ManifestRecord;

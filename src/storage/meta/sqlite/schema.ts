@@ -252,3 +252,6 @@ export const SQL = {
                                AND NOT EXISTS (SELECT 1 FROM manifest_refs AS r WHERE r.target_digest = l.digest AND r.repository = l.repository AND r.kind = 'blob')
                              ORDER BY l.digest LIMIT ?`,
 } as const;
+
+/** The statements of SQL, prepared once at open. */
+export type Statements = { readonly [K in keyof typeof SQL]: Database.Statement<unknown[], unknown> };

@@ -8,10 +8,9 @@
  * from two processes on one file, are serialized.
  */
 import type Database from 'better-sqlite3';
-import type { BlobUnlinkConditions, ManifestDeleteConditions, MarkBlobOptions } from './types.js';
-import type { SQL } from './sqlite-schema.js';
+import type { BlobUnlinkConditions, ManifestDeleteConditions, MarkBlobOptions } from '../types.js';
+import type { Statements } from './schema.js';
 
-type Statements = { readonly [K in keyof typeof SQL]: Database.Statement<unknown[], unknown> };
 
 interface BlobStateRow {
   last_used: number;

@@ -3,7 +3,7 @@
  * Every name is qualified with the store's schema (a quoted identifier), so
  * nothing depends on search_path.
  *
- * Schema (version 1), the logical schema of SQLite (sqlite-schema.ts). Every
+ * Schema (version 1), the logical schema of SQLite (../sqlite/schema.ts). Every
  * text key is COLLATE "C", i.e. byte order, like SQLite's BINARY collation and
  * the memory store, whatever the database's default collation:
  *
@@ -247,7 +247,7 @@ export function statements(s: string) {
     listBlobLinks: `SELECT digest, size FROM ${s}.blob_links WHERE repository = $1 ORDER BY digest LIMIT $2`,
     listBlobLinksAfter: `SELECT digest, size FROM ${s}.blob_links WHERE repository = $1 AND digest > $2 ORDER BY digest LIMIT $3`,
 
-    // Reference checks of putManifest: FOR SHARE holds the rows until commit (see postgres.ts).
+    // Reference checks of putManifest: FOR SHARE holds the rows until commit (see index.ts).
     lockBlobLinks: `SELECT digest, size FROM ${s}.blob_links WHERE repository = $1 AND digest = ANY ($2::text[]) FOR SHARE`,
     lockManifests: `SELECT digest, size FROM ${s}.manifests WHERE repository = $1 AND digest = ANY ($2::text[]) FOR SHARE`,
     // With its repository row (as linkBlob). A put again of a stored manifest updates its used_at (the
@@ -293,7 +293,7 @@ export function statements(s: string) {
                    count(*) AS blobs, coalesce(sum(size), 0)::bigint AS "blobBytes"
             FROM (SELECT max(size) AS size FROM ${s}.blob_links GROUP BY digest) AS b`,
 
-    // Blob lifecycle (version 2, postgres-lifecycle.ts). A transaction first ensures and locks the digest's
+    // Blob lifecycle (version 2, lifecycle.ts). A transaction first ensures and locks the digest's
     // blobs row, so that reservations and marks of one digest are serialized across replicas.
     ensureBlob: `INSERT INTO ${s}.blobs (digest, last_used) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING`,
     lockBlob: `SELECT last_used, deleting_by, deleting_until FROM ${s}.blobs WHERE digest = $1 FOR UPDATE`,
@@ -318,7 +318,7 @@ export function statements(s: string) {
     clearMark: `UPDATE ${s}.blobs SET deleting_by = NULL, deleting_until = NULL WHERE digest = $1`,
     forgetBlob: `DELETE FROM ${s}.blobs WHERE digest = $1`,
 
-    // Manifest lifecycle (version 3, postgres-manifest-lifecycle.ts, which explains the locks).
+    // Manifest lifecycle (version 3, manifest-lifecycle.ts, which explains the locks).
     // $1 repository, $2 digest, $3 time: a use of the manifest (locks its row).
     touchManifest: `UPDATE ${s}.manifests SET used_at = greatest(coalesce(used_at, created_at), $3) WHERE repository = $1 AND digest = $2`,
     // Tag writes of putManifest and deleteTag, conditional on the digest read before (0 rows: it changed).
@@ -334,7 +334,7 @@ export function statements(s: string) {
     manifestTagged: `SELECT EXISTS (SELECT 1 FROM ${s}.tags WHERE repository = $1 AND digest = $2) AS found`,
     manifestReferenced: `SELECT EXISTS (SELECT 1 FROM ${s}.manifest_refs WHERE target_digest = $2 AND repository = $1 AND kind = 'manifest') AS found`,
 
-    // Blob links as receipts (version 4, postgres-lifecycle.ts). $1 repository, $2 digest, $3 time.
+    // Blob links as receipts (version 4, lifecycle.ts). $1 repository, $2 digest, $3 time.
     touchBlobLink: `UPDATE ${s}.blob_links SET touched_at = $3 WHERE repository = $1 AND digest = $2 AND coalesce(touched_at, created_at) < $3`,
     blobLinkedIn: `SELECT EXISTS (SELECT 1 FROM ${s}.blob_links WHERE repository = $1 AND digest = $2) AS found`,
     // $1 repository, $2 digests after this ('' for the first page), $3 receipt cut-off, $4 limit.

@@ -22,9 +22,9 @@ import type {
   ReferrerRecord,
   UploadSession,
   StoreStats,
-} from './types.js';
-import { MemoryBlobLifecycle } from './memory-lifecycle.js';
-import { compareBytes, countBlobRefs, removeManifest, SortedKeys, type Repository, type StoredManifest, type TagEntry } from './memory-model.js';
+} from '../types.js';
+import { MemoryBlobLifecycle } from './lifecycle.js';
+import { compareBytes, countBlobRefs, removeManifest, SortedKeys, type Repository, type StoredManifest, type TagEntry } from './schema.js';
 
 export class MemoryMetadataStore implements MetadataStore, BlobLifecycle, ManifestLifecycle {
   readonly #repos = new Map<string, Repository>();

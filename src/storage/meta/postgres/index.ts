@@ -1,7 +1,7 @@
 /**
  * MetadataStore on PostgreSQL (pg.Pool), for several registry replicas
  * sharing one database. Tables live in one schema (default `public`; see
- * postgres-schema.ts), migrated at open. A resolved write is committed.
+ * schema.ts), migrated at open. A resolved write is committed.
  *
  * Concurrency: READ COMMITTED plus explicit row locks, no SERIALIZABLE (whose
  * serialization failures would need retry loops on every write):
@@ -16,7 +16,7 @@
  *   manifest, then per tag (sorted) the manifest it leaves and the tag;
  *   deleteManifest locks manifest, then tags (cascade). A deadlock the server
  *   still detects is retried.
- * - ManifestLifecycle (postgres-manifest-lifecycle.ts): the tag writes of
+ * - ManifestLifecycle (manifest-lifecycle.ts): the tag writes of
  *   putManifest and deleteTag are conditional on the digest read before and
  *   stamp used_at of the manifest the tag leaves; deleteManifestIf locks the
  *   manifest FOR UPDATE (and the blob links it may unlink) before checking its
@@ -24,16 +24,16 @@
  *   rolls the put back.
  * - deleteManifest is one DELETE whose ON DELETE CASCADE removes tags and
  *   referrer refs: atomic without an explicit transaction.
- * - BlobLifecycle (postgres-lifecycle.ts): reservations and deletion marks of
+ * - BlobLifecycle (lifecycle.ts): reservations and deletion marks of
  *   a digest serialize on its `blobs` row lock; linkBlob and unlinkBlob
  *   stamp that row's last_used in their own statement.
  * AbortSignal: checked at entry and before COMMIT. An abort while a statement
- * runs cancels it (pg_cancel_backend, postgres-run.ts) and discards
+ * runs cancels it (pg_cancel_backend, run.ts) and discards
  * the connection; reads and uncommitted transactions reject at once with
  * signal.reason, having no effect; a single-statement write settles with its
  * statement (signal.reason when cancelled, its result when it finished first).
  * A write refused for a full disk (SQLSTATE 53100) throws StorageFullError.
- * Outages throw StoreUnavailableError (see unavailableReason in postgres-run.ts),
+ * Outages throw StoreUnavailableError (see unavailableReason in run.ts),
  * in bounded time: connecting or waiting for a pooled connection fails after
  * connectionTimeoutMillis, a statement without an answer after queryTimeoutMs
  * (its connection is then discarded).
@@ -57,13 +57,13 @@ import type {
   StoreStats,
   TagRecord,
   UploadSession,
-} from './types.js';
-import { migrate, statements, type StatementName, type TxQuery } from './postgres-schema.js';
-import { inUse, markTx, reserveTx, unlinkIfTx, unmarkTx } from './postgres-lifecycle.js';
-import { deleteManifestIfTx, deleteTagTx, setTagTx } from './postgres-manifest-lifecycle.js';
-import { runAbortable, unavailableReason } from './postgres-run.js';
-import { DatabaseClock } from './postgres-clock.js';
-import { StorageFullError, StoreUnavailableError } from '../errors.js';
+} from '../types.js';
+import { migrate, statements, type StatementName, type TxQuery } from './schema.js';
+import { inUse, markTx, reserveTx, unlinkIfTx, unmarkTx } from './lifecycle.js';
+import { deleteManifestIfTx, deleteTagTx, setTagTx } from './manifest-lifecycle.js';
+import { runAbortable, unavailableReason } from './run.js';
+import { DatabaseClock } from './clock.js';
+import { StorageFullError, StoreUnavailableError } from '../../errors.js';
 
 /**
  * pg.Pool settings (`connectionString` or host/user/..., `max`: pool size, default 10;
@@ -146,7 +146,7 @@ export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, Mani
     return new PostgresMetadataStore(pool, config, schema, healthTimeoutMs, queryTimeoutMs, clock);
   }
 
-  /** The database's clock (postgres-clock.ts), shared by every replica. */
+  /** The database's clock (clock.ts), shared by every replica. */
   clock(): number {
     return this.#clock.now();
   }

@@ -10,8 +10,8 @@
  * every linker holds a reservation, and a manifest can only reference a
  * linked blob. unlinkIfTx locks the link instead (see there).
  */
-import type { BlobUnlinkConditions, MarkBlobOptions } from './types.js';
-import { found, type TxQuery } from './postgres-schema.js';
+import type { BlobUnlinkConditions, MarkBlobOptions } from '../types.js';
+import { found, type TxQuery } from './schema.js';
 
 interface BlobRow {
   last_used: number;

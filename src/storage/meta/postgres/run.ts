@@ -1,12 +1,12 @@
 /**
  * Abortable work on a pg.Pool connection, for the PostgreSQL MetadataStore
- * (postgres.ts): an abort cancels the running statement with
+ * (index.ts): an abort cancels the running statement with
  * pg_cancel_backend, sent over a separate short-lived connection (the pool
  * may be exhausted), and discards the connection. unavailableReason() tells
  * the errors that mean the database cannot be used right now.
  */
 import pg from 'pg';
-import { networkFailure } from '../errors.js';
+import { networkFailure } from '../../errors.js';
 
 /**
  * Runs `work` on a pooled connection. An abort while waiting for the

@@ -26,15 +26,14 @@ import type {
   ReferrerRecord,
   StoreStats,
   UploadSession,
-} from './types.js';
-import { SQL, migrate } from './sqlite-schema.js';
-import { sqliteBlobLifecycle, type SqliteBlobLifecycle } from './sqlite-lifecycle.js';
-import { StorageFullError, StoreUnavailableError } from '../errors.js';
+} from '../types.js';
+import { SQL, migrate, type Statements } from './schema.js';
+import { sqliteBlobLifecycle, type SqliteBlobLifecycle } from './lifecycle.js';
+import { StorageFullError, StoreUnavailableError } from '../../errors.js';
 
 /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
 
-type Statements = { [K in keyof typeof SQL]: Database.Statement<unknown[], unknown> };
 
 interface ManifestRow {
   media_type: string;

@@ -16,7 +16,7 @@
  * - deleteManifest (one DELETE): the manifest, then its tags (cascade).
  * - deleteTagTx: the manifest the tag points at (used_at update), then the tag.
  * - deleteManifestIfTx: the manifest (FOR UPDATE), then its tags and refs (cascade).
- * - unlinkIfTx (postgres-lifecycle.ts): the blob link (FOR UPDATE), then the
+ * - unlinkIfTx (lifecycle.ts): the blob link (FOR UPDATE), then the
  *   digest's blobs row.
  * A tag is read without a lock first and written only when it still holds the
  * digest read (UPDATE/DELETE ... AND digest = $read, INSERT ... ON CONFLICT DO
@@ -25,8 +25,8 @@
  * COMMITTED re-evaluates the condition on the newest row version after
  * waiting for its lock, so the check and the write are one atomic step.
  */
-import type { ManifestDeleteConditions } from './types.js';
-import { found, type TxQuery } from './postgres-schema.js';
+import type { ManifestDeleteConditions } from '../types.js';
+import { found, type TxQuery } from './schema.js';
 
 /** Rounds of read-then-conditional-write before giving up (each lost round means another writer committed). */
 const TAG_ATTEMPTS = 100;
