@@ -5,12 +5,10 @@
  * callers cannot alter them through the input or the returned record.
  */
 import type {
-  BlobLifecycle,
   BlobLink,
   BlobRef,
   BlobUnlinkConditions,
   ManifestDeleteConditions,
-  ManifestLifecycle,
   TagRecord,
   MarkBlobOptions,
   ManifestRecord,
@@ -26,7 +24,7 @@ import type {
 import { MemoryBlobLifecycle } from './lifecycle.js';
 import { compareBytes, countBlobRefs, removeManifest, SortedKeys, type Repository, type StoredManifest, type TagEntry } from './schema.js';
 
-export class MemoryMetadataStore implements MetadataStore, BlobLifecycle, ManifestLifecycle {
+export class MemoryMetadataStore implements MetadataStore {
   readonly #repos = new Map<string, Repository>();
   readonly #repoNames = new SortedKeys();
   /** digest -> repositories linking it: whether a digest is linked anywhere (BlobLifecycle) */

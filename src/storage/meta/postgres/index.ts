@@ -40,12 +40,10 @@
  */
 import pg from 'pg';
 import type {
-  BlobLifecycle,
   BlobLink,
   BlobRef,
   BlobUnlinkConditions,
   ManifestDeleteConditions,
-  ManifestLifecycle,
   MarkBlobOptions,
   ManifestRecord,
   MetadataStore,
@@ -106,7 +104,7 @@ export function openPostgresMetadataStore(options: PostgresMetadataStoreOptions)
   return PostgresMetadataStore.open(options);
 }
 
-export class PostgresMetadataStore implements MetadataStore, BlobLifecycle, ManifestLifecycle {
+export class PostgresMetadataStore implements MetadataStore {
   readonly #pool: pg.Pool;
   readonly #config: pg.ClientConfig;
   readonly #sql: ReturnType<typeof statements>;

@@ -9,12 +9,10 @@
  */
 import Database from 'better-sqlite3';
 import type {
-  BlobLifecycle,
   BlobLink,
   BlobRef,
   BlobUnlinkConditions,
   ManifestDeleteConditions,
-  ManifestLifecycle,
   TagRecord,
   MarkBlobOptions,
   ManifestRecord,
@@ -71,7 +69,7 @@ export function openSqliteMetadataStore(path: string): SqliteMetadataStore {
   return new SqliteMetadataStore(path);
 }
 
-export class SqliteMetadataStore implements MetadataStore, BlobLifecycle, ManifestLifecycle {
+export class SqliteMetadataStore implements MetadataStore {
   readonly #db: Database.Database;
   readonly #stmt: Statements;
   readonly #putManifest: (input: PutManifestInput) => PutManifestResult;
