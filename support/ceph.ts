@@ -1,11 +1,11 @@
 /**
- * A throwaway Ceph RADOS Gateway (real S3) for tests, started with the shared
- * scripts (../shared/s3 next to the repository, or $CEPH_RGW_SCRIPTS) in its
- * own temporary CEPH_DIR on free loopback ports, so it never meets another
- * cluster. OSD_STORE=memstore (data in RAM) unless the environment says otherwise.
+ * A throwaway Ceph RADOS Gateway (real S3) for tests, started with the
+ * repository's support/ceph/start-ceph-rgw.sh in its own temporary CEPH_DIR on
+ * free loopback ports, so it never meets another cluster. OSD_STORE=memstore
+ * (data in RAM) unless the environment says otherwise.
  *
- * cephUnavailable() tells why it cannot run (scripts or packages missing and
- * not root); as root, missing packages are installed with apt-get first.
+ * cephUnavailable() tells why it cannot run: the missing binaries and the exact
+ * command installing them. It never installs anything (.ci/run does).
  * stopGateway()/startGateway() take the S3 endpoint down and up (an outage),
  * freezeGateway() makes it hang.
  * Clusters still running when the process exits are killed by PID file.
@@ -32,11 +32,14 @@ const isAlive = (pid: number): boolean => {
 };
 
 /** The Debian 12 packages the scripts need (CI installs exactly these). */
-export const CEPH_APT_PACKAGES = ['ceph-mon', 'ceph-osd', 'radosgw', 'ceph-common', 'uuid-runtime', 'curl', 'bc'] as const;
-const BINARIES = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph', 'monmaptool', 'uuidgen', 'curl', 'bc'];
+export const CEPH_APT_PACKAGES = ['ceph-mon', 'ceph-osd', 'radosgw', 'ceph-common', 'uuid-runtime', 'curl'] as const;
+const BINARIES = ['ceph-mon', 'ceph-osd', 'radosgw', 'radosgw-admin', 'ceph', 'monmaptool', 'uuidgen', 'curl'];
 
-/** dist/support → the repository → ../shared/s3. */
-export const CEPH_SCRIPTS = process.env.CEPH_RGW_SCRIPTS ?? fileURLToPath(new URL('../../../shared/s3/', import.meta.url));
+/** dist/support → the repository's support/ceph/. */
+export const CEPH_SCRIPTS = fileURLToPath(new URL('../../support/ceph/', import.meta.url));
+
+/** The command that installs what the scripts need. */
+export const CEPH_INSTALL = `apt-get install -y --no-install-recommends ${CEPH_APT_PACKAGES.join(' ')}`;
 
 export interface Rgw {
   readonly endpoint: string;
@@ -57,24 +60,10 @@ export interface Rgw {
 const onPath = (bin: string): boolean =>
   (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, bin)));
 
-let availability: Promise<string | undefined> | undefined;
-
-/** Undefined when an RGW can be started, else the reason (for t.skip / describe skip). */
+/** Undefined when an RGW can be started, else the reason with the command to run (for describe skip). */
 export function cephUnavailable(): Promise<string | undefined> {
-  availability ??= (async () => {
-    if (!existsSync(join(CEPH_SCRIPTS, 'start-ceph-rgw.sh'))) return `no start-ceph-rgw.sh in ${CEPH_SCRIPTS} (set CEPH_RGW_SCRIPTS)`;
-    if (BINARIES.every(onPath)) return undefined;
-    const install = `apt-get install -y --no-install-recommends ${CEPH_APT_PACKAGES.join(' ')}`;
-    if (process.getuid?.() !== 0) return `Ceph is not installed and we are not root: ${install}`;
-    const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-    try {
-      await run('sh', ['-c', `${install} || (apt-get update -qq && ${install})`], { env, maxBuffer: 64 * 1024 * 1024 });
-    } catch (err) {
-      return `installing Ceph failed: ${(err as Error).message.slice(0, 500)}`;
-    }
-    return BINARIES.every(onPath) ? undefined : `still missing after apt-get: ${BINARIES.filter((b) => !onPath(b)).join(', ')}`;
-  })();
-  return availability;
+  const missing = BINARIES.filter((b) => !onPath(b));
+  return Promise.resolve(missing.length === 0 ? undefined : `Ceph RGW is not installed (missing ${missing.join(', ')}); run: ${CEPH_INSTALL}`);
 }
 
 const running = new Set<string>();
