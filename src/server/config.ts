@@ -10,13 +10,23 @@ import { TrustedProxies } from '../http/proxy.js';
 export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
-export interface ServerConfig {
+/** Where the registry keeps its data: the same settings for serve and every subcommand. */
+export interface StorageConfig {
+  /** Filesystem blobs and SQLite metadata under this directory; undefined: everything in memory. */
+  readonly storageDir: string | undefined;
+  /** PostgreSQL metadata store (`postgres://` or `postgresql://` URL); absent: SQLite in storageDir, or memory. */
+  readonly metadataUrl?: string;
+  /** Schema of the PostgreSQL tables; absent: the store's default (public). */
+  readonly metadataSchema?: string;
+  /** S3 blob store; absent: filesystem blobs in storageDir, or memory. */
+  readonly s3?: S3Settings;
+}
+
+export interface ServerConfig extends StorageConfig {
   /** Interface to bind, without brackets (e.g. '0.0.0.0', '::1'). */
   readonly host: string;
   /** 0 lets the OS pick a free port. */
   readonly port: number;
-  /** Filesystem blobs and SQLite metadata under this directory; undefined: everything in memory. */
-  readonly storageDir: string | undefined;
   readonly logLevel: LogLevel;
   /** How long in-flight requests may run after SIGTERM/SIGINT before their connections are closed. */
   readonly shutdownTimeoutMs: number;
@@ -26,12 +36,6 @@ export interface ServerConfig {
   readonly headersTimeoutMs: number;
   /** Configuration file (YAML or JSON: the auth settings), read by main.ts; absent when none is given. */
   readonly configFile?: string;
-  /** PostgreSQL metadata store (`postgres://` or `postgresql://` URL); absent: SQLite in storageDir, or memory. */
-  readonly metadataUrl?: string;
-  /** Schema of the PostgreSQL tables; absent: the store's default (public). */
-  readonly metadataSchema?: string;
-  /** S3 blob store; absent: filesystem blobs in storageDir, or memory. */
-  readonly s3?: S3Settings;
   /** Reverse proxies (addresses, CIDRs) whose X-Forwarded-For/-Proto/-Host are believed; absent: none. */
   readonly trustedProxies?: readonly string[];
   /** A second listener for /metrics and the probes; /metrics is then served there only. */
@@ -55,7 +59,7 @@ export interface S3Settings {
 
 /** The `gc` subcommand's settings. */
 export interface GcCommandConfig {
-  readonly storageDir: string;
+  readonly storage: StorageConfig;
   readonly dryRun: boolean;
   /** --grace; undefined: the configuration file's gc.graceSeconds, else the default (1 h). */
   readonly graceMs?: number;
@@ -65,9 +69,9 @@ export interface GcCommandConfig {
 /** What the command line asks for: run the server, check or collect a storage directory, or print usage. */
 export type Command =
   | { readonly kind: 'serve'; readonly config: ServerConfig }
-  | { readonly kind: 'check'; readonly storageDir: string }
+  | { readonly kind: 'check'; readonly storage: StorageConfig }
   | { readonly kind: 'gc'; readonly config: GcCommandConfig }
-  | { readonly kind: 'usage'; readonly storageDir: string; readonly top?: number; readonly json: boolean }
+  | { readonly kind: 'usage'; readonly storage: StorageConfig; readonly top?: number; readonly json: boolean }
   | { readonly kind: 'help'; readonly usage: string };
 
 /** A bad flag or value; the binary prints the message and exits with `exitCode` (2). */
@@ -188,31 +192,44 @@ const OPTIONS: readonly OptionSpec[] = [
   { flag: 'help', description: 'Print this help and exit (also -h).' },
 ];
 
+const STORAGE_USAGE = [
+  'Storage: the same flags and environment variables as the server (ferro-oci-server --help):',
+  '--storage-dir DIR (FERRO_OCI_STORAGE_DIR), or --metadata-url URL (FERRO_OCI_METADATA_URL) with --s3-bucket BUCKET',
+  '(FERRO_OCI_S3_BUCKET) or DIR, and --metadata-schema, --s3-endpoint, --s3-region, --s3-prefix, --s3-force-path-style',
+  'and the keys FERRO_OCI_S3_ACCESS_KEY / FERRO_OCI_S3_SECRET_KEY.',
+];
+
 const CHECK_USAGE = [
-  'Usage: ferro-oci-server check [--storage-dir DIR]',
+  'Usage: ferro-oci-server check [storage options]',
   '',
-  'Verifies a storage directory: blob and manifest bytes against their digests, manifest references,',
-  'tags, blob links, and leftover upload data. Prints a summary and one line per problem.',
-  'DIR defaults to FERRO_OCI_STORAGE_DIR. Exit codes: 0 clean, 1 problems found, 2 bad usage.',
+  "Verifies the registry's stores: blob and manifest bytes against their digests (blobs are streamed,",
+  'never held in memory), manifest references, tags, blob links, and leftover upload data. Prints',
+  'progress (at most one line a second), a summary and one line per problem.',
+  ...STORAGE_USAGE,
+  'Exit codes: 0 clean, 1 problems found or the stores could not be read, 2 bad usage.',
   '',
 ].join('\n');
 
 const GC_USAGE = [
-  'Usage: ferro-oci-server gc [--dry-run] [--storage-dir DIR] [--grace SECONDS] [--config FILE]',
+  'Usage: ferro-oci-server gc [--dry-run] [--grace SECONDS] [--config FILE] [storage options]',
   '',
-  'Deletes the blobs of a storage directory that no repository links and no manifest references,',
-  'unused for the grace period (default 3600 s, or gc.graceSeconds of the configuration file),',
-  'and expired upload sessions. Safe next to a running server. --dry-run only reports.',
-  'DIR defaults to FERRO_OCI_STORAGE_DIR, FILE to FERRO_OCI_CONFIG. Exit codes: 0 done, 1 failed, 2 bad usage.',
+  'Deletes the blobs that no repository links and no manifest references, unused for the grace',
+  'period (default 3600 s, or gc.graceSeconds of the configuration file), and expired upload',
+  'sessions. Safe next to running servers on the same stores. --dry-run only reports.',
+  'FILE defaults to FERRO_OCI_CONFIG (its retention and untagged rules are applied first).',
+  ...STORAGE_USAGE,
+  'Exit codes: 0 done, 1 failed, 2 bad usage.',
   '',
 ].join('\n');
 
 const USAGE_USAGE = [
-  'Usage: ferro-oci-server usage [--storage-dir DIR] [--top N] [--json]',
+  'Usage: ferro-oci-server usage [--top N] [--json] [storage options]',
   '',
   'Prints the storage used per repository, largest first: blobs linked in it (each digest once per',
   'repository; a blob shared by several repositories counts in each), their bytes, manifests.',
-  '--top N prints only the N largest. DIR defaults to FERRO_OCI_STORAGE_DIR. Exit codes: 0, 1 failed, 2 bad usage.',
+  '--top N prints only the N largest.',
+  ...STORAGE_USAGE,
+  'Exit codes: 0 done, 1 failed, 2 bad usage.',
   '',
 ].join('\n');
 
@@ -230,10 +247,11 @@ export function usage(): string {
     if (o.env) lines.push(' '.repeat(32) + `Environment: ${o.env}`);
   }
   lines.push('', 'Endpoints: /v2/ (registry API), /live, /ready, /healthz, /metrics (on --metrics-listen when given).');
-  lines.push('Subcommand: ferro-oci-server check [--storage-dir DIR] verifies a storage directory (check --help).');
-  lines.push('Subcommand: ferro-oci-server gc [--dry-run] [--storage-dir DIR] [--grace SECONDS] collects garbage (gc --help).');
-  lines.push('Subcommand: ferro-oci-server usage [--storage-dir DIR] prints the storage used per repository (usage --help).');
-  lines.push('Subcommand: ferro-oci-server healthcheck [--listen ADDR] asks a running server\'s /ready, exit 0 when ready (healthcheck --help).');
+  lines.push('Subcommands check, gc and usage take the storage options above (--storage-dir, --metadata-url, --s3-*) and their variables:');
+  lines.push('  ferro-oci-server check        verifies the stores (check --help)');
+  lines.push('  ferro-oci-server gc           collects garbage (gc --help)');
+  lines.push('  ferro-oci-server usage        prints the storage used per repository (usage --help)');
+  lines.push("  ferro-oci-server healthcheck [--listen ADDR] asks a running server's /ready, exit 0 when ready (healthcheck --help)");
   lines.push('ferro-oci-server --version prints the version.', '');
   return lines.join('\n');
 }
@@ -285,48 +303,95 @@ function parseLogLevel(value: string, source: string): LogLevel {
   return level as LogLevel;
 }
 
-/** The `check` subcommand's arguments (after "check"). */
-function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
-  let flags: Record<string, string | boolean | undefined>;
+/** The storage flags every command takes (their variables: FERRO_OCI_STORAGE_DIR, FERRO_OCI_METADATA_*, FERRO_OCI_S3_*). */
+const STORAGE_FLAGS = {
+  'storage-dir': { type: 'string' },
+  'metadata-url': { type: 'string' },
+  'metadata-schema': { type: 'string' },
+  's3-bucket': { type: 'string' },
+  's3-endpoint': { type: 'string' },
+  's3-region': { type: 'string' },
+  's3-prefix': { type: 'string' },
+  's3-force-path-style': { type: 'string' },
+  's3-redirect': { type: 'string' },
+} as const;
+
+type Flags = Record<string, string | boolean | undefined>;
+
+/** The flags' values (strict: unknown flags and positionals are ConfigErrors). */
+function parseFlags(argv: readonly string[], options: Record<string, { readonly type: 'string' | 'boolean'; readonly short?: string }>): Flags {
   try {
-    flags = parseArgs({
-      args: [...argv],
-      options: { 'storage-dir': { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-      allowPositionals: false,
-    }).values;
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals: false }).values;
   } catch (err) {
     throw new ConfigError(err instanceof Error ? err.message : String(err));
   }
+}
+
+/** `pick(flag, variable)`: the flag's value and its name, else the variable's (empty counts as unset), else undefined. */
+function picker(flags: Flags, env: NodeJS.ProcessEnv): Pick {
+  return (flag, name) => {
+    const f = flags[flag];
+    if (typeof f === 'string') return { value: f, source: `--${flag}` };
+    const e = env[name];
+    if (e !== undefined && e !== '') return { value: e, source: name };
+    return undefined;
+  };
+}
+
+/** The storage settings, checked for a usable combination (durable blobs go with durable metadata). */
+function parseStorage(pick: Pick, env: NodeJS.ProcessEnv): StorageConfig {
+  const dir = pick('storage-dir', 'FERRO_OCI_STORAGE_DIR');
+  // An explicit empty --storage-dir= selects memory even when the env var is set.
+  const storageDir = dir === undefined || dir.value === '' ? undefined : dir.value;
+  const metadata = pick('metadata-url', 'FERRO_OCI_METADATA_URL');
+  const metadataUrl = metadata === undefined ? undefined : parseMetadataUrl(metadata.value, metadata.source);
+  const schema = pick('metadata-schema', 'FERRO_OCI_METADATA_SCHEMA');
+  if (schema !== undefined && metadataUrl === undefined) throw new ConfigError(`${schema.source} needs --metadata-url or FERRO_OCI_METADATA_URL`);
+  const s3 = parseS3(pick, env);
+  if (metadataUrl !== undefined && s3 === undefined && storageDir === undefined) {
+    throw new ConfigError('PostgreSQL metadata needs durable blobs: set --storage-dir (filesystem) or --s3-bucket (S3) too');
+  }
+  if (s3 !== undefined && metadataUrl === undefined && storageDir === undefined) {
+    throw new ConfigError('S3 blobs need durable metadata: set --metadata-url (PostgreSQL) or --storage-dir (SQLite) too');
+  }
+  return {
+    storageDir,
+    ...(metadataUrl !== undefined ? { metadataUrl } : {}),
+    ...(schema !== undefined ? { metadataSchema: schema.value } : {}),
+    ...(s3 !== undefined ? { s3 } : {}),
+  };
+}
+
+/** A subcommand's storage: the same settings as serve, which must name durable stores. */
+function subcommandStorage(command: string, flags: Flags, env: NodeJS.ProcessEnv): StorageConfig {
+  const storage = parseStorage(picker(flags, env), env);
+  if (storage.storageDir === undefined && storage.metadataUrl === undefined && storage.s3 === undefined) {
+    throw new ConfigError(
+      `${command} needs the registry's storage, as serve takes it: a storage directory (--storage-dir DIR or FERRO_OCI_STORAGE_DIR), ` +
+        'or PostgreSQL and S3 (--metadata-url URL and --s3-bucket BUCKET, or their FERRO_OCI_* variables)',
+    );
+  }
+  return storage;
+}
+
+/** The `check` subcommand's arguments (after "check"). */
+function parseCheck(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
+  const flags = parseFlags(argv, { ...STORAGE_FLAGS, help: { type: 'boolean', short: 'h' } });
   if (flags.help === true) return { kind: 'help', usage: CHECK_USAGE };
-  const flag = flags['storage-dir'];
-  const storageDir = typeof flag === 'string' ? flag : env.FERRO_OCI_STORAGE_DIR;
-  if (storageDir === undefined || storageDir === '') throw new ConfigError('check needs a storage directory: --storage-dir DIR or FERRO_OCI_STORAGE_DIR');
-  return { kind: 'check', storageDir };
+  return { kind: 'check', storage: subcommandStorage('check', flags, env) };
 }
 
 /** The `gc` subcommand's arguments (after "gc"). */
 function parseGc(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
-  let flags: Record<string, string | boolean | undefined>;
-  try {
-    flags = parseArgs({
-      args: [...argv],
-      options: {
-        'storage-dir': { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        grace: { type: 'string' },
-        config: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (err) {
-    throw new ConfigError(err instanceof Error ? err.message : String(err));
-  }
+  const flags = parseFlags(argv, {
+    ...STORAGE_FLAGS,
+    'dry-run': { type: 'boolean' },
+    grace: { type: 'string' },
+    config: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (flags.help === true) return { kind: 'help', usage: GC_USAGE };
-  const dir = typeof flags['storage-dir'] === 'string' ? flags['storage-dir'] : env.FERRO_OCI_STORAGE_DIR;
-  if (dir === undefined || dir === '') throw new ConfigError('gc needs a storage directory: --storage-dir DIR or FERRO_OCI_STORAGE_DIR');
+  const storage = subcommandStorage('gc', flags, env);
   const configFile = typeof flags.config === 'string' ? flags.config : env.FERRO_OCI_CONFIG;
   let graceMs: number | undefined;
   if (typeof flags.grace === 'string') {
@@ -337,7 +402,7 @@ function parseGc(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
   return {
     kind: 'gc',
     config: {
-      storageDir: dir,
+      storage,
       dryRun: flags['dry-run'] === true,
       ...(graceMs !== undefined ? { graceMs } : {}),
       ...(configFile !== undefined && configFile !== '' ? { configFile } : {}),
@@ -347,23 +412,12 @@ function parseGc(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
 
 /** The `usage` subcommand's arguments (after "usage"). */
 function parseUsage(argv: readonly string[], env: NodeJS.ProcessEnv): Command {
-  let flags: Record<string, string | boolean | undefined>;
-  try {
-    flags = parseArgs({
-      args: [...argv],
-      options: { 'storage-dir': { type: 'string' }, top: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-      allowPositionals: false,
-    }).values;
-  } catch (err) {
-    throw new ConfigError(err instanceof Error ? err.message : String(err));
-  }
+  const flags = parseFlags(argv, { ...STORAGE_FLAGS, top: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } });
   if (flags.help === true) return { kind: 'help', usage: USAGE_USAGE };
-  const dir = typeof flags['storage-dir'] === 'string' ? flags['storage-dir'] : env.FERRO_OCI_STORAGE_DIR;
-  if (dir === undefined || dir === '') throw new ConfigError('usage needs a storage directory: --storage-dir DIR or FERRO_OCI_STORAGE_DIR');
+  const storage = subcommandStorage('usage', flags, env);
   const top = typeof flags.top === 'string' ? Number(flags.top) : undefined;
   if (top !== undefined && !(Number.isSafeInteger(top) && top > 0 && /^\d+$/.test(String(flags.top)))) throw new ConfigError(`invalid --top ${JSON.stringify(flags.top)}: expected a positive integer`);
-  return { kind: 'usage', storageDir: dir, json: flags.json === true, ...(top !== undefined ? { top } : {}) };
+  return { kind: 'usage', storage, json: flags.json === true, ...(top !== undefined ? { top } : {}) };
 }
 
 /**
@@ -376,69 +430,29 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
   if (argv[0] === 'check') return parseCheck(argv.slice(1), env);
   if (argv[0] === 'gc') return parseGc(argv.slice(1), env);
   if (argv[0] === 'usage') return parseUsage(argv.slice(1), env);
-  let flags: Record<string, string | boolean | undefined>;
-  try {
-    const parsed = parseArgs({
-      args: [...argv],
-      options: {
-        listen: { type: 'string' },
-        'storage-dir': { type: 'string' },
-        'log-level': { type: 'string' },
-        'shutdown-timeout': { type: 'string' },
-        'idle-timeout': { type: 'string' },
-        'headers-timeout': { type: 'string' },
-        config: { type: 'string' },
-        'metadata-url': { type: 'string' },
-        'metadata-schema': { type: 'string' },
-        's3-bucket': { type: 'string' },
-        's3-endpoint': { type: 'string' },
-        's3-region': { type: 'string' },
-        's3-prefix': { type: 'string' },
-        's3-force-path-style': { type: 'string' },
-        's3-redirect': { type: 'string' },
-        'trusted-proxies': { type: 'string' },
-        'metrics-listen': { type: 'string' },
-        'public-repository-metrics': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-      strict: true,
-      allowPositionals: false,
-    });
-    flags = parsed.values;
-  } catch (err) {
-    throw new ConfigError(err instanceof Error ? err.message : String(err));
-  }
+  const flags = parseFlags(argv, {
+    ...STORAGE_FLAGS,
+    listen: { type: 'string' },
+    'log-level': { type: 'string' },
+    'shutdown-timeout': { type: 'string' },
+    'idle-timeout': { type: 'string' },
+    'headers-timeout': { type: 'string' },
+    config: { type: 'string' },
+    'trusted-proxies': { type: 'string' },
+    'metrics-listen': { type: 'string' },
+    'public-repository-metrics': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (flags.help === true) return { kind: 'help', usage: usage() };
-
-  // The flag's value and its source name, else the env var's, else undefined.
-  const pick = (flag: string, name: string): { value: string; source: string } | undefined => {
-    const f = flags[flag];
-    if (typeof f === 'string') return { value: f, source: `--${flag}` };
-    const e = env[name];
-    if (e !== undefined && e !== '') return { value: e, source: name };
-    return undefined;
-  };
-
+  const pick = picker(flags, env);
   const listen = pick('listen', 'FERRO_OCI_LISTEN');
   const { host, port } = parseListen(listen?.value ?? DEFAULT_LISTEN, listen?.source ?? 'default listen address');
-  const storage = pick('storage-dir', 'FERRO_OCI_STORAGE_DIR');
+  const storage = parseStorage(pick, env);
   const level = pick('log-level', 'FERRO_OCI_LOG_LEVEL');
   const timeout = pick('shutdown-timeout', 'FERRO_OCI_SHUTDOWN_TIMEOUT');
   const idle = pick('idle-timeout', 'FERRO_OCI_IDLE_TIMEOUT');
   const headers = pick('headers-timeout', 'FERRO_OCI_HEADERS_TIMEOUT');
   const configFile = pick('config', 'FERRO_OCI_CONFIG');
-  const storageDir = storage === undefined || storage.value === '' ? undefined : storage.value;
-  const metadata = pick('metadata-url', 'FERRO_OCI_METADATA_URL');
-  const metadataUrl = metadata === undefined ? undefined : parseMetadataUrl(metadata.value, metadata.source);
-  const schema = pick('metadata-schema', 'FERRO_OCI_METADATA_SCHEMA');
-  if (schema !== undefined && metadataUrl === undefined) throw new ConfigError(`${schema.source} needs --metadata-url or FERRO_OCI_METADATA_URL`);
-  const s3 = parseS3(pick, env);
-  if (metadataUrl !== undefined && s3 === undefined && storageDir === undefined) {
-    throw new ConfigError('PostgreSQL metadata needs durable blobs: set --storage-dir (filesystem) or --s3-bucket (S3) too');
-  }
-  if (s3 !== undefined && metadataUrl === undefined && storageDir === undefined) {
-    throw new ConfigError('S3 blobs need durable metadata: set --metadata-url (PostgreSQL) or --storage-dir (SQLite) too');
-  }
   const proxies = pick('trusted-proxies', 'FERRO_OCI_TRUSTED_PROXIES');
   const trustedProxies = proxies === undefined ? [] : parseProxies(proxies.value, proxies.source);
   const publicRepositoryMetrics = publicMetricsFlag(pick);
@@ -452,16 +466,12 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv): Co
       ...(trustedProxies.length > 0 ? { trustedProxies } : {}),
       ...(metricsListen !== undefined ? { metricsListen } : {}),
       ...(publicRepositoryMetrics ? { publicRepositoryMetrics } : {}),
-      // An explicit empty --storage-dir= selects memory even when the env var is set.
-      storageDir,
+      ...storage,
       logLevel: level ? parseLogLevel(level.value, level.source) : 'info',
       shutdownTimeoutMs: timeout ? parseSeconds(timeout.value, timeout.source) : DEFAULT_SHUTDOWN_TIMEOUT_SECONDS * 1000,
       idleTimeoutMs: idle ? parseSeconds(idle.value, idle.source) : DEFAULT_IDLE_TIMEOUT_SECONDS * 1000,
       headersTimeoutMs: headers ? parseSeconds(headers.value, headers.source) : DEFAULT_HEADERS_TIMEOUT_SECONDS * 1000,
       ...(configFile !== undefined && configFile.value !== '' ? { configFile: configFile.value } : {}),
-      ...(metadataUrl !== undefined ? { metadataUrl } : {}),
-      ...(schema !== undefined ? { metadataSchema: schema.value } : {}),
-      ...(s3 !== undefined ? { s3 } : {}),
     },
   };
 }

@@ -1,23 +1,23 @@
 /**
- * `ferro-oci-server gc`: one garbage collection run (services/gc.ts) on a
- * storage directory laid out as the server lays it out, safe next to a
- * running server on the same directory. Prints progress (at most one line a
+ * `ferro-oci-server gc`: one garbage collection run (services/gc.ts) on the
+ * stores the storage settings name (a storage directory, or S3 and
+ * PostgreSQL), opened as the server opens them (stores.ts); safe next to
+ * running servers on the same stores. Prints progress (at most one line a
  * second) and a summary: blobs scanned, deleted, bytes freed, time taken.
  * With --config, the file's retention and untagged rules are applied first,
  * one line per tag and manifest removed (dry run: that would be removed).
  */
 import { readFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { AuthConfigError, parseConfigFile } from '../auth/config.js';
 import { resolveLimits } from '../limits.js';
 import { collectGarbage, formatGcReport, type GcReport } from '../services/gc.js';
 import { StoragePolicy } from '../services/policy.js';
 import { UploadService } from '../services/uploads.js';
-import { FilesystemBlobStore } from '../storage/blob/filesystem.js';
-import { openSqliteMetadataStore, type SqliteMetadataStore } from '../storage/meta/sqlite/index.js';
-import { missingStoragePaths, type CheckOutput } from './check-command.js';
+import { openCommandStores, type CheckOutput } from './check-command.js';
 import type { GcCommandConfig } from './config.js';
 import type { UpkeepConfig } from './upkeep-config.js';
+import { closeStores, describeStores } from './stores.js';
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
@@ -31,12 +31,6 @@ export async function readUpkeepConfig(configFile: string | undefined): Promise<
 
 /** Exit codes: 0 done, 1 failed or some deletions failed, 2 bad usage (not a storage directory, bad configuration file). */
 export async function runGcCommand(config: GcCommandConfig, out: CheckOutput, err: CheckOutput, signal?: AbortSignal): Promise<number> {
-  const dir = resolve(config.storageDir);
-  const missing = await missingStoragePaths(dir);
-  if (missing.length > 0) {
-    err.write(`ferro-oci-server gc: ${dir} is not a storage directory (missing ${missing.join(', ')})\n`);
-    return 2;
-  }
   let upkeep: UpkeepConfig;
   try {
     upkeep = await readUpkeepConfig(config.configFile);
@@ -45,16 +39,11 @@ export async function runGcCommand(config: GcCommandConfig, out: CheckOutput, er
     return 2;
   }
   const graceMs = config.graceMs ?? upkeep.gc?.graceMs;
-  const blobStore = new FilesystemBlobStore(join(dir, 'blobs'));
-  let metadataStore: SqliteMetadataStore;
-  try {
-    metadataStore = openSqliteMetadataStore(join(dir, 'metadata.db'));
-  } catch (e) {
-    err.write(`ferro-oci-server gc: cannot open ${join(dir, 'metadata.db')}: ${messageOf(e)}\n`);
-    return 1;
-  }
+  const stores = await openCommandStores('gc', config.storage, err);
+  if (typeof stores === 'number') return stores;
+  const { blobStore, metadataStore } = stores;
   const uploads = new UploadService(blobStore, metadataStore, resolveLimits());
-  out.write(`collecting garbage in ${dir}${config.dryRun ? ' (dry run: nothing is deleted)' : ''}\n`);
+  out.write(`collecting garbage in ${describeStores(stores)}${config.dryRun ? ' (dry run: nothing is deleted)' : ''}\n`);
   let lastLine = 0;
   try {
     const report: GcReport = await collectGarbage(
@@ -79,6 +68,6 @@ export async function runGcCommand(config: GcCommandConfig, out: CheckOutput, er
     err.write(`ferro-oci-server gc: failed: ${messageOf(e)}\n`);
     return 1;
   } finally {
-    await Promise.allSettled([blobStore.close(), metadataStore.close()]);
+    await closeStores(stores);
   }
 }

@@ -10,24 +10,19 @@
  * closes the remaining connections at once.
  * `--version` prints the package version; `healthcheck` asks a running server's
  * /ready (probe-command.ts). `check` runs the integrity check instead (check-command.ts), `gc` a garbage
- * collection (gc-command.ts), `usage` prints the storage per repository. The file's upkeep sections (gc, …) configure
+ * collection (gc-command.ts), `usage` prints the storage per repository; all three
+ * open their stores with the server's settings through stores.ts. The file's upkeep sections (gc, …) configure
  * the background collection (server/upkeep-config.ts).
  * With --config FILE / FERRO_OCI_CONFIG, the file's `auth` section enables
  * access control (src/auth); its errors (and htpasswd or key file errors) are
  * bad configuration. Credentials are redacted from the logs (auth/redact.ts).
  * Exit codes: 0 clean stop, --help or --version, 1 startup or runtime failure, 2 bad configuration.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import type { BlobStore } from '../storage/blob/types.js';
-import type { MetadataStore } from '../storage/meta/types.js';
-import { MemoryBlobStore } from '../storage/blob/memory.js';
-import { openFilesystemBlobStore } from '../storage/blob/filesystem.js';
-import { MemoryMetadataStore } from '../storage/meta/memory/index.js';
-import { openSqliteMetadataStore } from '../storage/meta/sqlite/index.js';
 import { createOperationsServer, createRegistryServer } from './app.js';
 import { runCheckCommand } from './check-command.js';
 import { runGcCommand } from './gc-command.js';
@@ -38,97 +33,12 @@ import { HtpasswdError } from '../auth/htpasswd.js';
 import { KeyFileError } from '../auth/keys.js';
 import { loadAuth, type LoadedAuth } from '../auth/load.js';
 import { authLogOptions } from '../auth/redact.js';
-import { ConfigError, parseConfig, redactUrl, type ServerConfig } from './config.js';
+import { ConfigError, parseConfig } from './config.js';
+import { closeStores, inMemory, openStores, type Stores } from './stores.js';
 import type { UpkeepConfig } from './upkeep-config.js';
-
-interface Stores {
-  readonly blobStore: BlobStore;
-  readonly metadataStore: MetadataStore;
-}
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
-}
-
-/**
- * Opens the stores of `config`, checked for health; closes whatever it opened
- * when it fails. Blobs: S3 when `s3` is set, else DIR/blobs, else memory.
- * Metadata: PostgreSQL when `metadataUrl` is set, else DIR/metadata.db, else
- * memory (parseConfig refuses durable metadata with memory blobs and the reverse).
- * The S3 and PostgreSQL modules are imported only when asked for.
- */
-async function openStores(config: ServerConfig, log: Logger): Promise<Stores> {
-  if (config.storageDir === undefined && config.s3 === undefined && config.metadataUrl === undefined) {
-    log.warn({ storage: 'memory' }, 'storage is in memory: data will be lost on exit (set FERRO_OCI_STORAGE_DIR or --storage-dir)');
-    return { blobStore: new MemoryBlobStore(), metadataStore: new MemoryMetadataStore() };
-  }
-  const dir = config.storageDir === undefined ? undefined : resolve(config.storageDir);
-  const fail = (what: string, err: unknown) => new Error(`cannot use ${what}: ${messageOf(err)}`, { cause: err });
-  if (dir !== undefined && (config.s3 === undefined || config.metadataUrl === undefined)) {
-    try {
-      await mkdir(dir, { recursive: true });
-    } catch (err) {
-      throw fail(`storage directory ${dir}: cannot create it`, err);
-    }
-  }
-  const opened: { blobStore?: BlobStore; metadataStore?: MetadataStore } = {};
-  const fields: Record<string, string> = {};
-  try {
-    let blobStore: BlobStore;
-    const s3 = config.s3;
-    if (s3 !== undefined) {
-      const where = `S3 bucket ${s3.bucket}${s3.endpoint ? ` at ${s3.endpoint}` : ''}`;
-      const { openS3BlobStore } = await import('../s3.js');
-      blobStore = await openS3BlobStore({
-        bucket: s3.bucket,
-        region: s3.region,
-        forcePathStyle: s3.forcePathStyle,
-        ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
-        ...(s3.prefix !== undefined ? { prefix: s3.prefix } : {}),
-        ...(s3.credentials !== undefined ? { credentials: s3.credentials } : {}),
-      }).catch((err: unknown) => Promise.reject(fail(where, err)));
-      opened.blobStore = blobStore;
-      await blobStore.checkHealth(AbortSignal.timeout(10_000)).catch((err: unknown) => Promise.reject(fail(where, err)));
-      fields.blobs = `s3://${s3.bucket}/${s3.prefix ?? ''}`;
-      if (s3.endpoint !== undefined) fields.s3Endpoint = s3.endpoint;
-      fields.s3Credentials = s3.credentials ? 'static' : 'default chain';
-    } else {
-      const blobs = join(dir as string, 'blobs');
-      blobStore = await openFilesystemBlobStore(blobs).catch((err: unknown) => Promise.reject(fail(`blob store ${blobs}`, err)));
-      opened.blobStore = blobStore;
-      await blobStore.checkHealth(AbortSignal.timeout(10_000)).catch((err: unknown) => Promise.reject(fail(`blob store ${blobs}`, err)));
-      fields.blobs = blobs;
-    }
-    let metadataStore: MetadataStore;
-    if (config.metadataUrl !== undefined) {
-      const where = `PostgreSQL ${redactUrl(config.metadataUrl)}`;
-      const { openPostgresMetadataStore } = await import('../postgres.js');
-      metadataStore = await openPostgresMetadataStore({
-        connectionString: config.metadataUrl,
-        ...(config.metadataSchema !== undefined ? { schema: config.metadataSchema } : {}),
-        onIdleError: (err) => log.warn({ err: { message: err.message } }, 'an idle PostgreSQL connection failed; the next query reconnects'),
-      }).catch((err: unknown) => Promise.reject(fail(where, err)));
-      opened.metadataStore = metadataStore;
-      await metadataStore.checkHealth(AbortSignal.timeout(10_000)).catch((err: unknown) => Promise.reject(fail(where, err)));
-      fields.metadata = redactUrl(config.metadataUrl);
-      if (config.metadataSchema !== undefined) fields.schema = config.metadataSchema;
-    } else {
-      const file = join(dir as string, 'metadata.db');
-      try {
-        metadataStore = openSqliteMetadataStore(file);
-      } catch (err) {
-        throw fail(`metadata database ${file}`, err);
-      }
-      opened.metadataStore = metadataStore;
-      await metadataStore.checkHealth(AbortSignal.timeout(10_000)).catch((err: unknown) => Promise.reject(fail(`metadata database ${file}`, err)));
-      fields.metadata = file;
-    }
-    log.info({ storage: s3 ? 's3' : 'filesystem', ...fields }, 'storage opened');
-    return { blobStore, metadataStore };
-  } catch (err) {
-    await Promise.allSettled([opened.blobStore?.close(), opened.metadataStore?.close()]);
-    throw err;
-  }
 }
 
 function listeningFields(app: FastifyInstance): { address: string; port: number; family: string; url: string } {
@@ -137,9 +47,8 @@ function listeningFields(app: FastifyInstance): { address: string; port: number;
   return { address: info.address, port: info.port, family: info.family, url: `http://${host}:${info.port}` };
 }
 
-async function closeStores(stores: Stores, log: Logger): Promise<void> {
-  const results = await Promise.allSettled([stores.blobStore.close(), stores.metadataStore.close()]);
-  for (const r of results) if (r.status === 'rejected') log.error({ err: r.reason }, 'closing a store failed');
+async function closeAndLog(stores: Stores, log: Logger): Promise<void> {
+  for (const err of await closeStores(stores)) log.error({ err }, 'closing a store failed');
 }
 
 /** Stops `app` gracefully within `timeoutMs`, then closes the stores. Resolves when done. */
@@ -156,7 +65,7 @@ async function shutdown(app: FastifyInstance, operations: FastifyInstance | unde
     clearTimeout(timer);
   }
   await operations?.close();
-  await closeStores(stores, log);
+  await closeAndLog(stores, log);
 }
 
 async function main(): Promise<number> {
@@ -180,7 +89,7 @@ async function main(): Promise<number> {
     process.stdout.write(command.usage);
     return 0;
   }
-  if (command.kind === 'check') return runCheckCommand(command.storageDir, process.stdout, process.stderr);
+  if (command.kind === 'check') return runCheckCommand(command.storage, process.stdout, process.stderr);
   if (command.kind === 'gc') return runGcCommand(command.config, process.stdout, process.stderr);
   if (command.kind === 'usage') return runUsageCommand(command, process.stdout, process.stderr);
   const config = command.config;
@@ -220,9 +129,15 @@ async function main(): Promise<number> {
   let app: FastifyInstance | undefined;
   let operations: FastifyInstance | undefined;
   try {
-    stores = await openStores(config, log);
+    if (inMemory(config)) log.warn({ storage: 'memory' }, 'storage is in memory: data will be lost on exit (set FERRO_OCI_STORAGE_DIR or --storage-dir)');
+    stores = await openStores(config, {
+      create: true,
+      onIdleError: (err) => log.warn({ err: { message: err.message } }, 'an idle PostgreSQL connection failed; the next query reconnects'),
+    });
+    if (!inMemory(config)) log.info({ storage: config.s3 ? 's3' : 'filesystem', ...stores.where }, 'storage opened');
     app = await createRegistryServer({
-      ...stores,
+      blobStore: stores.blobStore,
+      metadataStore: stores.metadataStore,
       logger: log,
       timeouts: { idleMs: config.idleTimeoutMs, headersMs: config.headersTimeoutMs },
       ...(auth?.plugin ? { auth: auth.plugin } : {}),
@@ -247,7 +162,7 @@ async function main(): Promise<number> {
     log.fatal({ err }, `startup failed: ${messageOf(err)}`);
     await operations?.close().catch(() => undefined);
     await app?.close().catch(() => undefined);
-    if (stores) await closeStores(stores, log);
+    if (stores) await closeAndLog(stores, log);
     return 1;
   }
   log.info(listeningFields(app), 'listening');

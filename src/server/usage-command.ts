@@ -1,26 +1,22 @@
 /**
  * `ferro-oci-server usage`: the storage used per repository (services/usage.ts)
- * of a storage directory, largest first, as a table or JSON. Read-only; safe
+ * of the stores the storage settings name (opened as the server opens them,
+ * stores.ts), largest first, as a table or JSON. Read-only; safe
  * next to a running server.
  */
-import { join, resolve } from 'node:path';
 import { formatBytes, repositoryUsage } from '../services/usage.js';
-import { openSqliteMetadataStore, type SqliteMetadataStore } from '../storage/meta/sqlite/index.js';
-import { missingStoragePaths, type CheckOutput } from './check-command.js';
+import { openCommandStores, type CheckOutput } from './check-command.js';
+import type { StorageConfig } from './config.js';
+import { closeStores } from './stores.js';
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
 /** Exit codes: 0 done, 1 failed, 2 not a storage directory. */
-export async function runUsageCommand(options: { storageDir: string; top?: number; json: boolean }, out: CheckOutput, err: CheckOutput): Promise<number> {
-  const dir = resolve(options.storageDir);
-  const missing = await missingStoragePaths(dir);
-  if (missing.length > 0) {
-    err.write(`ferro-oci-server usage: ${dir} is not a storage directory (missing ${missing.join(', ')})\n`);
-    return 2;
-  }
-  let meta: SqliteMetadataStore | undefined;
+export async function runUsageCommand(options: { storage: StorageConfig; top?: number; json: boolean }, out: CheckOutput, err: CheckOutput): Promise<number> {
+  const stores = await openCommandStores('usage', options.storage, err);
+  if (typeof stores === 'number') return stores;
+  const meta = stores.metadataStore;
   try {
-    meta = openSqliteMetadataStore(join(dir, 'metadata.db'));
     const all = await repositoryUsage(meta);
     const stats = await meta.stats();
     const shown = options.top === undefined ? all : all.slice(0, options.top);
@@ -40,6 +36,6 @@ export async function runUsageCommand(options: { storageDir: string; top?: numbe
     err.write(`ferro-oci-server usage: failed: ${messageOf(e)}\n`);
     return 1;
   } finally {
-    await meta?.close();
+    await closeStores(stores);
   }
 }

@@ -1,6 +1,8 @@
 /**
  * The integrity check of a registry's stores (`ferro-oci-server check`),
- * HTTP-free. It reads both stores and reports, without changing anything:
+ * through the two ports only (any backend: filesystem, S3, SQLite,
+ * PostgreSQL); blobs are streamed. It reads both stores and reports, without
+ * changing anything:
  *
  * - blob-corrupt         a committed blob's bytes do not hash to its digest
  * - manifest-corrupt     a manifest's bytes do not hash to its digest or size
@@ -85,6 +87,8 @@ export interface CheckOptions {
   readonly now?: number;
   /** Entries per listing call. Default 500. */
   readonly pageSize?: number;
+  /** Called after each blob's bytes were verified, with the blobs and bytes verified so far. */
+  readonly onProgress?: (progress: { readonly blobs: number; readonly blobBytes: number }) => void;
   readonly signal?: AbortSignal;
 }
 
@@ -117,6 +121,7 @@ export async function checkStores(blobs: BlobStore, meta: MetadataStore, options
     counts.blobBytes += bytes;
     const actual = `${parsed.algorithm}:${hash.digest('hex')}`;
     if (actual !== digest) problem('blob-corrupt', digest, `content hashes to ${actual}`);
+    options.onProgress?.({ blobs: counts.blobs, blobBytes: counts.blobBytes });
   }
 
   for await (const repository of paged((p) => meta.listRepositories(p, signal), (r) => r, size)) {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ConfigError, parseConfig, parseListen, redactUrl, type Command, type ServerConfig } from '../../src/server/config.js';
+import { ConfigError, parseConfig, parseListen, redactUrl, type Command, type ServerConfig, type StorageConfig } from '../../src/server/config.js';
 
 function serve(command: Command): ServerConfig {
   assert.equal(command.kind, 'serve');
@@ -95,12 +95,43 @@ test('bad log level and shutdown timeout', () => {
 });
 
 test('the check subcommand takes a storage directory from its flag or the environment', () => {
-  assert.deepEqual(parseConfig(['check', '--storage-dir', '/flag'], { FERRO_OCI_STORAGE_DIR: '/env' }), { kind: 'check', storageDir: '/flag' });
-  assert.deepEqual(parseConfig(['check'], { FERRO_OCI_STORAGE_DIR: '/env' }), { kind: 'check', storageDir: '/env' });
+  assert.deepEqual(parseConfig(['check', '--storage-dir', '/flag'], { FERRO_OCI_STORAGE_DIR: '/env' }), { kind: 'check', storage: { storageDir: '/flag' } });
+  assert.deepEqual(parseConfig(['check'], { FERRO_OCI_STORAGE_DIR: '/env' }), { kind: 'check', storage: { storageDir: '/env' } });
   rejects(['check'], {}, /storage directory/);
   rejects(['check', '--storage-dir='], {}, /storage directory/);
   rejects(['check', '--listen', ':80', '--storage-dir', '/x'], {}, /listen/);
   assert.equal(parseConfig(['check', '--help'], {}).kind, 'help');
+});
+
+test('check, gc and usage take the storage settings of serve: PostgreSQL and S3 from flags or the environment', () => {
+  const env = {
+    FERRO_OCI_METADATA_URL: 'postgres://reg:pw@db/registry',
+    FERRO_OCI_S3_BUCKET: 'oci-blobs',
+    FERRO_OCI_S3_ENDPOINT: 'http://127.0.0.1:7480',
+    FERRO_OCI_S3_FORCE_PATH_STYLE: 'true',
+    FERRO_OCI_S3_ACCESS_KEY: 'AK',
+    FERRO_OCI_S3_SECRET_KEY: 'SK',
+  };
+  const served = serve(parseConfig([], env));
+  const storage = { storageDir: undefined, metadataUrl: served.metadataUrl, s3: served.s3 };
+  assert.deepEqual(parseConfig(['check'], env), { kind: 'check', storage });
+  assert.deepEqual(parseConfig(['usage', '--json'], env), { kind: 'usage', storage, json: true });
+  const gc = parseConfig(['gc', '--grace', '0'], env);
+  assert.deepEqual(gc, { kind: 'gc', config: { storage, dryRun: false, graceMs: 0 } });
+  const flags = ['--metadata-url', 'postgres://reg:pw@db/registry', '--metadata-schema', 'reg', '--s3-bucket', 'blobs', '--s3-prefix', 'p/', '--s3-force-path-style', 'true'];
+  for (const sub of ['check', 'gc', 'usage']) {
+    const command = parseConfig([sub, ...flags], {});
+    assert.equal(command.kind, sub);
+    const parsed = command.kind === 'gc' ? command.config.storage : (command as { storage: StorageConfig }).storage;
+    assert.equal(parsed.metadataUrl, 'postgres://reg:pw@db/registry');
+    assert.equal(parsed.metadataSchema, 'reg');
+    assert.equal(parsed.s3?.bucket, 'blobs');
+    assert.equal(parsed.s3?.prefix, 'p/');
+    // The same combinations as serve are refused.
+    rejects([sub, '--s3-bucket', 'blobs'], {}, /S3 blobs need durable metadata/);
+    rejects([sub, '--metadata-url', 'postgres://db/x'], {}, /PostgreSQL metadata needs durable blobs/);
+    rejects([sub], {}, /--metadata-url URL and --s3-bucket BUCKET/);
+  }
 });
 
 test('unknown flags, missing values and positionals are errors', () => {
