@@ -142,18 +142,9 @@ export async function startOurs(opts: StartOptions): Promise<ServerProcess> {
   return server;
 }
 
-/** Installs docker-registry with apt-get when /usr/bin/docker-registry is missing. */
+/** Throws, naming the command that installs it, when /usr/bin/docker-registry is missing (the benchmark installs nothing itself). */
 export function ensureReference(): void {
-  if (existsSync(REFERENCE_BIN)) return;
-  process.stderr.write(`${REFERENCE_BIN} is missing: apt-get install -y docker-registry\n`);
-  const apt = (args: string[]) => execFileSync('apt-get', args, { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
-  try {
-    apt(['install', '-y', 'docker-registry']);
-  } catch {
-    apt(['update']);
-    apt(['install', '-y', 'docker-registry']);
-  }
-  if (!existsSync(REFERENCE_BIN)) throw new Error(`apt-get did not install ${REFERENCE_BIN}`);
+  if (!existsSync(REFERENCE_BIN)) throw new Error(`${REFERENCE_BIN} is missing; run: apt-get install -y docker-registry (or run with --targets ours)`);
 }
 
 export function referenceVersion(): string {
