@@ -35,7 +35,7 @@ export { checkStores, formatReport, type CheckReport, type CheckProblem, type Ch
 // Access control (src/auth): the auth plugin, its parts, and loading it from a configuration file.
 export { authPlugin, type AuthOptions, type TokenAuthOptions } from './auth/plugin.js';
 export { AccessPolicy, ACTIONS, type Action, type PolicyOptions, type PolicyRule } from './auth/policy.js';
-export { RepositoryPattern, PatternError } from './auth/glob.js';
+export { RepositoryPattern, PatternError } from './oci/patterns.js';
 export { UserStore, HtpasswdError, parseHtpasswd } from './auth/htpasswd.js';
 export { TokenIssuer, TokenVerifier, type TokenIssuerOptions, type TokenVerifierOptions, type VerifiedToken } from './auth/tokens.js';
 export { loadOrCreateSigningKey, loadPublicKey, KeyFileError } from './auth/keys.js';

@@ -26,7 +26,7 @@
  */
 import { resolve } from 'node:path';
 import YAML from 'yaml';
-import { RepositoryPattern } from './glob.js';
+import { RepositoryPattern } from '../oci/patterns.js';
 import { ACTIONS, type Action, type PolicyOptions, type PolicyRule } from './policy.js';
 import { isQuotable } from './challenge.js';
 import { parseUpkeepConfig, UPKEEP_SECTIONS, UpkeepConfigError, type UpkeepConfig } from '../server/upkeep-config.js';

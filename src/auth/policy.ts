@@ -1,16 +1,16 @@
 /**
  * Per-repository permissions: rules that grant actions on repositories whose
- * names match patterns (glob.ts) to users, groups, any authenticated user
+ * names match patterns (oci/patterns.ts) to users, groups, any authenticated user
  * (`users: ['*']`) or, for pull only, anonymous callers; and admins, who hold
  * every action everywhere. Nothing is granted that no rule grants.
  */
-import { RepositoryPattern } from './glob.js';
+import { RepositoryPattern } from '../oci/patterns.js';
 
 export type Action = 'pull' | 'push' | 'delete';
 export const ACTIONS: readonly Action[] = ['pull', 'push', 'delete'];
 
 export interface PolicyRule {
-  /** Repository name patterns (see glob.ts). */
+  /** Repository name patterns (see oci/patterns.ts). */
   readonly repositories: readonly string[];
   /** User names; `'*'` is any authenticated user. */
   readonly users?: readonly string[];

@@ -19,7 +19,7 @@
  *     - repositories: ["releases/**"]
  *       tags: ["v*"]               # default: every tag
  */
-import { RepositoryPattern } from '../auth/glob.js';
+import { RepositoryPattern } from '../oci/patterns.js';
 import { TagPattern, type ImmutableTagRule, type PolicyRules, type RetentionRule, type UntaggedRule } from '../services/policy.js';
 
 export class UpkeepConfigError extends Error {

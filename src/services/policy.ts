@@ -1,12 +1,12 @@
 /**
  * Per-repository storage policies: which manifests the untagged policy
  * removes, which tags retention keeps, which tags are immutable. Rules name
- * repositories with the patterns of access control (auth/glob.ts: `*` within
+ * repositories with the patterns of access control (oci/patterns.ts: `*` within
  * a path component, `**` across components) and tags with `*` globs.
  * Untagged and retention rules: the first rule whose pattern matches a
  * repository applies to it. Immutable tags: every matching rule counts.
  */
-import { RepositoryPattern } from '../auth/glob.js';
+import { RepositoryPattern } from '../oci/patterns.js';
 
 export interface UntaggedRule {
   readonly repositories: readonly string[];
