@@ -14,7 +14,7 @@ import type { FastifyInstance, FastifyPluginAsync, FastifyRequest, HTTPMethods }
 import { RegistryError } from './oci/errors.js';
 import { resolveLimits, type RegistryLimits } from './limits.js';
 import type { BlobStore } from './storage/blob/types.js';
-import { storeClock, type MetadataStore } from './storage/meta/types.js';
+import type { MetadataStore } from './storage/meta/types.js';
 import { BlobService } from './services/blobs.js';
 import { ListingService } from './services/listings.js';
 import { ManifestService } from './services/manifests.js';
@@ -99,7 +99,7 @@ const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE',
 export function createServices(options: RegistryOptions): Services & { readonly uploads: UploadService; readonly policy: StoragePolicy } {
   const limits = resolveLimits(options.limits);
   const policy = new StoragePolicy(options.storagePolicy);
-  const now = storeClock(options.metadataStore); // shared by replicas: lifecycle times come from it
+  const now = () => options.metadataStore.clock(); // shared by replicas: lifecycle times come from it
   return {
     limits,
     policy,

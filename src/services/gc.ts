@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BlobStore } from '../storage/blob/types.js';
-import { storeClock, type MetadataStore } from '../storage/meta/types.js';
+import type { MetadataStore } from '../storage/meta/types.js';
 import { paged } from './paged.js';
 import type { StoragePolicy } from './policy.js';
 import { pruneManifests, type PruneReport } from './prune.js';
@@ -57,7 +57,7 @@ export interface GcOptions {
   readonly policy?: StoragePolicy;
   /** Removes expired upload sessions and orphaned upload data (UploadService.sweep); run before the scan when given. */
   readonly sweepUploads?: (signal?: AbortSignal) => Promise<{ sessions: number; orphans: number }>;
-  /** The clock. Default the metadata store's (storeClock). */
+  /** The clock. Default the metadata store's (MetadataStore.clock). */
   readonly now?: () => number;
   readonly signal?: AbortSignal;
   /** Called every `progressEvery` scanned blobs (default 1000). */
@@ -95,7 +95,7 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 /** One collection run. Rejects only when aborted or when a store cannot be listed; a failed deletion is counted in `errors`. */
 export async function collectGarbage(stores: GcStores, options: GcOptions = {}): Promise<GcReport> {
   const { blobStore: blobs, metadataStore: meta } = stores;
-  const now = options.now ?? storeClock(meta);
+  const now = options.now ?? (() => meta.clock());
   const graceMs = options.graceMs ?? DEFAULT_GC_GRACE_MS;
   const leaseMs = options.leaseMs ?? DEFAULT_GC_LEASE_MS;
   const dryRun = options.dryRun === true;

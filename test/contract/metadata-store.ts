@@ -23,21 +23,19 @@ export interface OpenedStore {
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 
-/** Every required method of the port, lifecycles included; the type check below (with OPTIONAL_METHODS) fails the build when the port gains one not listed here. */
+/** Every required method of the port, lifecycles included; the type check below fails the build when the port gains one not listed here. */
 const PORT_METHODS = [
   'repositoryExists', 'listRepositories',
   'linkBlob', 'getBlobLink', 'unlinkBlob', 'listBlobLinks',
   'putManifest', 'getManifest', 'deleteManifest', 'getTag', 'deleteTag', 'listManifests', 'listTags', 'listReferrers',
   'createUpload', 'getUpload', 'updateUpload', 'deleteUpload', 'countUploads', 'listIdleUploads',
-  'stats', 'checkHealth', 'close',
+  'stats', 'clock', 'checkHealth', 'close',
   // BlobLifecycle
   'reserveBlob', 'releaseBlob', 'markBlobForDeletion', 'unmarkBlob', 'touchBlobLink', 'listReclaimableBlobLinks', 'unlinkBlobIf',
   // ManifestLifecycle
   'listTagRecords', 'deleteTagIf', 'deleteManifestIf',
 ] as const;
-/** Optional by contract: a store used from one host may omit its clock (MetadataStore.clock). */
-const OPTIONAL_METHODS = ['clock'] as const;
-const portListed: [Unlisted<MetadataStore, (typeof PORT_METHODS)[number] | (typeof OPTIONAL_METHODS)[number]>] extends [never] ? true : never = true;
+const portListed: [Unlisted<MetadataStore, (typeof PORT_METHODS)[number]>] extends [never] ? true : never = true;
 void portListed;
 const INDEX = 'application/vnd.oci.image.index.v1+json';
 

@@ -253,11 +253,6 @@ export interface BlobLifecycle {
   unlinkBlobIf(repository: string, digest: string, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean>;
 }
 
-/** The clock to take lifecycle times from (MetadataStore.clock, else Date.now). */
-export function storeClock(store: MetadataStore): () => number {
-  return store.clock ? () => store.clock!() : Date.now;
-}
-
 /**
  * The port: every store implements all of it, the BlobLifecycle and
  * ManifestLifecycle methods included (the contract suite fails on a missing one).
@@ -320,10 +315,9 @@ export interface MetadataStore extends BlobLifecycle, ManifestLifecycle {
    * The current time (ms since the epoch) of the clock every process using
    * this store shares: the database's where replicas share one. Every time
    * given to the lifecycle methods (reservations, receipts, leases, grace)
-   * comes from it (storeClock). A store used from one host may omit it:
-   * Date.now is then that clock.
+   * comes from it. A store used from one host answers the host's clock.
    */
-  clock?(): number;
+  clock(): number;
 
   /** Resolves when the store answers; throws with the reason otherwise. */
   checkHealth(signal?: AbortSignal): Promise<void>;

@@ -93,7 +93,7 @@ export class MemoryMetadataStore implements MetadataStore {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     if (repo === undefined || !repo.links.has(digest)) return false;
-    this.#unlink(repository, repo, digest, Date.now());
+    this.#unlink(repository, repo, digest, this.clock());
     return true;
   }
 
@@ -253,7 +253,7 @@ export class MemoryMetadataStore implements MetadataStore {
     if (repo === undefined || entry === undefined) return false;
     repo.tags.delete(tag);
     repo.tagNames.delete(tag);
-    this.#use(repo, entry.digest, Date.now());
+    this.#use(repo, entry.digest, this.clock());
     return true;
   }
 
@@ -390,6 +390,11 @@ export class MemoryMetadataStore implements MetadataStore {
   async unmarkBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
     this.#lifecycle.unmark(digest, holder);
+  }
+
+  /** The host clock: a store used from one process has no other. */
+  clock(): number {
+    return Date.now();
   }
 
   /** Resolves unless the store is closed. */

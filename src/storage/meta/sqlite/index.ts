@@ -167,7 +167,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#unlinkBlob(repository, digest, Date.now()));
+    return writing(() => this.#unlinkBlob(repository, digest, this.clock()));
   }
 
   async listBlobLinks(repository: string, page: PageOptions, signal?: AbortSignal): Promise<BlobRef[]> {
@@ -270,7 +270,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#lifecycle.deleteTag(repository, tag, Date.now()));
+    return writing(() => this.#lifecycle.deleteTag(repository, tag, this.clock()));
   }
 
   async listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
@@ -372,7 +372,12 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#lifecycle.deleteManifestIf(repository, digest, conditions, Date.now()));
+    return writing(() => this.#lifecycle.deleteManifestIf(repository, digest, conditions, this.clock()));
+  }
+
+  /** The host clock: one database file is used from one host. */
+  clock(): number {
+    return Date.now();
   }
 
   /** Runs `SELECT 1`; throws (with the SQLite error as cause) when it fails or the store is closed. */
