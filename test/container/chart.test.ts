@@ -15,7 +15,7 @@ import { parseAllDocuments } from 'yaml';
 import { removeDir, tempDir } from '../interop/harness.js';
 import { Helm } from '../interop/clients/helm.js';
 import { missingFetched } from '../interop/clients/fetched.js';
-import { startServer } from '../helpers/server-process.js';
+import { startServer } from '../../support/server-process.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const CHART = join(ROOT, 'charts/ferro-oci-server');

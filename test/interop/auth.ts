@@ -19,7 +19,7 @@ import { randomBytes } from 'node:crypto';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
-import { fetchRaw, type HttpResponse } from '../helpers/server-process.js';
+import { fetchRaw, type HttpResponse } from '../../support/server-process.js';
 import { clientSuite, type ClientSuiteOptions, type CommandResult, type LogMark, type ModeContext, type Registry, type ServerSetup, type StepApi } from './harness.js';
 
 export const SERVICE = 'ferro-oci-interop';

@@ -5,7 +5,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { SERVER_MAIN, startServer } from '../helpers/server-process.js';
+import { SERVER_MAIN, startServer } from '../../support/server-process.js';
 
 interface Ran {
   code: number;

@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
-import { fetchRaw, startServer, type HttpResponse, type RunningServer } from '../../helpers/server-process.js';
+import { fetchRaw, startServer, type HttpResponse, type RunningServer } from '../../../support/server-process.js';
 import { ACCEPT_MANIFESTS, blobPath, digestOf, MT, type BuiltImages, type Descriptor } from '../images.js';
 
 export interface ServerMode {
