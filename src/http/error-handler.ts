@@ -1,7 +1,8 @@
 /**
  * The one place errors become responses: the spec's `{"errors":[…]}`
- * envelope with the status from the error table, and Retry-After when the
- * error carries one. It is also the one place store errors
+ * envelope with the status from the error table, Retry-After when the
+ * error carries one, and the headers its typed values stand for (an upload's
+ * Range and Location: upload-headers.ts). It is also the one place store errors
  * (src/storage/errors.ts) are translated: services let them pass. Errors
  * Fastify raises about the request itself are client errors. Unknown errors
  * are 500, logged at error with their stack (a bug); other 5xx answers (an
@@ -19,6 +20,7 @@ import {
   StorageFullError,
   StoreUnavailableError,
 } from '../storage/errors.js';
+import { uploadErrorHeaders } from './upload-headers.js';
 
 /** The RegistryError for a store error, or undefined. */
 function fromStoreError(err: unknown): RegistryError | undefined {
@@ -92,7 +94,7 @@ export async function registryErrorHandler(err: unknown, request: FastifyRequest
     return;
   }
   const body = JSON.stringify(error.toEnvelope());
-  reply.code(error.status).headers(error.headers).header('Content-Type', 'application/json').header('Content-Length', Buffer.byteLength(body));
+  reply.code(error.status).headers(error.headers).headers(uploadErrorHeaders(error)).header('Content-Type', 'application/json').header('Content-Length', Buffer.byteLength(body));
   if (error.retryAfter !== undefined) reply.header('Retry-After', String(error.retryAfter));
   await reply.send(request.method === 'HEAD' ? undefined : body);
 }

@@ -2,9 +2,10 @@
 import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
 import { assertValidName, isValidName } from '../oci/names.js';
-import { uploadLocation, uploadRange, type ChunkInput, type UploadState } from '../services/uploads.js';
+import type { ChunkInput, UploadState } from '../services/uploads.js';
 import { contentLength, digestAlgorithmParam, queryParam, uploadContentRange } from './headers.js';
 import type { HandlerContext } from './context.js';
+import { uploadLocation, uploadRange } from './upload-headers.js';
 
 function chunk(ctx: HandlerContext): ChunkInput {
   const length = contentLength(ctx.request.headers);

@@ -48,9 +48,19 @@ export interface UploadState {
   readonly offset: number;
 }
 
-/** The `Range` header value of an upload at `offset` bytes (spec: `0-<end-of-range>`). */
-export function uploadRange(offset: number): string {
-  return `0-${Math.max(offset - 1, 0)}`;
+/**
+ * BLOB_UPLOAD_OUT_OF_ORDER (416) with where the upload stands: `offset`
+ * bytes held and, when given, the session to resume (http renders them as
+ * Range and Location).
+ */
+export class UploadOutOfOrderError extends RegistryError {
+  constructor(
+    message: string,
+    readonly offset: number,
+    readonly session?: { readonly repository: string; readonly id: string },
+  ) {
+    super('BLOB_UPLOAD_OUT_OF_ORDER', message);
+  }
 }
 
 function tooManySessions(what: string, limit: number): RegistryError {
@@ -305,8 +315,9 @@ export class UploadService {
       const { start, end } = chunk.range;
       // spec "Pushing a blob in chunks": MUST 416 out of order; distribution-spec-next: the final chunk (end-6) too.
       if (start !== writer.size) {
-        throw new RegistryError('BLOB_UPLOAD_OUT_OF_ORDER', `chunk starts at byte ${start} but the upload holds ${writer.size} bytes; resume at ${writer.size}`, {
-          headers: { Range: uploadRange(writer.size), Location: uploadLocation(session.repository, session.id) },
+        throw new UploadOutOfOrderError(`chunk starts at byte ${start} but the upload holds ${writer.size} bytes; resume at ${writer.size}`, writer.size, {
+          repository: session.repository,
+          id: session.id,
         });
       }
       if (chunk.contentLength !== undefined && chunk.contentLength !== end - start + 1) {
@@ -349,9 +360,7 @@ export class UploadService {
   private async exclusive<T>(repository: string, id: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
     const session = await this.session(repository, id, signal);
     if (this.busy.has(id)) {
-      throw new RegistryError('BLOB_UPLOAD_OUT_OF_ORDER', `upload ${id} is busy with another request; retry once it has finished`, {
-        headers: { Range: uploadRange(session.offset) },
-      });
+      throw new UploadOutOfOrderError(`upload ${id} is busy with another request; retry once it has finished`, session.offset);
     }
     this.busy.add(id);
     try {
@@ -360,9 +369,4 @@ export class UploadService {
       this.busy.delete(id);
     }
   }
-}
-
-/** The upload URL of a session (relative, as spec "POST then PUT" allows). */
-export function uploadLocation(repository: string, id: string): string {
-  return `/v2/${repository}/blobs/uploads/${id}`;
 }

@@ -90,10 +90,12 @@ for (const kind of STORAGE_KINDS) {
       const location = await startSession(client, 'up/order');
       const skip = await client.fetch(location, { method: 'PATCH', headers: { 'content-range': '100-199' }, body: bytes.subarray(100) });
       assert.equal(skip.headers.get('range'), '0-0');
+      assert.equal(skip.headers.get('location'), location, 'the session to resume');
       await expectError(skip, 416, 'BLOB_UPLOAD_INVALID');
       assert.equal((await client.fetch(location, { method: 'PATCH', headers: { 'content-range': '0-99' }, body: bytes.subarray(0, 100) })).status, 202);
       const retry = await client.fetch(location, { method: 'PATCH', headers: { 'content-range': '0-99' }, body: bytes.subarray(0, 100) });
       assert.equal(retry.headers.get('range'), '0-99');
+      assert.equal(retry.headers.get('location'), location);
       await expectError(retry, 416, 'BLOB_UPLOAD_INVALID');
       const finalOutOfOrder = await client.fetch(`${location}?digest=${digestOf(bytes)}`, { method: 'PUT', headers: { 'content-range': '150-199' }, body: bytes.subarray(150) });
       await expectError(finalOutOfOrder, 416, 'BLOB_UPLOAD_INVALID');
