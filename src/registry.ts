@@ -45,7 +45,8 @@ export interface RegistryOptions {
   readonly startupOrphanAgeMs?: number;
   /**
    * Answer a whole-blob GET with 307 to the blob store's own URL when the
-   * store has `redirectUrl` (e.g. presigned S3). Range requests and HEAD are
+   * store's `redirectUrl` gives one (e.g. presigned S3; stores that cannot
+   * redirect answer undefined and serve the blob). Range requests and HEAD are
    * always served directly. Default false.
    */
   readonly redirectBlobGets?: boolean;
