@@ -21,6 +21,8 @@ import { ManifestService } from './services/manifests.js';
 import { UploadService } from './services/uploads.js';
 import { DEFAULT_GC_GRACE_MS, GarbageCollector, formatGcReport, receiptRenewAfterMs } from './services/gc.js';
 import { adminRoutes } from './http/admin.js';
+import { uiApiRoutes } from './http/routes-ui.js';
+import { BrowseService } from './services/browse.js';
 import { StoragePolicy, type PolicyRules } from './services/policy.js';
 import type { HandlerContext, Services } from './http/context.js';
 import { failureLogFields, registryErrorHandler } from './http/error-handler.js';
@@ -63,6 +65,8 @@ export interface RegistryOptions {
    * garbage collection). See services/policy.ts. Default: none.
    */
   readonly storagePolicy?: PolicyRules;
+  /** The web UI's JSON API under /v2/_ferro/ui (http/routes-ui.ts, docs/ui.md). Default true. */
+  readonly uiApi?: boolean;
 }
 
 export interface RegistryGcOptions {
@@ -91,6 +95,10 @@ declare module 'fastify' {
     ociCanList?: (repository: string) => boolean | Promise<boolean>;
     /** The authenticated caller, set by an access-control hook; upload sessions are capped per user (limits). Undefined: anonymous. */
     ociUser?: string;
+    /** Set by an access-control hook: whether the web UI offers this caller deletes in `repository` (http/routes-ui.ts). Unset: everywhere. */
+    ociCanDelete?: (repository: string) => boolean | Promise<boolean>;
+    /** Set by an access-control hook: how a web UI signs in here. Unset: no sign-in (the registry is open). */
+    ociLogin?: { readonly mode: 'basic' } | { readonly mode: 'token'; readonly tokenPath?: string; readonly service: string };
   }
 }
 
@@ -165,12 +173,15 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
       timer.unref();
       app.addHook('onClose', async () => clearInterval(timer));
     }
-    if (options.gc !== false) garbageCollection(app, options, services, options.gc ?? {});
+    const gc = options.gc !== false ? garbageCollection(app, options, services, options.gc ?? {}) : undefined;
+    if (options.uiApi !== false) {
+      uiApiRoutes(app, new BrowseService(options.metadataStore, services.blobs, services.manifests, services.policy), () => gc?.lastReport);
+    }
   };
 }
 
 /** The admin trigger and the background schedule of blob garbage collection. */
-function garbageCollection(app: FastifyInstance, options: RegistryOptions, services: ReturnType<typeof createServices>, settings: RegistryGcOptions): void {
+function garbageCollection(app: FastifyInstance, options: RegistryOptions, services: ReturnType<typeof createServices>, settings: RegistryGcOptions): GarbageCollector {
   const gc = new GarbageCollector(options, {
     graceMs: settings.graceMs ?? DEFAULT_GC_GRACE_MS,
     ...(settings.leaseMs !== undefined ? { leaseMs: settings.leaseMs } : {}),
@@ -179,7 +190,7 @@ function garbageCollection(app: FastifyInstance, options: RegistryOptions, servi
   });
   adminRoutes(app, gc);
   const intervalMs = settings.intervalMs ?? DEFAULT_GC_INTERVAL_MS;
-  if (intervalMs <= 0) return;
+  if (intervalMs <= 0) return gc;
   const stop = new AbortController();
   let running: Promise<unknown> = Promise.resolve();
   const timer = setInterval(() => {
@@ -196,4 +207,5 @@ function garbageCollection(app: FastifyInstance, options: RegistryOptions, servi
     stop.abort(new Error('the registry is closing'));
     await running;
   });
+  return gc;
 }

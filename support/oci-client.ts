@@ -21,10 +21,14 @@ export function imageManifest(config: { digest: string; size: number }, layers: 
 }
 
 export class OciClient {
-  constructor(readonly base: string) {}
+  /** `headers` (e.g. Authorization) go with every request. */
+  constructor(
+    readonly base: string,
+    readonly headers: Record<string, string> = {},
+  ) {}
 
   fetch(path: string, init: RequestInit = {}): Promise<Response> {
-    return fetch(this.base + path, init);
+    return fetch(this.base + path, { ...init, headers: { ...this.headers, ...(init.headers as Record<string, string> | undefined) } });
   }
 
   /** POST + PUT monolithic upload; returns the digest. */

@@ -9,6 +9,8 @@
  *     catalog                                                     any authenticated caller; the listing is filtered
  *     pull / push / delete                                        that action on the repository
  *                                                                 (push challenges ask pull,push, as docker does)
+ *   browse                     nothing (the UI's listing is filtered)
+ *   browse-pull, browse-delete that action on the repository named by the `name` query parameter
  *   no route matched           any authenticated caller (then 404)
  *   a route without a declaration   an administrator (fails closed)
  *
@@ -26,6 +28,8 @@ export type RequiredAccess =
   | { readonly kind: 'login' }
   | { readonly kind: 'admin' }
   | { readonly kind: 'catalog' }
+  | { readonly kind: 'browse' }
+  | { readonly kind: 'browse-repository'; readonly repository: string; readonly action: 'pull' | 'delete' }
   | {
       readonly kind: 'repository';
       readonly repository: string;
@@ -60,6 +64,13 @@ export function requiredAccess(request: FastifyRequest): RequiredAccess {
       return { kind: 'admin' };
     case 'v2':
       return v2Access(request);
+    case 'browse':
+      return { kind: 'browse' };
+    case 'browse-pull':
+    case 'browse-delete': {
+      const name = (request.query as Record<string, unknown> | undefined)?.name;
+      return { kind: 'browse-repository', repository: typeof name === 'string' ? name : '', action: request.routeOptions.config.access === 'browse-pull' ? 'pull' : 'delete' };
+    }
     default:
       return { kind: 'admin' };
   }

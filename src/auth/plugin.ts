@@ -17,8 +17,9 @@
  *   - admin routes: 403 DENIED for an authenticated non-admin, in both modes;
  *   - too many failed logins: 429 TOOMANYREQUESTS with Retry-After (throttle.ts).
  * It then sets request.ociCanPull (what the credentials may read: in token
- * mode the token's own grants, used for mounts) and request.ociCanList (what
- * _catalog shows: the user's rules, or the token's grants).
+ * mode the token's own grants, used for mounts), request.ociCanList (what
+ * _catalog and the web UI show: the user's rules, or the token's grants),
+ * request.ociCanDelete (the same for the UI's deletes) and request.ociLogin.
  *
  * Modes: `basic` checks Basic credentials on every request against the users;
  * `token` accepts Bearer tokens from `token.verifier` (default: the built-in
@@ -98,6 +99,8 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
 
   /** 401 for `access` in this mode. */
   const challenge = (request: FastifyRequest, access: RequiredAccess, error?: 'invalid_token' | 'insufficient_scope', message?: string) => {
+    // The UI's API: no challenge, or the browser would open its own login dialog over the page.
+    if (access.kind === 'browse' || access.kind === 'browse-repository') return new RegistryError('UNAUTHORIZED', message ?? 'sign in to see this');
     if (mode === 'basic') return unauthorized(basicChallenge(realm), message);
     const scopes = access.kind === 'repository' ? access.scopes : access.kind === 'catalog' ? ['registry:catalog:*'] : [];
     const value = bearerChallenge({ realm: realmOf(request), service: token!.service, scopes, ...(error ? { error } : {}) });
@@ -131,9 +134,18 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
   const may = (caller: Caller, repository: string, action: 'pull' | 'push' | 'delete'): boolean =>
     caller.token ? accessGrants(caller.token, 'repository', repository, action) : policy.allows(caller.user, repository, action);
 
+  /** What the web UI shows a caller: the user's rules, or what the token grants. */
+  const browses = (caller: Caller, repository: string, action: 'pull' | 'delete'): boolean =>
+    policy.allows(caller.user, repository, action) || (caller.token !== undefined && accessGrants(caller.token, 'repository', repository, action));
+
   const authorize = (request: FastifyRequest, caller: Caller, access: RequiredAccess): void => {
     const presented = request.headers.authorization !== undefined && request.headers.authorization !== '';
-    if (access.kind === 'none') return;
+    if (access.kind === 'none' || access.kind === 'browse') return;
+    if (access.kind === 'browse-repository') {
+      if (browses(caller, access.repository, access.action)) return;
+      const message = `${access.action} access to repository ${access.repository} is not granted`;
+      throw caller.user === undefined ? new RegistryError('UNAUTHORIZED', `${message}; sign in`) : new RegistryError('DENIED', message);
+    }
     if (access.kind === 'admin') {
       if (caller.user === undefined) throw challenge(request, access, presented ? 'insufficient_scope' : undefined);
       if (!policy.isAdmin(caller.user)) throw new RegistryError('DENIED', `${request.routeOptions.url ?? 'this endpoint'} is for administrators only`);
@@ -154,6 +166,8 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
     throw challenge(request, access, 'insufficient_scope', message);
   };
 
+  const login: NonNullable<FastifyRequest['ociLogin']> = mode === 'basic' ? { mode } : { mode, service: token!.service, ...(token!.issuer ? { tokenPath } : {}) };
+
   const plugin = async (app: FastifyInstance): Promise<void> => {
     app.addHook('onRequest', async (request, reply) => {
       // Refusals happen before the registry's own hooks; docker reads this header on the 401 of its ping.
@@ -164,7 +178,9 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
       authorize(request, caller, access);
       if (caller.user !== undefined) request.ociUser = caller.user;
       request.ociCanPull = (name: string) => may(caller, name, 'pull');
-      request.ociCanList = (name: string) => policy.allows(caller.user, name, 'pull') || (caller.token !== undefined && accessGrants(caller.token, 'repository', name, 'pull'));
+      request.ociCanList = (name: string) => browses(caller, name, 'pull');
+      request.ociCanDelete = (name: string) => browses(caller, name, 'delete');
+      request.ociLogin = login;
     });
     if (mode === 'token' && token!.issuer) {
       const endpoint = { path: tokenPath, service: token!.service, issuer: token!.issuer, passwords: passwords!, policy, realm, clientAddress: (r: FastifyRequest) => proxies.clientAddress(r) };

@@ -12,8 +12,15 @@
  *   admin           an authenticated administrator
  *   v2              the registry API: the action the route table declares for the
  *                   resolved /v2 route and method (http/routes.ts, resolveV2Route)
+ *   browse          the web UI's API (http/routes-ui.ts): anyone, anonymous callers
+ *                   included; what it lists is filtered by request.ociCanList
+ *   browse-pull     the web UI's API: pull on the repository of the `name` query parameter
+ *   browse-delete   the web UI's API: delete on the repository of the `name` query parameter
+ * The browse kinds judge a token by its subject's rules as well as its grants
+ * (one UI token serves every repository the user may see), and refuse with
+ * 401/403 without a challenge (a browser would open its own login dialog).
  */
-export type RouteAccess = 'open' | 'token-endpoint' | 'admin' | 'v2';
+export type RouteAccess = 'open' | 'token-endpoint' | 'admin' | 'v2' | 'browse' | 'browse-pull' | 'browse-delete';
 
 /**
  * What a /v2 route and method needs, in the route table: `login` any

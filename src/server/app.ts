@@ -1,6 +1,7 @@
 /**
  * createRegistryServer(): a ready-to-listen Fastify instance with the
- * registry (/v2), health (/live, /healthz, /ready) and metrics (/metrics).
+ * registry (/v2), health (/live, /healthz, /ready), metrics (/metrics) and
+ * the web UI (/ui).
  * createOperationsServer(): a second instance with only the probes and
  * /metrics of such a server, for a separate (e.g. internal) listen address.
  */
@@ -15,6 +16,7 @@ import { RegistryError } from '../oci/errors.js';
 import { TrustedProxies } from '../http/proxy.js';
 import { healthPlugin, type HealthCheck, type HealthOptions } from './health.js';
 import { metricsPlugin, metricsRoute, type MetricsOptions } from './metrics.js';
+import { uiRoutes, type UiOptions } from './ui.js';
 
 interface Operations {
   register?: prom.Registry;
@@ -84,6 +86,11 @@ export interface RegistryServerOptions extends RegistryOptions {
    * right before the registry, not encapsulated by the caller's choice. Default: none.
    */
   auth?: FastifyPluginAsync;
+  /**
+   * The web UI under /ui and its JSON API under /v2/_ferro/ui (docs/ui.md);
+   * default on. `false` turns both off.
+   */
+  ui?: false | UiOptions;
 }
 
 export interface ServerTimeouts {
@@ -207,7 +214,8 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
   }
   OPERATIONS.set(app, operations);
   if (options.auth) await app.register(options.auth);
-  await app.register(createRegistry(options));
+  if (options.ui !== false) uiRoutes(app, options.ui ?? {});
+  await app.register(createRegistry({ ...options, uiApi: options.ui !== false }));
   await app.ready();
   return app;
 }

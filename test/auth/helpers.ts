@@ -19,6 +19,7 @@ import { AccessPolicy, type PolicyOptions } from '../../src/auth/policy.js';
 import { TokenIssuer, TokenVerifier } from '../../src/auth/tokens.js';
 import type { ThrottleOptions } from '../../src/auth/throttle.js';
 import type { RegistryLimits } from '../../src/limits.js';
+import type { PolicyRules } from '../../src/services/policy.js';
 import { createRegistry } from '../../src/registry.js';
 import { createRegistryServer } from '../../src/server/app.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
@@ -85,6 +86,8 @@ export interface StartAuthOptions {
   readonly realm?: string;
   /** The whole server (createRegistryServer: health, metrics, admin, token endpoint) instead of auth + registry only. */
   readonly server?: boolean;
+  /** Immutable-tag and other storage rules of the registry. */
+  readonly storagePolicy?: PolicyRules;
   /** Users (name → password) and bcrypt cost of the htpasswd; default USERS at cost 4. */
   readonly users?: { readonly text: string };
 }
@@ -117,7 +120,7 @@ export async function startAuthRegistry(options: StartAuthOptions = {}): Promise
   };
   const blobStore = new MemoryBlobStore();
   const metadataStore = new MemoryMetadataStore();
-  const registryOptions = { blobStore, metadataStore, sweepIntervalMs: 0, ...(options.limits ? { limits: options.limits } : {}) };
+  const registryOptions = { blobStore, metadataStore, sweepIntervalMs: 0, ...(options.limits ? { limits: options.limits } : {}), ...(options.storagePolicy ? { storagePolicy: options.storagePolicy } : {}) };
   let app: FastifyInstance;
   if (options.server) {
     app = await createRegistryServer({ ...registryOptions, auth: authPlugin(auth), trustedProxies, ...(options.fastify ? { fastify: options.fastify } : {}) });
