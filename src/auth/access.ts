@@ -11,6 +11,7 @@
  *                                                                 (push challenges ask pull,push, as docker does)
  *   browse                     nothing (the UI's listing is filtered)
  *   browse-pull, browse-delete that action on the repository named by the `name` query parameter
+ *   browse-admin               an authenticated administrator
  *   no route matched           any authenticated caller (then 404)
  *   a route without a declaration   an administrator (fails closed)
  *
@@ -26,7 +27,7 @@ import type { Action } from './policy.js';
 export type RequiredAccess =
   | { readonly kind: 'none' }
   | { readonly kind: 'login' }
-  | { readonly kind: 'admin' }
+  | { readonly kind: 'admin'; /** The web UI's: refused without a challenge. */ readonly browse?: true }
   | { readonly kind: 'catalog' }
   | { readonly kind: 'browse' }
   | { readonly kind: 'browse-repository'; readonly repository: string; readonly action: 'pull' | 'delete' }
@@ -66,6 +67,8 @@ export function requiredAccess(request: FastifyRequest): RequiredAccess {
       return v2Access(request);
     case 'browse':
       return { kind: 'browse' };
+    case 'browse-admin':
+      return { kind: 'admin', browse: true };
     case 'browse-pull':
     case 'browse-delete': {
       const name = (request.query as Record<string, unknown> | undefined)?.name;

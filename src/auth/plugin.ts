@@ -100,7 +100,7 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
   /** 401 for `access` in this mode. */
   const challenge = (request: FastifyRequest, access: RequiredAccess, error?: 'invalid_token' | 'insufficient_scope', message?: string) => {
     // The UI's API: no challenge, or the browser would open its own login dialog over the page.
-    if (access.kind === 'browse' || access.kind === 'browse-repository') return new RegistryError('UNAUTHORIZED', message ?? 'sign in to see this');
+    if (access.kind === 'browse' || access.kind === 'browse-repository' || (access.kind === 'admin' && access.browse)) return new RegistryError('UNAUTHORIZED', message ?? 'sign in to see this');
     if (mode === 'basic') return unauthorized(basicChallenge(realm), message);
     const scopes = access.kind === 'repository' ? access.scopes : access.kind === 'catalog' ? ['registry:catalog:*'] : [];
     const value = bearerChallenge({ realm: realmOf(request), service: token!.service, scopes, ...(error ? { error } : {}) });

@@ -16,11 +16,12 @@
  *                   included; what it lists is filtered by request.ociCanList
  *   browse-pull     the web UI's API: pull on the repository of the `name` query parameter
  *   browse-delete   the web UI's API: delete on the repository of the `name` query parameter
+ *   browse-admin    the web UI's API: an authenticated administrator
  * The browse kinds judge a token by its subject's rules as well as its grants
  * (one UI token serves every repository the user may see), and refuse with
  * 401/403 without a challenge (a browser would open its own login dialog).
  */
-export type RouteAccess = 'open' | 'token-endpoint' | 'admin' | 'v2' | 'browse' | 'browse-pull' | 'browse-delete';
+export type RouteAccess = 'open' | 'token-endpoint' | 'admin' | 'v2' | 'browse' | 'browse-pull' | 'browse-delete' | 'browse-admin';
 
 /**
  * What a /v2 route and method needs, in the route table: `login` any

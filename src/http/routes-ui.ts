@@ -11,7 +11,7 @@
  *   GET    image          ?name=&ref=                                        browse-pull
  *   GET    delete         ?name=&ref=   what a delete would do               browse-delete
  *   DELETE delete         ?name=&ref=   deletes the tag or the manifest      browse-delete
- *   GET    gc             the last garbage collection's report               admin
+ *   GET    gc             the last garbage collection's report               browse-admin
  */
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { RegistryError } from '../oci/errors.js';
@@ -107,5 +107,5 @@ export function uiApiRoutes(app: FastifyInstance, browse: BrowseService, lastGc:
     return json(reply, { deleted: ref }, 202);
   });
 
-  app.get(at('gc'), routeAccess('admin'), async (_request, reply) => json(reply, { last: lastGc() ?? null }));
+  app.get(at('gc'), routeAccess('browse-admin'), async (_request, reply) => json(reply, { last: lastGc() ?? null }));
 }

@@ -74,9 +74,17 @@ export async function render(): Promise<void> {
   main.replaceChildren(heading, fragment(page.content));
   main.removeAttribute('aria-busy');
   document.title = `${page.title} · ferro-oci-server`;
-  heading.focus();
+  // The first page keeps the document's own order (the skip link first); later ones start at their heading.
+  if (turn > 1) heading.focus();
   announce('');
 }
 
-window.addEventListener('hashchange', () => void render());
+// Only `#/…` hashes are pages; the skip link moves the focus without touching the hash.
+window.addEventListener('hashchange', () => {
+  if (location.hash === '' || location.hash.startsWith('#/')) void render();
+});
+document.querySelector('a.skip')?.addEventListener('click', (event) => {
+  event.preventDefault();
+  document.getElementById('main')?.focus();
+});
 void render();
