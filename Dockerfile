@@ -6,17 +6,19 @@ ARG BASE=node:24-bookworm-slim
 ARG BUILD_BASE=node:24-bookworm
 
 # Build: production dependencies (better-sqlite3 compiled from source against the base's
-# Node.js headers: .prebuild-installrc forbids the prebuilt download) and the compiled src/.
+# Node.js headers: .prebuild-installrc forbids the prebuilt download), the compiled src/ and
+# the web UI's assets (esbuild, a dev dependency, bundles src/ui/web into dist/src/ui).
 FROM ${BUILD_BASE} AS build
 WORKDIR /app
 ENV npm_config_nodedir=/usr/local npm_config_update_notifier=false npm_config_fund=false npm_config_audit=false
 # .npm-cache* is the cache `npm run image` fills (its _cacache/ lands in /app); absent, npm downloads.
-COPY package.json package-lock.json .prebuild-installrc tsconfig.json tsconfig.build.json LICENSE .npm-cache* ./
+COPY package.json package-lock.json .prebuild-installrc tsconfig.json tsconfig.build.json tsconfig.ui.json LICENSE .npm-cache* ./
 RUN npm ci --ignore-scripts --prefer-offline --cache /app \
  && npm rebuild better-sqlite3 --prefer-offline --cache /app
 COPY src ./src
 # /out is laid out as the runtime image's root; /out-data/ferro-oci is the data directory.
 RUN node_modules/.bin/tsc -p tsconfig.build.json \
+ && npm run build:ui \
  && npm prune --omit=dev --prefer-offline --cache /app \
  && mkdir -p /out/app/dist /out/usr/local/bin /out-data/ferro-oci \
  && cp -a package.json .prebuild-installrc LICENSE node_modules /out/app/ \

@@ -30,6 +30,7 @@ import { RepositoryPattern } from '../oci/patterns.js';
 import { ACTIONS, type Action, type PolicyOptions, type PolicyRule } from './policy.js';
 import { isQuotable } from './challenge.js';
 import { parseUpkeepConfig, UPKEEP_SECTIONS, UpkeepConfigError, type UpkeepConfig } from '../server/upkeep-config.js';
+import { parseUiConfig, UiConfigError, type UiConfig } from '../server/config-ui.js';
 
 export class AuthConfigError extends Error {
   constructor(message: string) {
@@ -195,9 +196,9 @@ export function parseAuthConfig(raw: unknown, baseDir: string, at = 'auth'): Aut
  * Parses a configuration file's text (YAML, or JSON which is YAML too); `path`
  * names it and anchors relative paths. Besides `auth`, the storage upkeep
  * sections (gc, …: server/upkeep-config.ts) are validated and returned as
- * `upkeep` when present. Every error is an AuthConfigError naming the file.
+ * `upkeep` when present, and the `ui` section (server/config-ui.ts) as `ui`. Every error is an AuthConfigError naming the file.
  */
-export function parseConfigFile(text: string, path: string): { auth?: AuthConfig; upkeep?: UpkeepConfig } {
+export function parseConfigFile(text: string, path: string): { auth?: AuthConfig; upkeep?: UpkeepConfig; ui?: UiConfig } {
   let raw: unknown;
   try {
     raw = YAML.parse(text, { uniqueKeys: true, maxAliasCount: 100, prettyErrors: true });
@@ -206,14 +207,15 @@ export function parseConfigFile(text: string, path: string): { auth?: AuthConfig
   }
   if (raw === null || raw === undefined) return {};
   try {
-    const top = object(raw, 'configuration', ['auth', ...UPKEEP_SECTIONS]);
+    const top = object(raw, 'configuration', ['auth', 'ui', ...UPKEEP_SECTIONS]);
     const upkeep = UPKEEP_SECTIONS.some((k) => top[k] !== undefined) ? parseUpkeepConfig(top) : undefined;
     return {
       ...(top.auth === undefined ? {} : { auth: parseAuthConfig(top.auth, resolve(path, '..')) }),
       ...(upkeep ? { upkeep } : {}),
+      ...(top.ui === undefined ? {} : { ui: parseUiConfig(top.ui) }),
     };
   } catch (err) {
-    if (err instanceof AuthConfigError || err instanceof UpkeepConfigError) throw new AuthConfigError(`${path}: ${err.message}`);
+    if (err instanceof AuthConfigError || err instanceof UpkeepConfigError || err instanceof UiConfigError) throw new AuthConfigError(`${path}: ${err.message}`);
     throw err;
   }
 }

@@ -26,6 +26,7 @@ import type { FastifyInstance } from 'fastify';
 import { createOperationsServer, createRegistryServer } from './app.js';
 import { runCheckCommand } from './check-command.js';
 import { runGcCommand } from './gc-command.js';
+import type { UiConfig } from './config-ui.js';
 import { runUsageCommand } from './usage-command.js';
 import { packageVersion, runHealthcheckCommand } from './probe-command.js';
 import { AuthConfigError, parseConfigFile } from '../auth/config.js';
@@ -98,6 +99,7 @@ async function main(): Promise<number> {
   // The configuration file and what it names (htpasswd, keys) are read before anything is opened.
   let auth: LoadedAuth | undefined;
   let upkeep: UpkeepConfig = {};
+  let ui: UiConfig = {};
   try {
     if (config.configFile !== undefined) {
       const file = resolve(config.configFile);
@@ -105,6 +107,7 @@ async function main(): Promise<number> {
       const settings = parseConfigFile(text, file);
       if (settings.auth) auth = await loadAuth(settings.auth, { trustedProxies: config.trustedProxies ?? [] });
       upkeep = settings.upkeep ?? {};
+      ui = settings.ui ?? {};
       for (const n of auth?.notices ?? []) log[n.level](n.fields, n.msg);
       log.info({ config: file, auth: settings.auth?.mode ?? 'none' }, 'configuration file read');
     }
@@ -149,6 +152,7 @@ async function main(): Promise<number> {
         ...(upkeep.gc?.graceMs !== undefined ? { graceMs: upkeep.gc.graceMs } : {}),
       },
       ...(upkeep.storagePolicy ? { storagePolicy: upkeep.storagePolicy } : {}),
+      ui,
       ...(config.s3?.redirect ? { redirectBlobGets: true } : {}),
       // A shared blob store may hold another replica's upload in flight: only old orphans go at start.
       ...(config.s3 ? { startupOrphanAgeMs: 60 * 60 * 1000 } : {}),

@@ -1,0 +1,32 @@
+/**
+ * The `ui` section of the server's configuration file (docs/ui.md),
+ * validated strictly:
+ *
+ *   ui:
+ *     enabled: true                         # /ui and its API /v2/_ferro/ui; false turns both off (default true)
+ *     publicHost: registry.example.com      # the host in the UI's pull commands (default: the one the browser used)
+ */
+import { isValidRegistryHost } from '../oci/names.js';
+import type { UiOptions } from './ui.js';
+
+export class UiConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UiConfigError';
+  }
+}
+
+/** The server's `ui` option: false (off) or the UI's settings. */
+export type UiConfig = false | UiOptions;
+
+export function parseUiConfig(value: unknown): UiConfig {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new UiConfigError('ui: must be a mapping');
+  const v = value as Record<string, unknown>;
+  for (const key of Object.keys(v)) if (key !== 'enabled' && key !== 'publicHost') throw new UiConfigError(`ui.${key}: unknown setting; expected one of enabled, publicHost`);
+  if (v.enabled !== undefined && typeof v.enabled !== 'boolean') throw new UiConfigError('ui.enabled: must be true or false');
+  if (v.publicHost !== undefined && (typeof v.publicHost !== 'string' || !isValidRegistryHost(v.publicHost))) {
+    throw new UiConfigError('ui.publicHost: must be a host name or address, with an optional :port (e.g. registry.example.com)');
+  }
+  if (v.enabled === false) return false;
+  return v.publicHost !== undefined ? { publicHost: v.publicHost as string } : {};
+}
