@@ -17,6 +17,7 @@ import { TrustedProxies } from '../http/proxy.js';
 import { healthPlugin, type HealthCheck, type HealthOptions } from './health.js';
 import { metricsPlugin, metricsRoute, type MetricsOptions } from './metrics.js';
 import { uiRoutes, type UiOptions } from './ui.js';
+import { corsHook, type CorsOptions } from './cors.js';
 
 interface Operations {
   register?: prom.Registry;
@@ -91,6 +92,8 @@ export interface RegistryServerOptions extends RegistryOptions {
    * default on. `false` turns both off.
    */
   ui?: false | UiOptions;
+  /** CORS for web UIs on other origins (server/cors.ts); default none. */
+  cors?: CorsOptions;
 }
 
 export interface ServerTimeouts {
@@ -213,6 +216,8 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
     await app.register(healthPlugin, operations.health);
   }
   OPERATIONS.set(app, operations);
+  // Before access control: preflights carry no credentials.
+  if (options.cors && options.cors.origins.length > 0) corsHook(app, options.cors);
   if (options.auth) await app.register(options.auth);
   if (options.ui !== false) uiRoutes(app, options.ui ?? {});
   await app.register(createRegistry({ ...options, uiApi: options.ui !== false }));

@@ -99,7 +99,7 @@ async function main(): Promise<number> {
   // The configuration file and what it names (htpasswd, keys) are read before anything is opened.
   let auth: LoadedAuth | undefined;
   let upkeep: UpkeepConfig = {};
-  let ui: UiConfig = {};
+  let ui: UiConfig = { ui: {} };
   try {
     if (config.configFile !== undefined) {
       const file = resolve(config.configFile);
@@ -107,7 +107,7 @@ async function main(): Promise<number> {
       const settings = parseConfigFile(text, file);
       if (settings.auth) auth = await loadAuth(settings.auth, { trustedProxies: config.trustedProxies ?? [] });
       upkeep = settings.upkeep ?? {};
-      ui = settings.ui ?? {};
+      ui = settings.ui ?? ui;
       for (const n of auth?.notices ?? []) log[n.level](n.fields, n.msg);
       log.info({ config: file, auth: settings.auth?.mode ?? 'none' }, 'configuration file read');
     }
@@ -152,7 +152,8 @@ async function main(): Promise<number> {
         ...(upkeep.gc?.graceMs !== undefined ? { graceMs: upkeep.gc.graceMs } : {}),
       },
       ...(upkeep.storagePolicy ? { storagePolicy: upkeep.storagePolicy } : {}),
-      ui,
+      ui: ui.ui,
+      ...(ui.cors ? { cors: ui.cors } : {}),
       ...(config.s3?.redirect ? { redirectBlobGets: true } : {}),
       // A shared blob store may hold another replica's upload in flight: only old orphans go at start.
       ...(config.s3 ? { startupOrphanAgeMs: 60 * 60 * 1000 } : {}),

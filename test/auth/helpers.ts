@@ -86,6 +86,8 @@ export interface StartAuthOptions {
   readonly realm?: string;
   /** The whole server (createRegistryServer: health, metrics, admin, token endpoint) instead of auth + registry only. */
   readonly server?: boolean;
+  /** CORS origins of the server (with `server`). */
+  readonly cors?: { readonly origins: readonly string[] };
   /** Immutable-tag and other storage rules of the registry. */
   readonly storagePolicy?: PolicyRules;
   /** Users (name → password) and bcrypt cost of the htpasswd; default USERS at cost 4. */
@@ -123,7 +125,7 @@ export async function startAuthRegistry(options: StartAuthOptions = {}): Promise
   const registryOptions = { blobStore, metadataStore, sweepIntervalMs: 0, ...(options.limits ? { limits: options.limits } : {}), ...(options.storagePolicy ? { storagePolicy: options.storagePolicy } : {}) };
   let app: FastifyInstance;
   if (options.server) {
-    app = await createRegistryServer({ ...registryOptions, auth: authPlugin(auth), trustedProxies, ...(options.fastify ? { fastify: options.fastify } : {}) });
+    app = await createRegistryServer({ ...registryOptions, auth: authPlugin(auth), trustedProxies, ...(options.fastify ? { fastify: options.fastify } : {}), ...(options.cors ? { cors: options.cors } : {}) });
   } else {
     app = Fastify({ logger: false, ...(trustedProxies.length > 0 ? { trustProxy: [...trustedProxies] } : {}), ...options.fastify } as FastifyServerOptions) as unknown as FastifyInstance;
     options.setup?.(app);

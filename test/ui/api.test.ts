@@ -166,6 +166,27 @@ describe('UI API with token auth', () => {
   });
 });
 
+test('CORS: preflights from an allowed origin are answered without credentials, other origins get no CORS header', async () => {
+  const reg = await startAuthRegistry({ mode: 'basic', server: true, cors: { origins: ['https://ui.example.com'] } });
+  try {
+    const preflight = (origin: string) =>
+      fetch(`${reg.url}${UI}/repository?name=team-a/app`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } });
+    const allowed = await preflight('https://ui.example.com');
+    assert.equal(allowed.status, 204);
+    assert.equal(allowed.headers.get('access-control-allow-origin'), 'https://ui.example.com');
+    assert.match(allowed.headers.get('access-control-allow-headers') ?? '', /Authorization/);
+    const other = await preflight('https://evil.example.com');
+    assert.notEqual(other.status, 204);
+    assert.equal(other.headers.get('access-control-allow-origin'), null);
+    const real = await fetch(`${reg.url}/v2/`, { headers: { origin: 'https://ui.example.com' } });
+    assert.equal(real.status, 401);
+    assert.equal(real.headers.get('access-control-allow-origin'), 'https://ui.example.com');
+    assert.match(real.headers.get('access-control-expose-headers') ?? '', /WWW-Authenticate/);
+  } finally {
+    await reg.close();
+  }
+});
+
 describe('UI API without auth, and turned off', () => {
   test('without auth everything is visible and deletable; ui: false serves neither the page nor the API', async () => {
     for (const ui of [undefined, false] as const) {

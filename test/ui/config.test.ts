@@ -37,6 +37,18 @@ test('ui.publicHost goes into the page; ui.enabled: false turns the page and its
   });
 });
 
+test('ui.corsOrigins allows the listed origins', async () => {
+  await withConfig('ui:\n  corsOrigins: ["http://ui.example.com:8080"]\n', async (file) => {
+    const server = await startServer({ args: ['--config', file] });
+    try {
+      const res = await fetch(`${server.url}/v2/_ferro/ui/session`, { headers: { origin: 'http://ui.example.com:8080' } });
+      assert.equal(res.headers.get('access-control-allow-origin'), 'http://ui.example.com:8080');
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
 test('a bad ui section stops the server with a message naming the key', async () => {
   await withConfig('ui:\n  publicHost: "not a host"\n', async (file) => {
     const server = spawnServer({ args: ['--config', file] });
