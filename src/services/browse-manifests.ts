@@ -15,7 +15,7 @@ export interface ManifestSummary {
   readonly artifactType?: string;
   /** `os/architecture[/variant]` of an index's entries, or of nothing. */
   readonly platforms?: string[];
-  /** The manifest and the blobs it lists (an index: the manifest and its entries' sizes). */
+  /** The manifest and the blobs it lists; an index: the manifest and its entries' sizes (BrowseService adds their blobs). */
   readonly size: number;
   readonly subject?: string;
 }
@@ -99,6 +99,11 @@ export function blobsOf(record: ManifestRecord): BlobEntry[] {
   if (INDEX_MEDIA_TYPES.has(record.mediaType)) return [];
   const config = entry(m.config);
   return [...(config ? [config] : []), ...entries(m.layers), ...entries(m.blobs)];
+}
+
+/** The entries of an index (none for an image). */
+export function indexEntries(record: ManifestRecord): BlobEntry[] {
+  return INDEX_MEDIA_TYPES.has(record.mediaType) ? entries(parse(record).manifests) : [];
 }
 
 function kindOf(record: ManifestRecord, m: Obj): ManifestSummary['kind'] {

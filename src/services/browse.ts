@@ -7,9 +7,9 @@
  */
 import { RegistryError } from '../oci/errors.js';
 import { isValidName, isValidTag, parseReference } from '../oci/names.js';
-import type { MetadataStore, TagRecord } from '../storage/meta/types.js';
+import type { ManifestRecord, MetadataStore, TagRecord } from '../storage/meta/types.js';
 import type { BlobService } from './blobs.js';
-import { blobsOf, describeManifest, type ImageDetails, type ManifestSummary, readConfig, summarize } from './browse-manifests.js';
+import { blobsOf, describeManifest, type ImageDetails, indexEntries, type ManifestSummary, readConfig, summarize } from './browse-manifests.js';
 import type { ManifestService } from './manifests.js';
 import { paged } from './paged.js';
 import type { StoragePolicy } from './policy.js';
@@ -115,7 +115,7 @@ export class BrowseService {
     for (const r of sorted.slice(start, start + query.perPage)) {
       const record = await this.meta.getManifest(name, r.digest, signal);
       if (!record) continue; // deleted meanwhile
-      items.push({ ...summarize(record), tag: r.tag, pushedAt: r.updatedAt, immutable: this.policy.isImmutable(name, r.tag) });
+      items.push({ ...(await this.summarize(name, record, signal)), tag: r.tag, pushedAt: r.updatedAt, immutable: this.policy.isImmutable(name, r.tag) });
     }
     let untagged: RepositoryDetails['untagged'];
     if (query.untagged) {
@@ -137,7 +137,7 @@ export class BrowseService {
     const record = await this.manifests.get(name, reference, signal);
     const tags = (await this.tagRecords(name, signal)).filter((r) => r.digest === record.digest).map((r) => r.tag);
     const referrers = await this.meta.listReferrers(name, record.digest, undefined, signal);
-    const details = describeManifest(record, tags, referrers);
+    const details = { ...describeManifest(record, tags, referrers), size: (await this.summarize(name, record, signal)).size };
     if (details.config && details.kind === 'image') {
       const config = await readConfig(this.blobs, name, details.config.digest, signal);
       if (config) return { ...details, config: { ...details.config, ...config } };
@@ -163,6 +163,19 @@ export class BrowseService {
   async delete(name: string, reference: string, signal?: AbortSignal): Promise<void> {
     this.known(name);
     await this.manifests.delete(name, reference, signal);
+  }
+
+  /** summarize(), an index's size counting its entries' configs and layers too (entries missing from the repository, or indexes: their manifest size). */
+  private async summarize(name: string, record: ManifestRecord, signal?: AbortSignal): Promise<ManifestSummary> {
+    const summary = summarize(record);
+    if (summary.kind !== 'index') return summary;
+    let size = record.size;
+    for (const entry of indexEntries(record)) {
+      const child = await this.meta.getManifest(name, entry.digest, signal);
+      const childSummary = child ? summarize(child) : undefined;
+      size += childSummary && childSummary.kind !== 'index' ? childSummary.size : entry.size; // a nested index: its manifest only
+    }
+    return { ...summary, size };
   }
 
   private known(name: string): void {

@@ -75,6 +75,7 @@ describe('UI API with basic auth', () => {
     assert.equal(body.kind, 'index');
     assert.equal(body.digest, samples.index.digest);
     assert.deepEqual(body.platforms, ['linux/amd64', 'linux/arm64']);
+    assert.equal(body.size, samples.index.size + samples.platforms.amd64.size + samples.platforms.arm64.size);
     assert.deepEqual(body.tags, ['1.0', 'latest']);
     assert.deepEqual(body.manifests.map((m: { digest: string; platform: string }) => [m.digest, m.platform]), [[samples.platforms.amd64.digest, 'linux/amd64'], [samples.platforms.arm64.digest, 'linux/arm64']]);
     assert.equal(body.annotations['org.opencontainers.image.source'], 'https://example.com/demo');
