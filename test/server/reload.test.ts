@@ -5,11 +5,14 @@
  * collection and retention settings.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
+import { digestOf } from '../../src/oci/digest.js';
 import { kubernetesVolume, replaceFile } from '../../support/config-files.js';
 import { Workload } from '../../support/outage.js';
 import { fetchRaw, startServer, type RunningServer } from '../../support/server-process.js';
@@ -66,12 +69,32 @@ describe('configuration reload', () => {
     assert.equal(await pushStatus(server, 'new/app', 'dave'), 401, 'dave does not exist yet');
     assert.equal(await pushStatus(server, 'old/app', 'bob'), 202);
 
+    // A push by bob to old/app in flight across the reload: admitted before it, it completes after it.
+    const blob = randomBytes(64 * 1024);
+    const inFlight = request(`${server.url}/v2/old/app/blobs/uploads/?digest=${digestOf(blob)}`, {
+      method: 'POST',
+      headers: { authorization: basic('bob', PASSWORDS.bob), 'content-type': 'application/octet-stream', 'content-length': blob.length },
+    });
+    const answered = new Promise<number>((resolve, reject) => {
+      inFlight.on('response', (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      inFlight.on('error', reject);
+    });
+    const admitted = server.waitForLog((l) => (l.req as { url?: string } | undefined)?.url?.startsWith('/v2/old/app/blobs/uploads/?digest=') === true);
+    inFlight.write(blob.subarray(0, 1024));
+    await admitted;
+    await sleep(300); // the auth hook runs right after the request is logged
+
     await replaceFile(join(at, 'htpasswd'), htpasswdText(PASSWORDS));
     await replaceFile(config, basicConfig([alice, '{ repositories: ["new/**"], users: [bob, dave], actions: [pull, push] }']));
     const done = nextLog(server, reloaded('SIGHUP'));
     server.child.kill('SIGHUP');
     const line = await done;
     assert.equal(line.users, 3);
+    inFlight.end(blob.subarray(1024));
+    assert.equal(await answered, 201, 'the push admitted before the reload completes');
     // More reloads while the workload runs, so that some land mid-request (uploads span two requests).
     for (let i = 0; i < 5; i++) {
       const again = nextLog(server, reloaded('SIGHUP'));
