@@ -120,7 +120,8 @@ async function main(): Promise<number> {
   const upkeep = file?.settings.upkeep ?? {};
   const targets = { ...(auth?.live ? { auth: auth.live } : {}), gc: new Live(file ? gcOptionsOf(file.settings) : {}), storagePolicy: new Live(upkeep.storagePolicy ?? {}) };
   const register = new prom.Registry();
-  const reloader = file ? await ConfigReloader.create(file, targets, log, configReloadMetrics(register)) : undefined;
+  const source = file && { ...file, load: async () => (await readConfigurationFile(file.file)).settings };
+  const reloader = source ? await ConfigReloader.create(source, targets, log, configReloadMetrics(register)) : undefined;
   const onHangup = () => {
     if (reloader) void reloader.reload('SIGHUP');
     else log.info('SIGHUP: no configuration file to reload');

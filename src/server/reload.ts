@@ -1,17 +1,18 @@
 /**
  * Configuration reload without a restart (README "Reloading the configuration").
  *
- * A reload reads the configuration file and the htpasswd file it names,
- * validates everything, then replaces in one synchronous step the Live values
+ * A reload loads the whole configuration again with the function used at
+ * start (ConfigSource.load), reads the htpasswd file it names, validates
+ * everything, then replaces in one synchronous step the Live values
  * (live.ts) the running server reads: the auth policy (rules, groups, admins)
  * and users, the storage policy (retention, untagged, immutable tags) and the
  * collection settings (gc interval and grace). A request keeps the values
  * current when it arrived, so no request in flight fails because of a reload.
  * An invalid file (or htpasswd file) changes nothing: the error is logged,
  * naming the file and key, and config_reload_success turns 0 (metrics.ts).
- * Settings the running server cannot change (auth mode, token settings,
- * realm, throttle, a new or removed auth section) are logged at warn as
- * needing a restart, and the running values stay.
+ * Every other setting the configuration holds (auth mode, token settings,
+ * realm, throttle, a new or removed auth section, …) needs a restart: a change
+ * is logged at warn naming the keys, and the running values stay.
  *
  * Triggers: reload() (main.ts calls it on SIGHUP, always reloading), and
  * watch(): the directories holding the configuration and htpasswd files are
@@ -24,16 +25,38 @@ import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import type { Logger } from 'pino';
-import { AuthConfigError, parseConfigFile } from '../auth/config.js';
+import { AuthConfigError, parseConfigFile, type AuthConfig } from '../auth/config.js';
 import { loadUsers, type LoadedAuth } from '../auth/load.js';
 import { AccessPolicy } from '../auth/policy.js';
 import type { Live } from '../live.js';
 import type { RegistryGcOptions } from '../registry.js';
 import { StoragePolicy, type PolicyRules } from '../services/policy.js';
 import type { ReloadMetrics } from './metrics.js';
+import type { UpkeepConfig } from './upkeep-config.js';
+
+/**
+ * The whole configuration as the server loads it: the reloadable parts are
+ * the auth users file and policy, and the upkeep sections; anything else
+ * (compared as JSON) is only applied by a restart.
+ */
+export interface ReloadableSettings {
+  readonly auth?: AuthConfig;
+  readonly upkeep?: UpkeepConfig;
+}
 
 /** The configuration file, validated. */
 export type FileSettings = ReturnType<typeof parseConfigFile>;
+
+/** How a reloader loads the whole configuration again (the same function as at start); throws naming the key at fault. */
+export interface ConfigSource<S extends ReloadableSettings> {
+  /** The configuration file, watched with the htpasswd file it names. */
+  readonly file: string;
+  /** Its content at start. */
+  readonly text: string;
+  /** The settings the server started with. */
+  readonly settings: S;
+  readonly load: () => Promise<S>;
+}
 
 /** Wait after the last file event before reading (an editor or a secret update writes several). */
 export const RELOAD_DEBOUNCE_MS = 200;
@@ -53,13 +76,13 @@ export interface ReloadTargets {
 }
 
 /** The registry's collection settings of a configuration file. */
-export function gcOptionsOf(settings: FileSettings): RegistryGcOptions {
+export function gcOptionsOf(settings: ReloadableSettings): RegistryGcOptions {
   const gc = settings.upkeep?.gc;
   return { ...(gc?.intervalMs !== undefined ? { intervalMs: gc.intervalMs } : {}), ...(gc?.graceMs !== undefined ? { graceMs: gc.graceMs } : {}) };
 }
 
 /** The part of the settings only a restart applies: everything but the users file, the auth policy and the upkeep sections. */
-function restartOnly(settings: FileSettings): Record<string, unknown> {
+function restartOnly(settings: ReloadableSettings): Record<string, unknown> {
   const { upkeep: _upkeep, auth, ...rest } = settings;
   if (auth === undefined) return rest;
   const { htpasswd: _htpasswd, policy: _policy, ...fixed } = auth;
@@ -84,8 +107,8 @@ const digest = (...texts: Array<string | undefined>) => createHash('sha256').upd
 
 export type ReloadTrigger = 'SIGHUP' | 'file change';
 
-export class ConfigReloader {
-  #current: FileSettings;
+export class ConfigReloader<S extends ReloadableSettings = FileSettings> {
+  #current: S;
   /** Content digest of the files last read by an attempt (worked or not): unchanged files are not reloaded on a file event. */
   #seen: string;
   #tail: Promise<void> = Promise.resolve();
@@ -94,23 +117,26 @@ export class ConfigReloader {
   #attempts = 0;
   #closed = false;
 
-  /** `started`: the file as read at start (the settings the server runs with). */
+  private readonly file: string;
+  private readonly started: S;
+
   private constructor(
-    private readonly file: string,
-    private readonly started: FileSettings,
+    private readonly source: ConfigSource<S>,
     seen: string,
     private readonly targets: ReloadTargets,
     private readonly log: Logger,
     private readonly metrics: ReloadMetrics,
   ) {
-    this.#current = started;
+    this.file = source.file;
+    this.started = source.settings;
+    this.#current = source.settings;
     this.#seen = seen;
   }
 
-  static async create(started: { file: string; text: string; settings: FileSettings }, targets: ReloadTargets, log: Logger, metrics: ReloadMetrics): Promise<ConfigReloader> {
-    const seen = digest(started.text, await readText(started.settings.auth?.htpasswd));
+  static async create<S extends ReloadableSettings>(source: ConfigSource<S>, targets: ReloadTargets, log: Logger, metrics: ReloadMetrics): Promise<ConfigReloader<S>> {
+    const seen = digest(source.text, await readText(source.settings.auth?.htpasswd));
     metrics.record(true, Date.now());
-    return new ConfigReloader(started.file, started.settings, seen, targets, log, metrics);
+    return new ConfigReloader(source, seen, targets, log, metrics);
   }
 
   /** Reloads (one at a time, in order). `force` false: only when the files changed since the last attempt. Never rejects. */
@@ -163,9 +189,9 @@ export class ConfigReloader {
     const fields: Record<string, unknown> = { config: this.file, trigger };
     // The digest covers what was read, valid or not: an unchanged invalid file is reported once.
     const text = await readText(this.file);
-    let parsed: { settings: FileSettings } | { error: unknown };
+    let parsed: { settings: S } | { error: unknown };
     try {
-      parsed = { settings: text === undefined ? (await readConfigurationFile(this.file)).settings : parseConfigFile(text, this.file) };
+      parsed = { settings: await this.source.load() };
     } catch (error) {
       parsed = { error };
     }
@@ -195,7 +221,7 @@ export class ConfigReloader {
   }
 
   /** Builds everything the new settings need, then replaces the live values in one synchronous step. */
-  async #apply(next: FileSettings, htpasswdText: string | undefined, fields: Record<string, unknown>): Promise<void> {
+  async #apply(next: S, htpasswdText: string | undefined, fields: Record<string, unknown>): Promise<void> {
     const auth = this.targets.auth;
     let policy: AccessPolicy | undefined;
     let users: Awaited<ReturnType<typeof loadUsers>> | undefined;
