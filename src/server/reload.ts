@@ -18,7 +18,8 @@
  * watch(): the directories holding the configuration and htpasswd files are
  * watched (a directory, not the file: editors replace files by renaming, and
  * Kubernetes swaps a `..data` symlink next to the files); 200 ms after the
- * last event the files are read, and reloaded when their content changed.
+ * last event (at most 1 s after the first) the files are read, and reloaded
+ * when their content changed.
  */
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
@@ -60,6 +61,8 @@ export interface ConfigSource<S extends ReloadableSettings> {
 
 /** Wait after the last file event before reading (an editor or a secret update writes several). */
 export const RELOAD_DEBOUNCE_MS = 200;
+/** …but no later than this after the first event. */
+export const RELOAD_MAX_WAIT_MS = 1000;
 
 /** Reads and validates the whole configuration file; errors are AuthConfigError naming the file and key. */
 export async function readConfigurationFile(path: string): Promise<{ file: string; text: string; settings: FileSettings }> {
@@ -114,6 +117,8 @@ export class ConfigReloader<S extends ReloadableSettings = FileSettings> {
   #tail: Promise<void> = Promise.resolve();
   #watchers = new Map<string, FSWatcher>();
   #debounce: NodeJS.Timeout | undefined;
+  /** When the first event of the pending debounce came. */
+  #firstEvent = 0;
   #attempts = 0;
   #closed = false;
 
@@ -179,9 +184,16 @@ export class ConfigReloader<S extends ReloadableSettings = FileSettings> {
   }
 
   #changed(): void {
-    clearTimeout(this.#debounce);
     if (this.#closed) return;
-    this.#debounce = setTimeout(() => void this.reload('file change', false), RELOAD_DEBOUNCE_MS);
+    const now = Date.now();
+    // Other files written steadily in the same directory must not postpone the read for ever.
+    if (this.#debounce !== undefined && now - this.#firstEvent >= RELOAD_MAX_WAIT_MS) return;
+    if (this.#debounce === undefined) this.#firstEvent = now;
+    clearTimeout(this.#debounce);
+    this.#debounce = setTimeout(() => {
+      this.#debounce = undefined;
+      void this.reload('file change', false);
+    }, RELOAD_DEBOUNCE_MS);
   }
 
   async #attempt(trigger: ReloadTrigger, force: boolean): Promise<void> {

@@ -158,21 +158,30 @@ describe('configuration reload', () => {
     assert.equal((await call(server, 'POST', '/v2/ops/app/blobs/uploads/', { authorization: bearer(carolToken) })).status, 202);
   });
 
-  it('a Kubernetes secret volume update (..data symlink swap) is picked up without a signal', async (t) => {
+  it('Kubernetes volume updates (..data symlink swaps) of the htpasswd Secret and of the ConfigMap are picked up without a signal', async (t) => {
+    // As the chart mounts them: the configuration from a ConfigMap volume, the htpasswd file from a Secret volume beside it.
     const at = join(dir, 'kubernetes');
-    await mkdir(at);
-    const rules = (who: string) => basicConfig([`{ repositories: ["k8s/**"], users: [${who}], actions: [pull, push] }`]);
-    const volume = await kubernetesVolume(at, { 'config.yaml': rules('alice'), htpasswd: htpasswdText({ alice: PASSWORDS.alice }) });
-    const server = await startServer({ args: ['--config', join(at, 'config.yaml')] });
+    await mkdir(join(at, 'config'), { recursive: true });
+    await mkdir(join(at, 'secret'));
+    const rules = (...who: string[]) =>
+      ['auth:', '  mode: basic', `  htpasswd: ${join(at, 'secret', 'htpasswd')}`, '  rules:', `    - { repositories: ["k8s/**"], users: [${who.join(', ')}], actions: [pull, push] }`].join('\n');
+    const configMap = await kubernetesVolume(join(at, 'config'), { 'config.yaml': rules('alice', 'dave') });
+    const secret = await kubernetesVolume(join(at, 'secret'), { htpasswd: htpasswdText({ alice: PASSWORDS.alice }) });
+    const server = await startServer({ args: ['--config', join(at, 'config', 'config.yaml')] });
     t.after(() => server.stop());
     assert.equal(await pushStatus(server, 'k8s/app', 'alice'), 202);
     assert.equal(await pushStatus(server, 'k8s/app', 'dave'), 401);
 
-    const done = nextLog(server, reloaded('file change'));
-    await volume.update({ 'config.yaml': rules('dave'), htpasswd: htpasswdText({ alice: PASSWORDS.alice, dave: PASSWORDS.dave }) });
+    let done = nextLog(server, reloaded('file change'));
+    await secret.update({ htpasswd: htpasswdText({ alice: PASSWORDS.alice, dave: PASSWORDS.dave }) });
+    assert.equal((await done).users, 2);
+    assert.equal(await pushStatus(server, 'k8s/app', 'dave'), 202, 'the new user from the Secret');
+
+    done = nextLog(server, reloaded('file change'));
+    await configMap.update({ 'config.yaml': rules('dave') });
     await done;
+    assert.equal(await pushStatus(server, 'k8s/app', 'alice'), 403, 'the rule from the ConfigMap');
     assert.equal(await pushStatus(server, 'k8s/app', 'dave'), 202);
-    assert.equal(await pushStatus(server, 'k8s/app', 'alice'), 403);
   });
 
   it('collection and retention settings reload: grace, schedule, retention and immutable tags', async (t) => {
