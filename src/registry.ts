@@ -181,12 +181,15 @@ function gcSettings(options: RegistryOptions): Live<RegistryGcOptions> {
 
 /** The admin trigger and the background schedule of blob garbage collection; `settings` are read when a run starts. */
 function garbageCollection(app: FastifyInstance, options: RegistryOptions, services: ReturnType<typeof createServices>, settings: Live<RegistryGcOptions>): void {
-  const gc = new GarbageCollector(options, () => ({
-    graceMs: settings.current.graceMs ?? DEFAULT_GC_GRACE_MS,
-    ...(settings.current.leaseMs !== undefined ? { leaseMs: settings.current.leaseMs } : {}),
-    sweepUploads: (signal) => services.uploads.sweep(undefined, signal),
-    policy: services.policy.current,
-  }));
+  const gc = new GarbageCollector(options, () => {
+    const { graceMs, leaseMs } = settings.current;
+    return {
+      graceMs: graceMs ?? DEFAULT_GC_GRACE_MS,
+      ...(leaseMs !== undefined ? { leaseMs } : {}),
+      sweepUploads: (signal) => services.uploads.sweep(undefined, signal),
+      policy: services.policy.current,
+    };
+  });
   adminRoutes(app, gc);
   const stop = new AbortController();
   let running: Promise<unknown> = Promise.resolve();
