@@ -16,12 +16,13 @@
  * With --config FILE / FERRO_OCI_CONFIG, the file's `auth` section enables
  * access control (src/auth); its errors (and htpasswd or key file errors) are
  * bad configuration. Credentials are redacted from the logs (auth/redact.ts).
+ * SIGHUP, or a change of the configuration or htpasswd file, reloads users,
+ * rules, collection and retention settings without a restart (reload.ts).
  * Exit codes: 0 clean stop, --help or --version, 1 startup or runtime failure, 2 bad configuration.
  */
-import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
+import prom from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import { createOperationsServer, createRegistryServer } from './app.js';
 import { runCheckCommand } from './check-command.js';
@@ -29,14 +30,16 @@ import { runGcCommand } from './gc-command.js';
 import type { UiConfig } from './config-ui.js';
 import { runUsageCommand } from './usage-command.js';
 import { packageVersion, runHealthcheckCommand } from './probe-command.js';
-import { AuthConfigError, parseConfigFile } from '../auth/config.js';
+import { AuthConfigError } from '../auth/config.js';
 import { HtpasswdError } from '../auth/htpasswd.js';
 import { KeyFileError } from '../auth/keys.js';
 import { loadAuth, type LoadedAuth } from '../auth/load.js';
 import { authLogOptions } from '../auth/redact.js';
 import { ConfigError, parseConfig } from './config.js';
 import { closeStores, inMemory, openStores, type Stores } from './stores.js';
-import type { UpkeepConfig } from './upkeep-config.js';
+import { Live } from '../live.js';
+import { configReloadMetrics } from './metrics.js';
+import { ConfigReloader, gcOptionsOf, readConfigurationFile } from './reload.js';
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -98,18 +101,13 @@ async function main(): Promise<number> {
 
   // The configuration file and what it names (htpasswd, keys) are read before anything is opened.
   let auth: LoadedAuth | undefined;
-  let upkeep: UpkeepConfig = {};
-  let ui: UiConfig = { ui: {} };
+  let file: Awaited<ReturnType<typeof readConfigurationFile>> | undefined;
   try {
     if (config.configFile !== undefined) {
-      const file = resolve(config.configFile);
-      const text = await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(new AuthConfigError(`cannot read configuration file ${file}: ${messageOf(err)}`)));
-      const settings = parseConfigFile(text, file);
-      if (settings.auth) auth = await loadAuth(settings.auth, { trustedProxies: config.trustedProxies ?? [] });
-      upkeep = settings.upkeep ?? {};
-      ui = settings.ui ?? ui;
+      file = await readConfigurationFile(config.configFile);
+      if (file.settings.auth) auth = await loadAuth(file.settings.auth, { trustedProxies: config.trustedProxies ?? [] });
       for (const n of auth?.notices ?? []) log[n.level](n.fields, n.msg);
-      log.info({ config: file, auth: settings.auth?.mode ?? 'none' }, 'configuration file read');
+      log.info({ config: file.file, auth: file.settings.auth?.mode ?? 'none' }, 'configuration file read');
     }
   } catch (err) {
     if (err instanceof AuthConfigError || err instanceof HtpasswdError || err instanceof KeyFileError) {
@@ -118,6 +116,20 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+
+  // What a reload may replace while the server runs (reload.ts); SIGHUP reloads from here on.
+  const upkeep = file?.settings.upkeep ?? {};
+  const ui: UiConfig = file?.settings.ui ?? { ui: {} }; // read at start only
+  const targets = { ...(auth?.live ? { auth: auth.live } : {}), gc: new Live(file ? gcOptionsOf(file.settings) : {}), storagePolicy: new Live(upkeep.storagePolicy ?? {}) };
+  const register = new prom.Registry();
+  const source = file && { ...file, load: async () => (await readConfigurationFile(file.file)).settings };
+  const reloader = source ? await ConfigReloader.create(source, targets, log, configReloadMetrics(register)) : undefined;
+  const onHangup = () => {
+    if (reloader) void reloader.reload('SIGHUP');
+    else log.info('SIGHUP: no configuration file to reload');
+  };
+  process.on('SIGHUP', onHangup);
+  reloader?.watch();
 
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, `uncaught exception: ${messageOf(err)}`);
@@ -146,12 +158,9 @@ async function main(): Promise<number> {
       ...(auth?.plugin ? { auth: auth.plugin } : {}),
       ...(config.trustedProxies ? { trustedProxies: config.trustedProxies } : {}),
       // With auth on, repository-labelled series stay off the main listener unless asked for (they name private repositories).
-      metrics: config.metricsListen ? { route: false } : config.publicRepositoryMetrics ? { repositoryUsage: {} } : {},
-      gc: {
-        ...(upkeep.gc?.intervalMs !== undefined ? { intervalMs: upkeep.gc.intervalMs } : {}),
-        ...(upkeep.gc?.graceMs !== undefined ? { graceMs: upkeep.gc.graceMs } : {}),
-      },
-      ...(upkeep.storagePolicy ? { storagePolicy: upkeep.storagePolicy } : {}),
+      metrics: { register, ...(config.metricsListen ? { route: false } : config.publicRepositoryMetrics ? { repositoryUsage: {} } : {}) },
+      gc: targets.gc,
+      storagePolicy: targets.storagePolicy,
       ui: ui.ui,
       ...(ui.cors ? { cors: ui.cors } : {}),
       ...(config.s3?.redirect ? { redirectBlobGets: true } : {}),
@@ -165,6 +174,7 @@ async function main(): Promise<number> {
     }
   } catch (err) {
     log.fatal({ err }, `startup failed: ${messageOf(err)}`);
+    await reloader?.close();
     await operations?.close().catch(() => undefined);
     await app?.close().catch(() => undefined);
     if (stores) await closeAndLog(stores, log);
@@ -184,7 +194,8 @@ async function main(): Promise<number> {
         return;
       }
       log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
-      shutdown(running, operations, opened, config.shutdownTimeoutMs, log, state).then(
+      process.off('SIGHUP', onHangup);
+      Promise.all([reloader?.close(), shutdown(running, operations, opened, config.shutdownTimeoutMs, log, state)]).then(
         () => {
           log.info('stopped');
           resolveExit(0);

@@ -13,6 +13,7 @@ import { blobsOf, describeManifest, type ImageDetails, indexEntries, type Manife
 import type { ManifestService } from './manifests.js';
 import { paged } from './paged.js';
 import type { StoragePolicy } from './policy.js';
+import type { Live } from '../live.js';
 
 export type { ImageDetails, ManifestSummary } from './browse-manifests.js';
 
@@ -74,7 +75,8 @@ export class BrowseService {
     private readonly meta: MetadataStore,
     private readonly blobs: BlobService,
     private readonly manifests: ManifestService,
-    private readonly policy: StoragePolicy,
+    /** Read once per call: a reload replaces it between requests. */
+    private readonly policy: Live<StoragePolicy>,
   ) {}
 
   /**
@@ -111,11 +113,12 @@ export class BrowseService {
     const summary = await this.summary(name, signal, records);
     const sorted = query.sort === 'pushed' ? [...records].sort((a, b) => b.updatedAt - a.updatedAt || (a.tag < b.tag ? -1 : 1)) : records;
     const start = (query.page - 1) * query.perPage;
+    const policy = this.policy.current;
     const items: TagSummary[] = [];
     for (const r of sorted.slice(start, start + query.perPage)) {
       const record = await this.meta.getManifest(name, r.digest, signal);
       if (!record) continue; // deleted meanwhile
-      items.push({ ...(await this.summarize(name, record, signal)), tag: r.tag, pushedAt: r.updatedAt, immutable: this.policy.isImmutable(name, r.tag) });
+      items.push({ ...(await this.summarize(name, record, signal)), tag: r.tag, pushedAt: r.updatedAt, immutable: policy.isImmutable(name, r.tag) });
     }
     let untagged: RepositoryDetails['untagged'];
     if (query.untagged) {
@@ -151,11 +154,12 @@ export class BrowseService {
     const record = await this.manifests.get(name, reference, signal);
     const tags = (await this.tagRecords(name, signal)).filter((r) => r.digest === record.digest).map((r) => r.tag);
     const ref = parseReference(reference);
+    const policy = this.policy.current;
     if (ref.kind === 'tag') {
-      const immutable = this.policy.isImmutable(name, ref.tag);
+      const immutable = policy.isImmutable(name, ref.tag);
       return { kind: 'tag', digest: record.digest, tags, ...(immutable ? { immutableTag: ref.tag } : {}), bytesFreed: 0 };
     }
-    const immutableTag = tags.find((t) => this.policy.isImmutable(name, t));
+    const immutableTag = tags.find((t) => policy.isImmutable(name, t));
     return { kind: 'manifest', digest: record.digest, tags, ...(immutableTag ? { immutableTag } : {}), bytesFreed: await this.bytesOnlyIn(name, record.digest, signal) };
   }
 
