@@ -19,6 +19,8 @@ import { BlobService } from './services/blobs.js';
 import { ListingService } from './services/listings.js';
 import { ManifestService } from './services/manifests.js';
 import { UploadService } from './services/uploads.js';
+import { MirrorService, type MirrorOptions } from './services/mirror/mirror.js';
+import type { FetchEvent } from './services/mirror/stats.js';
 import { DEFAULT_GC_GRACE_MS, GarbageCollector, formatGcReport, receiptRenewAfterMs } from './services/gc.js';
 import { adminRoutes } from './http/admin.js';
 import { uiApiRoutes } from './http/routes-ui.js';
@@ -72,6 +74,13 @@ export interface RegistryOptions {
   readonly storagePolicy?: PolicyRules | Live<PolicyRules>;
   /** The web UI's JSON API under /v2/_ferro/ui (http/routes-ui.ts, docs/ui.md). Default true. */
   readonly uiApi?: boolean;
+  /**
+   * Pull-through cache of upstream registries (docs/mirror.md): repositories
+   * under an upstream's namespace (or reached with its `?ns=` host, or all
+   * names outside the namespaces for the default upstream) are read from the
+   * upstream and cached; pushes there are refused (405 UNSUPPORTED).
+   */
+  readonly mirrors?: MirrorOptions;
 }
 
 export interface RegistryGcOptions {
@@ -110,11 +119,16 @@ declare module 'fastify' {
 const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 /** Builds the services of a registry from its stores. */
-export function createServices(options: RegistryOptions): Services & { readonly uploads: UploadService; readonly policy: Live<StoragePolicy> } {
+export function createServices(
+  options: RegistryOptions,
+  onMirrorFetch?: (event: FetchEvent) => void,
+): Services & { readonly uploads: UploadService; readonly policy: Live<StoragePolicy> } {
   const limits = resolveLimits(options.limits);
   const policy = Live.of(options.storagePolicy ?? {}).map((rules) => new StoragePolicy(rules));
   const gc = gcSettings(options);
   const now = () => options.metadataStore.clock(); // shared by replicas: lifecycle times come from it
+  const uploads = new UploadService(options.blobStore, options.metadataStore, limits, now);
+  const mirror = options.mirrors && options.mirrors.upstreams.length > 0 ? new MirrorService(options.metadataStore, uploads, limits.maxManifestSize, options.mirrors, onMirrorFetch) : undefined;
   return {
     limits,
     policy,
@@ -122,7 +136,8 @@ export function createServices(options: RegistryOptions): Services & { readonly 
       renewAfterMs: () => receiptRenewAfterMs(gc.current.graceMs ?? DEFAULT_GC_GRACE_MS),
       now,
     }),
-    uploads: new UploadService(options.blobStore, options.metadataStore, limits, now),
+    uploads,
+    ...(mirror ? { mirror } : {}),
     manifests: new ManifestService(options.metadataStore, now, policy),
     listings: new ListingService(options.metadataStore, limits),
     redirectBlobGets: options.redirectBlobGets ?? false,
@@ -134,10 +149,13 @@ export function createServices(options: RegistryOptions): Services & { readonly 
  * /v2/*). The stores stay owned by the caller: the plugin does not close them.
  */
 export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
-  const services = createServices(options);
+  let log: FastifyInstance['log'] | undefined;
+  const services = createServices(options, (event) => log?.[event.outcome === 'failed' ? 'warn' : 'info']({ mirror: event }, `upstream ${event.kind} ${event.repository} ${event.reference}: ${event.outcome}`));
+  const mirrors = services.mirror ? { mirrors: services.mirror.namespaces } : {};
   const sweepIntervalMs = options.sweepIntervalMs ?? 60_000;
 
   return async function registryPlugin(app: FastifyInstance): Promise<void> {
+    log = app.log;
     // Bodies are streamed by the handlers themselves (uploads) or read under a limit (manifests).
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', (_request, _payload, done) => done(null, undefined));
@@ -156,6 +174,11 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
           headers: { Allow: allowedMethods(path.kind) },
         });
       }
+      if (path.mirror && route.access === 'push') {
+        throw new RegistryError('MIRROR_READ_ONLY', `${path.name} mirrors ${path.mirror.remote} of upstream ${path.mirror.upstream}: push to a repository outside the mirror namespaces`);
+      }
+      // distribution-spec-next "Registry Proxying": a registry scoping the request by `ns` SHOULD answer it as OCI-Namespace.
+      if (path.mirror?.ns !== undefined) reply.header('OCI-Namespace', path.mirror.ns);
       const controller = new AbortController();
       reply.raw.once('close', () => {
         if (!reply.raw.writableFinished) controller.abort(new RegistryError('REQUEST_TIMEOUT', 'the client closed the connection'));
@@ -164,8 +187,9 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
       const ctx: HandlerContext = { request, reply, path, name: path.name ?? '', ref: path.ref ?? '', ...(namespace ? { namespace } : {}), services, signal: controller.signal };
       await route.handler(ctx);
     };
-    app.route({ method: METHODS, url: '/v2', ...routeAccess('v2'), handler: handle });
-    app.route({ method: METHODS, url: '/v2/*', ...routeAccess('v2'), handler: handle });
+    const config = { config: { ...routeAccess('v2').config, ...mirrors } };
+    app.route({ method: METHODS, url: '/v2', ...config, handler: handle });
+    app.route({ method: METHODS, url: '/v2/*', ...config, handler: handle });
 
     if (sweepIntervalMs > 0) {
       // At start, any upload data without a session is a leftover of a crash. The sweep

@@ -40,6 +40,8 @@ export interface StartOptions {
   /** Garbage collection settings; default: POST /admin/gc only, no background schedule. */
   readonly gc?: RegistryOptions['gc'];
   readonly storagePolicy?: RegistryOptions['storagePolicy'];
+  /** Upstream registries to mirror (pull-through cache). */
+  readonly mirrors?: RegistryOptions['mirrors'];
   /** The server's logger; default none. */
   readonly logger?: FastifyBaseLogger;
 }
@@ -62,6 +64,7 @@ export async function startRegistry(kind: StorageKind, options: StartOptions = {
     sweepIntervalMs: options.sweepIntervalMs ?? 0,
     gc: options.gc ?? { intervalMs: 0 },
     ...(options.storagePolicy ? { storagePolicy: options.storagePolicy } : {}),
+    ...(options.mirrors ? { mirrors: options.mirrors } : {}),
   };
   await app.register(createRegistry(registryOptions));
   await app.listen({ host: '127.0.0.1', port: 0 });

@@ -29,6 +29,8 @@ import YAML from 'yaml';
 import { RepositoryPattern } from '../oci/patterns.js';
 import { ACTIONS, type Action, type PolicyOptions, type PolicyRule } from './policy.js';
 import { isQuotable } from './challenge.js';
+import { MIRROR_SECTION, MirrorConfigError, parseMirrorConfig } from '../server/mirror-config.js';
+import type { UpstreamSettings } from '../services/mirror/settings.js';
 import { parseUpkeepConfig, UPKEEP_SECTIONS, UpkeepConfigError, type UpkeepConfig } from '../server/upkeep-config.js';
 import { parseUiConfig, UiConfigError, type UiConfig } from '../server/config-ui.js';
 
@@ -198,7 +200,7 @@ export function parseAuthConfig(raw: unknown, baseDir: string, at = 'auth'): Aut
  * sections (gc, …: server/upkeep-config.ts) are validated and returned as
  * `upkeep` when present, and the `ui` section (server/config-ui.ts) as `ui`. Every error is an AuthConfigError naming the file.
  */
-export function parseConfigFile(text: string, path: string): { auth?: AuthConfig; upkeep?: UpkeepConfig; ui?: UiConfig } {
+export function parseConfigFile(text: string, path: string): { auth?: AuthConfig; upkeep?: UpkeepConfig; ui?: UiConfig; mirrors?: UpstreamSettings[] } {
   let raw: unknown;
   try {
     raw = YAML.parse(text, { uniqueKeys: true, maxAliasCount: 100, prettyErrors: true });
@@ -207,15 +209,16 @@ export function parseConfigFile(text: string, path: string): { auth?: AuthConfig
   }
   if (raw === null || raw === undefined) return {};
   try {
-    const top = object(raw, 'configuration', ['auth', 'ui', ...UPKEEP_SECTIONS]);
+    const top = object(raw, 'configuration', ['auth', 'ui', ...UPKEEP_SECTIONS, MIRROR_SECTION]);
     const upkeep = UPKEEP_SECTIONS.some((k) => top[k] !== undefined) ? parseUpkeepConfig(top) : undefined;
     return {
       ...(top.auth === undefined ? {} : { auth: parseAuthConfig(top.auth, resolve(path, '..')) }),
       ...(upkeep ? { upkeep } : {}),
       ...(top.ui === undefined ? {} : { ui: parseUiConfig(top.ui) }),
+      ...(top[MIRROR_SECTION] === undefined ? {} : { mirrors: parseMirrorConfig(top[MIRROR_SECTION], resolve(path, '..')) }),
     };
   } catch (err) {
-    if (err instanceof AuthConfigError || err instanceof UpkeepConfigError || err instanceof UiConfigError) throw new AuthConfigError(`${path}: ${err.message}`);
+    if (err instanceof AuthConfigError || err instanceof UpkeepConfigError || err instanceof UiConfigError || err instanceof MirrorConfigError) throw new AuthConfigError(`${path}: ${err.message}`);
     throw err;
   }
 }

@@ -3,7 +3,17 @@ import { blobRange } from './headers.js';
 import type { HandlerContext } from './context.js';
 
 export async function getBlob(ctx: HandlerContext): Promise<void> {
-  const { reply, request, name, ref, services, signal } = ctx;
+  const { reply, request, name, ref, services, signal, path } = ctx;
+  if (path.mirror && services.mirror) {
+    // Uncached: a whole-blob GET streams the upstream's bytes as they are stored; HEAD asks the upstream; a Range GET stores first.
+    const mode = request.method === 'HEAD' ? 'head' : request.headers.range === undefined ? 'stream' : 'store';
+    const fetched = await services.mirror.blob(path.mirror, name, ref, mode, signal);
+    if (fetched.kind !== 'local') {
+      reply.header('Docker-Content-Digest', ref).header('ETag', `"${ref}"`).header('Content-Length', fetched.size).type('application/octet-stream');
+      await reply.send(fetched.kind === 'stream' ? fetched.stream : undefined);
+      return;
+    }
+  }
   const link = await services.blobs.stat(name, ref, signal);
   const { digest, size } = link;
   const etag = `"${digest}"`;

@@ -5,6 +5,7 @@ import type { BlobService } from '../services/blobs.js';
 import type { ListingService } from '../services/listings.js';
 import type { ManifestService } from '../services/manifests.js';
 import type { UploadService } from '../services/uploads.js';
+import type { MirrorService } from '../services/mirror/mirror.js';
 import type { ParsedPath } from './paths.js';
 
 export interface Services {
@@ -12,6 +13,8 @@ export interface Services {
   readonly uploads: UploadService;
   readonly manifests: ManifestService;
   readonly listings: ListingService;
+  /** The pull-through cache, when upstreams are configured (routes with `path.mirror` use it). */
+  readonly mirror?: MirrorService;
   readonly limits: RegistryLimits;
   /** Redirect whole-blob GETs to the blob store's own URL when it can serve them (307). */
   readonly redirectBlobGets: boolean;
@@ -26,9 +29,10 @@ export interface HandlerContext {
   /** Reference, digest or upload id from the path ('' when the route has none). */
   readonly ref: string;
   /**
-   * The `ns` query parameter, validated (http/headers.ts sourceNamespace). This
-   * registry is no proxy and does not scope requests by it (the draft's "MAY
-   * ignore"), so no handler answers OCI-Namespace; a mirror scoping by it would.
+   * The `ns` query parameter, validated (http/headers.ts sourceNamespace).
+   * When it names a configured upstream's host, the route resolution scoped
+   * the request by it (path.mirror.ns, answered as OCI-Namespace); otherwise
+   * it is ignored (the draft's "MAY ignore").
    */
   readonly namespace?: string;
   readonly services: Services;

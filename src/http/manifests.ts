@@ -6,7 +6,10 @@ import { digestAlgorithmParam, queryParams } from './headers.js';
 
 export async function getManifest(ctx: HandlerContext): Promise<void> {
   const { reply, request, name, ref, services, signal } = ctx;
-  const record = await services.manifests.get(name, ref, signal);
+  const { path } = ctx;
+  const { record, warning } = path.mirror && services.mirror ? await services.mirror.manifest(path.mirror, name, ref, signal) : { record: await services.manifests.get(name, ref, signal), warning: undefined };
+  // RFC 9111 §5.5: served from the cache while the upstream failed.
+  if (warning !== undefined) reply.header('Warning', warning);
   const etag = `"${record.digest}"`;
   // distribution-spec-next "Pulling manifests", "Checking if content exists": Docker-Content-Digest and Content-Length MUST be on GET and HEAD.
   reply.header('Docker-Content-Digest', record.digest).header('ETag', etag).header('Content-Type', record.mediaType).header('Content-Length', record.size);

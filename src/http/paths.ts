@@ -21,10 +21,19 @@
  * The name is then validated (NAME_INVALID: `.`/`..` and empty components
  * never pass, so dot-segments and doubled slashes name no repository). The
  * reference, digest and id are validated by the services.
+ *
+ * When the route declares mirror namespaces (route config `mirrors`, set by
+ * the registry when upstreams are configured), a name is then resolved to
+ * its upstream once here (`?ns=`, path prefix or default upstream; see
+ * services/mirror/settings.ts): `name` becomes the local name under the
+ * upstream's namespace, the one access control and storage use, and
+ * `mirror` says which upstream and which name there.
  */
 import type { FastifyRequest } from 'fastify';
 import { RegistryError } from '../oci/errors.js';
 import { assertValidName } from '../oci/names.js';
+import type { MirrorNamespaces, MirrorRoute } from '../services/mirror/settings.js';
+import { sourceNamespace } from './headers.js';
 
 export type RouteKind = 'base' | 'catalog' | 'tags' | 'manifest' | 'referrers' | 'uploads' | 'upload' | 'blob';
 
@@ -34,12 +43,18 @@ export interface ParsedPath {
   readonly name?: string;
   /** Reference, digest or upload id, depending on kind. */
   readonly ref?: string;
+  /** Set when the repository is mirrored: its upstream (`name` is then the local name). */
+  readonly mirror?: MirrorRoute;
 }
 
 /** A /v2 request's route: the parsed path, or the error the dispatcher answers (after access control). */
 export type ResolvedV2 = { readonly path: ParsedPath; readonly error?: undefined } | { readonly path?: undefined; readonly error: RegistryError };
 
 declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The mirror namespaces the /v2 routes resolve names with (see above). */
+    mirrors?: MirrorNamespaces;
+  }
   interface FastifyRequest {
     /** The /v2 route kind of this request ('base', 'blob', 'manifest', …; 'invalid' when the path names none), for metrics and auth. */
     ociRoute?: RouteKind | 'invalid';
@@ -83,6 +98,12 @@ export function parseV2Path(s: readonly string[]): ParsedPath | undefined {
   return undefined;
 }
 
+/** `path` with its name resolved against the mirror namespaces (unchanged for a local repository). */
+function mirrored(path: ParsedPath, mirrors: MirrorNamespaces, ns: string | undefined): ParsedPath {
+  const found = mirrors.resolve(path.name!, ns);
+  return found ? { ...path, name: assertValidName(found.name), mirror: found.mirror } : path;
+}
+
 const resolved = new WeakMap<FastifyRequest, ResolvedV2>();
 
 /** The raw (undecoded) request target below the router's `/v2/` match: after the first segment, without origin and query. */
@@ -113,7 +134,9 @@ export function resolveV2Route(request: FastifyRequest): ResolvedV2 {
   let result: ResolvedV2;
   try {
     const segments = rest.split('/').map(decode);
-    const path = segments.join('/') === wildcard ? parseV2Path(segments) : undefined;
+    const parsed = segments.join('/') === wildcard ? parseV2Path(segments) : undefined;
+    const mirrors = request.routeOptions.config.mirrors;
+    const path = parsed?.name !== undefined && mirrors ? mirrored(parsed, mirrors, sourceNamespace(request.query)) : parsed;
     result = path ? { path } : { error: new RegistryError('ROUTE_UNKNOWN', `no /v2 endpoint matches /v2/${wildcard.slice(0, 200)}`) };
   } catch (err) {
     result = { error: err instanceof RegistryError ? err : new RegistryError('NAME_INVALID', String(err)) };

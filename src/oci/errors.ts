@@ -76,6 +76,12 @@ export const ERROR_TABLE = {
   STORAGE_FULL: { code: 'UNKNOWN', status: 507, message: 'insufficient storage' },
   /** A backend (metadata or blob store) is down, overloaded or busy; RFC 9110 §15.6.4: MAY send Retry-After, we always do. */
   UNAVAILABLE: { code: 'UNKNOWN', status: 503, message: 'service unavailable', retryAfter: 5 },
+  /** A push (or upload) into a mirrored namespace: its content comes from the upstream only (docs/mirror.md). */
+  MIRROR_READ_ONLY: { code: 'UNSUPPORTED', status: 405, message: 'the repository is a read-only mirror of an upstream registry' },
+  /** Content that is not cached while its upstream is down (refused, timeout, 5xx, refused credentials, circuit breaker open). */
+  UPSTREAM_UNAVAILABLE: { code: 'UNKNOWN', status: 503, message: 'the upstream registry is unavailable', retryAfter: 30 },
+  /** The upstream answered something the mirror cannot use (a manifest whose digest does not match, an unexpected status). */
+  UPSTREAM_INVALID: { code: 'UNKNOWN', status: 502, message: 'the upstream registry sent an invalid answer' },
   INTERNAL: { code: 'UNKNOWN', status: 500, message: 'internal server error' },
 } as const satisfies Record<string, ErrorRow>;
 

@@ -12,7 +12,8 @@
  * /ready (probe-command.ts). `check` runs the integrity check instead (check-command.ts), `gc` a garbage
  * collection (gc-command.ts), `usage` prints the storage per repository; all three
  * open their stores with the server's settings through stores.ts. The file's upkeep sections (gc, …) configure
- * the background collection (server/upkeep-config.ts).
+ * the background collection (server/upkeep-config.ts), its `mirrors` section the
+ * pull-through cache (server/mirror-config.ts).
  * With --config FILE / FERRO_OCI_CONFIG, the file's `auth` section enables
  * access control (src/auth); its errors (and htpasswd or key file errors) are
  * bad configuration. Credentials are redacted from the logs (auth/redact.ts).
@@ -40,6 +41,7 @@ import { closeStores, inMemory, openStores, type Stores } from './stores.js';
 import { Live } from '../live.js';
 import { configReloadMetrics } from './metrics.js';
 import { ConfigReloader, gcOptionsOf, readConfigurationFile } from './reload.js';
+import type { UpstreamSettings } from '../services/mirror/settings.js';
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -120,6 +122,7 @@ async function main(): Promise<number> {
   // What a reload may replace while the server runs (reload.ts); SIGHUP reloads from here on.
   const upkeep = file?.settings.upkeep ?? {};
   const ui: UiConfig = file?.settings.ui ?? { ui: {} }; // read at start only
+  const mirrors: UpstreamSettings[] = file?.settings.mirrors ?? []; // restart-only (reload.ts)
   const targets = { ...(auth?.live ? { auth: auth.live } : {}), gc: new Live(file ? gcOptionsOf(file.settings) : {}), storagePolicy: new Live(upkeep.storagePolicy ?? {}) };
   const register = new prom.Registry();
   const source = file && { ...file, load: async () => (await readConfigurationFile(file.file)).settings };
@@ -163,6 +166,7 @@ async function main(): Promise<number> {
       storagePolicy: targets.storagePolicy,
       ui: ui.ui,
       ...(ui.cors ? { cors: ui.cors } : {}),
+      ...(mirrors.length > 0 ? { mirrors: { upstreams: mirrors } } : {}),
       ...(config.s3?.redirect ? { redirectBlobGets: true } : {}),
       // A shared blob store may hold another replica's upload in flight: only old orphans go at start.
       ...(config.s3 ? { startupOrphanAgeMs: 60 * 60 * 1000 } : {}),

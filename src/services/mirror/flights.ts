@@ -1,0 +1,127 @@
+/**
+ * Single flight of blob fetches (in this process): the first pull of an
+ * uncached blob (the leader) opens one upstream GET whose body is written to
+ * the BlobStore through `ingest` (an upload committed under the digest and
+ * linked, or nothing on any failure) while the same bytes stream to the
+ * leader's client. Pulls of the same key meanwhile (followers) send nothing
+ * upstream: they wait for the commit and read the local copy.
+ *
+ * The transfer belongs to the flight, not to the leader's client: a client
+ * that goes away stops receiving, the blob is still cached. A slow client
+ * slows the transfer (its stream's backpressure), it never makes the flight
+ * buffer the blob. A cut upstream (error, or no bytes for `idleMs`) fails
+ * the flight: the leader's response is cut, followers get the error, nothing
+ * is stored, and the next pull starts a new flight.
+ */
+import { PassThrough, type Readable } from 'node:stream';
+
+export interface OpenedBody {
+  readonly body: AsyncIterable<Uint8Array>;
+  /**
+   * What must stay reachable while the body is read: a fetch Response whose
+   * object is garbage-collected cancels its body (undici), which ends the
+   * iteration early as if the body were complete.
+   */
+  readonly owner?: unknown;
+  /** The upstream's Content-Length, when it sent one. */
+  readonly size: number | undefined;
+}
+
+export type Ingest = (body: AsyncIterable<Uint8Array>, size: number | undefined, signal: AbortSignal) => Promise<void>;
+
+export type FlightStart =
+  | { readonly leader: true; readonly size: number | undefined; readonly stream: Readable; readonly done: Promise<void> }
+  | { readonly leader: false; readonly done: Promise<void> };
+
+/** Resolves when `stream` can take more (drain) or will take nothing more (close). */
+function writable(stream: PassThrough): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}
+
+export class BlobFlights {
+  private readonly flights = new Map<string, Promise<void>>();
+
+  constructor(private readonly idleMs: (key: string) => number) {}
+
+  get size(): number {
+    return this.flights.size;
+  }
+
+  /** The flight of `key` in progress, if any (its promise settles when the blob is stored or the fetch failed). */
+  current(key: string): Promise<void> | undefined {
+    return this.flights.get(key);
+  }
+
+  /**
+   * Joins the flight of `key`, or leads a new one: `open` sends the one
+   * upstream request (with the flight's signal), `ingest` stores the body.
+   * `onBytes` counts the bytes read.
+   */
+  async start(key: string, open: (signal: AbortSignal) => Promise<OpenedBody>, ingest: Ingest, onBytes: (n: number) => void): Promise<FlightStart> {
+    const running = this.flights.get(key);
+    if (running) return { leader: false, done: running };
+    const controller = new AbortController();
+    let settle!: { resolve: () => void; reject: (err: unknown) => void };
+    const done = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+    done.catch(() => undefined); // followers and the leader observe it; an unobserved failure is no crash
+    this.flights.set(key, done);
+    const finish = (err?: unknown) => {
+      this.flights.delete(key);
+      if (err === undefined) settle.resolve();
+      else settle.reject(err);
+    };
+    let opened: OpenedBody;
+    try {
+      opened = await open(controller.signal);
+    } catch (err) {
+      finish(err);
+      throw err;
+    }
+    const client = new PassThrough();
+    const idleMs = this.idleMs(key);
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => controller.abort(new Error(`the upstream sent nothing for ${idleMs} ms`)), idleMs);
+    };
+    async function* tee(): AsyncGenerator<Uint8Array> {
+      arm();
+      let received = 0;
+      try {
+        for await (const chunk of opened.body) {
+          received += chunk.byteLength;
+          onBytes(chunk.byteLength);
+          if (!client.destroyed && !client.write(chunk)) {
+            clearTimeout(timer); // a slow client is not a dead upstream
+            await writable(client);
+          }
+          arm();
+          yield chunk;
+        }
+      } finally {
+        clearTimeout(timer);
+      }
+      // A body that ends short of its Content-Length is a cut transfer, never a complete blob.
+      if (opened.size !== undefined && received !== opened.size) throw new Error(`the upstream sent ${received} of ${opened.size} bytes`);
+      client.end();
+    }
+    ingest(tee(), opened.size, controller.signal).then(
+      () => finish(),
+      (err: unknown) => {
+        const reason = controller.signal.aborted ? controller.signal.reason : err;
+        if (!controller.signal.aborted) controller.abort(err); // releases the upstream connection when the body was never read
+        client.destroy(reason instanceof Error ? reason : new Error(String(reason)));
+        finish(reason);
+      },
+    );
+    return { leader: true, size: opened.size, stream: client, done };
+  }
+}

@@ -1,0 +1,317 @@
+/**
+ * The pull-through cache (docs/mirror.md): manifests and blobs of mirrored
+ * repositories come from the local stores when cached, else from their
+ * upstream, and are stored under the upstream's namespace as they pass.
+ *
+ * - Digest references (manifests and blobs) never go upstream once cached.
+ * - A tag is revalidated with a HEAD (its digest) at most once per
+ *   `tagTtlMs`; a changed digest is fetched (GET by digest) and the tag moved.
+ * - One upstream request per uncached blob, tag or digest in this process at
+ *   a time (flights.ts for blobs; manifests share one promise).
+ * - An upstream 404 is remembered for `notFoundTtlMs`.
+ * - Upstream down (UpstreamError.transient): a cached tag checked within
+ *   `staleMs` is served with a `warning`; otherwise the request fails
+ *   (UPSTREAM_UNAVAILABLE 503, or TOOMANYREQUESTS 429 for an upstream 429).
+ * Cached manifests record no references (their blobs are fetched on demand,
+ * not before): the blobs' links are kept by their receipts, renewed by pulls.
+ */
+import type { Readable } from 'node:stream';
+import { RegistryError } from '../../oci/errors.js';
+import { digestOf, parseDigest, tryParseDigest } from '../../oci/digest.js';
+import { parseManifest } from '../../oci/manifest.js';
+import { MediaType } from '../../oci/mediatypes.js';
+import { parseReference } from '../../oci/names.js';
+import type { ManifestRecord, MetadataStore } from '../../storage/meta/types.js';
+import type { UploadService } from '../uploads.js';
+import { BlobFlights } from './flights.js';
+import { MirrorNamespaces, type MirrorRoute, type UpstreamSettings } from './settings.js';
+import { emptyStats, type FetchEvent, type UpstreamStats } from './stats.js';
+import { UpstreamClient, UpstreamError, type BreakerState } from './upstream.js';
+
+const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest].join(', ');
+
+export interface MirrorOptions {
+  readonly upstreams: readonly UpstreamSettings[];
+}
+
+export interface MirrorManifest {
+  readonly record: ManifestRecord;
+  /** Set when served from the cache because the upstream failed: the Warning to answer. */
+  readonly warning?: string;
+}
+
+/** A blob: serve the local copy, stream this fetch (whole blob, `size` bytes), or answer a HEAD with the upstream's size. */
+export type MirrorBlob = { readonly kind: 'local' } | { readonly kind: 'stream'; readonly size: number; readonly stream: Readable } | { readonly kind: 'remote'; readonly size: number };
+
+export class MirrorService {
+  readonly namespaces: MirrorNamespaces;
+  private readonly clients = new Map<string, UpstreamClient>();
+  private readonly counters = new Map<string, UpstreamStats>();
+  /** local repository:tag → when the upstream last confirmed it (this process). */
+  private readonly checked = new Map<string, number>();
+  /** key → until when an upstream 404 is remembered. */
+  private readonly notFound = new Map<string, number>();
+  private readonly manifestFlights = new Map<string, Promise<MirrorManifest>>();
+  private readonly blobFlights: BlobFlights;
+
+  constructor(
+    private readonly meta: MetadataStore,
+    private readonly uploads: UploadService,
+    private readonly maxManifestSize: number,
+    options: MirrorOptions,
+    private readonly onFetch: (event: FetchEvent) => void = () => undefined,
+  ) {
+    this.namespaces = new MirrorNamespaces(options.upstreams);
+    for (const u of options.upstreams) {
+      this.clients.set(u.name, new UpstreamClient(u));
+      this.counters.set(u.name, emptyStats());
+    }
+    this.blobFlights = new BlobFlights((key) => this.settingsOf(key.slice(0, key.indexOf(' '))).timeoutMs);
+  }
+
+  /** Counters and breaker state per upstream, for metrics. */
+  stats(): Array<{ upstream: string; stats: Readonly<UpstreamStats>; breaker: BreakerState }> {
+    return [...this.clients].map(([name, client]) => ({ upstream: name, stats: { ...this.counters.get(name)! }, breaker: client.breakerState }));
+  }
+
+  /** The manifest `reference` of the mirrored repository `name` (its local name). */
+  async manifest(route: MirrorRoute, name: string, reference: string, signal?: AbortSignal): Promise<MirrorManifest> {
+    const ref = parseReference(reference);
+    const stats = this.counters.get(route.upstream)!;
+    if (ref.kind === 'digest') {
+      const local = await this.meta.getManifest(name, ref.digest, signal);
+      if (local) {
+        stats.hits++;
+        return { record: local };
+      }
+      return this.coalesce(route, `${name}@${ref.digest}`, () => this.fetchManifest(route, name, ref.digest, undefined));
+    }
+    const key = `${name}:${ref.tag}`;
+    const digest = await this.meta.getTag(name, ref.tag, signal);
+    const local = digest === undefined ? undefined : await this.meta.getManifest(name, digest, signal);
+    const settings = this.settingsOf(route.upstream);
+    const checkedAt = this.checked.get(key) ?? local?.createdAt ?? 0;
+    if (local && this.checked.has(key) && Date.now() - checkedAt < settings.tagTtlMs) {
+      stats.hits++;
+      return { record: local };
+    }
+    try {
+      return await this.coalesce(route, key, () => this.revalidate(route, name, ref.tag, local));
+    } catch (err) {
+      if (!(err instanceof UpstreamError && err.transient) || !local || Date.now() - checkedAt >= settings.staleMs) throw this.failure(err, 'manifest', reference, route);
+      stats.staleServes++;
+      return { record: local, warning: `110 - "Response is Stale: ${err.message.replace(/["\\]/g, '')}"` };
+    }
+  }
+
+  /**
+   * The blob `digest` of the mirrored repository `name`. `stream`: the caller
+   * would send the whole blob now (a GET without Range); otherwise an
+   * uncached blob is stored first and answered as local (a Range GET), or
+   * only asked about (`head`).
+   */
+  async blob(route: MirrorRoute, name: string, digest: string, mode: 'stream' | 'store' | 'head', signal?: AbortSignal): Promise<MirrorBlob> {
+    parseDigest(digest);
+    const stats = this.counters.get(route.upstream)!;
+    if (await this.meta.getBlobLink(name, digest, signal)) {
+      stats.hits++;
+      return { kind: 'local' };
+    }
+    const key = `${route.upstream} ${name}@${digest}`;
+    this.rememberedNotFound(key, 'blob', digest, route);
+    const running = this.blobFlights.current(key);
+    if (mode === 'head' && !running) {
+      stats.misses++;
+      const res = await this.send(route, key, { method: 'HEAD', path: `${route.remote}/blobs/${digest}`, kind: 'blob', reference: digest, signal });
+      const size = Number(res.headers.get('content-length'));
+      if (Number.isSafeInteger(size) && size >= 0) return { kind: 'remote', size };
+      mode = 'store';
+    }
+    const client = this.clients.get(route.upstream)!;
+    const started = Date.now();
+    const event = (outcome: FetchEvent['outcome'], bytes?: number, error?: string) =>
+      this.onFetch({ upstream: route.upstream, kind: 'blob', repository: route.remote, reference: digest, outcome, ms: Date.now() - started, ...(bytes !== undefined ? { bytes } : {}), ...(error ? { error } : {}) });
+    let fetched = 0;
+    const flight = await this.blobFlights
+      .start(
+        key,
+        async (flightSignal) => {
+          const res = await this.send(route, key, { method: 'GET', path: `${route.remote}/blobs/${digest}`, kind: 'blob', reference: digest, signal: flightSignal });
+          const length = Number(res.headers.get('content-length') ?? NaN);
+          return { body: res.body ?? emptyBody(), owner: res, size: Number.isSafeInteger(length) && length >= 0 ? length : undefined };
+        },
+        async (body, size, flightSignal) => {
+          try {
+            await this.uploads.uploadWhole(name, digest, { body, ...(size !== undefined ? { contentLength: size } : {}), signal: flightSignal });
+            event('ok', fetched);
+          } catch (err) {
+            stats.errors++;
+            event('failed', fetched, err instanceof Error ? err.message : String(err));
+            throw err;
+          }
+        },
+        (n) => {
+          fetched += n;
+          stats.bytesFetched += n;
+        },
+      )
+      .catch((err: unknown) => Promise.reject(this.failure(err, 'blob', digest, route)));
+    if (!flight.leader) stats.coalesced++;
+    else stats.misses++;
+    if (flight.leader && mode === 'stream' && flight.size !== undefined) return { kind: 'stream', size: flight.size, stream: flight.stream };
+    if (flight.leader) flight.stream.destroy(); // nobody reads it: the flight only stores
+    await flight.done.catch((err: unknown) => Promise.reject(this.failure(err, 'blob', digest, route, `the transfer from upstream ${client.settings.name} failed; retry`)));
+    return { kind: 'local' };
+  }
+
+  private settingsOf(upstream: string): UpstreamSettings {
+    return this.clients.get(upstream)!.settings;
+  }
+
+  /** One promise per key: a second caller meanwhile gets the first caller's answer. */
+  private coalesce(route: MirrorRoute, key: string, fn: () => Promise<MirrorManifest>): Promise<MirrorManifest> {
+    const running = this.manifestFlights.get(key);
+    if (running) {
+      this.counters.get(route.upstream)!.coalesced++;
+      return running;
+    }
+    const flight = fn().finally(() => this.manifestFlights.delete(key));
+    this.manifestFlights.set(key, flight);
+    return flight;
+  }
+
+  /** A tag: HEAD when cached (unchanged: confirmed), else GET and store. */
+  private async revalidate(route: MirrorRoute, name: string, tag: string, local: ManifestRecord | undefined): Promise<MirrorManifest> {
+    const key = `${name}:${tag}`;
+    if (!local) this.rememberedNotFound(`${route.upstream} ${key}`, 'manifest', tag, route);
+    if (local) {
+      const started = Date.now();
+      const res = await this.send(route, `${route.upstream} ${key}`, { method: 'HEAD', path: `${route.remote}/manifests/${tag}`, accept: MANIFEST_ACCEPT, kind: 'revalidate', reference: tag });
+      const digest = res.headers.get('docker-content-digest');
+      if (digest === local.digest) {
+        this.checked.set(key, Date.now());
+        this.counters.get(route.upstream)!.hits++;
+        this.onFetch({ upstream: route.upstream, kind: 'revalidate', repository: route.remote, reference: tag, outcome: 'unchanged', ms: Date.now() - started });
+        return { record: local };
+      }
+      if (digest !== null && tryParseDigest(digest)) {
+        const cached = await this.meta.getManifest(name, digest);
+        if (cached) return this.storeTag(name, tag, cached);
+        return this.fetchManifest(route, name, digest, tag);
+      }
+    }
+    return this.fetchManifest(route, name, tag, tag);
+  }
+
+  private async storeTag(name: string, tag: string, record: ManifestRecord): Promise<MirrorManifest> {
+    await this.store(name, record.digest, record.bytes, record.mediaType, tag);
+    this.checked.set(`${name}:${tag}`, Date.now());
+    return { record };
+  }
+
+  /** GET the manifest `reference` (a digest, or the tag), verify its digest, store it (and the tag). */
+  private async fetchManifest(route: MirrorRoute, name: string, reference: string, tag: string | undefined): Promise<MirrorManifest> {
+    const stats = this.counters.get(route.upstream)!;
+    stats.misses++;
+    const started = Date.now();
+    const key = `${route.upstream} ${name}${tag !== undefined ? `:${tag}` : `@${reference}`}`;
+    if (tag === undefined) this.rememberedNotFound(key, 'manifest', reference, route);
+    const res = await this.send(route, key, { method: 'GET', path: `${route.remote}/manifests/${reference}`, accept: MANIFEST_ACCEPT, kind: 'manifest', reference });
+    const bytes = await readLimited(res, this.maxManifestSize, route.upstream);
+    stats.bytesFetched += bytes.byteLength;
+    const header = res.headers.get('docker-content-digest');
+    const algorithm = reference.startsWith('sha512:') || (reference === tag && header?.startsWith('sha512:')) ? 'sha512' : 'sha256';
+    const digest = digestOf(bytes, algorithm);
+    const expected = reference === tag ? header : reference;
+    if (expected !== null && expected !== digest) {
+      throw new RegistryError('UPSTREAM_INVALID', `upstream ${route.upstream} sent manifest bytes with digest ${digest}, not ${expected}`);
+    }
+    const record = await this.store(name, digest, bytes, res.headers.get('content-type') ?? undefined, tag);
+    if (tag !== undefined) this.checked.set(`${name}:${tag}`, Date.now());
+    this.onFetch({ upstream: route.upstream, kind: 'manifest', repository: route.remote, reference, outcome: 'ok', bytes: bytes.byteLength, ms: Date.now() - started });
+    return { record };
+  }
+
+  private async store(name: string, digest: string, bytes: Uint8Array, contentType: string | undefined, tag: string | undefined): Promise<ManifestRecord> {
+    let parsed;
+    try {
+      parsed = parseManifest(bytes, contentType);
+    } catch (err) {
+      throw new RegistryError('UPSTREAM_INVALID', `the upstream's manifest ${digest} is not one this registry stores: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    const result = await this.meta.putManifest({
+      repository: name,
+      digest,
+      mediaType: parsed.mediaType,
+      bytes,
+      ...(tag !== undefined ? { tags: [tag] } : {}),
+      blobs: [],
+      manifests: [],
+      ...(parsed.subject ? { subject: parsed.subject.digest } : {}),
+      ...(parsed.artifactType ? { artifactType: parsed.artifactType } : {}),
+      ...(parsed.annotations ? { annotations: parsed.annotations } : {}),
+      now: this.meta.clock(),
+    });
+    if (!result.ok) throw new RegistryError('UNAVAILABLE', `manifest ${digest} could not be cached in ${name}; retry`);
+    const record = await this.meta.getManifest(name, digest);
+    if (!record) throw new RegistryError('UNAVAILABLE', `manifest ${digest} was removed from ${name} while it was cached; retry`);
+    return record;
+  }
+
+  /** Sends one upstream request; failures are logged (one line) and counted, 404s remembered under `key`. */
+  private async send(route: MirrorRoute, key: string, req: { method: 'GET' | 'HEAD'; path: string; accept?: string; kind: FetchEvent['kind']; reference: string; signal?: AbortSignal | undefined }): Promise<Response> {
+    const client = this.clients.get(route.upstream)!;
+    const started = Date.now();
+    try {
+      return await client.send({ method: req.method, path: req.path, repository: route.remote, ...(req.accept ? { accept: req.accept } : {}), ...(req.signal ? { signal: req.signal } : {}) });
+    } catch (err) {
+      const notFound = err instanceof UpstreamError && err.failure === 'not-found';
+      if (notFound) this.notFound.set(key, Date.now() + client.settings.notFoundTtlMs);
+      else this.counters.get(route.upstream)!.errors++;
+      const error = err instanceof Error ? err.message : String(err);
+      this.onFetch({ upstream: route.upstream, kind: req.kind, repository: route.remote, reference: req.reference, outcome: notFound ? 'not-found' : 'failed', ms: Date.now() - started, ...(notFound ? {} : { error }) });
+      throw err;
+    }
+  }
+
+  /** Throws the remembered upstream 404 of `key` while it is fresh. */
+  private rememberedNotFound(key: string, what: 'blob' | 'manifest', reference: string, route: MirrorRoute): void {
+    const until = this.notFound.get(key);
+    if (until === undefined) return;
+    if (until > Date.now()) throw this.failure(new UpstreamError(route.upstream, 'not-found', `upstream ${route.upstream} did not have it a moment ago`), what, reference, route);
+    this.notFound.delete(key);
+  }
+
+  /** The RegistryError a client gets for `err` (an UpstreamError or anything else). */
+  private failure(err: unknown, what: 'blob' | 'manifest', reference: string, route: MirrorRoute, transferFailed?: string): unknown {
+    if (!(err instanceof UpstreamError)) {
+      if (transferFailed && !(err instanceof RegistryError)) return new RegistryError('UPSTREAM_UNAVAILABLE', `${what} ${reference}: ${transferFailed}`, { cause: err });
+      return err;
+    }
+    const where = `${route.remote} at upstream ${route.upstream}`;
+    if (err.failure === 'not-found') {
+      return new RegistryError(what === 'blob' ? 'BLOB_UNKNOWN' : 'MANIFEST_UNKNOWN', `${what} ${reference} is not in ${where}`);
+    }
+    if (err.failure === 'throttled') return new RegistryError('TOOMANYREQUESTS', `${what} ${reference} is not cached and ${err.message}`, { retryAfterSeconds: err.retryAfterSeconds ?? 60 });
+    if (err.failure === 'refused') return new RegistryError('UPSTREAM_INVALID', `${what} ${reference} of ${where}: ${err.message}`);
+    const retry = err.failure === 'breaker-open' ? Math.ceil(this.settingsOf(route.upstream).breakerOpenMs / 1000) : err.retryAfterSeconds;
+    return new RegistryError('UPSTREAM_UNAVAILABLE', `${what} ${reference} of ${route.remote} is not cached and ${err.message}`, retry !== undefined ? { retryAfterSeconds: retry } : {});
+  }
+}
+
+async function* emptyBody(): AsyncGenerator<Uint8Array> {}
+
+/** The body, at most `limit` bytes (else UPSTREAM_INVALID). */
+async function readLimited(res: Response, limit: number, upstream: string): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for await (const chunk of (res.body ?? emptyBody()) as AsyncIterable<Uint8Array>) {
+    total += chunk.byteLength;
+    if (total > limit) {
+      await res.body?.cancel().catch(() => undefined);
+      throw new RegistryError('UPSTREAM_INVALID', `upstream ${upstream} sent a manifest over ${limit} bytes`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,31 @@
+/** Counters of one upstream, read by the metrics plugin at scrape time. */
+export interface UpstreamStats {
+  /** Requests answered from the cache without asking the upstream. */
+  hits: number;
+  /** Requests that had to fetch from the upstream. */
+  misses: number;
+  /** Body bytes read from the upstream (blobs and manifests). */
+  bytesFetched: number;
+  /** Requests that joined another request's fetch instead of sending their own. */
+  coalesced: number;
+  /** Answers from the cache while the upstream failed (with a Warning header). */
+  staleServes: number;
+  /** Upstream failures (unreachable, timeout, 5xx, 429, auth, cut transfers, breaker open). */
+  errors: number;
+}
+
+export function emptyStats(): UpstreamStats {
+  return { hits: 0, misses: 0, bytesFetched: 0, coalesced: 0, staleServes: 0, errors: 0 };
+}
+
+/** One line per upstream fetch (what was fetched, the outcome, bytes and time). */
+export interface FetchEvent {
+  readonly upstream: string;
+  readonly kind: 'manifest' | 'blob' | 'revalidate';
+  readonly repository: string;
+  readonly reference: string;
+  readonly outcome: 'ok' | 'unchanged' | 'not-found' | 'failed';
+  readonly bytes?: number;
+  readonly ms: number;
+  readonly error?: string;
+}
