@@ -27,8 +27,10 @@ export class OciClient {
     readonly headers: Record<string, string> = {},
   ) {}
 
+  /** `path` below the base, or an absolute URL (a Location some registries answer). */
   fetch(path: string, init: RequestInit = {}): Promise<Response> {
-    return fetch(this.base + path, { ...init, headers: { ...this.headers, ...(init.headers as Record<string, string> | undefined) } });
+    const url = /^https?:\/\//.test(path) ? path : this.base + path;
+    return fetch(url, { ...init, headers: { ...this.headers, ...(init.headers as Record<string, string> | undefined) } });
   }
 
   /** POST + PUT monolithic upload; returns the digest. */

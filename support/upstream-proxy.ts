@@ -23,6 +23,8 @@ export interface UpstreamProxy {
   chunkDelayMs: number;
   /** Every request seen, as `METHOD /path` (query stripped), in arrival order. */
   readonly requests: string[];
+  /** The Authorization header of each request (undefined when none), in the same order. */
+  readonly authorizations: Array<string | undefined>;
   /** How many requests of `method` had exactly this path. */
   count(method: string, path: string): number;
   close(): Promise<void>;
@@ -31,6 +33,7 @@ export interface UpstreamProxy {
 export async function startUpstreamProxy(target: string): Promise<UpstreamProxy> {
   const upstream = new URL(target);
   const requests: string[] = [];
+  const authorizations: Array<string | undefined> = [];
   const sockets = new Set<Socket>();
   const state: { mode: ProxyMode; chunkDelayMs: number } = { mode: { kind: 'pass' }, chunkDelayMs: 0 };
 
@@ -68,6 +71,7 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
 
   const server = createServer((req, res) => {
     requests.push(`${req.method} ${(req.url ?? '/').split('?', 1)[0]}`);
+    authorizations.push(req.headers.authorization);
     const mode = state.mode;
     if (mode.kind === 'status') {
       req.resume();
@@ -104,6 +108,7 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
       state.chunkDelayMs = ms;
     },
     requests,
+    authorizations,
     count: (method, path) => requests.filter((r) => r === `${method} ${path}`).length,
     close: () =>
       new Promise<void>((resolve) => {
