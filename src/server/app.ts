@@ -14,6 +14,7 @@ import { createRegistry, type RegistryOptions } from '../registry.js';
 import { registryClientErrorHandler, registryErrorHandler } from '../http/error-handler.js';
 import { RegistryError } from '../oci/errors.js';
 import { TrustedProxies } from '../http/proxy.js';
+import { MirrorStatsBoard } from '../services/mirror/stats.js';
 import { healthPlugin, type HealthCheck, type HealthOptions } from './health.js';
 import { metricsPlugin, metricsRoute, type MetricsOptions } from './metrics.js';
 import { uiRoutes, type UiOptions } from './ui.js';
@@ -194,12 +195,21 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
     return payload;
   });
 
+  // The mirror's counters go to the metrics through one board.
+  const board = options.mirrors ? (options.mirrors.board ?? new MirrorStatsBoard()) : undefined;
+  const registryOptions: RegistryOptions = board && options.mirrors ? { ...options, mirrors: { ...options.mirrors, board } } : options;
   const operations: Operations = {};
   if (metrics !== false) {
     const metricsOptions: MetricsOptions = metrics === true ? {} : metrics;
     const register = metricsOptions.register ?? new prom.Registry();
     const privateSeries = options.auth !== undefined && metricsOptions.route !== false && metricsOptions.repositoryUsage === undefined;
-    await app.register(metricsPlugin, { metadataStore: options.metadataStore, ...metricsOptions, register, ...(privateSeries ? { repositoryUsage: false } : {}) });
+    await app.register(metricsPlugin, {
+      metadataStore: options.metadataStore,
+      ...(board ? { mirrors: () => board.read() } : {}),
+      ...metricsOptions,
+      register,
+      ...(privateSeries ? { repositoryUsage: false } : {}),
+    });
     operations.register = register;
   }
   if (health !== false) {
@@ -220,7 +230,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
   if (options.cors && options.cors.origins.length > 0) corsHook(app, options.cors);
   if (options.auth) await app.register(options.auth);
   if (options.ui !== false) uiRoutes(app, options.ui ?? {});
-  await app.register(createRegistry({ ...options, uiApi: options.ui !== false }));
+  await app.register(createRegistry({ ...registryOptions, uiApi: options.ui !== false }));
   await app.ready();
   return app;
 }

@@ -17,6 +17,8 @@
  *                                                     (default 100) get a series, the rest are summed in
  *                                                     repository="(other)"; recomputed at most every
  *                                                     `repositoryUsage.refreshMs` (default 60 s)
+ *   mirror_*{upstream}                                the pull-through cache's counters (server/mirror-metrics.ts;
+ *                                                     needs `mirrors`)
  *   plus prom-client's default process and Node.js metrics.
  * The server binary adds the configuration reload series (configReloadMetrics below).
  * `route` is the /v2 route kind (request.ociRoute), else the Fastify route
@@ -29,6 +31,8 @@ import { repositoryUsage, type RepositoryUsage } from '../services/usage.js';
 import { failureLogFields } from '../http/error-handler.js';
 import type {} from '../http/paths.js'; // FastifyRequest.ociRoute
 import { routeAccess } from '../http/route-access.js';
+import type { UpstreamStatsRow } from '../services/mirror/stats.js';
+import { registerMirrorMetrics } from './mirror-metrics.js';
 
 export interface MetricsOptions {
   /**
@@ -42,6 +46,8 @@ export interface MetricsOptions {
   prefix?: string;
   /** The per-repository usage gauge (needs metadataStore): series cap and refresh period; false omits it. */
   repositoryUsage?: false | { top?: number; refreshMs?: number };
+  /** The pull-through cache's counters per upstream (MirrorStatsBoard.read); without it no mirror_* series. */
+  mirrors?: () => UpstreamStatsRow[];
   /** Serve GET /metrics on this instance (default true); false: serve `register` elsewhere with metricsRoute. */
   route?: boolean;
 }
@@ -192,6 +198,8 @@ async function metrics(app: FastifyInstance, options: MetricsOptions): Promise<v
       },
     });
   }
+
+  if (options.mirrors) registerMirrorMetrics(register, prefix, options.mirrors);
 
   // Default process metrics once per register (a second collector would throw on duplicate names).
   if (register.getSingleMetric(`${prefix}process_cpu_user_seconds_total`) === undefined) {

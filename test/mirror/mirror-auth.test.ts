@@ -75,6 +75,14 @@ describe('mirror upstream auth', () => {
         };
         await server.waitForLog(fetched('manifest', 'latest'), 5_000);
         for (const layer of image.layers) await server.waitForLog(fetched('blob', layer.digest), 5_000);
+        assert.equal((await pullManifest(server.url, 'docker.io/library/busybox', image.digest)).res.status, 200);
+        const metrics = await (await fetch(`${server.url}/metrics`)).text();
+        const value = (name: string) => Number(new RegExp(`^ferro_oci_${name}\\{upstream="reference"\\} (\\S+)$`, 'm').exec(metrics)?.[1]);
+        assert.equal(value('mirror_misses_total'), 3, 'the manifest and two layers were fetched');
+        assert.ok(value('mirror_hits_total') >= 1, 'the manifest by digest came from the cache');
+        assert.ok(value('mirror_fetched_bytes_total') >= 200_000);
+        assert.equal(value('mirror_upstream_errors_total'), 0);
+        assert.match(metrics, /^ferro_oci_mirror_breaker_state\{upstream="reference",state="closed"\} 1$/m);
       } finally {
         await server.stop();
       }

@@ -25,13 +25,15 @@ import type { ManifestRecord, MetadataStore } from '../../storage/meta/types.js'
 import type { UploadService } from '../uploads.js';
 import { BlobFlights } from './flights.js';
 import { MirrorNamespaces, type MirrorRoute, type UpstreamSettings } from './settings.js';
-import { emptyStats, type FetchEvent, type UpstreamStats } from './stats.js';
-import { UpstreamClient, UpstreamError, type BreakerState } from './upstream.js';
+import { emptyStats, type FetchEvent, type MirrorStatsBoard, type UpstreamStats, type UpstreamStatsRow } from './stats.js';
+import { UpstreamClient, UpstreamError } from './upstream.js';
 
 const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest].join(', ');
 
 export interface MirrorOptions {
   readonly upstreams: readonly UpstreamSettings[];
+  /** Where the counters are published (e.g. for metrics). */
+  readonly board?: MirrorStatsBoard;
 }
 
 export interface MirrorManifest {
@@ -66,11 +68,12 @@ export class MirrorService {
       this.clients.set(u.name, new UpstreamClient(u));
       this.counters.set(u.name, emptyStats());
     }
+    options.board?.attach(() => this.stats());
     this.blobFlights = new BlobFlights((key) => this.settingsOf(key.slice(0, key.indexOf(' '))).timeoutMs);
   }
 
   /** Counters and breaker state per upstream, for metrics. */
-  stats(): Array<{ upstream: string; stats: Readonly<UpstreamStats>; breaker: BreakerState }> {
+  stats(): UpstreamStatsRow[] {
     return [...this.clients].map(([name, client]) => ({ upstream: name, stats: { ...this.counters.get(name)! }, breaker: client.breakerState }));
   }
 

@@ -29,3 +29,26 @@ export interface FetchEvent {
   readonly ms: number;
   readonly error?: string;
 }
+
+/** One upstream's counters and circuit-breaker state. */
+export interface UpstreamStatsRow {
+  readonly upstream: string;
+  readonly stats: Readonly<UpstreamStats>;
+  readonly breaker: 'closed' | 'open' | 'half-open';
+}
+
+/**
+ * Where a MirrorService publishes its counters: give one board to the
+ * service (MirrorOptions.board) and to whatever reports them (the metrics).
+ */
+export class MirrorStatsBoard {
+  private source: (() => UpstreamStatsRow[]) | undefined;
+
+  attach(source: () => UpstreamStatsRow[]): void {
+    this.source = source;
+  }
+
+  read(): UpstreamStatsRow[] {
+    return this.source?.() ?? [];
+  }
+}

@@ -1,0 +1,51 @@
+/** The configuration file's `mirrors` section: defaults, and errors that name the key. */
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { parseConfigFile } from '../../src/auth/config.js';
+import { UPSTREAM_DEFAULTS } from '../../src/services/mirror/settings.js';
+
+const parse = (yaml: string, path = '/etc/ferro/config.yaml') => parseConfigFile(yaml, path).mirrors;
+
+describe('mirrors configuration', () => {
+  it('takes the namespace from the URL host and hosts from the namespace, with the default timings', () => {
+    const [u] = parse('mirrors:\n  - { name: hub, url: "https://registry-1.docker.io/", default: true }\n')!;
+    assert.deepEqual(u, { name: 'hub', url: 'https://registry-1.docker.io', namespace: 'registry-1.docker.io', hosts: ['registry-1.docker.io'], default: true, ...UPSTREAM_DEFAULTS });
+  });
+
+  it('reads seconds, credentials and a password file relative to the configuration file', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferro-oci-mirror-config-'));
+    try {
+      await writeFile(join(dir, 'pw'), 's3cret\n');
+      const yaml = 'mirrors:\n  - { name: ghcr, url: "https://ghcr.io", username: bot, passwordFile: pw, tagTtlSeconds: 60, staleSeconds: 0, timeoutSeconds: 2.5 }\n';
+      const [u] = parseConfigFile(yaml, join(dir, 'config.yaml')).mirrors!;
+      assert.deepEqual(u!.credentials, { username: 'bot', password: 's3cret' });
+      assert.equal(u!.namespace, 'ghcr.io');
+      assert.equal(u!.tagTtlMs, 60_000);
+      assert.equal(u!.staleMs, 0);
+      assert.equal(u!.timeoutMs, 2500);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  const errors: Array<[string, string, RegExp]> = [
+    ['an unknown key, named', 'mirrors:\n  - { name: a, url: "http://x.test", ttl: 5 }\n', /mirrors\[0\]\.ttl: unknown setting/],
+    ['a missing url', 'mirrors:\n  - { name: a }\n', /mirrors\[0\]\.url: is required/],
+    ['a URL with credentials', 'mirrors:\n  - { name: a, url: "http://u:p@x.test" }\n', /mirrors\[0\]\.url: must not carry credentials/],
+    ['a host that is no name component', 'mirrors:\n  - { name: a, url: "http://[::1]:5000" }\n', /mirrors\[0\]\.namespace: is required/],
+    ['a namespace with a slash', 'mirrors:\n  - { name: a, url: "http://x.test", namespace: a/b }\n', /mirrors\[0\]\.namespace: must be one repository-name component/],
+    ['a username without password', 'mirrors:\n  - { name: a, url: "http://x.test", username: u }\n', /username and password/],
+    ['a negative TTL', 'mirrors:\n  - { name: a, url: "http://x.test", tagTtlSeconds: -1 }\n', /mirrors\[0\]\.tagTtlSeconds: must be a number/],
+    ['two defaults', 'mirrors:\n  - { name: a, url: "http://a.test", default: true }\n  - { name: b, url: "http://b.test", default: true }\n', /only one upstream can be the default/],
+    ['one namespace twice', 'mirrors:\n  - { name: a, url: "http://a.test", namespace: n }\n  - { name: b, url: "http://b.test", namespace: n }\n', /two upstreams use namespace n/],
+    ['not a list', 'mirrors: { name: a }\n', /mirrors: must be a list/],
+  ];
+  for (const [what, yaml, message] of errors) {
+    it(`refuses ${what}`, () => {
+      assert.throws(() => parse(yaml), (err: Error) => err.name === 'AuthConfigError' && message.test(err.message) && err.message.startsWith('/etc/ferro/config.yaml: '));
+    });
+  }
+});
