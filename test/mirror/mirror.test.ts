@@ -139,6 +139,49 @@ describe('pull-through cache', () => {
   });
 });
 
+describe('pull-through cache timings', () => {
+  let origin: TestRegistry;
+  let proxy: UpstreamProxy;
+  let mirror: TestRegistry;
+
+  before(async () => {
+    origin = await startRegistry('memory');
+    proxy = await startUpstreamProxy(origin.url);
+    const settings = upstream(proxy.url, { tagTtlMs: 60_000, notFoundTtlMs: 60_000, breakerFailures: 2, breakerOpenMs: 60_000 });
+    mirror = await startRegistry('memory', { mirrors: { upstreams: [settings] } });
+  });
+  after(async () => {
+    await mirror?.close();
+    await proxy?.close();
+    await origin?.close();
+  });
+
+  it('does not ask the upstream about a tag again within its TTL, nor about a 404 within the not-found TTL', async () => {
+    const image = await new OciClient(origin.url).pushImage('library/ttl', 'v1', { layers: 1 });
+    for (let i = 0; i < 3; i++) assert.equal((await pullManifest(mirror.url, 'up.test/library/ttl', 'v1')).res.status, 200);
+    assert.equal(proxy.count('GET', '/v2/library/ttl/manifests/v1'), 1);
+    assert.equal(proxy.count('HEAD', '/v2/library/ttl/manifests/v1'), 0, 'within the TTL the cached tag is answered as is');
+    assert.ok(image.digest);
+    for (let i = 0; i < 3; i++) await expectError((await pullManifest(mirror.url, 'up.test/library/ttl', 'missing')).res, 404, 'MANIFEST_UNKNOWN');
+    assert.equal(proxy.count('GET', '/v2/library/ttl/manifests/missing'), 1, 'the 404 is remembered');
+  });
+
+  it('stops asking a failing upstream once its circuit breaker opens', async () => {
+    proxy.mode = { kind: 'status', status: 502 };
+    try {
+      const before = proxy.requests.length;
+      for (let i = 0; i < 5; i++) {
+        const res = (await pullManifest(mirror.url, 'up.test/library/dead', `t${i}`)).res;
+        await expectError(res, 503, 'UNKNOWN');
+        assert.ok(res.headers.get('retry-after'));
+      }
+      assert.equal(proxy.requests.length - before, 2, 'two failures open the breaker; the next requests do not reach the upstream');
+    } finally {
+      proxy.mode = { kind: 'pass' };
+    }
+  });
+});
+
 async function waitFor(check: () => Promise<boolean>, timeoutMs = 5_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
