@@ -7,9 +7,10 @@
  * upstream: they wait for the commit and read the local copy.
  *
  * The transfer belongs to the flight, not to the leader's client: a client
- * that goes away stops receiving, the blob is still cached. A slow client
- * slows the transfer (its stream's backpressure), it never makes the flight
- * buffer the blob. A cut upstream (error, or no bytes for `idleMs`) fails
+ * that goes away stops receiving, the blob is still cached. One pump reads
+ * the upstream into two windows of WINDOW_BYTES, the client's and the
+ * store's; a reader that lags by a whole window slows the transfer (never
+ * does the flight buffer the blob), and neither waits for the other to start. A cut upstream (error, or no bytes for `idleMs`) fails
  * the flight: the leader's response is cut, followers get the error, nothing
  * is stored, and the next pull starts a new flight.
  */
@@ -28,6 +29,9 @@ export interface OpenedBody {
 }
 
 export type Ingest = (body: AsyncIterable<Uint8Array>, size: number | undefined, signal: AbortSignal) => Promise<void>;
+
+/** How far the client or the store may lag behind the upstream before the transfer waits for them. */
+const WINDOW_BYTES = 4 << 20;
 
 export type FlightStart =
   | { readonly leader: true; readonly size: number | undefined; readonly stream: Readable; readonly done: Promise<void> }
@@ -85,26 +89,31 @@ export class BlobFlights {
       finish(err);
       throw err;
     }
-    const client = new PassThrough();
+    // One pump feeds two windows, the client's and the store's: neither waits for the other to start, and
+    // only one that lags by a whole window slows the transfer.
+    const client = new PassThrough({ highWaterMark: WINDOW_BYTES });
+    const store = new PassThrough({ highWaterMark: WINDOW_BYTES });
+    for (const s of [client, store]) s.on('error', () => undefined); // their readers see the errors; no reader is no crash
     const idleMs = this.idleMs(key);
     let timer: NodeJS.Timeout | undefined;
     const arm = () => {
       clearTimeout(timer);
       timer = setTimeout(() => controller.abort(new Error(`the upstream sent nothing for ${idleMs} ms`)), idleMs);
     };
-    async function* tee(): AsyncGenerator<Uint8Array> {
+    const pump = async (): Promise<void> => {
       arm();
       let received = 0;
       try {
         for await (const chunk of opened.body) {
           received += chunk.byteLength;
           onBytes(chunk.byteLength);
-          if (!client.destroyed && !client.write(chunk)) {
-            clearTimeout(timer); // a slow client is not a dead upstream
-            await writable(client);
+          const waits: Promise<void>[] = [];
+          for (const s of [client, store]) if (!s.destroyed && !s.write(chunk)) waits.push(writable(s));
+          if (waits.length > 0) {
+            clearTimeout(timer); // a slow reader is not a dead upstream
+            await Promise.all(waits);
           }
           arm();
-          yield chunk;
         }
       } finally {
         clearTimeout(timer);
@@ -112,15 +121,25 @@ export class BlobFlights {
       // A body that ends short of its Content-Length is a cut transfer, never a complete blob.
       if (opened.size !== undefined && received !== opened.size) throw new Error(`the upstream sent ${received} of ${opened.size} bytes`);
       client.end();
-    }
-    ingest(tee(), opened.size, controller.signal).then(
+      store.end();
+    };
+    const fail = (err: unknown) => {
+      const reason = controller.signal.aborted ? controller.signal.reason : err;
+      if (!controller.signal.aborted) controller.abort(err); // releases the upstream connection
+      const error = reason instanceof Error ? reason : new Error(String(reason));
+      store.destroy(error);
+      client.destroy(error);
+      return reason;
+    };
+    const pumped = pump().catch((err: unknown) => {
+      throw fail(err);
+    });
+    const stored = ingest(store, opened.size, controller.signal).catch((err: unknown) => {
+      throw fail(err);
+    });
+    Promise.all([pumped, stored]).then(
       () => finish(),
-      (err: unknown) => {
-        const reason = controller.signal.aborted ? controller.signal.reason : err;
-        if (!controller.signal.aborted) controller.abort(err); // releases the upstream connection when the body was never read
-        client.destroy(reason instanceof Error ? reason : new Error(String(reason)));
-        finish(reason);
-      },
+      (err: unknown) => finish(err),
     );
     return { leader: true, size: opened.size, stream: client, done };
   }
