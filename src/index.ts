@@ -31,6 +31,10 @@ export { parseManifest, parseDescriptor, type Descriptor, type ParsedManifest } 
 export { collectGarbage, formatGcReport, GarbageCollector, DEFAULT_GC_GRACE_MS, DEFAULT_GC_LEASE_MS, type GcOptions, type GcReport, type GcProgress, type GcStores } from './services/gc.js';
 export { StoragePolicy, TagPattern, type PolicyRules, type UntaggedRule, type RetentionRule, type ImmutableTagRule } from './services/policy.js';
 export { pruneManifests, type PruneOptions, type PruneReport, type PruneReason } from './services/prune.js';
+export { MirrorNamespaces, UPSTREAM_DEFAULTS, type UpstreamSettings, type MirrorRoute } from './services/mirror/settings.js';
+export { type MirrorOptions } from './services/mirror/mirror.js';
+export { MirrorStatsBoard, type UpstreamStats, type UpstreamStatsRow, type FetchEvent } from './services/mirror/stats.js';
+export { parseMirrorConfig, MirrorConfigError } from './server/mirror-config.js';
 export { checkStores, formatReport, type CheckReport, type CheckProblem, type CheckCounts, type CheckOptions, type ProblemKind } from './services/check.js';
 
 // Access control (src/auth): the auth plugin, its parts, and loading it from a configuration file.
