@@ -75,6 +75,21 @@ describe('pull-through cache', () => {
     await expectError(await fetch(`${mirror.url}/v2/up.test/library/app/blobs/sha256:${'0'.repeat(64)}`), 404, 'BLOB_UNKNOWN');
   });
 
+  it('answers HEAD of an uncached blob from an upstream HEAD, and a Range GET of one after storing it', async () => {
+    const img = await new OciClient(origin.url).pushImage('library/ranged', 'v1', { layers: 1, layerSize: 100_000 });
+    const layer = img.layers[0]!;
+    const head = await fetch(`${mirror.url}/v2/up.test/library/ranged/blobs/${layer.digest}`, { method: 'HEAD' });
+    assert.equal(head.status, 200);
+    assert.equal(head.headers.get('content-length'), String(layer.bytes.length));
+    assert.equal(head.headers.get('docker-content-digest'), layer.digest);
+    assert.equal(proxy.count('HEAD', `/v2/library/ranged/blobs/${layer.digest}`), 1);
+    assert.equal(await mirror.metadataStore.getBlobLink('up.test/library/ranged', layer.digest), undefined, 'a HEAD stores nothing');
+    const ranged = await fetch(`${mirror.url}/v2/up.test/library/ranged/blobs/${layer.digest}`, { headers: { range: 'bytes=10-19' } });
+    assert.equal(ranged.status, 206);
+    assert.deepEqual(Buffer.from(await ranged.arrayBuffer()), layer.bytes.subarray(10, 20));
+    assert.ok(await mirror.metadataStore.getBlobLink('up.test/library/ranged', layer.digest));
+  });
+
   it('coalesces 20 concurrent cold pulls of a 3-layer image into one upstream GET per blob and per tag', async () => {
     const cold = await new OciClient(origin.url).pushImage('library/cold', 'v1', { layers: 3, layerSize: 1 << 20 });
     proxy.chunkDelayMs = 5; // the transfers overlap
