@@ -20,6 +20,8 @@ export const MIN_GOOD_COST = 10;
 export interface LoadedAuth {
   /** undefined for mode none. */
   readonly plugin: FastifyPluginAsync | undefined;
+  /** The users of the htpasswd file, when the settings name one. */
+  readonly users?: UserStore;
   readonly notices: ReadonlyArray<{ readonly level: 'info' | 'warn'; readonly msg: string; readonly fields: Record<string, unknown> }>;
 }
 
@@ -75,5 +77,5 @@ export async function loadAuth(config: AuthConfig, options: { trustedProxies?: r
     ...(config.throttle ? { throttle: { maxFailures: config.throttle.maxFailures, windowMs: (config.throttle.windowSeconds ?? 60) * 1000, ...(config.throttle.maxAddressFailures !== undefined ? { maxAddressFailures: config.throttle.maxAddressFailures } : {}) } } : {}),
     ...(options.trustedProxies ? { trustedProxies: options.trustedProxies } : {}),
   });
-  return { plugin, notices };
+  return { plugin, notices, ...(users ? { users } : {}) };
 }

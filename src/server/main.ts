@@ -11,16 +11,16 @@
  * `--version` prints the package version; `healthcheck` asks a running server's
  * /ready (probe-command.ts). `check` runs the integrity check instead (check-command.ts), `gc` a garbage
  * collection (gc-command.ts), `usage` prints the storage per repository; all three
- * open their stores with the server's settings through stores.ts. The file's upkeep sections (gc, …) configure
- * the background collection (server/upkeep-config.ts).
- * With --config FILE / FERRO_OCI_CONFIG, the file's `auth` section enables
- * access control (src/auth); its errors (and htpasswd or key file errors) are
- * bad configuration. Credentials are redacted from the logs (auth/redact.ts).
+ * open their stores with the server's settings through stores.ts. `config check FILE`
+ * prints the effective configuration (config-command.ts).
+ * Every setting (flags, FERRO_OCI_* variables, the configuration file, defaults)
+ * comes from the configuration module (config.ts); mistakes it finds that do not
+ * stop the server are logged once at warn. The auth section enables access
+ * control (src/auth); htpasswd or key file errors are bad configuration.
+ * Credentials are redacted from the logs (auth/redact.ts).
  * Exit codes: 0 clean stop, --help or --version, 1 startup or runtime failure, 2 bad configuration.
  */
-import { readFile } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
-import { resolve } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { createOperationsServer, createRegistryServer } from './app.js';
@@ -28,14 +28,13 @@ import { runCheckCommand } from './check-command.js';
 import { runGcCommand } from './gc-command.js';
 import { runUsageCommand } from './usage-command.js';
 import { packageVersion, runHealthcheckCommand } from './probe-command.js';
-import { AuthConfigError, parseConfigFile } from '../auth/config.js';
 import { HtpasswdError } from '../auth/htpasswd.js';
 import { KeyFileError } from '../auth/keys.js';
 import { loadAuth, type LoadedAuth } from '../auth/load.js';
 import { authLogOptions } from '../auth/redact.js';
 import { ConfigError, parseConfig } from './config.js';
+import { configWarnings, runConfigCheck } from './config-command.js';
 import { closeStores, inMemory, openStores, type Stores } from './stores.js';
-import type { UpkeepConfig } from './upkeep-config.js';
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -92,24 +91,19 @@ async function main(): Promise<number> {
   if (command.kind === 'check') return runCheckCommand(command.storage, process.stdout, process.stderr);
   if (command.kind === 'gc') return runGcCommand(command.config, process.stdout, process.stderr);
   if (command.kind === 'usage') return runUsageCommand(command, process.stdout, process.stderr);
+  if (command.kind === 'config-check') return runConfigCheck(command, process.stdout, process.stderr);
   const config = command.config;
   const log = pino({ level: config.logLevel, ...authLogOptions });
 
-  // The configuration file and what it names (htpasswd, keys) are read before anything is opened.
+  // What the auth settings name (htpasswd, keys) is read before anything is opened.
   let auth: LoadedAuth | undefined;
-  let upkeep: UpkeepConfig = {};
   try {
-    if (config.configFile !== undefined) {
-      const file = resolve(config.configFile);
-      const text = await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(new AuthConfigError(`cannot read configuration file ${file}: ${messageOf(err)}`)));
-      const settings = parseConfigFile(text, file);
-      if (settings.auth) auth = await loadAuth(settings.auth, { trustedProxies: config.trustedProxies ?? [] });
-      upkeep = settings.upkeep ?? {};
-      for (const n of auth?.notices ?? []) log[n.level](n.fields, n.msg);
-      log.info({ config: file, auth: settings.auth?.mode ?? 'none' }, 'configuration file read');
-    }
+    if (config.auth) auth = await loadAuth(config.auth, { trustedProxies: config.trustedProxies ?? [] });
+    for (const n of auth?.notices ?? []) log[n.level](n.fields, n.msg);
+    if (config.configFile !== undefined) log.info({ config: config.configFile, auth: config.auth?.mode ?? 'none' }, 'configuration file read');
+    for (const warning of configWarnings(config, auth?.users)) log.warn({ config: config.configFile }, warning);
   } catch (err) {
-    if (err instanceof AuthConfigError || err instanceof HtpasswdError || err instanceof KeyFileError) {
+    if (err instanceof HtpasswdError || err instanceof KeyFileError) {
       process.stderr.write(`ferro-oci-server: ${err.message}\n`);
       return 2;
     }
@@ -140,15 +134,13 @@ async function main(): Promise<number> {
       metadataStore: stores.metadataStore,
       logger: log,
       timeouts: { idleMs: config.idleTimeoutMs, headersMs: config.headersTimeoutMs },
+      limits: config.limits,
       ...(auth?.plugin ? { auth: auth.plugin } : {}),
       ...(config.trustedProxies ? { trustedProxies: config.trustedProxies } : {}),
       // With auth on, repository-labelled series stay off the main listener unless asked for (they name private repositories).
       metrics: config.metricsListen ? { route: false } : config.publicRepositoryMetrics ? { repositoryUsage: {} } : {},
-      gc: {
-        ...(upkeep.gc?.intervalMs !== undefined ? { intervalMs: upkeep.gc.intervalMs } : {}),
-        ...(upkeep.gc?.graceMs !== undefined ? { graceMs: upkeep.gc.graceMs } : {}),
-      },
-      ...(upkeep.storagePolicy ? { storagePolicy: upkeep.storagePolicy } : {}),
+      gc: { ...config.upkeep.gc },
+      ...(config.upkeep.storagePolicy ? { storagePolicy: config.upkeep.storagePolicy } : {}),
       ...(config.s3?.redirect ? { redirectBlobGets: true } : {}),
       // A shared blob store may hold another replica's upload in flight: only old orphans go at start.
       ...(config.s3 ? { startupOrphanAgeMs: 60 * 60 * 1000 } : {}),
