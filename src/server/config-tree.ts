@@ -41,7 +41,7 @@ export interface ConfigTree {
     readonly maxUploadSessionsPerUser: number;
     readonly uploadSessionTtlSeconds: number;
     readonly maxTagsPerPush: number;
-    readonly defaultPageSize: number;
+    readonly defaultPageSize?: number;
     readonly maxPageSize: number;
     readonly maxCatalogScan: number;
   };
