@@ -46,7 +46,7 @@ describe('configuration file: storage upkeep sections', () => {
   it('refuses bad settings, naming them', () => {
     const bad: Array<[string, RegExp]> = [
       ['gc:\n  interval: 5', /gc\.interval: unknown setting/],
-      ['gc:\n  graceSeconds: "1h"', /gc\.graceSeconds: must be a number from 0 to 31622400 \(from \/x\/config\.yaml\)$/],
+      ['gc:\n  graceSeconds: "1h"', /gc\.graceSeconds: must be a number of seconds from 0 to 31622400 \(from \/x\/config\.yaml\)$/],
       ['gc:\n  untagged: {repositories: [a]}', /gc\.untagged: must be a list/],
       ['gc:\n  untagged:\n    - {olderThanSeconds: 5}', /gc\.untagged\[0\]\.repositories: is required/],
       ['gc:\n  untagged:\n    - {repositories: ["a/(.*)"]}', /gc\.untagged\[0\]\.repositories: invalid repository pattern/],

@@ -93,7 +93,7 @@ test('bad listen addresses and ports name their source', () => {
 
 test('bad log level and shutdown timeout', () => {
   rejects(['--log-level', 'loud'], {}, /^log\.level: must be one of fatal, error, warn, info, debug, trace, silent \(from --log-level\)$/);
-  rejects([], { FERRO_OCI_SHUTDOWN_TIMEOUT: '-1' }, /^server\.shutdownTimeoutSeconds: must be a number from 0 to 86400 \(from FERRO_OCI_SHUTDOWN_TIMEOUT\)$/);
+  rejects([], { FERRO_OCI_SHUTDOWN_TIMEOUT: '-1' }, /^server\.shutdownTimeoutSeconds: must be a number of seconds from 0 to 86400 \(from FERRO_OCI_SHUTDOWN_TIMEOUT\)$/);
   rejects([], { FERRO_OCI_SHUTDOWN_TIMEOUT: '10s' }, /FERRO_OCI_SHUTDOWN_TIMEOUT/);
   rejects(['--shutdown-timeout', 'NaN'], {}, /--shutdown-timeout/);
   rejects([], { FERRO_OCI_IDLE_TIMEOUT: '1m' }, /FERRO_OCI_IDLE_TIMEOUT/);
