@@ -191,3 +191,18 @@ test('--help lists every setting with its flag, variable and file key, and the f
   }
   for (const text of ['--config FILE', 'FERRO_OCI_CONFIG', 'auth', 'gc', 'retention', 'immutableTags', 'config check FILE', '--log-format FORMAT', '--s3-create-bucket BOOL']) assert.ok(help.includes(text), text);
 });
+
+test("the README's example configuration file is valid", async (t) => {
+  const readme = await readFile(join(SCHEMA_FILE, '..', '..', 'README.md'), 'utf8');
+  const section = readme.slice(readme.indexOf('## Configuration'));
+  const example = /```yaml\n([\s\S]*?)```/.exec(section)?.[1];
+  assert.ok(example, 'the Configuration section has a YAML example');
+  const file = await configFile(t, example);
+  await writeFile(join(file, '..', 'htpasswd'), '');
+  const command = parseConfig(['config', 'check', file], {});
+  assert.equal(command.kind, 'config-check');
+  if (command.kind !== 'config-check') return;
+  assert.equal(command.config.limits.maxBlobSize, 1024 ** 4);
+  assert.equal(command.config.s3?.bucket, 'registry');
+  assert.equal(command.config.auth?.mode, 'basic');
+});
