@@ -142,8 +142,8 @@ async function main(): Promise<number> {
       gc: { ...config.upkeep.gc },
       ...(config.upkeep.storagePolicy ? { storagePolicy: config.upkeep.storagePolicy } : {}),
       ...(config.s3?.redirect ? { redirectBlobGets: true } : {}),
-      // A shared blob store may hold another replica's upload in flight: only old orphans go at start.
-      ...(config.s3 ? { startupOrphanAgeMs: 60 * 60 * 1000 } : {}),
+      // A shared blob store may hold another replica's upload in flight: at start, only orphans older than the session TTL go (as in every sweep).
+      ...(config.s3 ? { startupOrphanAgeMs: config.limits.uploadSessionTtlMs } : {}),
     });
     await app.listen({ host: config.host, port: config.port });
     if (config.metricsListen) {
