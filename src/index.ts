@@ -13,6 +13,7 @@ export { resolveV2Route, type ResolvedV2, type ParsedPath, type RouteKind } from
 export { routeAccess, type RouteAccess, type V2Action } from './http/route-access.js';
 export { TrustedProxies } from './http/proxy.js';
 export { DEFAULT_LIMITS, resolveLimits, type RegistryLimits } from './limits.js';
+export { Live } from './live.js';
 
 export type * from './storage/blob/types.js';
 export type * from './storage/meta/types.js';
@@ -43,5 +44,5 @@ export { LoginThrottle, type ThrottleOptions, type LoginAttempt } from './auth/t
 export { requiredAccess, type RequiredAccess } from './auth/access.js';
 export type { AuthConfig } from './auth/config.js';
 export { parseAuthConfig, parseConfigFile, ConfigError } from './server/config.js';
-export { loadAuth, type LoadedAuth } from './auth/load.js';
+export { loadAuth, loadUsers, type LoadedAuth } from './auth/load.js';
 export { authLogOptions, REDACT_PATHS, redactUrl } from './auth/redact.js';

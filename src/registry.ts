@@ -28,6 +28,7 @@ import { sourceNamespace } from './http/headers.js';
 import { resolveV2Route } from './http/paths.js';
 import { routeAccess } from './http/route-access.js';
 import { allowedMethods, v2Route } from './http/routes.js';
+import { Live } from './live.js';
 
 export interface RegistryOptions {
   readonly blobStore: BlobStore;
@@ -54,15 +55,19 @@ export interface RegistryOptions {
    * Online blob garbage collection (docs/gc.md): a background run every
    * `intervalMs` (default 1 h; 0: no schedule) deleting blobs unused for
    * `graceMs` (default 1 h), and the `POST /admin/gc` trigger. `false`
-   * disables both. Needs a MetadataStore with the blob lifecycle.
+   * disables both. Needs a MetadataStore with the blob lifecycle. A Live
+   * (live.ts) may be replaced while the registry runs: the next run takes the
+   * new grace, and a new interval reschedules the background run.
    */
-  readonly gc?: false | RegistryGcOptions;
+  readonly gc?: false | RegistryGcOptions | Live<RegistryGcOptions>;
   /**
    * Per-repository storage policies: immutable tags (enforced on every
    * request), retention and untagged-manifest removal (applied by each
-   * garbage collection). See services/policy.ts. Default: none.
+   * garbage collection). See services/policy.ts. Default: none. A Live
+   * (live.ts) may be replaced while the registry runs (with rules StoragePolicy
+   * accepts): each request and each collection uses the rules current when it starts.
    */
-  readonly storagePolicy?: PolicyRules;
+  readonly storagePolicy?: PolicyRules | Live<PolicyRules>;
 }
 
 export interface RegistryGcOptions {
@@ -97,15 +102,16 @@ declare module 'fastify' {
 const METHODS: HTTPMethods[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 /** Builds the services of a registry from its stores. */
-export function createServices(options: RegistryOptions): Services & { readonly uploads: UploadService; readonly policy: StoragePolicy } {
+export function createServices(options: RegistryOptions): Services & { readonly uploads: UploadService; readonly policy: Live<StoragePolicy> } {
   const limits = resolveLimits(options.limits);
-  const policy = new StoragePolicy(options.storagePolicy);
+  const policy = Live.of(options.storagePolicy ?? {}).map((rules) => new StoragePolicy(rules));
+  const gc = gcSettings(options);
   const now = () => options.metadataStore.clock(); // shared by replicas: lifecycle times come from it
   return {
     limits,
     policy,
     blobs: new BlobService(options.blobStore, options.metadataStore, {
-      renewAfterMs: receiptRenewAfterMs((options.gc === false ? undefined : options.gc?.graceMs) ?? DEFAULT_GC_GRACE_MS),
+      renewAfterMs: () => receiptRenewAfterMs(gc.current.graceMs ?? DEFAULT_GC_GRACE_MS),
       now,
     }),
     uploads: new UploadService(options.blobStore, options.metadataStore, limits, now),
@@ -165,33 +171,50 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
       timer.unref();
       app.addHook('onClose', async () => clearInterval(timer));
     }
-    if (options.gc !== false) garbageCollection(app, options, services, options.gc ?? {});
+    if (options.gc !== false) garbageCollection(app, options, services, gcSettings(options));
   };
 }
 
-/** The admin trigger and the background schedule of blob garbage collection. */
-function garbageCollection(app: FastifyInstance, options: RegistryOptions, services: ReturnType<typeof createServices>, settings: RegistryGcOptions): void {
-  const gc = new GarbageCollector(options, {
-    graceMs: settings.graceMs ?? DEFAULT_GC_GRACE_MS,
-    ...(settings.leaseMs !== undefined ? { leaseMs: settings.leaseMs } : {}),
-    sweepUploads: (signal) => services.uploads.sweep(undefined, signal),
-    policy: services.policy,
+function gcSettings(options: RegistryOptions): Live<RegistryGcOptions> {
+  return Live.of(options.gc === false ? {} : (options.gc ?? {}));
+}
+
+/** The admin trigger and the background schedule of blob garbage collection; `settings` are read when a run starts. */
+function garbageCollection(app: FastifyInstance, options: RegistryOptions, services: ReturnType<typeof createServices>, settings: Live<RegistryGcOptions>): void {
+  const gc = new GarbageCollector(options, () => {
+    const { graceMs, leaseMs } = settings.current;
+    return {
+      graceMs: graceMs ?? DEFAULT_GC_GRACE_MS,
+      ...(leaseMs !== undefined ? { leaseMs } : {}),
+      sweepUploads: (signal) => services.uploads.sweep(undefined, signal),
+      policy: services.policy.current,
+    };
   });
   adminRoutes(app, gc);
-  const intervalMs = settings.intervalMs ?? DEFAULT_GC_INTERVAL_MS;
-  if (intervalMs <= 0) return;
   const stop = new AbortController();
   let running: Promise<unknown> = Promise.resolve();
-  const timer = setInterval(() => {
-    running = gc.run({ signal: stop.signal }).then(
-      (report) => app.log.info({ gc: report }, formatGcReport(report).join('; ')),
-      (err: unknown) => {
-        if (!stop.signal.aborted) app.log.warn(failureLogFields(err), 'garbage collection failed');
-      },
-    );
-  }, intervalMs);
-  timer.unref();
+  let timer: NodeJS.Timeout | undefined;
+  let scheduledMs = 0;
+  const schedule = () => {
+    const intervalMs = settings.current.intervalMs ?? DEFAULT_GC_INTERVAL_MS;
+    if (intervalMs === scheduledMs) return;
+    clearInterval(timer);
+    scheduledMs = intervalMs;
+    if (intervalMs <= 0) return;
+    timer = setInterval(() => {
+      running = gc.run({ signal: stop.signal }).then(
+        (report) => app.log.info({ gc: report }, formatGcReport(report).join('; ')),
+        (err: unknown) => {
+          if (!stop.signal.aborted) app.log.warn(failureLogFields(err), 'garbage collection failed');
+        },
+      );
+    }, intervalMs);
+    timer.unref();
+  };
+  schedule();
+  const unsubscribe = settings.onChange(schedule);
   app.addHook('onClose', async () => {
+    unsubscribe();
     clearInterval(timer);
     stop.abort(new Error('the registry is closing'));
     await running;

@@ -1,7 +1,8 @@
 /**
- * A push/pull workload against a running registry for the outage tests
- * (test/durability/outage*.test.ts): every answer is recorded with the phase
- * it started in; acknowledged blobs and manifests are kept to read back.
+ * A push/pull workload against a running registry for the outage and reload
+ * tests (test/durability/outage*.test.ts, test/server/reload.test.ts): every
+ * answer is recorded with the phase it started in; acknowledged blobs and
+ * manifests are kept to read back.
  */
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -38,14 +39,18 @@ export class Workload {
   #stop = false;
   #running: Promise<void>[] = [];
 
-  constructor(readonly url: string) {}
+  /** `headers` go with every request (e.g. authorization); workers push to `<repositoryPrefix>/w<n>` (default `outage`). */
+  constructor(
+    readonly url: string,
+    private readonly options: { readonly headers?: Record<string, string>; readonly repositoryPrefix?: string } = {},
+  ) {}
 
   /** One request; any socket error or timeout is recorded as the status. */
   async request(what: string, path: string, options: Parameters<typeof fetchRaw>[1] = {}): Promise<HttpResponse | undefined> {
     const phase = this.phase;
     const t0 = Date.now();
     try {
-      const res = await fetchRaw(this.url + path, { ...options, timeoutMs: REQUEST_BOUND_MS });
+      const res = await fetchRaw(this.url + path, { ...options, headers: { ...this.options.headers, ...options.headers }, timeoutMs: REQUEST_BOUND_MS });
       const answer: Answer = { phase, what, status: res.status, ms: Date.now() - t0 };
       if (res.status >= 400) {
         const message = (() => {
@@ -117,7 +122,7 @@ export class Workload {
       this.#running.push(
         (async () => {
           for (let n = 0; !this.#stop; n++) {
-            await this.pushImage(`outage/w${w}`, `t${n}`);
+            await this.pushImage(`${this.options.repositoryPrefix ?? 'outage'}/w${w}`, `t${n}`);
             await this.pullSome();
             await sleep(20);
           }

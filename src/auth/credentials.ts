@@ -11,6 +11,7 @@ import { createHmac, randomBytes } from 'node:crypto';
 import { RegistryError } from '../oci/errors.js';
 import type { UserStore } from './htpasswd.js';
 import { LoginThrottle } from './throttle.js';
+import { Live } from '../live.js';
 
 export interface BasicCredentials {
   readonly username: string;
@@ -31,14 +32,24 @@ export function parseBasic(header: string | undefined): BasicCredentials | undef
 const CACHE_TTL_MS = 60_000;
 const CACHE_MAX = 1000;
 
+/**
+ * A Live UserStore may be replaced while the checker runs (reload): each check
+ * uses the users current when it starts, and the remembered pairs are forgotten
+ * when the users change (a changed or removed password stops working at once).
+ */
 export class PasswordChecker {
   private readonly cacheKey = randomBytes(32);
   private readonly verified = new Map<string, number>();
+  private readonly users: Live<UserStore>;
+  /** The UserStore the remembered pairs were verified against. */
+  private verifiedBy: UserStore | undefined;
 
   constructor(
-    private readonly users: UserStore,
+    users: UserStore | Live<UserStore>,
     readonly throttle: LoginThrottle = new LoginThrottle(),
-  ) {}
+  ) {
+    this.users = Live.of(users);
+  }
 
   /**
    * Resolves true for the right password, false otherwise (the failure stays
@@ -49,14 +60,21 @@ export class PasswordChecker {
     if ('wait' in attempt) {
       throw new RegistryError('TOOMANYREQUESTS', `too many failed logins; retry in ${attempt.wait} s`, { headers: { 'Retry-After': String(attempt.wait) } });
     }
+    const users = this.users.current;
+    if (this.verifiedBy !== users) {
+      this.verified.clear();
+      this.verifiedBy = users;
+    }
     const id = createHmac('sha256', this.cacheKey).update(credentials.username).update('\0').update(credentials.password).digest('base64');
     const until = this.verified.get(id);
-    if (until !== undefined && until > Date.now() && this.users.has(credentials.username)) {
+    if (until !== undefined && until > Date.now() && users.has(credentials.username)) {
       attempt.succeeded();
       return true;
     }
-    if (!(await this.users.verify(credentials.username, credentials.password))) return false;
+    if (!(await users.verify(credentials.username, credentials.password))) return false;
     attempt.succeeded();
+    // Verified against users replaced meanwhile: not remembered for the new ones.
+    if (this.verifiedBy !== users) return true;
     this.verified.delete(id);
     this.verified.set(id, Date.now() + CACHE_TTL_MS);
     while (this.verified.size > CACHE_MAX) this.verified.delete(this.verified.keys().next().value!);
@@ -65,6 +83,6 @@ export class PasswordChecker {
 
   /** See UserStore.passwordVersion; undefined for an unknown user. */
   passwordVersion(username: string): string | undefined {
-    return this.users.passwordVersion(username);
+    return this.users.current.passwordVersion(username);
   }
 }

@@ -40,6 +40,7 @@ import type { AccessPolicy } from './policy.js';
 import { accessGrants, type ResourceScope } from './scope.js';
 import { LoginThrottle, type ThrottleOptions } from './throttle.js';
 import { tokenEndpoint } from './token-endpoint.js';
+import { Live } from '../live.js';
 import type { TokenIssuer, TokenVerifier } from './tokens.js';
 
 export interface TokenAuthOptions {
@@ -59,11 +60,16 @@ export interface TokenAuthOptions {
   readonly path?: string;
 }
 
+/**
+ * `policy` and `users` may be Live (live.ts) and replaced while the server
+ * runs (configuration reload): each request is decided by the policy and
+ * users current when it arrives.
+ */
 export interface AuthOptions {
   readonly mode: 'basic' | 'token';
-  readonly policy: AccessPolicy;
+  readonly policy: AccessPolicy | Live<AccessPolicy>;
   /** Users with passwords: required in basic mode and by the built-in token issuer. */
-  readonly users?: UserStore;
+  readonly users?: UserStore | Live<UserStore>;
   /** Realm of Basic challenges; default 'ferro-oci-server'. */
   readonly realm?: string;
   readonly token?: TokenAuthOptions;
@@ -80,7 +86,8 @@ interface Caller {
 }
 
 export function authPlugin(options: AuthOptions): FastifyPluginAsync {
-  const { mode, policy } = options;
+  const { mode } = options;
+  const policies = Live.of(options.policy);
   const realm = options.realm ?? 'ferro-oci-server';
   const token = options.token;
   if (mode === 'token' && !token) throw new TypeError('auth mode token needs token options');
@@ -128,10 +135,10 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
   };
 
   /** What the presented credentials allow: in token mode the token's grants only, else the user's rules. */
-  const may = (caller: Caller, repository: string, action: 'pull' | 'push' | 'delete'): boolean =>
+  const may = (policy: AccessPolicy, caller: Caller, repository: string, action: 'pull' | 'push' | 'delete'): boolean =>
     caller.token ? accessGrants(caller.token, 'repository', repository, action) : policy.allows(caller.user, repository, action);
 
-  const authorize = (request: FastifyRequest, caller: Caller, access: RequiredAccess): void => {
+  const authorize = (request: FastifyRequest, policy: AccessPolicy, caller: Caller, access: RequiredAccess): void => {
     const presented = request.headers.authorization !== undefined && request.headers.authorization !== '';
     if (access.kind === 'none') return;
     if (access.kind === 'admin') {
@@ -146,7 +153,7 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
       }
       return;
     }
-    const missing = access.actions.filter((a) => !may(caller, access.repository, a));
+    const missing = access.actions.filter((a) => !may(policy, caller, access.repository, a));
     if (missing.length === 0) return;
     const message = `${missing.join(', ')} access to repository ${access.repository} is not granted`;
     if (caller.user === undefined && !caller.token) throw challenge(request, access);
@@ -160,14 +167,15 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
       if (request.routeOptions.config?.access === 'v2') reply.header('Docker-Distribution-API-Version', 'registry/2.0');
       const access = requiredAccess(request);
       if (access.kind === 'none') return;
+      const policy = policies.current; // this request's snapshot, whatever a reload does meanwhile
       const caller = await authenticate(request, access);
-      authorize(request, caller, access);
+      authorize(request, policy, caller, access);
       if (caller.user !== undefined) request.ociUser = caller.user;
-      request.ociCanPull = (name: string) => may(caller, name, 'pull');
+      request.ociCanPull = (name: string) => may(policy, caller, name, 'pull');
       request.ociCanList = (name: string) => policy.allows(caller.user, name, 'pull') || (caller.token !== undefined && accessGrants(caller.token, 'repository', name, 'pull'));
     });
     if (mode === 'token' && token!.issuer) {
-      const endpoint = { path: tokenPath, service: token!.service, issuer: token!.issuer, passwords: passwords!, policy, realm, clientAddress: (r: FastifyRequest) => proxies.clientAddress(r) };
+      const endpoint = { path: tokenPath, service: token!.service, issuer: token!.issuer, passwords: passwords!, policy: policies, realm, clientAddress: (r: FastifyRequest) => proxies.clientAddress(r) };
       await app.register(async (scope) => tokenEndpoint(scope, endpoint));
     }
   };

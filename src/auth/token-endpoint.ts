@@ -23,13 +23,15 @@ import { parseBasic, type PasswordChecker } from './credentials.js';
 import { ACTIONS, type AccessPolicy, type Action } from './policy.js';
 import { formatScope, parseScopes, type ResourceScope } from './scope.js';
 import type { TokenIssuer } from './tokens.js';
+import type { Live } from '../live.js';
 
 export interface TokenEndpointOptions {
   readonly path: string;
   readonly service: string;
   readonly issuer: TokenIssuer;
   readonly passwords: PasswordChecker;
-  readonly policy: AccessPolicy;
+  /** Read once per token request (it may be reloaded). */
+  readonly policy: Live<AccessPolicy>;
   /** Realm of the Basic challenge answered to bad credentials. */
   readonly realm: string;
   /** The client's address, for throttling (TrustedProxies.clientAddress). */
@@ -89,7 +91,7 @@ export async function tokenEndpoint(app: FastifyInstance, options: TokenEndpoint
   };
 
   const answer = async (reply: FastifyReply, user: string | undefined, scopes: readonly ResourceScope[], refresh: string | undefined, oauth: boolean) => {
-    const granted = grantScopes(policy, user, scopes);
+    const granted = grantScopes(policy.current, user, scopes);
     const issued = await issuer.issueAccess(user, granted);
     const body = {
       token: issued.token,

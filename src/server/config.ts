@@ -150,7 +150,7 @@ function limitsOf(tree: ConfigTree, sources: Sources): RegistryLimits {
   });
 }
 
-function serverConfig({ tree, sources, file, fileTree }: Loaded, env: NodeJS.ProcessEnv): ServerConfig {
+function serverConfigOf({ tree, sources, file, fileTree }: Loaded, env: NodeJS.ProcessEnv): ServerConfig {
   const { host, port } = listenAt(tree.server.listen, 'server.listen', sources);
   checkProxies(tree.server.trustedProxies, sources);
   const metricsListen = tree.metrics.listen === undefined ? undefined : listenAt(tree.metrics.listen, 'metrics.listen', sources);
@@ -223,7 +223,7 @@ function parseConfigCommand(argv: readonly string[], env: NodeJS.ProcessEnv, rea
     throw new ConfigError('usage: ferro-oci-server config check FILE [options] (config --help)');
   }
   const loaded = load(flags, env, SETTINGS, read, positionals[1]);
-  return { kind: 'config-check', file: loaded.file!, config: serverConfig(loaded, env), tree: loaded.tree };
+  return { kind: 'config-check', file: loaded.file!, config: serverConfigOf(loaded, env), tree: loaded.tree };
 }
 
 /**
@@ -238,7 +238,14 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, rea
   if (first === 'config') return parseConfigCommand(argv.slice(1), env, read);
   const { flags } = parseFlags(argv, flagSpec(SETTINGS));
   if (flags.help === true) return { kind: 'help', usage: usage() };
-  return { kind: 'serve', config: serverConfig(load(flags, env, SETTINGS, read), env) };
+  return { kind: 'serve', config: serverConfigOf(load(flags, env, SETTINGS, read), env) };
+}
+
+/** The server's configuration from `argv` and `env` (as parseConfig; a reload loads it again this way). Throws ConfigError. */
+export function serverConfig(argv: readonly string[], env: NodeJS.ProcessEnv, read: ReadFile = readUtf8): ServerConfig {
+  const command = parseConfig(argv, env, read);
+  if (command.kind !== 'serve') throw new ConfigError(`not a server command line: ${argv.join(' ')}`);
+  return command.config;
 }
 
 /**

@@ -18,10 +18,13 @@
  * stop the server are logged once at warn. The auth section enables access
  * control (src/auth); htpasswd or key file errors are bad configuration.
  * Credentials are redacted from the logs (auth/redact.ts).
+ * SIGHUP, or a change of the configuration or htpasswd file, reloads users,
+ * rules, collection and retention settings without a restart (reload.ts).
  * Exit codes: 0 clean stop, --help or --version, 1 startup or runtime failure, 2 bad configuration.
  */
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
+import prom from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import { createOperationsServer, createRegistryServer } from './app.js';
 import { runCheckCommand } from './check-command.js';
@@ -32,9 +35,19 @@ import { HtpasswdError } from '../auth/htpasswd.js';
 import { KeyFileError } from '../auth/keys.js';
 import { loadAuth, type LoadedAuth } from '../auth/load.js';
 import { authLogOptions } from '../auth/redact.js';
-import { ConfigError, parseConfig } from './config.js';
+import { ConfigError, parseConfig, serverConfig, type ServerConfig } from './config.js';
 import { configWarnings, runConfigCheck } from './config-command.js';
 import { closeStores, inMemory, openStores, type Stores } from './stores.js';
+import { readFile } from 'node:fs/promises';
+import { Live } from '../live.js';
+import { configReloadMetrics } from './metrics.js';
+import { ConfigReloader, gcOptionsOf } from './reload.js';
+
+/** What a reload compares and applies: everything but the start-time warnings. */
+function reloadable(config: ServerConfig): Omit<ServerConfig, 'warnings'> {
+  const { warnings: _warnings, ...settings } = config;
+  return settings;
+}
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -101,7 +114,7 @@ async function main(): Promise<number> {
     if (config.auth) auth = await loadAuth(config.auth, { trustedProxies: config.trustedProxies ?? [] });
     for (const n of auth?.notices ?? []) log[n.level](n.fields, n.msg);
     if (config.configFile !== undefined) log.info({ config: config.configFile, auth: config.auth?.mode ?? 'none' }, 'configuration file read');
-    for (const warning of configWarnings(config, auth?.users)) log.warn({ config: config.configFile }, warning);
+    for (const warning of configWarnings(config, auth?.live?.users?.current)) log.warn({ config: config.configFile }, warning);
   } catch (err) {
     if (err instanceof HtpasswdError || err instanceof KeyFileError) {
       process.stderr.write(`ferro-oci-server: ${err.message}\n`);
@@ -109,6 +122,20 @@ async function main(): Promise<number> {
     }
     throw err;
   }
+
+  // What a reload may replace while the server runs (reload.ts); SIGHUP reloads from here on,
+  // with the configuration loaded again as at start (same arguments and environment).
+  const targets = { ...(auth?.live ? { auth: auth.live } : {}), gc: new Live(gcOptionsOf(config)), storagePolicy: new Live(config.upkeep.storagePolicy ?? {}) };
+  const register = new prom.Registry();
+  const file = config.configFile;
+  const source = file && { file, text: await readFile(file, 'utf8').catch(() => ''), settings: reloadable(config), load: async () => reloadable(serverConfig(argv, process.env)) };
+  const reloader = source ? await ConfigReloader.create(source, targets, log, configReloadMetrics(register)) : undefined;
+  const onHangup = () => {
+    if (reloader) void reloader.reload('SIGHUP');
+    else log.info('SIGHUP: no configuration file to reload');
+  };
+  process.on('SIGHUP', onHangup);
+  reloader?.watch();
 
   process.on('uncaughtException', (err) => {
     log.fatal({ err }, `uncaught exception: ${messageOf(err)}`);
@@ -138,9 +165,9 @@ async function main(): Promise<number> {
       ...(auth?.plugin ? { auth: auth.plugin } : {}),
       ...(config.trustedProxies ? { trustedProxies: config.trustedProxies } : {}),
       // With auth on, repository-labelled series stay off the main listener unless asked for (they name private repositories).
-      metrics: config.metricsListen ? { route: false } : config.publicRepositoryMetrics ? { repositoryUsage: {} } : {},
-      gc: { ...config.upkeep.gc },
-      ...(config.upkeep.storagePolicy ? { storagePolicy: config.upkeep.storagePolicy } : {}),
+      metrics: { register, ...(config.metricsListen ? { route: false } : config.publicRepositoryMetrics ? { repositoryUsage: {} } : {}) },
+      gc: targets.gc,
+      storagePolicy: targets.storagePolicy,
       ...(config.s3?.redirect ? { redirectBlobGets: true } : {}),
       // A shared blob store may hold another replica's upload in flight: at start, only orphans older than the session TTL go (as in every sweep).
       ...(config.s3 ? { startupOrphanAgeMs: config.limits.uploadSessionTtlMs } : {}),
@@ -152,6 +179,7 @@ async function main(): Promise<number> {
     }
   } catch (err) {
     log.fatal({ err }, `startup failed: ${messageOf(err)}`);
+    await reloader?.close();
     await operations?.close().catch(() => undefined);
     await app?.close().catch(() => undefined);
     if (stores) await closeAndLog(stores, log);
@@ -171,7 +199,8 @@ async function main(): Promise<number> {
         return;
       }
       log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
-      shutdown(running, operations, opened, config.shutdownTimeoutMs, log, state).then(
+      process.off('SIGHUP', onHangup);
+      Promise.all([reloader?.close(), shutdown(running, operations, opened, config.shutdownTimeoutMs, log, state)]).then(
         () => {
           log.info('stopped');
           resolveExit(0);

@@ -18,6 +18,7 @@
  *                                                     repository="(other)"; recomputed at most every
  *                                                     `repositoryUsage.refreshMs` (default 60 s)
  *   plus prom-client's default process and Node.js metrics.
+ * The server binary adds the configuration reload series (configReloadMetrics below).
  * `route` is the /v2 route kind (request.ociRoute), else the Fastify route
  * pattern, else 'unknown': never the raw path, so label values stay bounded.
  */
@@ -225,3 +226,36 @@ export const metricsPlugin: FastifyPluginAsync<MetricsOptions> = Object.assign(m
   [Symbol.for('skip-override')]: true,
   [Symbol.for('fastify.display-name')]: 'ferro-oci-metrics',
 });
+
+/** Records configuration loads in the reload series of a register. */
+export interface ReloadMetrics {
+  /** One load of the configuration (the one at start included): whether it worked, at `at` (ms since the epoch). */
+  record(ok: boolean, at: number): void;
+}
+
+/**
+ * The configuration reload series (server/reload.ts), on `register`:
+ *   config_reload_success                    gauge, 1 when the last load (at start or a reload) worked, else 0
+ *   config_last_reload_timestamp_seconds     gauge, when the configuration in effect was loaded (the last load that worked)
+ *   config_reloads_total{result}             counter, reload attempts by result (success, failure); the load at start is not one
+ */
+export function configReloadMetrics(register: prom.Registry, prefix = 'ferro_oci_'): ReloadMetrics {
+  const success = new prom.Gauge({ name: `${prefix}config_reload_success`, help: 'Whether the last configuration load (at start or a reload) worked: 1 yes, 0 no.', registers: [register] });
+  const timestamp = new prom.Gauge({
+    name: `${prefix}config_last_reload_timestamp_seconds`,
+    help: 'When the configuration in effect was loaded (Unix time of the last load that worked).',
+    registers: [register],
+  });
+  const attempts = new prom.Counter({ name: `${prefix}config_reloads_total`, help: 'Configuration reloads, by result.', labelNames: ['result'] as const, registers: [register] });
+  attempts.inc({ result: 'success' }, 0);
+  attempts.inc({ result: 'failure' }, 0);
+  let first = true;
+  return {
+    record(ok, at) {
+      success.set(ok ? 1 : 0);
+      if (ok) timestamp.set(at / 1000);
+      if (!first) attempts.inc({ result: ok ? 'success' : 'failure' });
+      first = false;
+    },
+  };
+}

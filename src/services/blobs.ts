@@ -7,8 +7,8 @@ import { type MetadataStore } from '../storage/meta/types.js';
 
 /** How the blob reads renew link receipts (docs/gc.md). */
 export interface ReceiptOptions {
-  /** A HEAD or GET renews a receipt older than this (services/gc.ts receiptRenewAfterMs). */
-  readonly renewAfterMs: number;
+  /** A HEAD or GET renews a receipt older than this (services/gc.ts receiptRenewAfterMs); read on every call (the grace may be reloaded). */
+  readonly renewAfterMs: () => number;
   readonly now: () => number;
 }
 
@@ -35,7 +35,7 @@ export class BlobService {
     if (receipts) {
       const now = receipts.now();
       // Reclaimed between the read and the renewal: the blob is gone, answer as such.
-      if (now - link.touchedAt > receipts.renewAfterMs && !(await meta.touchBlobLink(repository, digest, now, signal))) throw unknown();
+      if (now - link.touchedAt > receipts.renewAfterMs() && !(await meta.touchBlobLink(repository, digest, now, signal))) throw unknown();
     }
     return { digest: link.digest, size: link.size };
   }

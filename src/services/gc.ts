@@ -184,6 +184,9 @@ export function formatGcReport(report: GcReport, detail = false): string[] {
   return lines;
 }
 
+/** What a GarbageCollector's runs use unless run() is given otherwise. */
+export type GcDefaults = Omit<GcOptions, 'dryRun' | 'signal' | 'onProgress'>;
+
 /**
  * Runs collections one at a time in this process, coalescing requests: a run
  * asked for while one is under way queues one follow-up (per set of options:
@@ -206,10 +209,15 @@ export class GarbageCollector {
   #policies = 0;
   #last: GcReport | undefined;
 
+  readonly #defaults: () => GcDefaults;
+
+  /** `defaults` as a function is called when each run starts (settings that may be reloaded). */
   constructor(
     private readonly stores: GcStores,
-    private readonly defaults: Omit<GcOptions, 'dryRun' | 'signal' | 'onProgress'> = {},
-  ) {}
+    defaults: GcDefaults | (() => GcDefaults) = {},
+  ) {
+    this.#defaults = typeof defaults === 'function' ? defaults : () => defaults;
+  }
 
   /** The last completed run's report. */
   get lastReport(): GcReport | undefined {
@@ -225,7 +233,7 @@ export class GarbageCollector {
     const result = this.#tail
       .then(() => {
         this.#queued.delete(key); // started: a request from now on queues a new follow-up
-        return collectGarbage(this.stores, { ...this.defaults, ...options });
+        return collectGarbage(this.stores, { ...this.#defaults(), ...options });
       })
       .then((report) => (this.#last = report))
       .finally(() => this.#pending--);

@@ -9,6 +9,7 @@ import { assertValidTag, isValidTag, parseReference, type Reference } from '../o
 import { type ManifestRecord, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
 import { paged } from './paged.js';
 import { StoragePolicy } from './policy.js';
+import { Live } from '../live.js';
 
 export interface PutManifestOptions {
   /** Tags of `tag` query parameters (distribution-spec-next "Pushing Manifests", end-7b): a push by digest only. */
@@ -30,13 +31,19 @@ export interface PutManifestOutcome {
  * at is not deleted (TAG_IMMUTABLE, 409 DENIED). The tag is set in the same
  * transaction that checks it (PutManifestInput.immutableTags), each tag of a
  * push with several tags included: one immutable tag taken refuses the push.
+ * A Live policy may be replaced while the service runs: each call uses the
+ * rules current when it starts.
  */
 export class ManifestService {
+  private readonly policy: Live<StoragePolicy>;
+
   constructor(
     private readonly meta: MetadataStore,
     private readonly now: () => number = Date.now,
-    private readonly policy: StoragePolicy = new StoragePolicy(),
-  ) {}
+    policy: StoragePolicy | Live<StoragePolicy> = new StoragePolicy(),
+  ) {
+    this.policy = Live.of(policy);
+  }
 
   /**
    * Stores the exact bytes under their digest and, for a tag reference, points
@@ -63,7 +70,8 @@ export class ManifestService {
     }
     const tags = ref.kind === 'tag' ? [ref.tag] : [...new Set(options.tags)].map(assertValidTag);
     const toRef = (d: { digest: string; size: number }) => ({ digest: d.digest, size: d.size });
-    const immutableTags = tags.filter((tag) => this.policy.isImmutable(repository, tag));
+    const policy = this.policy.current;
+    const immutableTags = tags.filter((tag) => policy.isImmutable(repository, tag));
     const result = await this.meta.putManifest(
       {
         repository,
@@ -119,15 +127,16 @@ export class ManifestService {
 
   /** DELETE by tag removes the tag only; by digest the manifest and its tags. Immutable tags: see the class. */
   async delete(repository: string, reference: string, signal?: AbortSignal): Promise<void> {
+    const policy = this.policy.current;
     const ref = await this.lookupReference(repository, reference, signal);
     let deleted: boolean;
     if (ref.kind === 'tag') {
-      const current = this.policy.isImmutable(repository, ref.tag) ? await this.meta.getTag(repository, ref.tag, signal) : undefined;
+      const current = policy.isImmutable(repository, ref.tag) ? await this.meta.getTag(repository, ref.tag, signal) : undefined;
       if (current !== undefined) throw immutableError(repository, ref.tag, current);
       deleted = await this.meta.deleteTag(repository, ref.tag, signal);
     } else {
-      deleted = this.policy.hasImmutableTags(repository)
-        ? await this.deleteGuarded(repository, ref.digest, signal)
+      deleted = policy.hasImmutableTags(repository)
+        ? await this.deleteGuarded(policy, repository, ref.digest, signal)
         : await this.meta.deleteManifest(repository, ref.digest, signal);
     }
     if (!deleted) throw await this.unknown(repository, reference, signal);
@@ -139,11 +148,11 @@ export class ManifestService {
    * manifest only while it is still untagged (ManifestLifecycle), so that an
    * immutable tag set meanwhile is never lost.
    */
-  private async deleteGuarded(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  private async deleteGuarded(policy: StoragePolicy, repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
     const meta = this.meta;
     const tags: TagRecord[] = [];
     for await (const t of paged((page) => meta.listTagRecords(repository, page, signal), (r) => r.tag, 1000)) if (t.digest === digest) tags.push(t);
-    const locked = tags.find((t) => this.policy.isImmutable(repository, t.tag));
+    const locked = tags.find((t) => policy.isImmutable(repository, t.tag));
     if (locked) throw immutableError(repository, locked.tag, digest, 'so the manifest it points at cannot be deleted');
     for (const t of tags) await meta.deleteTagIf(repository, t.tag, t, signal);
     if (await meta.deleteManifestIf(repository, digest, { untagged: true }, signal)) return true;

@@ -13,6 +13,8 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import Pg from 'pg';
+import { DatabaseClock } from '../../src/storage/meta/postgres/clock.js';
 import { openPostgresMetadataStore } from '../../src/postgres.js';
 import { openS3BlobStore } from '../../src/s3.js';
 import { digestOf } from '../../src/oci/digest.js';
@@ -99,6 +101,9 @@ describe('backend outages under load: 503 with Retry-After, nothing acknowledged
     const store = await openPostgresMetadataStore({ connectionString: pg.connectionString, schema: 'registry', max: 2, connectionTimeoutMillis: 1000, queryTimeoutMs: 1000 });
     const logsBefore = server.logs.length;
     await store.getTag('outage/w0', 't0'); // one pooled connection: a statement on it gets no answer
+    const clockPool = new Pg.Pool({ connectionString: pg.connectionString, max: 1, connectionTimeoutMillis: 1000 });
+    const clock = new DatabaseClock(clockPool, Date.now, 1000);
+    await clock.sync(); // its connection is pooled before the freeze
     workload.phase = 'PostgreSQL frozen';
     pg.freeze();
     try {
@@ -112,11 +117,17 @@ describe('backend outages under load: 503 with Retry-After, nothing acknowledged
       }
       assert.ok(elapsed < 5000, `store calls took ${elapsed} ms`);
       console.log(JSON.stringify({ frozenStoreCalls: calls.map((c) => (c as PromiseRejectedResult).reason.message), elapsedMs: elapsed }));
-      // The server's own timeouts: wait until the workload got its 503s.
-      while (workload.counts('PostgreSQL frozen')['503'] === undefined && Date.now() - t0 < REQUEST_BOUND_MS) await sleep(200);
+      // The database clock's periodic measure has a read timeout too (it once held a pooled connection for as long as the freeze).
+      const clockStarted = Date.now();
+      await assert.rejects(clock.sync(), /Query read timeout/);
+      assert.ok(Date.now() - clockStarted < 5000, `the clock measure took ${Date.now() - clockStarted} ms`);
+      // The server's own timeouts: wait until the workload got its 503s. A worker's request in flight at the freeze
+      // may take up to REQUEST_BOUND_MS before its next one (in this phase) starts and takes up to as long again.
+      while (workload.counts('PostgreSQL frozen')['503'] === undefined && Date.now() - t0 < 2 * REQUEST_BOUND_MS) await sleep(200);
     } finally {
       pg.thaw();
       await store.close();
+      await clockPool.end();
     }
     workload.phase = 'PostgreSQL frozen: recovering';
     const recoveryMs = await untilWorking(server.url, 'outage/probe-frozen');

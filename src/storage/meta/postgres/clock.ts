@@ -22,6 +22,8 @@ export class DatabaseClock {
     private readonly pool: pg.Pool,
     /** This process's clock. */
     private readonly local: () => number = Date.now,
+    /** A measure without an answer in this time fails (a frozen database must not hold a pooled connection forever). */
+    private readonly queryTimeoutMs = 10_000,
   ) {}
 
   /** The database's time now, in ms since the epoch. */
@@ -37,7 +39,7 @@ export class DatabaseClock {
   /** Measures the offset once (rejects when the database does not answer). */
   async sync(): Promise<void> {
     const before = this.local();
-    const { rows } = await this.pool.query<{ now: number }>(SQL);
+    const { rows } = await this.pool.query<{ now: number }>({ text: SQL, query_timeout: this.queryTimeoutMs } as pg.QueryConfig);
     const after = this.local();
     this.#offset = Number(rows[0]!.now) - (before + after) / 2;
   }

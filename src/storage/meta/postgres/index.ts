@@ -133,7 +133,7 @@ export class PostgresMetadataStore implements MetadataStore {
     // the pool reports idle connections' errors; a connection ending or between statements just fails its next use.
     pool.on('error', (err) => onIdleError?.(err));
     pool.on('connect', (client) => client.on('error', () => {}));
-    const clock = new DatabaseClock(pool, localClock);
+    const clock = new DatabaseClock(pool, localClock, queryTimeoutMs);
     try {
       await migrate(pool, schema);
       await clock.start();
