@@ -33,7 +33,7 @@ export { StoragePolicy, TagPattern, type PolicyRules, type UntaggedRule, type Re
 export { pruneManifests, type PruneOptions, type PruneReport, type PruneReason } from './services/prune.js';
 export { checkStores, formatReport, type CheckReport, type CheckProblem, type CheckCounts, type CheckOptions, type ProblemKind } from './services/check.js';
 
-// Access control (src/auth): the auth plugin, its parts, and loading it from a configuration file.
+// Access control (src/auth): the auth plugin, its parts, and loading it from the configuration file's settings (server/config*.ts).
 export { authPlugin, type AuthOptions, type TokenAuthOptions } from './auth/plugin.js';
 export { AccessPolicy, ACTIONS, type Action, type PolicyOptions, type PolicyRule } from './auth/policy.js';
 export { RepositoryPattern, PatternError } from './oci/patterns.js';
@@ -42,6 +42,7 @@ export { TokenIssuer, TokenVerifier, type TokenIssuerOptions, type TokenVerifier
 export { loadOrCreateSigningKey, loadPublicKey, KeyFileError } from './auth/keys.js';
 export { LoginThrottle, type ThrottleOptions, type LoginAttempt } from './auth/throttle.js';
 export { requiredAccess, type RequiredAccess } from './auth/access.js';
-export { parseAuthConfig, parseConfigFile, AuthConfigError, type AuthConfig } from './auth/config.js';
+export type { AuthConfig } from './auth/config.js';
+export { parseAuthConfig, parseConfigFile, ConfigError } from './server/config.js';
 export { loadAuth, loadUsers, type LoadedAuth } from './auth/load.js';
 export { authLogOptions, REDACT_PATHS, redactUrl } from './auth/redact.js';

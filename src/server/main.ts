@@ -11,11 +11,13 @@
  * `--version` prints the package version; `healthcheck` asks a running server's
  * /ready (probe-command.ts). `check` runs the integrity check instead (check-command.ts), `gc` a garbage
  * collection (gc-command.ts), `usage` prints the storage per repository; all three
- * open their stores with the server's settings through stores.ts. The file's upkeep sections (gc, …) configure
- * the background collection (server/upkeep-config.ts).
- * With --config FILE / FERRO_OCI_CONFIG, the file's `auth` section enables
- * access control (src/auth); its errors (and htpasswd or key file errors) are
- * bad configuration. Credentials are redacted from the logs (auth/redact.ts).
+ * open their stores with the server's settings through stores.ts. `config check FILE`
+ * prints the effective configuration (config-command.ts).
+ * Every setting (flags, FERRO_OCI_* variables, the configuration file, defaults)
+ * comes from the configuration module (config.ts); mistakes it finds that do not
+ * stop the server are logged once at warn. The auth section enables access
+ * control (src/auth); htpasswd or key file errors are bad configuration.
+ * Credentials are redacted from the logs (auth/redact.ts).
  * SIGHUP, or a change of the configuration or htpasswd file, reloads users,
  * rules, collection and retention settings without a restart (reload.ts).
  * Exit codes: 0 clean stop, --help or --version, 1 startup or runtime failure, 2 bad configuration.
@@ -27,19 +29,25 @@ import type { FastifyInstance } from 'fastify';
 import { createOperationsServer, createRegistryServer } from './app.js';
 import { runCheckCommand } from './check-command.js';
 import { runGcCommand } from './gc-command.js';
-import type { UiConfig } from './config-ui.js';
 import { runUsageCommand } from './usage-command.js';
 import { packageVersion, runHealthcheckCommand } from './probe-command.js';
-import { AuthConfigError } from '../auth/config.js';
 import { HtpasswdError } from '../auth/htpasswd.js';
 import { KeyFileError } from '../auth/keys.js';
 import { loadAuth, type LoadedAuth } from '../auth/load.js';
 import { authLogOptions } from '../auth/redact.js';
-import { ConfigError, parseConfig } from './config.js';
+import { ConfigError, parseConfig, serverConfig, type ServerConfig } from './config.js';
+import { configWarnings, runConfigCheck } from './config-command.js';
 import { closeStores, inMemory, openStores, type Stores } from './stores.js';
+import { readFile } from 'node:fs/promises';
 import { Live } from '../live.js';
 import { configReloadMetrics } from './metrics.js';
-import { ConfigReloader, gcOptionsOf, readConfigurationFile } from './reload.js';
+import { ConfigReloader, gcOptionsOf } from './reload.js';
+
+/** What a reload compares and applies: everything but the start-time warnings. */
+function reloadable(config: ServerConfig): Omit<ServerConfig, 'warnings'> {
+  const { warnings: _warnings, ...settings } = config;
+  return settings;
+}
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -96,33 +104,31 @@ async function main(): Promise<number> {
   if (command.kind === 'check') return runCheckCommand(command.storage, process.stdout, process.stderr);
   if (command.kind === 'gc') return runGcCommand(command.config, process.stdout, process.stderr);
   if (command.kind === 'usage') return runUsageCommand(command, process.stdout, process.stderr);
+  if (command.kind === 'config-check') return runConfigCheck(command, process.stdout, process.stderr);
   const config = command.config;
   const log = pino({ level: config.logLevel, ...authLogOptions });
 
-  // The configuration file and what it names (htpasswd, keys) are read before anything is opened.
+  // What the auth settings name (htpasswd, keys) is read before anything is opened.
   let auth: LoadedAuth | undefined;
-  let file: Awaited<ReturnType<typeof readConfigurationFile>> | undefined;
   try {
-    if (config.configFile !== undefined) {
-      file = await readConfigurationFile(config.configFile);
-      if (file.settings.auth) auth = await loadAuth(file.settings.auth, { trustedProxies: config.trustedProxies ?? [] });
-      for (const n of auth?.notices ?? []) log[n.level](n.fields, n.msg);
-      log.info({ config: file.file, auth: file.settings.auth?.mode ?? 'none' }, 'configuration file read');
-    }
+    if (config.auth) auth = await loadAuth(config.auth, { trustedProxies: config.trustedProxies ?? [] });
+    for (const n of auth?.notices ?? []) log[n.level](n.fields, n.msg);
+    if (config.configFile !== undefined) log.info({ config: config.configFile, auth: config.auth?.mode ?? 'none' }, 'configuration file read');
+    for (const warning of configWarnings(config, auth?.live?.users?.current)) log.warn({ config: config.configFile }, warning);
   } catch (err) {
-    if (err instanceof AuthConfigError || err instanceof HtpasswdError || err instanceof KeyFileError) {
+    if (err instanceof HtpasswdError || err instanceof KeyFileError) {
       process.stderr.write(`ferro-oci-server: ${err.message}\n`);
       return 2;
     }
     throw err;
   }
 
-  // What a reload may replace while the server runs (reload.ts); SIGHUP reloads from here on.
-  const upkeep = file?.settings.upkeep ?? {};
-  const ui: UiConfig = file?.settings.ui ?? { ui: {} }; // read at start only
-  const targets = { ...(auth?.live ? { auth: auth.live } : {}), gc: new Live(file ? gcOptionsOf(file.settings) : {}), storagePolicy: new Live(upkeep.storagePolicy ?? {}) };
+  // What a reload may replace while the server runs (reload.ts); SIGHUP reloads from here on,
+  // with the configuration loaded again as at start (same arguments and environment).
+  const targets = { ...(auth?.live ? { auth: auth.live } : {}), gc: new Live(gcOptionsOf(config)), storagePolicy: new Live(config.upkeep.storagePolicy ?? {}) };
   const register = new prom.Registry();
-  const source = file && { ...file, load: async () => (await readConfigurationFile(file.file)).settings };
+  const file = config.configFile;
+  const source = file && { file, text: await readFile(file, 'utf8').catch(() => ''), settings: reloadable(config), load: async () => reloadable(serverConfig(argv, process.env)) };
   const reloader = source ? await ConfigReloader.create(source, targets, log, configReloadMetrics(register)) : undefined;
   const onHangup = () => {
     if (reloader) void reloader.reload('SIGHUP');
@@ -155,17 +161,18 @@ async function main(): Promise<number> {
       metadataStore: stores.metadataStore,
       logger: log,
       timeouts: { idleMs: config.idleTimeoutMs, headersMs: config.headersTimeoutMs },
+      limits: config.limits,
       ...(auth?.plugin ? { auth: auth.plugin } : {}),
       ...(config.trustedProxies ? { trustedProxies: config.trustedProxies } : {}),
       // With auth on, repository-labelled series stay off the main listener unless asked for (they name private repositories).
       metrics: { register, ...(config.metricsListen ? { route: false } : config.publicRepositoryMetrics ? { repositoryUsage: {} } : {}) },
       gc: targets.gc,
       storagePolicy: targets.storagePolicy,
-      ui: ui.ui,
-      ...(ui.cors ? { cors: ui.cors } : {}),
+      ui: config.ui.ui,
+      ...(config.ui.cors ? { cors: config.ui.cors } : {}),
       ...(config.s3?.redirect ? { redirectBlobGets: true } : {}),
-      // A shared blob store may hold another replica's upload in flight: only old orphans go at start.
-      ...(config.s3 ? { startupOrphanAgeMs: 60 * 60 * 1000 } : {}),
+      // A shared blob store may hold another replica's upload in flight: at start, only orphans older than the session TTL go (as in every sweep).
+      ...(config.s3 ? { startupOrphanAgeMs: config.limits.uploadSessionTtlMs } : {}),
     });
     await app.listen({ host: config.host, port: config.port });
     if (config.metricsListen) {

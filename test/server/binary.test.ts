@@ -202,7 +202,7 @@ test('bad configuration exits 2 with the offending setting named', async (t) => 
   const spawned = spawnServer({ env: { FERRO_OCI_LISTEN: '127.0.0.1:99999' } });
   t.after(() => spawned.kill());
   assert.deepEqual(await spawned.exited, { code: 2, signal: null });
-  assert.match(spawned.logs.join('\n'), /invalid FERRO_OCI_LISTEN "127\.0\.0\.1:99999"/);
+  assert.match(spawned.logs.join('\n'), /server\.listen: "127\.0\.0\.1:99999": the port must be a number from 0 to 65535 \(from FERRO_OCI_LISTEN\)/);
 
   const help = spawnServer({ args: ['--help'] });
   t.after(() => help.kill());

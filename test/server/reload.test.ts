@@ -137,7 +137,7 @@ describe('configuration reload', () => {
     server.child.kill('SIGHUP');
     const error = await failed;
     assert.equal(error.level, 50);
-    assert.match(String(error.reason), /config\.yaml: auth\.rules\[0\]\.actions: unknown action "pul"/);
+    assert.match(String(error.reason), /^auth\.rules\[0\]\.actions\[0\]: must be one of pull, push, delete \(from .*config\.yaml\)$/);
     assert.equal(await metric(server, 'ferro_oci_config_reload_success'), 0);
     assert.equal(await metric(server, 'ferro_oci_config_last_reload_timestamp_seconds'), startedAt, 'the configuration in effect is still the one from the start');
     assert.ok((await metric(server, 'ferro_oci_config_reloads_total{result="failure"}')) >= 1);
