@@ -2,8 +2,11 @@
 /**
  * The ferro-oci-server binary. Configuration: see config.ts or --help.
  *
- * Logs JSON lines (pino) to stdout. Once listening it logs exactly one line
- * with msg "listening" and the bound `address`, `port`, `family` and `url`.
+ * Logs JSON lines (pino) to stdout, or pino-pretty's format with --log-format
+ * pretty (logging.ts), and one access line per request (access-log.ts). Once
+ * listening it logs exactly one line with msg "listening" and the bound
+ * `address`, `port`, `family` and `url`. A startup failure is one fatal line
+ * naming the problem and what to do (startup-errors.ts), exit 1.
  * On SIGTERM/SIGINT: /ready turns 503, no new connections are accepted,
  * in-flight requests get the shutdown timeout to finish (then their
  * connections are closed), the stores are closed, exit 0. A second signal
@@ -23,7 +26,7 @@
  * Exit codes: 0 clean stop, --help or --version, 1 startup or runtime failure, 2 bad configuration.
  */
 import type { AddressInfo } from 'node:net';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import prom from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import { createOperationsServer, createRegistryServer } from './app.js';
@@ -34,7 +37,6 @@ import { packageVersion, runHealthcheckCommand } from './probe-command.js';
 import { HtpasswdError } from '../auth/htpasswd.js';
 import { KeyFileError } from '../auth/keys.js';
 import { loadAuth, type LoadedAuth } from '../auth/load.js';
-import { authLogOptions } from '../auth/redact.js';
 import { ConfigError, parseConfig, serverConfig, type ServerConfig } from './config.js';
 import { configWarnings, runConfigCheck } from './config-command.js';
 import { closeStores, inMemory, openStores, type Stores } from './stores.js';
@@ -42,6 +44,8 @@ import { readFile } from 'node:fs/promises';
 import { Live } from '../live.js';
 import { configReloadMetrics } from './metrics.js';
 import { ConfigReloader, gcOptionsOf } from './reload.js';
+import { createLogger, listenQuietly } from './logging.js';
+import { addressOf, explainStartupFailure, ListenError } from './startup-errors.js';
 
 /** What a reload compares and applies: everything but the start-time warnings. */
 function reloadable(config: ServerConfig): Omit<ServerConfig, 'warnings'> {
@@ -106,7 +110,7 @@ async function main(): Promise<number> {
   if (command.kind === 'usage') return runUsageCommand(command, process.stdout, process.stderr);
   if (command.kind === 'config-check') return runConfigCheck(command, process.stdout, process.stderr);
   const config = command.config;
-  const log = pino({ level: config.logLevel, ...authLogOptions });
+  const log = createLogger(config.logLevel, config.logFormat);
 
   // What the auth settings name (htpasswd, keys) is read before anything is opened.
   let auth: LoadedAuth | undefined;
@@ -174,13 +178,19 @@ async function main(): Promise<number> {
       // A shared blob store may hold another replica's upload in flight: at start, only orphans older than the session TTL go (as in every sweep).
       ...(config.s3 ? { startupOrphanAgeMs: config.limits.uploadSessionTtlMs } : {}),
     });
-    await app.listen({ host: config.host, port: config.port });
+    const { host, port } = config;
+    await listenQuietly(app, host, port).catch((err: unknown) => Promise.reject(new ListenError(addressOf(host, port), '--listen or FERRO_OCI_LISTEN', err)));
     if (config.metricsListen) {
+      const at = config.metricsListen;
       operations = await createOperationsServer(app, { logger: log });
-      await operations.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
+      await listenQuietly(operations, at.host, at.port).catch((err: unknown) =>
+        Promise.reject(new ListenError(addressOf(at.host, at.port), '--metrics-listen or FERRO_OCI_METRICS_LISTEN', err)),
+      );
     }
   } catch (err) {
-    log.fatal({ err }, `startup failed: ${messageOf(err)}`);
+    // One line saying what to do; the error itself (with its stack) only at debug level.
+    log.fatal(`startup failed: ${await explainStartupFailure(err, config)}`);
+    log.debug({ err }, 'startup failure details');
     await reloader?.close();
     await operations?.close().catch(() => undefined);
     await app?.close().catch(() => undefined);

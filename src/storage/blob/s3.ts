@@ -296,6 +296,14 @@ async function probeCas(ctx: Omit<S3Context, 'cas'>): Promise<CasMode> {
 }
 
 /** Opens a store: builds the client, checks (or creates) the bucket and probes conditional writes. */
+/** openS3BlobStore: the bucket does not exist and `createBucket` is not set. */
+export class S3BucketMissingError extends Error {
+  constructor(readonly bucket: string, where: string) {
+    super(`cannot open blob store ${where}: bucket ${bucket} does not exist (set createBucket to create it)`);
+    this.name = 'S3BucketMissingError';
+  }
+}
+
 export async function openS3BlobStore(config: S3BlobStoreConfig): Promise<S3BlobStore> {
   const partSize = config.partSize ?? 8 * MiB;
   if (!Number.isSafeInteger(partSize) || partSize < MIN_PART || partSize > 5 * 1024 * MiB) {
@@ -329,7 +337,7 @@ export async function openS3BlobStore(config: S3BlobStoreConfig): Promise<S3Blob
   const where = `s3://${config.bucket}/${prefix}`;
   try {
     const exists = await ifExists(call(undefined, () => client.send(new HeadBucketCommand({ Bucket: config.bucket }))));
-    if (exists === undefined && config.createBucket !== true) throw new Error(`cannot open blob store ${where}: bucket ${config.bucket} does not exist (set createBucket to create it)`);
+    if (exists === undefined && config.createBucket !== true) throw new S3BucketMissingError(config.bucket, where);
     if (exists === undefined) {
       await call(undefined, () => client.send(new CreateBucketCommand({ Bucket: config.bucket }))).catch((err: unknown) => {
         if ((err as { name?: unknown }).name !== 'BucketAlreadyOwnedByYou') throw err;
