@@ -9,6 +9,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { freePort } from '../../support/net.js';
 import { spawnServer, type SpawnedServer } from '../../support/server-process.js';
 
 /** Runs the binary until it exits; its exit status and the fatal lines it logged. */
@@ -67,4 +68,25 @@ test('a read-only storage directory says so, not ENOENT or EACCES', async (t) =>
   assert.ok(fatal[0]!.startsWith(`startup failed: storage ${join(dir, 'blobs')} ${expected}`), fatal[0]);
   assert.match(fatal[0]!, /or pick another directory with --storage-dir or FERRO_OCI_STORAGE_DIR$/);
   assert.doesNotMatch(fatal[0]!, /ENOENT|EACCES|EROFS/);
+});
+
+test('PostgreSQL or S3 that cannot be reached: the line says which and where', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'ferro-oci-unreachable-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const closed = await freePort();
+  const pg = await failedStart(t, { FERRO_OCI_STORAGE_DIR: dir, FERRO_OCI_METADATA_URL: `postgres://registry:secret-pw@127.0.0.1:${closed}/registry` });
+  assert.deepEqual(pg.fatal, [
+    `startup failed: PostgreSQL postgres://registry:***@127.0.0.1:${closed}/registry cannot be reached (ECONNREFUSED): is PostgreSQL running and listening there? check --metadata-url or FERRO_OCI_METADATA_URL`,
+  ]);
+  assert.ok(!pg.spawned.logs.join('\n').includes('secret-pw'));
+
+  const s3 = await failedStart(t, {
+    FERRO_OCI_STORAGE_DIR: dir,
+    FERRO_OCI_S3_BUCKET: 'registry',
+    FERRO_OCI_S3_ENDPOINT: `http://127.0.0.1:${closed}`,
+    FERRO_OCI_S3_FORCE_PATH_STYLE: 'true',
+    FERRO_OCI_S3_ACCESS_KEY: 'key',
+    FERRO_OCI_S3_SECRET_KEY: 'secret',
+  });
+  assert.deepEqual(s3.fatal, [`startup failed: S3 at http://127.0.0.1:${closed} cannot be reached (ECONNREFUSED): is it running? check --s3-endpoint or FERRO_OCI_S3_ENDPOINT`]);
 });
