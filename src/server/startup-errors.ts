@@ -121,7 +121,8 @@ function s3Problem(err: StoreOpenError, facts: ErrorFacts[], config: ServerConfi
   const refused = facts.find((f) => (typeof f.name === 'string' && S3_REFUSED.includes(f.name)) || f.$metadata?.httpStatusCode === 403);
   if (refused !== undefined) {
     const keys = s3?.credentials ? 'FERRO_OCI_S3_ACCESS_KEY and FERRO_OCI_S3_SECRET_KEY' : "the AWS SDK's default credentials";
-    return `S3${at} refused the credentials (${String(refused.name ?? 'HTTP 403')}) for bucket ${bucket}: check ${keys}, and that they may read and write the bucket`;
+    const why = typeof refused.name === 'string' && S3_REFUSED.includes(refused.name) ? refused.name : 'HTTP 403';
+    return `S3${at} refused the credentials (${why}) for bucket ${bucket}: check ${keys}, and that they may read and write the bucket`;
   }
   const unreachable = codeIn(facts, UNREACHABLE);
   if (unreachable !== undefined) return `S3${at} cannot be reached (${unreachable}): is it running? check --s3-endpoint or FERRO_OCI_S3_ENDPOINT`;

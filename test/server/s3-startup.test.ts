@@ -74,7 +74,7 @@ describe('S3 errors at startup name the problem and what to do', { skip: skip ??
     t.diagnostic(fatal[0]!);
     assert.match(
       fatal[0]!,
-      /^startup failed: S3 at http:\/\/\S+ refused the credentials \(\w+\) for bucket refused: check FERRO_OCI_S3_ACCESS_KEY and FERRO_OCI_S3_SECRET_KEY, and that they may read and write the bucket$/,
+      /^startup failed: S3 at http:\/\/\S+ refused the credentials \((HTTP 403|\w+)\) for bucket refused: check FERRO_OCI_S3_ACCESS_KEY and FERRO_OCI_S3_SECRET_KEY, and that they may read and write the bucket$/,
     );
   });
 });
