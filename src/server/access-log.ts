@@ -22,11 +22,15 @@ export const ACCESS_FIELDS = ['method', 'path', 'route', 'status', 'durationMs',
 
 /**
  * Fastify's request log lines, all but the ones the access log replaces: no
- * "incoming request", "request completed" or "stream closed prematurely" (an
- * aborted request's access line says so). Pass as Fastify's `logController`.
+ * "incoming request" (at debug level a short "request received" instead),
+ * "request completed" or "stream closed prematurely" (an aborted request's
+ * access line says so). Pass an instance as Fastify's `logController`.
  */
 export class AccessLogController extends LogController {
-  override incomingRequest(): void {}
+  /** At debug level only: "request received" with `method` and `path` when a request arrives (before any hook). */
+  override incomingRequest(request: FastifyRequest): void {
+    request.log.debug({ method: request.method, path: redactUrl(request.url).slice(0, 500) }, 'request received');
+  }
   override requestCompleted(): void {}
   override streamError(error: Error, request: FastifyRequest, reply: FastifyReply): void {
     if ((error as { code?: string }).code === 'ERR_STREAM_PREMATURE_CLOSE') return;
