@@ -37,7 +37,8 @@ prepare() {
   echo "node24: $(node --version) ready in $work/repo after $((SECONDS - start)) s"
 }
 
-export PATH="$node_dir/bin:$PATH" npm_config_nodedir="$node_dir"
+# No browser download either (the UI tests drive Debian's chromium through playwright-core).
+export PATH="$node_dir/bin:$PATH" npm_config_nodedir="$node_dir" PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
 case "${1:-}" in
   prepare) prepare ;;
   test)
