@@ -13,8 +13,13 @@
  * - Persistent stores keep everything across close() and reopen.
  * - Every method accepts an AbortSignal; an aborted call rejects with the
  *   signal's reason and has no effect.
+ * - linkBlob, putManifest, deleteManifest and deleteTag given an EventContext
+ *   record their events in the same transaction (events.ts); without one, none.
  * Timestamps are milliseconds since the epoch.
  */
+import type { EventContext, EventOutbox } from './events.js';
+
+export type { EventContext, EventOutbox, OutboxEntry, RegistryEvent, RegistryEventType } from './events.js';
 
 export interface PageOptions {
   /** Return entries strictly greater than this. */
@@ -257,7 +262,7 @@ export interface BlobLifecycle {
  * The port: every store implements all of it, the BlobLifecycle and
  * ManifestLifecycle methods included (the contract suite fails on a missing one).
  */
-export interface MetadataStore extends BlobLifecycle, ManifestLifecycle {
+export interface MetadataStore extends BlobLifecycle, ManifestLifecycle, EventOutbox {
   // Repositories
   repositoryExists(repository: string, signal?: AbortSignal): Promise<boolean>;
   listRepositories(page: PageOptions, signal?: AbortSignal): Promise<string[]>;
@@ -268,7 +273,7 @@ export interface MetadataStore extends BlobLifecycle, ManifestLifecycle {
    * Idempotent; linking again renews the receipt (touchedAt = max(touchedAt,
    * now)). Sets the digest's last_used (BlobLifecycle).
    */
-  linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal): Promise<void>;
+  linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal, context?: EventContext): Promise<void>;
   /** The linked blob with its receipt, or undefined. */
   getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined>;
   /** Removes a link. Resolves false when it was not linked. Sets the digest's last_used (BlobLifecycle) to the store's clock. */
@@ -282,14 +287,14 @@ export interface MetadataStore extends BlobLifecycle, ManifestLifecycle {
    * nothing: the same digest stores the same bytes), records its referrer
    * entry, creates the repository, and sets `tag` when given.
    */
-  putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult>;
+  putManifest(input: PutManifestInput, signal?: AbortSignal, context?: EventContext): Promise<PutManifestResult>;
   getManifest(repository: string, digest: string, signal?: AbortSignal): Promise<ManifestRecord | undefined>;
   /** Removes the manifest, every tag pointing at it and its referrer entry. Resolves false when absent. */
-  deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean>;
+  deleteManifest(repository: string, digest: string, signal?: AbortSignal, context?: EventContext): Promise<boolean>;
   /** The digest a tag points at, or undefined. */
   getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined>;
   /** Removes a tag only (a use of the manifest it pointed at, see ManifestLifecycle). Resolves false when absent. */
-  deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean>;
+  deleteTag(repository: string, tag: string, signal?: AbortSignal, context?: EventContext): Promise<boolean>;
   /** The digests of the manifests stored in `repository`, in byte order; `page.last` is a digest. Empty for an unknown repository. */
   listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]>;
   listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]>;

@@ -22,6 +22,8 @@ import type {
   StoreStats,
 } from '../types.js';
 import { MemoryBlobLifecycle } from './lifecycle.js';
+import { MemoryOutbox } from './outbox.js';
+import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents, type ClaimOptions, type EventContext, type EventFailure, type OutboxEntry, type RegistryEvent } from '../events.js';
 import { compareBytes, countBlobRefs, removeManifest, SortedKeys, type Repository, type StoredManifest, type TagEntry } from './schema.js';
 
 export class MemoryMetadataStore implements MetadataStore {
@@ -31,6 +33,7 @@ export class MemoryMetadataStore implements MetadataStore {
   readonly #linksByDigest = new Map<string, Set<string>>();
   readonly #uploads = new Map<string, UploadSession>();
   readonly #lifecycle = new MemoryBlobLifecycle((digest) => this.#linksByDigest.has(digest));
+  readonly #outbox = new MemoryOutbox();
   #closed = false;
 
   #enter(signal: AbortSignal | undefined): void {
@@ -67,8 +70,9 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#repoNames.page(page);
   }
 
-  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal): Promise<void> {
+  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal, context?: EventContext): Promise<void> {
     this.#enter(signal);
+    if (context !== undefined) this.#outbox.append(linkBlobEvents(repository, blob, !this.#repos.has(repository), now, context));
     const repo = this.#repo(repository);
     this.#lifecycle.touch(blob.digest, now);
     const existing = repo.links.get(blob.digest);
@@ -153,7 +157,7 @@ export class MemoryMetadataStore implements MetadataStore {
     });
   }
 
-  async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
+  async putManifest(input: PutManifestInput, signal?: AbortSignal, context?: EventContext): Promise<PutManifestResult> {
     this.#enter(signal);
     const existing = this.#repos.get(input.repository);
     const tags = [...new Set(input.tags ?? [])];
@@ -175,6 +179,11 @@ export class MemoryMetadataStore implements MetadataStore {
     for (const ref of input.manifests) check('manifest', ref);
     if (missing.length > 0) return { ok: false, missing };
 
+    if (context !== undefined) {
+      const previous = new Map(tags.map((tag) => [tag, existing?.tags.get(tag)?.digest]));
+      const facts = { ...input, size: input.bytes.byteLength };
+      this.#outbox.append(putManifestEvents(facts, previous, existing === undefined, input.now, context));
+    }
     const repo = this.#repo(input.repository);
     if (!repo.manifests.has(input.digest)) {
       const bytes = Uint8Array.from(input.bytes);
@@ -222,9 +231,14 @@ export class MemoryMetadataStore implements MetadataStore {
     };
   }
 
-  async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifest(repository: string, digest: string, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
+    const record = repo?.manifests.get(digest)?.record;
+    if (repo !== undefined && record !== undefined && context !== undefined) {
+      const tags = [...repo.tags].filter(([, t]) => t.digest === digest).map(([tag]) => tag);
+      this.#outbox.append(deleteManifestEvents(record, tags, this.clock(), context));
+    }
     const stored = repo === undefined ? undefined : removeManifest(repo, digest);
     if (stored === undefined) return false;
     this.#lifecycle.countRefs([...stored.blobs, ...stored.manifests], -1);
@@ -246,11 +260,12 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#repos.get(repository)?.tags.get(tag)?.digest;
   }
 
-  async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
+  async deleteTag(repository: string, tag: string, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     const entry = repo?.tags.get(tag);
     if (repo === undefined || entry === undefined) return false;
+    if (context !== undefined) this.#outbox.append(deleteTagEvents(repository, tag, entry.digest, this.clock(), context));
     repo.tags.delete(tag);
     repo.tagNames.delete(tag);
     this.#use(repo, entry.digest, this.clock());
@@ -390,6 +405,42 @@ export class MemoryMetadataStore implements MetadataStore {
   async unmarkBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
     this.#lifecycle.unmark(digest, holder);
+  }
+
+  // Outbox (events.ts)
+  async appendEvents(events: readonly RegistryEvent[], signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    this.#outbox.append(events);
+  }
+
+  async claimEvents(holder: string, options: ClaimOptions, signal?: AbortSignal): Promise<OutboxEntry[]> {
+    this.#enter(signal);
+    return this.#outbox.claim(holder, options);
+  }
+
+  async markEventDelivered(id: string, holder: string, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#outbox.delivered(id, holder);
+  }
+
+  async markEventFailed(id: string, holder: string, nextAttemptAt: number, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#outbox.settle(id, holder, 'pending', nextAttemptAt, failure);
+  }
+
+  async parkEvent(id: string, holder: string, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#outbox.settle(id, holder, 'dead', Number.MAX_SAFE_INTEGER, failure);
+  }
+
+  async listEvents(state: 'pending' | 'dead', options: { readonly afterSeq?: number; readonly limit: number }, signal?: AbortSignal): Promise<OutboxEntry[]> {
+    this.#enter(signal);
+    return this.#outbox.list(state, options.afterSeq, options.limit);
+  }
+
+  async replayEvents(ids: readonly string[] | undefined, now: number, signal?: AbortSignal): Promise<number> {
+    this.#enter(signal);
+    return this.#outbox.replay(ids, now);
   }
 
   /** The host clock: a store used from one process has no other. */

@@ -62,6 +62,8 @@ import { deleteManifestIfTx, deleteTagTx, setTagTx } from './manifest-lifecycle.
 import { runAbortable, unavailableReason } from './run.js';
 import { DatabaseClock } from './clock.js';
 import { StorageFullError, StoreUnavailableError } from '../../errors.js';
+import { appendEventsTx, createRepositoryTx, manifestFactsTx, toEntries, type OutboxRow } from './outbox.js';
+import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents, type ClaimOptions, type EventContext, type EventFailure, type OutboxEntry, type RegistryEvent } from '../events.js';
 
 /**
  * pg.Pool settings (`connectionString` or host/user/..., `max`: pool size, default 10;
@@ -158,8 +160,16 @@ export class PostgresMetadataStore implements MetadataStore {
     return rows.map((r) => r.name);
   }
 
-  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal): Promise<void> {
-    await this.#write(signal, 'linkBlob', [repository, blob.digest, blob.size, now]);
+  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal, context?: EventContext): Promise<void> {
+    if (context === undefined) {
+      await this.#write(signal, 'linkBlob', [repository, blob.digest, blob.size, now]);
+      return;
+    }
+    await this.#transaction(signal, async (query) => {
+      const created = await createRepositoryTx(query, repository, now);
+      await query('linkBlob', [repository, blob.digest, blob.size, now]);
+      await appendEventsTx(query, linkBlobEvents(repository, blob, created, now, context));
+    });
   }
 
   async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined> {
@@ -188,7 +198,7 @@ export class PostgresMetadataStore implements MetadataStore {
     return this.#page<BlobRef>(signal, page, 'listBlobLinks', 'listBlobLinksAfter', [repository]);
   }
 
-  async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
+  async putManifest(input: PutManifestInput, signal?: AbortSignal, context?: EventContext): Promise<PutManifestResult> {
     const { repository, digest } = input;
     // Sorted: concurrent puts of overlapping tag sets take the tag locks in one order.
     const tags = [...new Set(input.tags ?? [])].sort();
@@ -222,12 +232,20 @@ export class PostgresMetadataStore implements MetadataStore {
       const bytes = Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength);
       const annotations = input.annotations === undefined ? null : JSON.stringify(input.annotations);
       const { mediaType, subject = null, artifactType = null, now } = input;
+      const created = context !== undefined && (await createRepositoryTx(query, repository, now));
+      const previous = new Map<string, string | undefined>();
       await query('insertManifest', [repository, digest, mediaType, bytes, bytes.byteLength, subject, artifactType, annotations, now]);
       const refs = [...input.blobs.map((b) => ['blob', b.digest]), ...input.manifests.map((m) => ['manifest', m.digest])];
       if (refs.length > 0) await query('insertRefs', [repository, digest, refs.map((r) => r[0]), refs.map((r) => r[1])]);
       for (const tag of tags) {
+        // Read just before the conditional write of setTagTx: a concurrent move in between is named as the previous digest late.
+        if (context !== undefined) previous.set(tag, (await query<{ digest: string }>('getTag', [repository, tag])).rows[0]?.digest);
         const taken = await setTagTx(query, repository, tag, digest, now, immutable.has(tag));
         if (taken !== undefined) return { ok: false, missing: [], tagTaken: { tag, digest: taken } };
+      }
+      if (context !== undefined) {
+        const ordered = new Map([...new Set(input.tags ?? [])].map((t) => [t, previous.get(t)]));
+        await appendEventsTx(query, putManifestEvents({ ...input, size: bytes.byteLength }, ordered, created, now, context));
       }
       return { ok: true };
     }, (result) => result.ok); // a refused put writes nothing: the manifest row of a tag taken is rolled back
@@ -239,16 +257,28 @@ export class PostgresMetadataStore implements MetadataStore {
     return row === undefined ? undefined : { repository, digest, ...withoutNulls(row) };
   }
 
-  async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
-    return (await this.#write(signal, 'deleteManifest', [repository, digest])) > 0;
+  async deleteManifest(repository: string, digest: string, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
+    if (context === undefined) return (await this.#write(signal, 'deleteManifest', [repository, digest])) > 0;
+    return this.#transaction(signal, async (query) => {
+      const found = await manifestFactsTx(query, repository, digest);
+      if (found === undefined) return false;
+      await query('deleteManifest', [repository, digest]);
+      await appendEventsTx(query, deleteManifestEvents(found.facts, found.tags, this.clock(), context));
+      return true;
+    });
   }
 
   async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined> {
     return (await this.#one<{ digest: string }>(signal, 'getTag', [repository, tag]))?.digest;
   }
 
-  async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
-    return this.#transaction(signal, (query) => deleteTagTx(query, repository, tag, this.clock()));
+  async deleteTag(repository: string, tag: string, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
+    return this.#transaction(signal, async (query) => {
+      const digest = context === undefined ? undefined : (await query<{ digest: string }>('getTag', [repository, tag])).rows[0]?.digest;
+      const deleted = await deleteTagTx(query, repository, tag, this.clock());
+      if (deleted && context !== undefined && digest !== undefined) await appendEventsTx(query, deleteTagEvents(repository, tag, digest, this.clock(), context));
+      return deleted;
+    });
   }
 
   async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
@@ -334,6 +364,40 @@ export class PostgresMetadataStore implements MetadataStore {
 
   async deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
     return this.#transaction(signal, (query) => deleteManifestIfTx(query, repository, digest, conditions), conditions.dryRun !== true);
+  }
+
+  // Outbox (events.ts, outbox.ts)
+  async appendEvents(events: readonly RegistryEvent[], signal?: AbortSignal): Promise<void> {
+    await this.#transaction(signal, (query) => appendEventsTx(query, events));
+  }
+
+  async claimEvents(holder: string, options: ClaimOptions, signal?: AbortSignal): Promise<OutboxEntry[]> {
+    const limit = clampLimit(options.limit);
+    if (limit === 0) return [];
+    return toEntries(await this.#transaction(signal, async (query) => (await query<OutboxRow>('claimEvents', [holder, options.now + options.leaseMs, options.now, limit])).rows));
+  }
+
+  async markEventDelivered(id: string, holder: string, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#write(signal, 'eventDelivered', [id, holder])) > 0;
+  }
+
+  async markEventFailed(id: string, holder: string, nextAttemptAt: number, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#write(signal, 'settleEvent', [id, holder, 'pending', nextAttemptAt, JSON.stringify(failure.deliveredTo), failure.error])) > 0;
+  }
+
+  async parkEvent(id: string, holder: string, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#write(signal, 'settleEvent', [id, holder, 'dead', Number.MAX_SAFE_INTEGER, JSON.stringify(failure.deliveredTo), failure.error])) > 0;
+  }
+
+  async listEvents(state: 'pending' | 'dead', options: { readonly afterSeq?: number; readonly limit: number }, signal?: AbortSignal): Promise<OutboxEntry[]> {
+    this.#enter(signal);
+    const limit = clampLimit(options.limit);
+    if (limit === 0) return [];
+    return toEntries(await this.#rows<OutboxRow>(signal, 'listEvents', [state, options.afterSeq ?? -1, limit]));
+  }
+
+  async replayEvents(ids: readonly string[] | undefined, now: number, signal?: AbortSignal): Promise<number> {
+    return this.#write(signal, 'replayEvents', [now, ids === undefined ? null : [...ids]]);
   }
 
   /** `SELECT 1` within healthTimeoutMs; throws (the cause attached) when it fails, times out or the store is closed. */

@@ -39,6 +39,8 @@
  *   manifests.used_at  bigint, nullable: the last use (put, tag moved off it,
  *                      deleteTag); NULL (rows of earlier versions) reads as created_at
  *
+ * Version 5, the event outbox (outbox.ts), as SQLite's version 4.
+ *
  * Version 4, blob links as receipts (types.ts BlobLink), as SQLite's version 3:
  *
  *   blob_links.touched_at  bigint, nullable: the last link (upload, mount) or touch
@@ -50,6 +52,7 @@
  * int8 as a JS number (all stay below 2^53); columns are aliased to the port's
  * field names. manifest_refs targets carry no foreign key, as in SQLite.
  */
+import { OUTBOX_MIGRATION, outboxStatements } from './outbox.js';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 
@@ -154,6 +157,11 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE ${s}.blob_links ADD COLUMN touched_at bigint;
     `,
   },
+  {
+    // The event outbox (outbox.ts).
+    version: 5,
+    sql: OUTBOX_MIGRATION,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
@@ -223,6 +231,7 @@ export function migrationLockKey(schema: string): string {
  */
 export function statements(s: string) {
   return {
+    ...outboxStatements(s),
     health: 'SELECT 1 AS ok',
     repositoryExists: `SELECT 1 AS found FROM ${s}.repositories WHERE name = $1`,
     listRepositories: `SELECT name FROM ${s}.repositories ORDER BY name LIMIT $1`,

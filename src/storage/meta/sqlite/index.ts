@@ -28,6 +28,8 @@ import type {
 import { SQL, migrate, type Statements } from './schema.js';
 import { sqliteBlobLifecycle, type SqliteBlobLifecycle } from './lifecycle.js';
 import { StorageFullError, StoreUnavailableError } from '../../errors.js';
+import { sqliteOutbox, type SqliteOutbox } from './outbox.js';
+import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents, type ClaimOptions, type EventContext, type EventFailure, type OutboxEntry, type RegistryEvent } from '../events.js';
 
 /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -72,9 +74,11 @@ export function openSqliteMetadataStore(path: string): SqliteMetadataStore {
 export class SqliteMetadataStore implements MetadataStore {
   readonly #db: Database.Database;
   readonly #stmt: Statements;
-  readonly #putManifest: (input: PutManifestInput) => PutManifestResult;
-  readonly #deleteManifest: (repository: string, digest: string) => boolean;
-  readonly #linkBlob: (repository: string, blob: BlobRef, now: number) => void;
+  readonly #putManifest: (input: PutManifestInput, context: EventContext | undefined) => PutManifestResult;
+  readonly #deleteManifest: (repository: string, digest: string, context: EventContext | undefined) => boolean;
+  readonly #deleteTag: (repository: string, tag: string, context: EventContext) => boolean;
+  readonly #linkBlob: (repository: string, blob: BlobRef, now: number, context: EventContext | undefined) => void;
+  readonly #outbox: SqliteOutbox;
   readonly #unlinkBlob: (repository: string, digest: string, now: number) => boolean;
   readonly #lifecycle: SqliteBlobLifecycle;
 
@@ -98,9 +102,11 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#db = db;
     // IMMEDIATE: take the write lock up front, so a read-then-write transaction
     // waits (busy_timeout) for another process instead of failing with SQLITE_BUSY.
-    this.#putManifest = db.transaction((input: PutManifestInput) => this.#putManifestTx(input)).immediate;
-    this.#linkBlob = db.transaction((repository: string, blob: BlobRef, now: number) => {
-      this.#stmt.insertRepository.run(repository, now);
+    this.#outbox = sqliteOutbox(db);
+    this.#putManifest = db.transaction((input: PutManifestInput, context: EventContext | undefined) => this.#putManifestTx(input, context)).immediate;
+    this.#linkBlob = db.transaction((repository: string, blob: BlobRef, now: number, context: EventContext | undefined) => {
+      const created = this.#stmt.insertRepository.run(repository, now).changes > 0;
+      if (context !== undefined) this.#outbox.append(linkBlobEvents(repository, blob, created, now, context));
       this.#stmt.linkBlob.run(repository, blob.digest, blob.size, now, now);
       this.#stmt.touchBlob.run(blob.digest, now);
     }).immediate;
@@ -110,7 +116,15 @@ export class SqliteMetadataStore implements MetadataStore {
       return removed;
     }).immediate;
     this.#lifecycle = sqliteBlobLifecycle(db, this.#stmt);
-    this.#deleteManifest = db.transaction((repository: string, digest: string) => {
+    this.#deleteTag = db.transaction((repository: string, tag: string, context: EventContext) => {
+      const digest = (this.#stmt.getTag.get(repository, tag) as { digest: string } | undefined)?.digest;
+      if (digest === undefined || !this.#lifecycle.deleteTag(repository, tag, this.clock())) return false;
+      this.#outbox.append(deleteTagEvents(repository, tag, digest, this.clock(), context));
+      return true;
+    }).immediate;
+    this.#deleteManifest = db.transaction((repository: string, digest: string, context: EventContext | undefined) => {
+      const found = context === undefined ? undefined : this.#outbox.manifest(repository, digest);
+      if (found !== undefined && context !== undefined) this.#outbox.append(deleteManifestEvents(found.facts, found.tags, this.clock(), context));
       this.#stmt.deleteTagsOf.run(repository, digest);
       this.#stmt.deleteRefsOf.run(repository, digest);
       return this.#stmt.deleteManifest.run(repository, digest).changes > 0;
@@ -137,9 +151,9 @@ export class SqliteMetadataStore implements MetadataStore {
     return rows.map((r) => r.name);
   }
 
-  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal): Promise<void> {
+  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal, context?: EventContext): Promise<void> {
     this.#enter(signal);
-    writing(() => this.#linkBlob(repository, blob, now));
+    writing(() => this.#linkBlob(repository, blob, now, context));
   }
 
   async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined> {
@@ -180,12 +194,12 @@ export class SqliteMetadataStore implements MetadataStore {
     return rows.map((r) => ({ digest: r.digest, size: r.size }));
   }
 
-  async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
+  async putManifest(input: PutManifestInput, signal?: AbortSignal, context?: EventContext): Promise<PutManifestResult> {
     this.#enter(signal);
-    return writing(() => this.#putManifest(input));
+    return writing(() => this.#putManifest(input, context));
   }
 
-  #putManifestTx(input: PutManifestInput): PutManifestResult {
+  #putManifestTx(input: PutManifestInput, context: EventContext | undefined): PutManifestResult {
     const { repository, digest } = input;
     const tags = [...new Set(input.tags ?? [])];
     const currentOf = (tag: string) => (this.#stmt.getTag.get(repository, tag) as { digest: string } | undefined)?.digest;
@@ -208,7 +222,11 @@ export class SqliteMetadataStore implements MetadataStore {
     for (const ref of input.manifests) check('manifest', ref);
     if (missing.length > 0) return { ok: false, missing };
 
-    this.#stmt.insertRepository.run(repository, input.now);
+    const created = this.#stmt.insertRepository.run(repository, input.now).changes > 0;
+    if (context !== undefined) {
+      const previous = new Map(tags.map((tag) => [tag, currentOf(tag)]));
+      this.#outbox.append(putManifestEvents({ ...input, size: input.bytes.byteLength }, previous, created, input.now, context));
+    }
     this.#stmt.insertManifest.run(
       repository,
       digest,
@@ -248,9 +266,9 @@ export class SqliteMetadataStore implements MetadataStore {
     };
   }
 
-  async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifest(repository: string, digest: string, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#deleteManifest(repository, digest));
+    return writing(() => this.#deleteManifest(repository, digest, context));
   }
 
   async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
@@ -268,9 +286,9 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.#stmt.getTag.get(repository, tag) as { digest: string } | undefined)?.digest;
   }
 
-  async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
+  async deleteTag(repository: string, tag: string, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#lifecycle.deleteTag(repository, tag, this.clock()));
+    return writing(() => (context === undefined ? this.#lifecycle.deleteTag(repository, tag, this.clock()) : this.#deleteTag(repository, tag, context)));
   }
 
   async listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
@@ -373,6 +391,42 @@ export class SqliteMetadataStore implements MetadataStore {
   async deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#lifecycle.deleteManifestIf(repository, digest, conditions, this.clock()));
+  }
+
+  // Outbox (events.ts, outbox.ts)
+  async appendEvents(events: readonly RegistryEvent[], signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    writing(() => this.#outbox.append(events));
+  }
+
+  async claimEvents(holder: string, options: ClaimOptions, signal?: AbortSignal): Promise<OutboxEntry[]> {
+    this.#enter(signal);
+    return writing(() => this.#outbox.claim(holder, options));
+  }
+
+  async markEventDelivered(id: string, holder: string, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return writing(() => this.#outbox.delivered(id, holder));
+  }
+
+  async markEventFailed(id: string, holder: string, nextAttemptAt: number, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return writing(() => this.#outbox.settle(id, holder, 'pending', nextAttemptAt, failure));
+  }
+
+  async parkEvent(id: string, holder: string, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return writing(() => this.#outbox.settle(id, holder, 'dead', Number.MAX_SAFE_INTEGER, failure));
+  }
+
+  async listEvents(state: 'pending' | 'dead', options: { readonly afterSeq?: number; readonly limit: number }, signal?: AbortSignal): Promise<OutboxEntry[]> {
+    this.#enter(signal);
+    return this.#outbox.list(state, options.afterSeq, options.limit);
+  }
+
+  async replayEvents(ids: readonly string[] | undefined, now: number, signal?: AbortSignal): Promise<number> {
+    this.#enter(signal);
+    return writing(() => this.#outbox.replay(ids, now));
   }
 
   /** The host clock: one database file is used from one host. */

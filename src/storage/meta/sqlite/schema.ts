@@ -36,6 +36,13 @@
  *   blob_links         + touched_at: the last link (upload, mount) or touch (HEAD, GET);
  *                        NULL (links of earlier versions) reads as created_at
  *
+ * Version 4, the event outbox (outbox.ts; ../events.ts):
+ *
+ *   events             seq INTEGER PK AUTOINCREMENT, id UNIQUE, data (the event, JSON), state
+ *                      ('pending' | 'dead'), since, next_attempt_at, attempts, delivered_to (JSON),
+ *                      last_error, lease_holder, lease_until
+ *                      ix (state, next_attempt_at, seq)
+ *
  * manifest_refs targets (blobs or child manifests) carry no foreign key: a
  * target may be unlinked or deleted later; garbage collection reads them.
  * tags is a rowid table on purpose: on a WITHOUT ROWID tags table SQLite
@@ -43,6 +50,7 @@
  * on the primary-key prefix, scanning every tag of the repository.
  */
 import type Database from 'better-sqlite3';
+import { OUTBOX_MIGRATION } from './outbox.js';
 
 export interface Migration {
   /** The user_version the database has after this migration. */
@@ -140,6 +148,11 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       ALTER TABLE blob_links ADD COLUMN touched_at INTEGER;
     `,
+  },
+  {
+    // The event outbox (outbox.ts).
+    version: 4,
+    sql: OUTBOX_MIGRATION,
   },
 ];
 
