@@ -6,6 +6,7 @@ import type { ListingService } from '../services/listings.js';
 import type { ManifestService } from '../services/manifests.js';
 import type { UploadService } from '../services/uploads.js';
 import type { ParsedPath } from './paths.js';
+import type { EventContext } from '../storage/meta/events.js';
 
 export interface Services {
   readonly blobs: BlobService;
@@ -15,6 +16,8 @@ export interface Services {
   readonly limits: RegistryLimits;
   /** Redirect whole-blob GETs to the blob store's own URL when it can serve them (307). */
   readonly redirectBlobGets: boolean;
+  /** Record events of changes (subscriptions are configured): handlers pass eventContext(ctx) to the services. */
+  readonly recordEvents: boolean;
 }
 
 export interface HandlerContext {
@@ -37,3 +40,10 @@ export interface HandlerContext {
 }
 
 export type Handler = (ctx: HandlerContext) => Promise<void>;
+
+/** Who makes this request, for the events of its changes; undefined when events are not recorded. */
+export function eventContext(ctx: HandlerContext): EventContext | undefined {
+  if (!ctx.services.recordEvents) return undefined;
+  const { request } = ctx;
+  return { requestId: request.id, address: request.ip, ...(request.ociUser === undefined ? {} : { actor: request.ociUser }) };
+}

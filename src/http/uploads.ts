@@ -4,15 +4,17 @@ import { parseDigest } from '../oci/digest.js';
 import { assertValidName, isValidName } from '../oci/names.js';
 import type { ChunkInput, UploadState } from '../services/uploads.js';
 import { contentLength, digestAlgorithmParam, queryParam, uploadContentRange } from './headers.js';
-import type { HandlerContext } from './context.js';
+import { eventContext, type HandlerContext } from './context.js';
 import { uploadLocation, uploadRange } from './upload-headers.js';
 
 function chunk(ctx: HandlerContext): ChunkInput {
   const length = contentLength(ctx.request.headers);
   const range = uploadContentRange(ctx.request.headers);
+  const context = eventContext(ctx);
   return {
     body: ctx.request.raw,
     signal: ctx.signal,
+    ...(context ? { context } : {}),
     ...(length !== undefined ? { contentLength: length } : {}),
     ...(range ? { range } : {}),
   };
@@ -60,7 +62,7 @@ export async function postUpload(ctx: HandlerContext): Promise<void> {
     const source = assertValidName(from);
     // A source the caller's credentials may not read is never mounted from (request.ociCanPull, set by an access-control hook).
     const readable = request.ociCanPull === undefined || (await request.ociCanPull(source));
-    if (readable && (await services.uploads.mount(name, digest, source, signal))) {
+    if (readable && (await services.uploads.mount(name, digest, source, signal, eventContext(ctx)))) {
       await created(ctx, digest);
       return;
     }

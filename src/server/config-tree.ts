@@ -8,6 +8,8 @@
 import type { LOG_LEVELS } from './config.js';
 
 export interface ConfigTree {
+  /** Raw: events-config.ts validates it. */
+  readonly events?: unknown;
   readonly server: {
     readonly listen: string;
     readonly shutdownTimeoutSeconds: number;

@@ -5,7 +5,7 @@
  */
 import { settingsHelp, SETTINGS, STORAGE_SETTINGS } from './config-settings.js';
 
-const STORAGE_USAGE = [
+export const STORAGE_USAGE = [
   'Storage: the same settings as the server, from flags, environment variables or the configuration file',
   '(--config FILE or FERRO_OCI_CONFIG, its storage section):',
   ...settingsHelp(STORAGE_SETTINGS),

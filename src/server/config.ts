@@ -26,6 +26,8 @@ import { checkProxies, listenAt, storageOf, type StorageConfig } from './config-
 import type { ConfigTree } from './config-tree.js';
 import { parseUpkeep, type UpkeepConfig } from './config-upkeep.js';
 import { parseUi, type UiConfig } from './config-ui.js';
+import { EventsConfigError, parseEventsConfig, type EventsConfig } from './events-config.js';
+import { eventsCommandOf, EVENTS_FLAGS, type EventsCommand } from './events-command.js';
 import { CHECK_USAGE, CONFIG_USAGE, GC_USAGE, USAGE_USAGE, usage } from './config-usage.js';
 
 export { ConfigError } from './config-schema.js';
@@ -71,6 +73,8 @@ export interface ServerConfig extends StorageConfig {
   readonly upkeep: UpkeepConfig;
   /** The web UI and CORS (the file's ui section; read at start). */
   readonly ui: UiConfig;
+  /** Event subscriptions and delivery (the file's events section; read at start); absent: no events. */
+  readonly events?: EventsConfig;
   /** Mistakes found in the configuration that do not stop the server (logged at warn at start). */
   readonly warnings: readonly string[];
 }
@@ -92,6 +96,7 @@ export type Command =
   | { readonly kind: 'gc'; readonly config: GcCommandConfig }
   | { readonly kind: 'usage'; readonly storage: StorageConfig; readonly top?: number; readonly json: boolean }
   | { readonly kind: 'config-check'; readonly file: string; readonly config: ServerConfig; readonly tree: ConfigTree }
+  | EventsCommand
   | { readonly kind: 'help'; readonly usage: string };
 
 export type ReadFile = (path: string) => string;
@@ -177,8 +182,19 @@ function serverConfigOf({ tree, sources, file, fileTree }: Loaded, env: NodeJS.P
     ...(auth !== undefined ? { auth } : {}),
     upkeep: parseUpkeep(tree, sources),
     ui: parseUi(tree.ui, sources),
+    ...(tree.events !== undefined ? { events: eventsOf(tree.events, file) } : {}),
     warnings: file !== undefined && fileTree.auth === undefined ? [openRegistryWarning(file)] : [],
   };
+}
+
+/** The events section, strictly validated (events-config.ts); its errors become ConfigErrors naming the file. */
+function eventsOf(raw: unknown, file: string | undefined): EventsConfig {
+  try {
+    return parseEventsConfig(raw);
+  } catch (err) {
+    if (err instanceof EventsConfigError) throw new ConfigError(`${file ?? 'configuration'}: ${err.message}`);
+    throw err;
+  }
 }
 
 /** A subcommand's storage: the same settings as serve (flags, variables, file), which must name durable stores. */
@@ -241,6 +257,11 @@ export function parseConfig(argv: readonly string[], env: NodeJS.ProcessEnv, rea
   const [first] = argv;
   if (first === 'check' || first === 'gc' || first === 'usage') return parseSubcommand(first, argv.slice(1), env, read);
   if (first === 'config') return parseConfigCommand(argv.slice(1), env, read);
+  if (first === 'events') {
+    const { flags, positionals } = parseFlags(argv.slice(1), flagSpec(STORAGE_SETTINGS, EVENTS_FLAGS), true);
+    const storage = () => subcommandStorage('events', load(flags, env, STORAGE_SETTINGS, read), env);
+    return eventsCommandOf(positionals, flags, argv.slice(1), storage);
+  }
   const { flags } = parseFlags(argv, flagSpec(SETTINGS));
   if (flags.help === true) return { kind: 'help', usage: usage() };
   return { kind: 'serve', config: serverConfigOf(load(flags, env, SETTINGS, read), env) };

@@ -25,6 +25,11 @@
  * rules, collection and retention settings without a restart (reload.ts).
  * Exit codes: 0 clean stop, --help or --version, 1 startup or runtime failure, 2 bad configuration.
  */
+import { EventDelivery } from '../services/events/delivery.js';
+import type { EventsConfig } from './events-config.js';
+import { eventMetrics } from './event-metrics.js';
+import type { MetadataStore } from '../storage/meta/types.js';
+import { failureLogFields } from '../http/error-handler.js';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import prom from 'prom-client';
@@ -33,6 +38,7 @@ import { createOperationsServer, createRegistryServer } from './app.js';
 import { runCheckCommand } from './check-command.js';
 import { runGcCommand } from './gc-command.js';
 import { runUsageCommand } from './usage-command.js';
+import { runEventsCommand } from './events-command.js';
 import { packageVersion, runHealthcheckCommand } from './probe-command.js';
 import { HtpasswdError } from '../auth/htpasswd.js';
 import { KeyFileError } from '../auth/keys.js';
@@ -109,6 +115,7 @@ async function main(): Promise<number> {
   if (command.kind === 'gc') return runGcCommand(command.config, process.stdout, process.stderr);
   if (command.kind === 'usage') return runUsageCommand(command, process.stdout, process.stderr);
   if (command.kind === 'config-check') return runConfigCheck(command, process.stdout, process.stderr);
+  if (command.kind === 'events') return runEventsCommand(command, process.stdout, process.stderr);
   const config = command.config;
   const log = createLogger(config.logLevel, config.logFormat);
 
@@ -160,6 +167,7 @@ async function main(): Promise<number> {
       onIdleError: (err) => log.warn({ err: { message: err.message } }, 'an idle PostgreSQL connection failed; the next query reconnects'),
     });
     if (!inMemory(config)) log.info({ storage: config.s3 ? 's3' : 'filesystem', ...stores.where }, 'storage opened');
+    const events = eventDeliveryOf(config.events, stores.metadataStore, register, log);
     app = await createRegistryServer({
       blobStore: stores.blobStore,
       metadataStore: stores.metadataStore,
@@ -174,6 +182,7 @@ async function main(): Promise<number> {
       storagePolicy: targets.storagePolicy,
       ui: config.ui.ui,
       ...(config.ui.cors ? { cors: config.ui.cors } : {}),
+      ...(events ? { events } : {}),
       ...(config.s3?.redirect ? { redirectBlobGets: true } : {}),
       // A shared blob store may hold another replica's upload in flight: at start, only orphans older than the session TTL go (as in every sweep).
       ...(config.s3 ? { startupOrphanAgeMs: config.limits.uploadSessionTtlMs } : {}),
@@ -235,3 +244,12 @@ main().then(
     process.exit(1);
   },
 );
+
+/** The event delivery of the configuration file's `events` section, with its metrics; none without subscriptions. */
+function eventDeliveryOf(settings: EventsConfig | undefined, store: MetadataStore, register: prom.Registry, log: Logger): EventDelivery | undefined {
+  if (settings === undefined || settings.subscriptions.length === 0) return undefined;
+  const delivery = new EventDelivery({ ...settings, store, onError: (err) => log.warn(failureLogFields(err), 'event delivery failed; retrying') });
+  eventMetrics(register, delivery);
+  log.info({ subscriptions: settings.subscriptions.map((s) => s.name) }, 'event delivery on');
+  return delivery;
+}

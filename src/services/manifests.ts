@@ -6,7 +6,7 @@ import { RegistryError } from '../oci/errors.js';
 import { digestOf, type DigestAlgorithm } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import { assertValidTag, isValidTag, parseReference, type Reference } from '../oci/names.js';
-import { type ManifestRecord, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
+import { type EventContext, type ManifestRecord, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
 import { paged } from './paged.js';
 import { StoragePolicy } from './policy.js';
 import { Live } from '../live.js';
@@ -16,6 +16,8 @@ export interface PutManifestOptions {
   readonly tags?: readonly string[];
   /** The algorithm a push by tag is addressed with (the `digest-algorithm` parameter); see ManifestService.put. */
   readonly algorithm?: DigestAlgorithm;
+  /** Who pushes: the push's events are recorded with it (none without). */
+  readonly context?: EventContext;
 }
 
 export interface PutManifestOutcome {
@@ -88,6 +90,7 @@ export class ManifestService {
         now: this.now(),
       },
       signal,
+      options.context,
     );
     if (!result.ok && result.tagTaken !== undefined) throw immutableError(repository, result.tagTaken.tag, result.tagTaken.digest);
     if (!result.ok) {
@@ -125,19 +128,22 @@ export class ManifestService {
     return record;
   }
 
-  /** DELETE by tag removes the tag only; by digest the manifest and its tags. Immutable tags: see the class. */
-  async delete(repository: string, reference: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * DELETE by tag removes the tag only; by digest the manifest and its tags. Immutable tags: see the class.
+   * The events are recorded with `context` (none without, nor for a repository with immutable-tag rules).
+   */
+  async delete(repository: string, reference: string, signal?: AbortSignal, context?: EventContext): Promise<void> {
     const policy = this.policy.current;
     const ref = await this.lookupReference(repository, reference, signal);
     let deleted: boolean;
     if (ref.kind === 'tag') {
       const current = policy.isImmutable(repository, ref.tag) ? await this.meta.getTag(repository, ref.tag, signal) : undefined;
       if (current !== undefined) throw immutableError(repository, ref.tag, current);
-      deleted = await this.meta.deleteTag(repository, ref.tag, signal);
+      deleted = await this.meta.deleteTag(repository, ref.tag, signal, context);
     } else {
       deleted = policy.hasImmutableTags(repository)
         ? await this.deleteGuarded(policy, repository, ref.digest, signal)
-        : await this.meta.deleteManifest(repository, ref.digest, signal);
+        : await this.meta.deleteManifest(repository, ref.digest, signal, context);
     }
     if (!deleted) throw await this.unknown(repository, reference, signal);
   }

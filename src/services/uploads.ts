@@ -29,7 +29,7 @@ import { RegistryError } from '../oci/errors.js';
 import { parseDigest } from '../oci/digest.js';
 import type { RegistryLimits } from '../limits.js';
 import type { BlobStore, BlobWriter } from '../storage/blob/types.js';
-import { type MetadataStore, type UploadSession } from '../storage/meta/types.js';
+import { type EventContext, type MetadataStore, type UploadSession } from '../storage/meta/types.js';
 import { ConcurrentWriteError, DigestMismatchError } from '../storage/errors.js';
 
 /** Bytes of a request body, with what the client announced about them. */
@@ -40,6 +40,8 @@ export interface ChunkInput {
   /** Parsed Content-Range, when sent: inclusive start and end. */
   readonly range?: { readonly start: number; readonly end: number };
   readonly signal?: AbortSignal;
+  /** Who uploads: a link that creates the repository records repository.created with it. */
+  readonly context?: EventContext;
 }
 
 export interface UploadState {
@@ -145,7 +147,7 @@ export class UploadService {
         await this.appendTo(writer, chunk);
         await this.withReservation(digest, id, true, chunk.signal, async () => {
           const info = await writer.commit(digest, chunk.signal);
-          await this.meta.linkBlob(repository, { digest, size: info.size }, this.now(), chunk.signal);
+          await this.meta.linkBlob(repository, { digest, size: info.size }, this.now(), chunk.signal, chunk.context);
         });
         return digest;
       } catch (err) {
@@ -159,15 +161,16 @@ export class UploadService {
 
   /**
    * Cross-repository mount (end-11): links `digest` from `from` into
-   * `repository`. Resolves false when `from` does not hold the blob.
+   * `repository`. Resolves false when `from` does not hold the blob. With
+   * `context`, records blob.mounted (and repository.created).
    */
-  async mount(repository: string, digest: string, from: string, signal?: AbortSignal): Promise<boolean> {
+  async mount(repository: string, digest: string, from: string, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     parseDigest(digest);
     // A digest marked for deletion is linked nowhere, so `from` does not hold it: no need to wait.
     const mounted = await this.withReservation(digest, randomUUID(), false, signal, async () => {
       const link = await this.meta.getBlobLink(from, digest, signal);
       if (!link || !(await this.blobs.stat(digest, signal))) return false;
-      await this.meta.linkBlob(repository, link, this.now(), signal);
+      await this.meta.linkBlob(repository, link, this.now(), signal, context && { ...context, mountedFrom: from });
       return true;
     });
     return mounted === true;
@@ -222,7 +225,7 @@ export class UploadService {
           throw err;
         }
         this.writers.delete(id);
-        await this.meta.linkBlob(repository, { digest, size }, this.now(), chunk.signal);
+        await this.meta.linkBlob(repository, { digest, size }, this.now(), chunk.signal, chunk.context);
       });
       await this.meta.deleteUpload(id, chunk.signal);
       this.forget(id);
