@@ -19,6 +19,8 @@ export interface WebhookReceiver {
   readonly received: ReceivedRequest[];
   /** What POSTs are answered with (default 204). */
   status: number;
+  /** Wait this long before answering (default 0): a slow receiver. */
+  delayMs: number;
   /** Resolves once `done(received)` holds; rejects after `timeoutMs`. */
   waitFor(done: (received: readonly ReceivedRequest[]) => boolean, timeoutMs?: number): Promise<void>;
   close(): Promise<void>;
@@ -26,7 +28,7 @@ export interface WebhookReceiver {
 
 export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   const received: ReceivedRequest[] = [];
-  const state = { status: 204 };
+  const state = { status: 204, delayMs: 0 };
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -35,7 +37,8 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
         const body = Buffer.concat(chunks).toString('utf8');
         received.push({ path: req.url ?? '/', headers: req.headers, body, json: JSON.parse(body) as Record<string, unknown> });
       }
-      res.writeHead(state.status).end();
+      const status = state.status;
+      setTimeout(() => res.writeHead(status).end(), state.delayMs);
     });
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -48,6 +51,12 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
     },
     set status(s: number) {
       state.status = s;
+    },
+    get delayMs() {
+      return state.delayMs;
+    },
+    set delayMs(ms: number) {
+      state.delayMs = ms;
     },
     async waitFor(done, timeoutMs = 30_000) {
       const deadline = Date.now() + timeoutMs;
