@@ -34,7 +34,7 @@ import { Live } from './live.js';
 import type { EventDelivery } from './services/events/delivery.js';
 import { DeadLetters } from './services/events/dead-letters.js';
 import { eventAdminRoutes } from './http/admin-events.js';
-import { collectionEvent } from './storage/meta/events.js';
+import { collectionEvent } from './storage/meta/event-records.js';
 
 export interface RegistryOptions {
   readonly blobStore: BlobStore;

@@ -6,7 +6,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { MetadataStore, OutboxEntry, RegistryEvent } from '../../src/storage/meta/types.js';
-import { collectionEvent } from '../../src/storage/meta/events.js';
+import { collectionEvent } from '../../src/storage/meta/event-records.js';
 import { blob, manifest, NOW } from './metadata-fixtures.js';
 
 const CTX = { actor: 'alice', requestId: 'req-1', address: '192.0.2.7' };

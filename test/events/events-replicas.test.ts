@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { openPostgresMetadataStore } from '../../src/postgres.js';
-import { collectionEvent } from '../../src/storage/meta/events.js';
+import { collectionEvent } from '../../src/storage/meta/event-records.js';
 import { postgresUnavailable, startPostgres } from '../../support/postgres.js';
 import { startServer } from '../../support/server-process.js';
 import { startWebhookReceiver } from '../../support/webhook-receiver.js';

@@ -23,7 +23,8 @@ import type {
 } from '../types.js';
 import { MemoryBlobLifecycle } from './lifecycle.js';
 import { MemoryOutbox } from './outbox.js';
-import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents, type ClaimOptions, type EventContext, type EventFailure, type OutboxEntry, type RegistryEvent } from '../events.js';
+import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
+import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
 import { compareBytes, countBlobRefs, removeManifest, SortedKeys, type Repository, type StoredManifest, type TagEntry } from './schema.js';
 
 export class MemoryMetadataStore implements MetadataStore {

@@ -63,7 +63,8 @@ import { runAbortable, unavailableReason } from './run.js';
 import { DatabaseClock } from './clock.js';
 import { StorageFullError, StoreUnavailableError } from '../../errors.js';
 import { appendEventsTx, createRepositoryTx, manifestFactsTx, toEntries, type OutboxRow } from './outbox.js';
-import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents, type ClaimOptions, type EventContext, type EventFailure, type OutboxEntry, type RegistryEvent } from '../events.js';
+import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
+import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
 
 /**
  * pg.Pool settings (`connectionString` or host/user/..., `max`: pool size, default 10;

@@ -29,7 +29,8 @@ import { SQL, migrate, type Statements } from './schema.js';
 import { sqliteBlobLifecycle, type SqliteBlobLifecycle } from './lifecycle.js';
 import { StorageFullError, StoreUnavailableError } from '../../errors.js';
 import { sqliteOutbox, type SqliteOutbox } from './outbox.js';
-import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents, type ClaimOptions, type EventContext, type EventFailure, type OutboxEntry, type RegistryEvent } from '../events.js';
+import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
+import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
 
 /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
