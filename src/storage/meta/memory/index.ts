@@ -4,6 +4,7 @@
  * atomic with respect to every other call. Stored manifest bytes are copies:
  * callers cannot alter them through the input or the returned record.
  */
+import type { Digest } from '../../../oci/digest.js';
 import type {
   BlobLink,
   BlobRef,
@@ -28,7 +29,7 @@ export class MemoryMetadataStore implements MetadataStore {
   readonly #repos = new Map<string, Repository>();
   readonly #repoNames = new SortedKeys();
   /** digest -> repositories linking it: whether a digest is linked anywhere (BlobLifecycle) */
-  readonly #linksByDigest = new Map<string, Set<string>>();
+  readonly #linksByDigest = new Map<Digest, Set<string>>();
   readonly #uploads = new Map<string, UploadSession>();
   readonly #lifecycle = new MemoryBlobLifecycle((digest) => this.#linksByDigest.has(digest));
   #closed = false;
@@ -83,13 +84,13 @@ export class MemoryMetadataStore implements MetadataStore {
     repos.add(repository);
   }
 
-  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined> {
+  async getBlobLink(repository: string, digest: Digest, signal?: AbortSignal): Promise<BlobLink | undefined> {
     this.#enter(signal);
     const link = this.#repos.get(repository)?.links.get(digest);
     return link === undefined ? undefined : { ...link };
   }
 
-  async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  async unlinkBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     if (repo === undefined || !repo.links.has(digest)) return false;
@@ -98,7 +99,7 @@ export class MemoryMetadataStore implements MetadataStore {
   }
 
   /** Removes a link, setting the digest's last_used to at least `used`. */
-  #unlink(repository: string, repo: Repository, digest: string, used: number): void {
+  #unlink(repository: string, repo: Repository, digest: Digest, used: number): void {
     repo.links.delete(digest);
     repo.linkDigests.delete(digest);
     const repos = this.#linksByDigest.get(digest);
@@ -107,7 +108,7 @@ export class MemoryMetadataStore implements MetadataStore {
     this.#lifecycle.touch(digest, used);
   }
 
-  async touchBlobLink(repository: string, digest: string, now: number, signal?: AbortSignal): Promise<boolean> {
+  async touchBlobLink(repository: string, digest: Digest, now: number, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     const link = repo?.links.get(digest);
@@ -133,7 +134,7 @@ export class MemoryMetadataStore implements MetadataStore {
     return out;
   }
 
-  async unlinkBlobIf(repository: string, digest: string, c: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
+  async unlinkBlobIf(repository: string, digest: Digest, c: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     const link = repo?.links.get(digest);
@@ -210,7 +211,7 @@ export class MemoryMetadataStore implements MetadataStore {
     return { ok: true };
   }
 
-  async getManifest(repository: string, digest: string, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
+  async getManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
     this.#enter(signal);
     const stored = this.#repos.get(repository)?.manifests.get(digest);
     if (stored === undefined) return undefined;
@@ -222,7 +223,7 @@ export class MemoryMetadataStore implements MetadataStore {
     };
   }
 
-  async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     const stored = repo === undefined ? undefined : removeManifest(repo, digest);
@@ -231,17 +232,17 @@ export class MemoryMetadataStore implements MetadataStore {
     return true;
   }
 
-  #use(repo: Repository, digest: string, now: number): void {
+  #use(repo: Repository, digest: Digest, now: number): void {
     const stored = repo.manifests.get(digest);
     if (stored !== undefined) stored.usedAt = Math.max(stored.usedAt, now);
   }
 
-  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
+  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<Digest[]> {
     this.#enter(signal);
     return this.#repos.get(repository)?.manifestDigests.page(page) ?? [];
   }
 
-  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined> {
+  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<Digest | undefined> {
     this.#enter(signal);
     return this.#repos.get(repository)?.tags.get(tag)?.digest;
   }
@@ -274,7 +275,7 @@ export class MemoryMetadataStore implements MetadataStore {
     return true;
   }
 
-  async deleteManifestIf(repository: string, digest: string, c: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifestIf(repository: string, digest: Digest, c: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     const stored = repo?.manifests.get(digest);
@@ -296,7 +297,7 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#repos.get(repository)?.tagNames.page(page) ?? [];
   }
 
-  async listReferrers(repository: string, subject: string, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
+  async listReferrers(repository: string, subject: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     const digests = [...(repo?.referrers.get(subject) ?? [])].sort(compareBytes);
@@ -372,22 +373,22 @@ export class MemoryMetadataStore implements MetadataStore {
       .map((s) => ({ ...s }));
   }
 
-  async reserveBlob(digest: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+  async reserveBlob(digest: Digest, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return this.#lifecycle.reserve(digest, holder, now, ttlMs);
   }
 
-  async releaseBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+  async releaseBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
     this.#lifecycle.release(digest, holder);
   }
 
-  async markBlobForDeletion(digest: string, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
+  async markBlobForDeletion(digest: Digest, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return this.#lifecycle.mark(digest, holder, options);
   }
 
-  async unmarkBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+  async unmarkBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
     this.#lifecycle.unmark(digest, holder);
   }

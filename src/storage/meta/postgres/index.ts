@@ -39,6 +39,7 @@
  * (its connection is then discarded).
  */
 import pg from 'pg';
+import type { Digest } from '../../../oci/digest.js';
 import type {
   BlobLink,
   BlobRef,
@@ -162,11 +163,11 @@ export class PostgresMetadataStore implements MetadataStore {
     await this.#write(signal, 'linkBlob', [repository, blob.digest, blob.size, now]);
   }
 
-  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined> {
+  async getBlobLink(repository: string, digest: Digest, signal?: AbortSignal): Promise<BlobLink | undefined> {
     return this.#one<BlobLink>(signal, 'getBlobLink', [repository, digest]);
   }
 
-  async touchBlobLink(repository: string, digest: string, now: number, signal?: AbortSignal): Promise<boolean> {
+  async touchBlobLink(repository: string, digest: Digest, now: number, signal?: AbortSignal): Promise<boolean> {
     // 0 rows also when the receipt is newer already: then the link exists.
     return (await this.#write(signal, 'touchBlobLink', [repository, digest, now])) > 0 || (await this.#one<{ found: boolean }>(signal, 'blobLinkedIn', [repository, digest]))?.found === true;
   }
@@ -176,11 +177,11 @@ export class PostgresMetadataStore implements MetadataStore {
     return this.#rows<BlobLink>(signal, 'listReclaimableBlobLinks', [repository, page.last ?? '', touchedBefore, Math.floor(page.limit)]);
   }
 
-  async unlinkBlobIf(repository: string, digest: string, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
+  async unlinkBlobIf(repository: string, digest: Digest, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
     return this.#transaction(signal, (query) => unlinkIfTx(query, repository, digest, conditions));
   }
 
-  async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  async unlinkBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     return (await this.#write(signal, 'unlinkBlob', [repository, digest, this.clock()])) > 0;
   }
 
@@ -196,7 +197,7 @@ export class PostgresMetadataStore implements MetadataStore {
     return this.#transaction(signal, async (query): Promise<PutManifestResult> => {
       for (const tag of tags.filter((t) => immutable.has(t))) {
         // Refused early, before the references (as the other stores); setTagTx checks again under the lock.
-        const current = (await query<{ digest: string }>('getTag', [repository, tag])).rows[0]?.digest;
+        const current = (await query<{ digest: Digest }>('getTag', [repository, tag])).rows[0]?.digest;
         if (current !== undefined && current !== digest) return { ok: false, missing: [], tagTaken: { tag, digest: current } };
       }
       const missing: MissingReference[] = [];
@@ -233,26 +234,26 @@ export class PostgresMetadataStore implements MetadataStore {
     }, (result) => result.ok); // a refused put writes nothing: the manifest row of a tag taken is rolled back
   }
 
-  async getManifest(repository: string, digest: string, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
+  async getManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
     type Row = Nullable<Omit<ManifestRecord, 'repository' | 'digest'>, 'subject' | 'artifactType' | 'annotations'>;
     const row = await this.#one<Row>(signal, 'getManifest', [repository, digest]);
     return row === undefined ? undefined : { repository, digest, ...withoutNulls(row) };
   }
 
-  async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     return (await this.#write(signal, 'deleteManifest', [repository, digest])) > 0;
   }
 
-  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined> {
-    return (await this.#one<{ digest: string }>(signal, 'getTag', [repository, tag]))?.digest;
+  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<Digest | undefined> {
+    return (await this.#one<{ digest: Digest }>(signal, 'getTag', [repository, tag]))?.digest;
   }
 
   async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
     return this.#transaction(signal, (query) => deleteTagTx(query, repository, tag, this.clock()));
   }
 
-  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
-    const rows = await this.#page<{ digest: string }>(signal, page, 'listManifests', 'listManifestsAfter', [repository]);
+  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<Digest[]> {
+    const rows = await this.#page<{ digest: Digest }>(signal, page, 'listManifests', 'listManifestsAfter', [repository]);
     return rows.map((r) => r.digest);
   }
 
@@ -261,7 +262,7 @@ export class PostgresMetadataStore implements MetadataStore {
     return rows.map((r) => r.tag);
   }
 
-  async listReferrers(repository: string, subject: string, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
+  async listReferrers(repository: string, subject: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
     type Row = Nullable<ReferrerRecord, 'artifactType' | 'annotations'>;
     const rows = await (artifactType === undefined
       ? this.#rows<Row>(signal, 'listReferrers', [repository, subject])
@@ -306,21 +307,21 @@ export class PostgresMetadataStore implements MetadataStore {
     return (await this.#one<StoreStats>(signal, 'stats', [])) as StoreStats;
   }
 
-  async reserveBlob(digest: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+  async reserveBlob(digest: Digest, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
     return this.#transaction(signal, (query) => reserveTx(query, digest, holder, now, ttlMs));
   }
 
-  async releaseBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+  async releaseBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void> {
     await this.#write(signal, 'releaseBlob', [digest, holder]);
   }
 
-  async markBlobForDeletion(digest: string, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
+  async markBlobForDeletion(digest: Digest, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
     // A linked or referenced digest (most of them) is refused without a transaction or lock.
     if (await this.#withClient(signal, true, (query) => inUse(query, digest))) return false;
     return this.#transaction(signal, (query) => markTx(query, digest, holder, options), options.dryRun !== true);
   }
 
-  async unmarkBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+  async unmarkBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void> {
     await this.#transaction(signal, (query) => unmarkTx(query, digest, holder));
   }
 
@@ -328,11 +329,11 @@ export class PostgresMetadataStore implements MetadataStore {
     return this.#page<TagRecord>(signal, page, 'listTagRecords', 'listTagRecordsAfter', [repository]);
   }
 
-  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: string; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
+  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
     return (await this.#write(signal, 'deleteTagIf', [repository, tag, expected.digest, expected.updatedAt])) > 0;
   }
 
-  async deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
     return this.#transaction(signal, (query) => deleteManifestIfTx(query, repository, digest, conditions), conditions.dryRun !== true);
   }
 

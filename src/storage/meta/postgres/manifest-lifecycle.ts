@@ -25,14 +25,15 @@
  * COMMITTED re-evaluates the condition on the newest row version after
  * waiting for its lock, so the check and the write are one atomic step.
  */
+import type { Digest } from '../../../oci/digest.js';
 import type { ManifestDeleteConditions } from '../types.js';
 import { found, type TxQuery } from './schema.js';
 
 /** Rounds of read-then-conditional-write before giving up (each lost round means another writer committed). */
 const TAG_ATTEMPTS = 100;
 
-async function currentTag(query: TxQuery, repository: string, tag: string): Promise<string | undefined> {
-  return (await query<{ digest: string }>('getTag', [repository, tag])).rows[0]?.digest;
+async function currentTag(query: TxQuery, repository: string, tag: string): Promise<Digest | undefined> {
+  return (await query<{ digest: Digest }>('getTag', [repository, tag])).rows[0]?.digest;
 }
 
 function contended(what: string): Error {
@@ -48,7 +49,7 @@ function contended(what: string): Error {
  * manifest stamped may not be the one it finally left (that one is stamped on
  * the next round): a use recorded in excess, which only delays retention.
  */
-export async function setTagTx(query: TxQuery, repository: string, tag: string, digest: string, now: number, immutable: boolean): Promise<string | undefined> {
+export async function setTagTx(query: TxQuery, repository: string, tag: string, digest: Digest, now: number, immutable: boolean): Promise<Digest | undefined> {
   for (let attempt = 0; attempt < TAG_ATTEMPTS; attempt++) {
     const current = await currentTag(query, repository, tag);
     if (current === undefined) {
@@ -84,9 +85,9 @@ export async function deleteTagTx(query: TxQuery, repository: string, tag: strin
  * see. Blob links stay (receipts: unlinkBlobIf removes them). A dry run takes
  * no lock, writes nothing and is rolled back by the caller.
  */
-export async function deleteManifestIfTx(query: TxQuery, repository: string, digest: string, c: ManifestDeleteConditions): Promise<boolean> {
+export async function deleteManifestIfTx(query: TxQuery, repository: string, digest: Digest, c: ManifestDeleteConditions): Promise<boolean> {
   const write = c.dryRun !== true;
-  const row = (await query<{ subject: string | null; usedAt: number }>(write ? 'lockManifestUse' : 'manifestUse', [repository, digest])).rows[0];
+  const row = (await query<{ subject: Digest | null; usedAt: number }>(write ? 'lockManifestUse' : 'manifestUse', [repository, digest])).rows[0];
   if (row === undefined) return false;
   if (c.untagged === true && (await found(query, 'manifestTagged', [repository, digest]))) return false;
   if (c.unreferenced === true && (await found(query, 'manifestReferenced', [repository, digest]))) return false;

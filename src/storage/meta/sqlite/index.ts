@@ -8,6 +8,7 @@
  * one refused for a lock held too long or an I/O error, StoreUnavailableError.
  */
 import Database from 'better-sqlite3';
+import type { Digest } from '../../../oci/digest.js';
 import type {
   BlobLink,
   BlobRef,
@@ -37,14 +38,14 @@ interface ManifestRow {
   media_type: string;
   bytes: Buffer;
   size: number;
-  subject: string | null;
+  subject: Digest | null;
   artifact_type: string | null;
   annotations: string | null;
   created_at: number;
 }
 
 interface ReferrerRow {
-  digest: string;
+  digest: Digest;
   media_type: string;
   size: number;
   artifact_type: string | null;
@@ -73,9 +74,9 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #db: Database.Database;
   readonly #stmt: Statements;
   readonly #putManifest: (input: PutManifestInput) => PutManifestResult;
-  readonly #deleteManifest: (repository: string, digest: string) => boolean;
+  readonly #deleteManifest: (repository: string, digest: Digest) => boolean;
   readonly #linkBlob: (repository: string, blob: BlobRef, now: number) => void;
-  readonly #unlinkBlob: (repository: string, digest: string, now: number) => boolean;
+  readonly #unlinkBlob: (repository: string, digest: Digest, now: number) => boolean;
   readonly #lifecycle: SqliteBlobLifecycle;
 
   /** See openSqliteMetadataStore. */
@@ -104,13 +105,13 @@ export class SqliteMetadataStore implements MetadataStore {
       this.#stmt.linkBlob.run(repository, blob.digest, blob.size, now, now);
       this.#stmt.touchBlob.run(blob.digest, now);
     }).immediate;
-    this.#unlinkBlob = db.transaction((repository: string, digest: string, now: number) => {
+    this.#unlinkBlob = db.transaction((repository: string, digest: Digest, now: number) => {
       const removed = this.#stmt.unlinkBlob.run(repository, digest).changes > 0;
       if (removed) this.#stmt.touchBlob.run(digest, now);
       return removed;
     }).immediate;
     this.#lifecycle = sqliteBlobLifecycle(db, this.#stmt);
-    this.#deleteManifest = db.transaction((repository: string, digest: string) => {
+    this.#deleteManifest = db.transaction((repository: string, digest: Digest) => {
       this.#stmt.deleteTagsOf.run(repository, digest);
       this.#stmt.deleteRefsOf.run(repository, digest);
       return this.#stmt.deleteManifest.run(repository, digest).changes > 0;
@@ -142,13 +143,13 @@ export class SqliteMetadataStore implements MetadataStore {
     writing(() => this.#linkBlob(repository, blob, now));
   }
 
-  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined> {
+  async getBlobLink(repository: string, digest: Digest, signal?: AbortSignal): Promise<BlobLink | undefined> {
     this.#enter(signal);
     const row = this.#stmt.getBlobLink.get(repository, digest) as LinkRow | undefined;
     return row === undefined ? undefined : toLink(row);
   }
 
-  async touchBlobLink(repository: string, digest: string, now: number, signal?: AbortSignal): Promise<boolean> {
+  async touchBlobLink(repository: string, digest: Digest, now: number, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#stmt.touchBlobLink.run(now, repository, digest).changes > 0);
   }
@@ -160,12 +161,12 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.#stmt.listReclaimableBlobLinks.all(repository, page.last ?? '', touchedBefore, limit) as LinkRow[]).map(toLink);
   }
 
-  async unlinkBlobIf(repository: string, digest: string, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
+  async unlinkBlobIf(repository: string, digest: Digest, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#lifecycle.unlinkBlobIf(repository, digest, conditions));
   }
 
-  async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  async unlinkBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#unlinkBlob(repository, digest, this.clock()));
   }
@@ -188,7 +189,7 @@ export class SqliteMetadataStore implements MetadataStore {
   #putManifestTx(input: PutManifestInput): PutManifestResult {
     const { repository, digest } = input;
     const tags = [...new Set(input.tags ?? [])];
-    const currentOf = (tag: string) => (this.#stmt.getTag.get(repository, tag) as { digest: string } | undefined)?.digest;
+    const currentOf = (tag: string) => (this.#stmt.getTag.get(repository, tag) as { digest: Digest } | undefined)?.digest;
     for (const tag of input.immutableTags ?? []) {
       const current = tags.includes(tag) ? currentOf(tag) : undefined;
       if (current !== undefined && current !== digest) return { ok: false, missing: [], tagTaken: { tag, digest: current } };
@@ -231,7 +232,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return { ok: true };
   }
 
-  async getManifest(repository: string, digest: string, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
+  async getManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
     this.#enter(signal);
     const row = this.#stmt.getManifest.get(repository, digest) as ManifestRow | undefined;
     if (row === undefined) return undefined;
@@ -248,24 +249,24 @@ export class SqliteMetadataStore implements MetadataStore {
     };
   }
 
-  async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#deleteManifest(repository, digest));
   }
 
-  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
+  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<Digest[]> {
     this.#enter(signal);
     const limit = pageLimit(page);
     if (limit === 0) return [];
     const rows = (page.last === undefined
       ? this.#stmt.listManifests.all(repository, limit)
-      : this.#stmt.listManifestsAfter.all(repository, page.last, limit)) as { digest: string }[];
+      : this.#stmt.listManifestsAfter.all(repository, page.last, limit)) as { digest: Digest }[];
     return rows.map((r) => r.digest);
   }
 
-  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined> {
+  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<Digest | undefined> {
     this.#enter(signal);
-    return (this.#stmt.getTag.get(repository, tag) as { digest: string } | undefined)?.digest;
+    return (this.#stmt.getTag.get(repository, tag) as { digest: Digest } | undefined)?.digest;
   }
 
   async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
@@ -283,7 +284,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return rows.map((r) => r.tag);
   }
 
-  async listReferrers(repository: string, subject: string, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
+  async listReferrers(repository: string, subject: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
     this.#enter(signal);
     const rows = (artifactType === undefined
       ? this.#stmt.listReferrers.all(repository, subject)
@@ -335,22 +336,22 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.#stmt.listIdleUploads.all(before, n) as UploadRow[]).map(toSession);
   }
 
-  async reserveBlob(digest: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+  async reserveBlob(digest: Digest, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#lifecycle.reserve(digest, holder, now, ttlMs));
   }
 
-  async releaseBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+  async releaseBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
     writing(() => this.#lifecycle.release(digest, holder));
   }
 
-  async markBlobForDeletion(digest: string, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
+  async markBlobForDeletion(digest: Digest, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#lifecycle.mark(digest, holder, options));
   }
 
-  async unmarkBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+  async unmarkBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
     writing(() => this.#lifecycle.unmark(digest, holder));
   }
@@ -361,16 +362,16 @@ export class SqliteMetadataStore implements MetadataStore {
     if (limit === 0) return [];
     const rows = (page.last === undefined
       ? this.#stmt.listTagRecords.all(repository, limit)
-      : this.#stmt.listTagRecordsAfter.all(repository, page.last, limit)) as { tag: string; digest: string; updated_at: number }[];
+      : this.#stmt.listTagRecordsAfter.all(repository, page.last, limit)) as { tag: string; digest: Digest; updated_at: number }[];
     return rows.map((r) => ({ tag: r.tag, digest: r.digest, updatedAt: r.updated_at }));
   }
 
-  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: string; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
+  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#stmt.deleteTagIf.run(repository, tag, expected.digest, expected.updatedAt).changes > 0);
   }
 
-  async deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#lifecycle.deleteManifestIf(repository, digest, conditions, this.clock()));
   }
@@ -423,7 +424,7 @@ function pageLimit(page: PageOptions): number {
 }
 
 interface LinkRow {
-  digest: string;
+  digest: Digest;
   size: number;
   touched_at: number;
 }
