@@ -23,7 +23,7 @@ export interface Page {
 export interface ReferrersIndex {
   readonly schemaVersion: 2;
   readonly mediaType: typeof MediaType.OciIndex;
-  readonly manifests: Array<{ mediaType: string; digest: string; size: number; artifactType?: string; annotations?: Readonly<Record<string, string>> }>;
+  readonly manifests: Array<{ mediaType: string; digest: Digest; size: number; artifactType?: string; annotations?: Readonly<Record<string, string>> }>;
 }
 
 export class ListingService {

@@ -19,7 +19,7 @@ export interface PutManifestOptions {
 }
 
 export interface PutManifestOutcome {
-  readonly digest: string;
+  readonly digest: Digest;
   readonly subject?: string;
   /** The tags now pointing at the manifest: the reference's, or those of PutManifestOptions.tags. */
   readonly tags: readonly string[];
@@ -178,6 +178,6 @@ export class ManifestService {
   }
 }
 
-function immutableError(repository: string, tag: string, digest: string, consequence = 'it cannot be moved or deleted'): RegistryError {
+function immutableError(repository: string, tag: string, digest: Digest, consequence = 'it cannot be moved or deleted'): RegistryError {
   return new RegistryError('TAG_IMMUTABLE', `tag ${tag} of repository ${repository} is immutable (it points at ${digest}): ${consequence}`);
 }

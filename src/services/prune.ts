@@ -39,13 +39,13 @@ export interface PruneReport {
   readonly tagsRemoved: number;
   readonly manifestsRemoved: number;
   /** The removed tags (dry run: that would be removed), at most listLimit. */
-  readonly tags: ReadonlyArray<{ readonly repository: string; readonly tag: string; readonly digest: string }>;
+  readonly tags: ReadonlyArray<{ readonly repository: string; readonly tag: string; readonly digest: Digest }>;
   /**
    * The removed manifests, at most listLimit. A dry run lists those removable
    * now, and the manifests retention would leave untagged; the children and
    * referrers that a real run removes with them are not listed.
    */
-  readonly manifests: ReadonlyArray<{ readonly repository: string; readonly digest: string; readonly reason: PruneReason }>;
+  readonly manifests: ReadonlyArray<{ readonly repository: string; readonly digest: Digest; readonly reason: PruneReason }>;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -62,7 +62,7 @@ export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy,
     tags: [],
     manifests: [],
   };
-  const removedManifest = (repository: string, digest: string, reason: PruneReason) => {
+  const removedManifest = (repository: string, digest: Digest, reason: PruneReason) => {
     report.manifestsRemoved++;
     if (report.manifests.length < limit) report.manifests.push({ repository, digest, reason });
   };

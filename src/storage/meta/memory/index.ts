@@ -14,7 +14,6 @@ import type {
   MarkBlobOptions,
   ManifestRecord,
   MetadataStore,
-  MissingReference,
   PageOptions,
   PutManifestInput,
   PutManifestResult,
@@ -23,7 +22,8 @@ import type {
   StoreStats,
 } from '../types.js';
 import { MemoryBlobLifecycle } from './lifecycle.js';
-import { compareBytes, countBlobRefs, removeManifest, SortedKeys, type Repository, type StoredManifest, type TagEntry } from './schema.js';
+import { deleteManifestIf, putManifest, useManifest } from './manifests.js';
+import { compareBytes, removeManifest, SortedKeys, type Repository, type TagEntry } from './schema.js';
 
 export class MemoryMetadataStore implements MetadataStore {
   readonly #repos = new Map<string, Repository>();
@@ -156,59 +156,7 @@ export class MemoryMetadataStore implements MetadataStore {
 
   async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
     this.#enter(signal);
-    const existing = this.#repos.get(input.repository);
-    const tags = [...new Set(input.tags ?? [])];
-    for (const tag of input.immutableTags ?? []) {
-      const current = existing?.tags.get(tag)?.digest;
-      if (current !== undefined && current !== input.digest && tags.includes(tag)) return { ok: false, missing: [], tagTaken: { tag, digest: current } };
-    }
-    const missing: MissingReference[] = [];
-    const seen = new Set<string>();
-    const check = (kind: 'blob' | 'manifest', ref: BlobRef): void => {
-      const key = `${kind} ${ref.digest} ${ref.size}`;
-      if (seen.has(key)) return;
-      seen.add(key);
-      const actual = kind === 'blob' ? existing?.links.get(ref.digest)?.size : existing?.manifests.get(ref.digest)?.record.size;
-      if (actual === undefined) missing.push({ digest: ref.digest, kind, expectedSize: ref.size });
-      else if (actual !== ref.size) missing.push({ digest: ref.digest, kind, expectedSize: ref.size, actualSize: actual });
-    };
-    for (const ref of input.blobs) check('blob', ref);
-    for (const ref of input.manifests) check('manifest', ref);
-    if (missing.length > 0) return { ok: false, missing };
-
-    const repo = this.#repo(input.repository);
-    if (!repo.manifests.has(input.digest)) {
-      const bytes = Uint8Array.from(input.bytes);
-      const record: ManifestRecord = {
-        repository: input.repository,
-        digest: input.digest,
-        mediaType: input.mediaType,
-        bytes,
-        size: bytes.byteLength,
-        ...(input.subject === undefined ? {} : { subject: input.subject }),
-        ...(input.artifactType === undefined ? {} : { artifactType: input.artifactType }),
-        ...(input.annotations === undefined ? {} : { annotations: { ...input.annotations } }),
-        createdAt: input.now,
-      };
-      const stored: StoredManifest = { record, blobs: input.blobs.map((b) => b.digest), manifests: input.manifests.map((m) => m.digest), usedAt: input.now };
-      repo.manifests.set(input.digest, stored);
-      countBlobRefs(repo, stored.blobs, 1);
-      this.#lifecycle.countRefs([...stored.blobs, ...stored.manifests], 1);
-      repo.manifestDigests.add(input.digest);
-      if (input.subject !== undefined) {
-        let set = repo.referrers.get(input.subject);
-        if (set === undefined) repo.referrers.set(input.subject, (set = new Set()));
-        set.add(input.digest);
-      }
-    }
-    this.#use(repo, input.digest, input.now);
-    for (const tag of tags) {
-      const current = repo.tags.get(tag)?.digest;
-      if (current === undefined) repo.tagNames.add(tag);
-      repo.tags.set(tag, { digest: input.digest, updatedAt: input.now });
-      if (current !== undefined && current !== input.digest) this.#use(repo, current, input.now);
-    }
-    return { ok: true };
+    return putManifest(this.#repos.get(input.repository), () => this.#repo(input.repository), this.#lifecycle, input);
   }
 
   async getManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
@@ -232,11 +180,6 @@ export class MemoryMetadataStore implements MetadataStore {
     return true;
   }
 
-  #use(repo: Repository, digest: Digest, now: number): void {
-    const stored = repo.manifests.get(digest);
-    if (stored !== undefined) stored.usedAt = Math.max(stored.usedAt, now);
-  }
-
   async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<Digest[]> {
     this.#enter(signal);
     return this.#repos.get(repository)?.manifestDigests.page(page) ?? [];
@@ -254,7 +197,7 @@ export class MemoryMetadataStore implements MetadataStore {
     if (repo === undefined || entry === undefined) return false;
     repo.tags.delete(tag);
     repo.tagNames.delete(tag);
-    this.#use(repo, entry.digest, this.clock());
+    useManifest(repo, entry.digest, this.clock());
     return true;
   }
 
@@ -265,7 +208,7 @@ export class MemoryMetadataStore implements MetadataStore {
     return repo.tagNames.page(page).map((tag) => ({ tag, ...(repo.tags.get(tag) as TagEntry) }));
   }
 
-  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: string; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
+  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     const entry = repo?.tags.get(tag);
@@ -277,19 +220,7 @@ export class MemoryMetadataStore implements MetadataStore {
 
   async deleteManifestIf(repository: string, digest: Digest, c: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    const repo = this.#repos.get(repository);
-    const stored = repo?.manifests.get(digest);
-    if (repo === undefined || stored === undefined) return false;
-    const others = [...repo.manifests.values()].filter((m) => m !== stored);
-    if (c.untagged === true && [...repo.tags.values()].some((t) => t.digest === digest)) return false;
-    if (c.unreferenced === true && others.some((m) => m.manifests.includes(digest))) return false;
-    if (c.usedBefore !== undefined && !(stored.usedAt < c.usedBefore)) return false;
-    const subject = stored.record.subject;
-    if (subject !== undefined && (c.referrers === 'keep' || (c.referrers === 'orphans' && repo.manifests.has(subject)))) return false;
-    if (c.dryRun === true) return true;
-    removeManifest(repo, digest);
-    this.#lifecycle.countRefs([...stored.blobs, ...stored.manifests], -1);
-    return true;
+    return deleteManifestIf(this.#repos.get(repository), digest, c, this.#lifecycle);
   }
 
   async listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {

@@ -5,22 +5,18 @@
  *
  * Concurrency: READ COMMITTED plus explicit row locks, no SERIALIZABLE (whose
  * serialization failures would need retry loops on every write):
- * - putManifest checks its references with SELECT ... FOR SHARE in the write
- *   transaction. A concurrent unlinkBlob/deleteManifest (a DELETE) of a checked
- *   row waits for our commit; one that committed first makes the row vanish
- *   from the locking read (READ COMMITTED re-checks a row it waited for), so
- *   the put reports it missing. A reference cannot go away between check and insert.
- * - The manifest insert locks an already stored row (ON CONFLICT DO UPDATE
- *   WHERE false), so a concurrent deleteManifest cannot remove it before the
- *   tag pointing at it is written. Locks are taken in the order references,
- *   manifest, then per tag (sorted) the manifest it leaves and the tag;
- *   deleteManifest locks manifest, then tags (cascade). A deadlock the server
- *   still detects is retried.
- * - ManifestLifecycle (manifest-lifecycle.ts): the tag writes of
+ * - putManifest (manifests.ts) checks its references FOR SHARE in its write
+ *   transaction and locks the manifest row it inserts or finds: a reference
+ *   cannot go away between check and insert, nor the manifest before its tag
+ *   is written. Locks are taken in the order references, manifest, then per
+ *   tag (sorted) the manifest it leaves and the tag; deleteManifest locks
+ *   manifest, then tags (cascade). A deadlock the server still detects is
+ *   retried.
+ * - ManifestLifecycle (manifests.ts): the tag writes of
  *   putManifest and deleteTag are conditional on the digest read before and
  *   stamp used_at of the manifest the tag leaves; deleteManifestIf locks the
- *   manifest FOR UPDATE (and the blob links it may unlink) before checking its
- *   conditions, in one transaction with the delete. An immutable tag taken
+ *   manifest FOR UPDATE before checking its conditions, in one transaction
+ *   with the delete. An immutable tag taken
  *   rolls the put back.
  * - deleteManifest is one DELETE whose ON DELETE CASCADE removes tags and
  *   referrer refs: atomic without an explicit transaction.
@@ -48,7 +44,6 @@ import type {
   MarkBlobOptions,
   ManifestRecord,
   MetadataStore,
-  MissingReference,
   PageOptions,
   PutManifestInput,
   PutManifestResult,
@@ -57,10 +52,10 @@ import type {
   TagRecord,
   UploadSession,
 } from '../types.js';
-import { migrate, statements, type StatementName, type TxQuery } from './schema.js';
+import { clampLimit, migrate, statements, withoutNulls, type Nullable, type StatementName, type TxQuery } from './schema.js';
 import { inUse, markTx, reserveTx, unlinkIfTx, unmarkTx } from './lifecycle.js';
-import { deleteManifestIfTx, deleteTagTx, setTagTx } from './manifest-lifecycle.js';
-import { runAbortable, unavailableReason } from './run.js';
+import { deleteManifestIfTx, deleteTagTx, putManifestTx } from './manifests.js';
+import { DEADLOCK, DISK_FULL, runAbortable, sqlState, UNIQUE_VIOLATION, unavailableReason } from './run.js';
 import { DatabaseClock } from './clock.js';
 import { StorageFullError, StoreUnavailableError } from '../../errors.js';
 
@@ -87,10 +82,6 @@ type TimedQuery = pg.QueryConfig & { readonly query_timeout: number };
 /** How the store is named in StoreUnavailableError. */
 const STORE = 'PostgreSQL metadata store';
 
-/** PostgreSQL SQLSTATEs the store reacts to. */
-const DISK_FULL = '53100';
-const UNIQUE_VIOLATION = '23505';
-const DEADLOCK = '40P01';
 const TX_ATTEMPTS = 3;
 /** The int8 type, read as a number: sizes, offsets, timestamps and counts stay below 2^53. */
 const INT8 = 20;
@@ -190,48 +181,8 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
-    const { repository, digest } = input;
-    // Sorted: concurrent puts of overlapping tag sets take the tag locks in one order.
-    const tags = [...new Set(input.tags ?? [])].sort();
-    const immutable = new Set(input.immutableTags ?? []);
-    return this.#transaction(signal, async (query): Promise<PutManifestResult> => {
-      for (const tag of tags.filter((t) => immutable.has(t))) {
-        // Refused early, before the references (as the other stores); setTagTx checks again under the lock.
-        const current = (await query<{ digest: Digest }>('getTag', [repository, tag])).rows[0]?.digest;
-        if (current !== undefined && current !== digest) return { ok: false, missing: [], tagTaken: { tag, digest: current } };
-      }
-      const missing: MissingReference[] = [];
-      const check = async (kind: 'blob' | 'manifest', refs: readonly BlobRef[]): Promise<void> => {
-        if (refs.length === 0) return;
-        const digests = [...new Set(refs.map((r) => r.digest))];
-        const locked = await query<BlobRef>(kind === 'blob' ? 'lockBlobLinks' : 'lockManifests', [repository, digests]);
-        const sizes = new Map(locked.rows.map((r) => [r.digest, r.size]));
-        const seen = new Set<string>();
-        for (const ref of refs) {
-          const key = `${ref.digest} ${ref.size}`;
-          if (seen.has(key)) continue;
-          seen.add(key);
-          const actual = sizes.get(ref.digest);
-          if (actual === undefined) missing.push({ digest: ref.digest, kind, expectedSize: ref.size });
-          else if (actual !== ref.size) missing.push({ digest: ref.digest, kind, expectedSize: ref.size, actualSize: actual });
-        }
-      };
-      await check('blob', input.blobs);
-      await check('manifest', input.manifests);
-      if (missing.length > 0) return { ok: false, missing };
-
-      const bytes = Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength);
-      const annotations = input.annotations === undefined ? null : JSON.stringify(input.annotations);
-      const { mediaType, subject = null, artifactType = null, now } = input;
-      await query('insertManifest', [repository, digest, mediaType, bytes, bytes.byteLength, subject, artifactType, annotations, now]);
-      const refs = [...input.blobs.map((b) => ['blob', b.digest]), ...input.manifests.map((m) => ['manifest', m.digest])];
-      if (refs.length > 0) await query('insertRefs', [repository, digest, refs.map((r) => r[0]), refs.map((r) => r[1])]);
-      for (const tag of tags) {
-        const taken = await setTagTx(query, repository, tag, digest, now, immutable.has(tag));
-        if (taken !== undefined) return { ok: false, missing: [], tagTaken: { tag, digest: taken } };
-      }
-      return { ok: true };
-    }, (result) => result.ok); // a refused put writes nothing: the manifest row of a tag taken is rolled back
+    // A refused put writes nothing: the manifest row of a tag taken is rolled back.
+    return this.#transaction(signal, (query) => putManifestTx(query, input), (result) => result.ok);
   }
 
   async getManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
@@ -434,24 +385,4 @@ export class PostgresMetadataStore implements MetadataStore {
       throw err;
     }
   }
-}
-
-/** A row type whose optional fields come back as SQL NULL. */
-type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: Exclude<T[P], undefined> | null };
-
-/** The row without its NULL fields: the port's optional fields are absent, not null. */
-type WithoutNulls<T> = { [K in keyof T as null extends T[K] ? never : K]: T[K] } & { [K in keyof T as null extends T[K] ? K : never]?: Exclude<T[K], null> };
-
-function withoutNulls<T extends object>(row: T): WithoutNulls<T> {
-  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) as WithoutNulls<T>;
-}
-
-function sqlState(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** A non-negative integer limit. */
-function clampLimit(limit: number): number {
-  return limit > 0 ? Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER) : 0;
 }

@@ -356,3 +356,18 @@ export type TxQuery = <R>(name: StatementName, values: unknown[]) => Promise<{ r
 export async function found(query: TxQuery, name: StatementName, values: unknown[]): Promise<boolean> {
   return (await query<{ found: boolean }>(name, values)).rows[0]?.found === true;
 }
+
+/** A row type whose optional fields come back as SQL NULL. */
+export type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: Exclude<T[P], undefined> | null };
+
+/** The row without its NULL fields: the port's optional fields are absent, not null. */
+type WithoutNulls<T> = { [K in keyof T as null extends T[K] ? never : K]: T[K] } & { [K in keyof T as null extends T[K] ? K : never]?: Exclude<T[K], null> };
+
+export function withoutNulls<T extends object>(row: T): WithoutNulls<T> {
+  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) as WithoutNulls<T>;
+}
+
+/** A non-negative integer limit. */
+export function clampLimit(limit: number): number {
+  return limit > 0 ? Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER) : 0;
+}

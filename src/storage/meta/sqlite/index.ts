@@ -18,7 +18,6 @@ import type {
   MarkBlobOptions,
   ManifestRecord,
   MetadataStore,
-  MissingReference,
   PageOptions,
   PutManifestInput,
   PutManifestResult,
@@ -26,39 +25,13 @@ import type {
   StoreStats,
   UploadSession,
 } from '../types.js';
-import { SQL, migrate, type Statements } from './schema.js';
+import { SQL, migrate, toLink, toSession, type LinkRow, type ManifestRow, type ReferrerRow, type Statements, type UploadRow } from './schema.js';
 import { sqliteBlobLifecycle, type SqliteBlobLifecycle } from './lifecycle.js';
+import { sqliteManifestWrites, type SqliteManifestWrites } from './manifests.js';
 import { StorageFullError, StoreUnavailableError } from '../../errors.js';
 
 /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
-
-
-interface ManifestRow {
-  media_type: string;
-  bytes: Buffer;
-  size: number;
-  subject: Digest | null;
-  artifact_type: string | null;
-  annotations: string | null;
-  created_at: number;
-}
-
-interface ReferrerRow {
-  digest: Digest;
-  media_type: string;
-  size: number;
-  artifact_type: string | null;
-  annotations: string | null;
-}
-
-interface UploadRow {
-  id: string;
-  repository: string;
-  offset: number;
-  created_at: number;
-  updated_at: number;
-}
 
 /**
  * Opens (creating when absent) the database at `path` and migrates its
@@ -73,11 +46,10 @@ export function openSqliteMetadataStore(path: string): SqliteMetadataStore {
 export class SqliteMetadataStore implements MetadataStore {
   readonly #db: Database.Database;
   readonly #stmt: Statements;
-  readonly #putManifest: (input: PutManifestInput) => PutManifestResult;
-  readonly #deleteManifest: (repository: string, digest: Digest) => boolean;
   readonly #linkBlob: (repository: string, blob: BlobRef, now: number) => void;
   readonly #unlinkBlob: (repository: string, digest: Digest, now: number) => boolean;
   readonly #lifecycle: SqliteBlobLifecycle;
+  readonly #manifests: SqliteManifestWrites;
 
   /** See openSqliteMetadataStore. */
   constructor(path: string) {
@@ -99,7 +71,6 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#db = db;
     // IMMEDIATE: take the write lock up front, so a read-then-write transaction
     // waits (busy_timeout) for another process instead of failing with SQLITE_BUSY.
-    this.#putManifest = db.transaction((input: PutManifestInput) => this.#putManifestTx(input)).immediate;
     this.#linkBlob = db.transaction((repository: string, blob: BlobRef, now: number) => {
       this.#stmt.insertRepository.run(repository, now);
       this.#stmt.linkBlob.run(repository, blob.digest, blob.size, now, now);
@@ -111,11 +82,7 @@ export class SqliteMetadataStore implements MetadataStore {
       return removed;
     }).immediate;
     this.#lifecycle = sqliteBlobLifecycle(db, this.#stmt);
-    this.#deleteManifest = db.transaction((repository: string, digest: Digest) => {
-      this.#stmt.deleteTagsOf.run(repository, digest);
-      this.#stmt.deleteRefsOf.run(repository, digest);
-      return this.#stmt.deleteManifest.run(repository, digest).changes > 0;
-    }).immediate;
+    this.#manifests = sqliteManifestWrites(db, this.#stmt);
   }
 
   #enter(signal: AbortSignal | undefined): void {
@@ -183,53 +150,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
     this.#enter(signal);
-    return writing(() => this.#putManifest(input));
-  }
-
-  #putManifestTx(input: PutManifestInput): PutManifestResult {
-    const { repository, digest } = input;
-    const tags = [...new Set(input.tags ?? [])];
-    const currentOf = (tag: string) => (this.#stmt.getTag.get(repository, tag) as { digest: Digest } | undefined)?.digest;
-    for (const tag of input.immutableTags ?? []) {
-      const current = tags.includes(tag) ? currentOf(tag) : undefined;
-      if (current !== undefined && current !== digest) return { ok: false, missing: [], tagTaken: { tag, digest: current } };
-    }
-    const missing: MissingReference[] = [];
-    const seen = new Set<string>();
-    const check = (kind: 'blob' | 'manifest', ref: BlobRef): void => {
-      const key = `${kind} ${ref.digest} ${ref.size}`;
-      if (seen.has(key)) return;
-      seen.add(key);
-      const stmt = kind === 'blob' ? this.#stmt.getBlobLink : this.#stmt.manifestSize;
-      const row = stmt.get(repository, ref.digest) as { size: number } | undefined;
-      if (row === undefined) missing.push({ digest: ref.digest, kind, expectedSize: ref.size });
-      else if (row.size !== ref.size) missing.push({ digest: ref.digest, kind, expectedSize: ref.size, actualSize: row.size });
-    };
-    for (const ref of input.blobs) check('blob', ref);
-    for (const ref of input.manifests) check('manifest', ref);
-    if (missing.length > 0) return { ok: false, missing };
-
-    this.#stmt.insertRepository.run(repository, input.now);
-    this.#stmt.insertManifest.run(
-      repository,
-      digest,
-      input.mediaType,
-      input.bytes,
-      input.bytes.byteLength,
-      input.subject ?? null,
-      input.artifactType ?? null,
-      input.annotations === undefined ? null : JSON.stringify(input.annotations),
-      input.now,
-    );
-    for (const ref of input.blobs) this.#stmt.insertRef.run(repository, digest, 'blob', ref.digest);
-    for (const ref of input.manifests) this.#stmt.insertRef.run(repository, digest, 'manifest', ref.digest);
-    this.#stmt.touchManifest.run(input.now, repository, digest);
-    for (const tag of tags) {
-      const current = currentOf(tag);
-      this.#stmt.upsertTag.run(repository, tag, digest, input.now);
-      if (current !== undefined && current !== digest) this.#stmt.touchManifest.run(input.now, repository, current);
-    }
-    return { ok: true };
+    return writing(() => this.#manifests.putManifest(input));
   }
 
   async getManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
@@ -251,7 +172,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#deleteManifest(repository, digest));
+    return writing(() => this.#manifests.deleteManifest(repository, digest));
   }
 
   async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<Digest[]> {
@@ -271,7 +192,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#lifecycle.deleteTag(repository, tag, this.clock()));
+    return writing(() => this.#manifests.deleteTag(repository, tag, this.clock()));
   }
 
   async listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
@@ -373,7 +294,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#lifecycle.deleteManifestIf(repository, digest, conditions, this.clock()));
+    return writing(() => this.#manifests.deleteManifestIf(repository, digest, conditions, this.clock()));
   }
 
   /** The host clock: one database file is used from one host. */
@@ -421,18 +342,4 @@ function clampLimit(limit: number): number {
 
 function pageLimit(page: PageOptions): number {
   return clampLimit(page.limit);
-}
-
-interface LinkRow {
-  digest: Digest;
-  size: number;
-  touched_at: number;
-}
-
-function toLink(row: LinkRow): BlobLink {
-  return { digest: row.digest, size: row.size, touchedAt: row.touched_at };
-}
-
-function toSession(row: UploadRow): UploadSession {
-  return { id: row.id, repository: row.repository, offset: row.offset, createdAt: row.created_at, updatedAt: row.updated_at };
 }

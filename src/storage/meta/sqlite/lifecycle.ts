@@ -1,15 +1,15 @@
 /**
- * The BlobLifecycle and ManifestLifecycle transactions of the SQLite
- * MetadataStore (types.ts, docs/gc.md), over the version 2 tables `blobs`,
- * `blob_reservations`, the column `manifests.used_at`, and the version 3
- * column `blob_links.touched_at` (link receipts).
+ * The BlobLifecycle transactions of the SQLite MetadataStore (types.ts,
+ * docs/gc.md), over the version 2 tables `blobs` and `blob_reservations`, and
+ * the version 3 column `blob_links.touched_at` (link receipts). The
+ * ManifestLifecycle ones are in manifests.ts.
  * Writes are IMMEDIATE transactions, so the process that holds the write lock
  * decides alone: a reservation and a deletion mark of the same digest, even
  * from two processes on one file, are serialized.
  */
 import type Database from 'better-sqlite3';
 import type { Digest } from '../../../oci/digest.js';
-import type { BlobUnlinkConditions, ManifestDeleteConditions, MarkBlobOptions } from '../types.js';
+import type { BlobUnlinkConditions, MarkBlobOptions } from '../types.js';
 import type { Statements } from './schema.js';
 
 
@@ -24,9 +24,6 @@ export interface SqliteBlobLifecycle {
   release(digest: Digest, holder: string): void;
   mark(digest: Digest, holder: string, options: MarkBlobOptions): boolean;
   unmark(digest: Digest, holder: string): void;
-  /** deleteTag, recording a use of the manifest the tag pointed at. */
-  deleteTag(repository: string, tag: string, now: number): boolean;
-  deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, now: number): boolean;
   unlinkBlobIf(repository: string, digest: Digest, conditions: BlobUnlinkConditions): boolean;
 }
 
@@ -66,32 +63,6 @@ export function sqliteBlobLifecycle(db: Database.Database, stmt: Statements): Sq
     else stmt.forgetBlob.run(digest);
   }).immediate;
 
-  const deleteTag = db.transaction((repository: string, tag: string, now: number): boolean => {
-    const row = stmt.getTag.get(repository, tag) as { digest: Digest } | undefined;
-    if (row === undefined) return false;
-    stmt.deleteTag.run(repository, tag);
-    stmt.touchManifest.run(now, repository, row.digest);
-    return true;
-  }).immediate;
-
-  /** deleteManifestIf's decision; deletes only when `write`. */
-  const deleteManifestIf = (repository: string, digest: Digest, c: ManifestDeleteConditions, now: number, write: boolean): boolean => {
-    const row = stmt.manifestUse.get(repository, digest) as { subject: Digest | null; used_at: number } | undefined;
-    if (row === undefined) return false;
-    if (c.untagged === true && stmt.manifestTagged.get(repository, digest) !== undefined) return false;
-    if (c.unreferenced === true && stmt.manifestReferenced.get(digest, repository) !== undefined) return false;
-    if (c.usedBefore !== undefined && !(row.used_at < c.usedBefore)) return false;
-    if (row.subject !== null && c.referrers === 'keep') return false;
-    if (row.subject !== null && c.referrers === 'orphans' && stmt.manifestSize.get(repository, row.subject) !== undefined) return false;
-    if (!write) return true;
-    stmt.deleteTagsOf.run(repository, digest);
-    stmt.deleteRefsOf.run(repository, digest);
-    stmt.deleteManifest.run(repository, digest);
-    return true;
-  };
-  const deleteManifestTx = db.transaction((r: string, d: Digest, c: ManifestDeleteConditions, now: number) => deleteManifestIf(r, d, c, now, true)).immediate;
-  const evaluateManifestTx = db.transaction((r: string, d: Digest, c: ManifestDeleteConditions, now: number) => deleteManifestIf(r, d, c, now, false)).deferred;
-
   /** unlinkBlobIf: see BlobLifecycle. */
   const unlinkBlobIf = db.transaction((repository: string, digest: Digest, c: BlobUnlinkConditions): boolean => {
     const link = stmt.getBlobLink.get(repository, digest) as { touched_at: number } | undefined;
@@ -104,8 +75,6 @@ export function sqliteBlobLifecycle(db: Database.Database, stmt: Statements): Sq
 
   return {
     unlinkBlobIf,
-    deleteTag,
-    deleteManifestIf: (r, d, c, now) => (c.dryRun === true ? evaluateManifestTx(r, d, c, now) : deleteManifestTx(r, d, c, now)),
     reserve,
     release: (digest, holder) => void stmt.releaseBlob.run(digest, holder),
     mark: (digest, holder, options) => {
