@@ -17,7 +17,7 @@
  * (src/oci/digest.ts), parsed once by the caller: a store takes them as the
  * strings they are and returns the ones it stored as such.
  */
-import type { Digest } from '../../oci/digest.js';
+import type { Digest } from '../../oci/digest-type.js';
 
 export interface PageOptions {
   /** Return entries strictly greater than this. */
