@@ -1,5 +1,6 @@
 /** What a /v2 handler receives: the parsed path, the request, the reply and the services. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { parseDigest, type Digest } from '../oci/digest.js';
 import type { RegistryLimits } from '../limits.js';
 import type { BlobService } from '../services/blobs.js';
 import type { ListingService } from '../services/listings.js';
@@ -37,3 +38,12 @@ export interface HandlerContext {
 }
 
 export type Handler = (ctx: HandlerContext) => Promise<void>;
+
+/**
+ * The digest in the path (blob and referrers routes), parsed: the request's
+ * one parse of it, handed down to the services and stores as a Digest.
+ * Throws DIGEST_INVALID (400).
+ */
+export function pathDigest(ctx: HandlerContext): Digest {
+  return parseDigest(ctx.ref).digest;
+}
