@@ -24,7 +24,7 @@ export { MemoryMetadataStore } from './storage/meta/memory/index.js';
 export { SqliteMetadataStore, openSqliteMetadataStore } from './storage/meta/sqlite/index.js';
 
 export { RegistryError, ERROR_TABLE, type ErrorKind, type OciErrorCode } from './oci/errors.js';
-export { parseDigest, tryParseDigest, looksLikeDigest, digestOf, verifyDigest, createDigester, type DigestAlgorithm, type ParsedDigest } from './oci/digest.js';
+export { parseDigest, tryParseDigest, looksLikeDigest, digestOf, digestFromHex, digestAlgorithm, digestEncoded, verifyDigest, createDigester, type Digest, type DigestAlgorithm, type ParsedDigest } from './oci/digest.js';
 export { isValidName, isValidTag, assertValidName, parseReference, MAX_NAME_LENGTH, MAX_TAG_LENGTH, type Reference } from './oci/names.js';
 export { MediaType, MANIFEST_MEDIA_TYPES, IMAGE_MEDIA_TYPES, INDEX_MEDIA_TYPES, bareMediaType } from './oci/mediatypes.js';
 export { parseManifest, parseDescriptor, type Descriptor, type ParsedManifest } from './oci/manifest.js';

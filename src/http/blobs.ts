@@ -1,10 +1,10 @@
 /** end-2 (GET/HEAD blob), end-10 (DELETE blob). */
 import { blobRange } from './headers.js';
-import type { HandlerContext } from './context.js';
+import { pathDigest, type HandlerContext } from './context.js';
 
 export async function getBlob(ctx: HandlerContext): Promise<void> {
-  const { reply, request, name, ref, services, signal } = ctx;
-  const link = await services.blobs.stat(name, ref, signal);
+  const { reply, request, name, services, signal } = ctx;
+  const link = await services.blobs.stat(name, pathDigest(ctx), signal);
   const { digest, size } = link;
   const etag = `"${digest}"`;
   // distribution-spec-next "Pulling blobs", "Checking if content exists": Docker-Content-Digest MUST be on every GET and HEAD (the 307 too).
@@ -36,6 +36,6 @@ export async function getBlob(ctx: HandlerContext): Promise<void> {
 }
 
 export async function deleteBlob(ctx: HandlerContext): Promise<void> {
-  await ctx.services.blobs.delete(ctx.name, ctx.ref, ctx.signal);
+  await ctx.services.blobs.delete(ctx.name, pathDigest(ctx), ctx.signal);
   await ctx.reply.code(202).header('Content-Length', 0).send();
 }

@@ -1,5 +1,6 @@
 /** What a /v2 handler receives: the parsed path, the request, the reply and the services. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { parseDigest, type Digest } from '../oci/digest.js';
 import type { RegistryLimits } from '../limits.js';
 import type { BlobService } from '../services/blobs.js';
 import type { ListingService } from '../services/listings.js';
@@ -46,4 +47,13 @@ export function eventContext(ctx: HandlerContext): EventContext | undefined {
   if (!ctx.services.recordEvents) return undefined;
   const { request } = ctx;
   return { requestId: request.id, address: request.ip, ...(request.ociUser === undefined ? {} : { actor: request.ociUser }) };
+}
+
+/**
+ * The digest in the path (blob and referrers routes), parsed: the request's
+ * one parse of it, handed down to the services and stores as a Digest.
+ * Throws DIGEST_INVALID (400).
+ */
+export function pathDigest(ctx: HandlerContext): Digest {
+  return parseDigest(ctx.ref).digest;
 }

@@ -1,6 +1,6 @@
 /** end-4a/4b/4c, end-11 (POST), end-5 (PATCH), end-6 (PUT), end-13 (GET), cancel (DELETE). */
 import { RegistryError } from '../oci/errors.js';
-import { parseDigest } from '../oci/digest.js';
+import { parseDigest, type Digest } from '../oci/digest.js';
 import { assertValidName, isValidName } from '../oci/names.js';
 import type { ChunkInput, UploadState } from '../services/uploads.js';
 import { contentLength, digestAlgorithmParam, queryParam, uploadContentRange } from './headers.js';
@@ -30,11 +30,11 @@ async function accepted(ctx: HandlerContext, state: UploadState, status: 202 | 2
     .send();
 }
 
-async function created(ctx: HandlerContext, digest: string): Promise<void> {
+async function created(ctx: HandlerContext, digest: Digest): Promise<void> {
   await ctx.reply.code(201).header('Location', `/v2/${ctx.name}/blobs/${digest}`).header('Docker-Content-Digest', digest).header('Content-Length', 0).send();
 }
 
-function requiredDigest(ctx: HandlerContext): string {
+function requiredDigest(ctx: HandlerContext): Digest {
   const digest = queryParam(ctx.request.query, 'digest');
   if (digest === undefined || digest === '') throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to close an upload');
   return parseDigest(digest).digest;

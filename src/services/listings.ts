@@ -3,7 +3,7 @@
  * "Listing Referrers"). Pages are keyset pages: `last` is exclusive.
  */
 import { RegistryError } from '../oci/errors.js';
-import { parseDigest } from '../oci/digest.js';
+import type { Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/mediatypes.js';
 import type { RegistryLimits } from '../limits.js';
 import type { MetadataStore } from '../storage/meta/types.js';
@@ -23,7 +23,7 @@ export interface Page {
 export interface ReferrersIndex {
   readonly schemaVersion: 2;
   readonly mediaType: typeof MediaType.OciIndex;
-  readonly manifests: Array<{ mediaType: string; digest: string; size: number; artifactType?: string; annotations?: Readonly<Record<string, string>> }>;
+  readonly manifests: Array<{ mediaType: string; digest: Digest; size: number; artifactType?: string; annotations?: Readonly<Record<string, string>> }>;
 }
 
 export class ListingService {
@@ -74,10 +74,9 @@ export class ListingService {
   /**
    * The referrers index of `digest` in `repository`, optionally filtered by
    * artifactType. Always an index, empty when nothing refers to the digest
-   * (spec: MUST NOT 404 when the API is supported). Throws DIGEST_INVALID (400).
+   * (spec: MUST NOT 404 when the API is supported).
    */
-  async referrers(repository: string, digest: string, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrersIndex> {
-    parseDigest(digest);
+  async referrers(repository: string, digest: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrersIndex> {
     const records = await this.meta.listReferrers(repository, digest, artifactType, signal);
     return {
       schemaVersion: 2,

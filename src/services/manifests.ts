@@ -3,7 +3,7 @@
  * "Deleting tags", "Deleting Manifests").
  */
 import { RegistryError } from '../oci/errors.js';
-import { digestOf, type DigestAlgorithm } from '../oci/digest.js';
+import { digestOf, type Digest, type DigestAlgorithm } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import { assertValidTag, isValidTag, parseReference, type Reference } from '../oci/names.js';
 import { type EventContext, type ManifestRecord, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
@@ -21,7 +21,7 @@ export interface PutManifestOptions {
 }
 
 export interface PutManifestOutcome {
-  readonly digest: string;
+  readonly digest: Digest;
   readonly subject?: string;
   /** The tags now pointing at the manifest: the reference's, or those of PutManifestOptions.tags. */
   readonly tags: readonly string[];
@@ -71,7 +71,7 @@ export class ManifestService {
       throw new RegistryError('DIGEST_INVALID', `manifest bytes have digest ${digest}, not the ${ref.digest} in the URL`);
     }
     const tags = ref.kind === 'tag' ? [ref.tag] : [...new Set(options.tags)].map(assertValidTag);
-    const toRef = (d: { digest: string; size: number }) => ({ digest: d.digest, size: d.size });
+    const toRef = (d: { digest: Digest; size: number }) => ({ digest: d.digest, size: d.size });
     const policy = this.policy.current;
     const immutableTags = tags.filter((tag) => policy.isImmutable(repository, tag));
     const result = await this.meta.putManifest(
@@ -113,7 +113,7 @@ export class ManifestService {
    * by sha512 digest, then tags by tag: the tag points at that manifest, no
    * sha256-addressed copy is made); else sha256, the canonical algorithm.
    */
-  private async tagPushDigest(repository: string, bytes: Uint8Array, algorithm: DigestAlgorithm | undefined, signal?: AbortSignal): Promise<string> {
+  private async tagPushDigest(repository: string, bytes: Uint8Array, algorithm: DigestAlgorithm | undefined, signal?: AbortSignal): Promise<Digest> {
     if (algorithm !== undefined) return digestOf(bytes, algorithm);
     const sha512 = digestOf(bytes, 'sha512');
     return (await this.meta.getManifest(repository, sha512, signal)) ? sha512 : digestOf(bytes, 'sha256');
@@ -154,7 +154,7 @@ export class ManifestService {
    * manifest only while it is still untagged (ManifestLifecycle), so that an
    * immutable tag set meanwhile is never lost.
    */
-  private async deleteGuarded(policy: StoragePolicy, repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  private async deleteGuarded(policy: StoragePolicy, repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     const meta = this.meta;
     const tags: TagRecord[] = [];
     for await (const t of paged((page) => meta.listTagRecords(repository, page, signal), (r) => r.tag, 1000)) if (t.digest === digest) tags.push(t);
@@ -184,6 +184,6 @@ export class ManifestService {
   }
 }
 
-function immutableError(repository: string, tag: string, digest: string, consequence = 'it cannot be moved or deleted'): RegistryError {
+function immutableError(repository: string, tag: string, digest: Digest, consequence = 'it cannot be moved or deleted'): RegistryError {
   return new RegistryError('TAG_IMMUTABLE', `tag ${tag} of repository ${repository} is immutable (it points at ${digest}): ${consequence}`);
 }
