@@ -24,7 +24,7 @@ export { MemoryMetadataStore } from './storage/meta/memory/index.js';
 export { SqliteMetadataStore, openSqliteMetadataStore } from './storage/meta/sqlite/index.js';
 
 export { RegistryError, ERROR_TABLE, type ErrorKind, type OciErrorCode } from './oci/errors.js';
-export { parseDigest, tryParseDigest, looksLikeDigest, digestOf, verifyDigest, createDigester, type DigestAlgorithm, type ParsedDigest } from './oci/digest.js';
+export { parseDigest, tryParseDigest, looksLikeDigest, digestOf, digestFromHex, digestAlgorithm, digestEncoded, verifyDigest, createDigester, type Digest, type DigestAlgorithm, type ParsedDigest } from './oci/digest.js';
 export { isValidName, isValidTag, assertValidName, parseReference, MAX_NAME_LENGTH, MAX_TAG_LENGTH, type Reference } from './oci/names.js';
 export { MediaType, MANIFEST_MEDIA_TYPES, IMAGE_MEDIA_TYPES, INDEX_MEDIA_TYPES, bareMediaType } from './oci/mediatypes.js';
 export { parseManifest, parseDescriptor, type Descriptor, type ParsedManifest } from './oci/manifest.js';
@@ -37,7 +37,7 @@ export { MirrorStatsBoard, type UpstreamStats, type UpstreamStatsRow, type Fetch
 export { parseMirrorConfig, MirrorConfigError } from './server/mirror-config.js';
 export { checkStores, formatReport, type CheckReport, type CheckProblem, type CheckCounts, type CheckOptions, type ProblemKind } from './services/check.js';
 
-// Access control (src/auth): the auth plugin, its parts, and loading it from a configuration file.
+// Access control (src/auth): the auth plugin, its parts, and loading it from the configuration file's settings (server/config*.ts).
 export { authPlugin, type AuthOptions, type TokenAuthOptions } from './auth/plugin.js';
 export { AccessPolicy, ACTIONS, type Action, type PolicyOptions, type PolicyRule } from './auth/policy.js';
 export { RepositoryPattern, PatternError } from './oci/patterns.js';
@@ -46,6 +46,7 @@ export { TokenIssuer, TokenVerifier, type TokenIssuerOptions, type TokenVerifier
 export { loadOrCreateSigningKey, loadPublicKey, KeyFileError } from './auth/keys.js';
 export { LoginThrottle, type ThrottleOptions, type LoginAttempt } from './auth/throttle.js';
 export { requiredAccess, type RequiredAccess } from './auth/access.js';
-export { parseAuthConfig, parseConfigFile, AuthConfigError, type AuthConfig } from './auth/config.js';
+export type { AuthConfig } from './auth/config.js';
+export { parseAuthConfig, parseConfigFile, ConfigError } from './server/config.js';
 export { loadAuth, loadUsers, type LoadedAuth } from './auth/load.js';
 export { authLogOptions, REDACT_PATHS, redactUrl } from './auth/redact.js';

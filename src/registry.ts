@@ -33,6 +33,10 @@ import { resolveV2Route } from './http/paths.js';
 import { routeAccess } from './http/route-access.js';
 import { allowedMethods, v2Route } from './http/routes.js';
 import { Live } from './live.js';
+import type { EventDelivery } from './services/events/delivery.js';
+import { DeadLetters } from './services/events/dead-letters.js';
+import { eventAdminRoutes } from './http/admin-events.js';
+import { collectionEvent } from './storage/meta/event-records.js';
 
 export interface RegistryOptions {
   readonly blobStore: BlobStore;
@@ -81,6 +85,13 @@ export interface RegistryOptions {
    * upstream and cached; pushes there are refused (405 UNSUPPORTED).
    */
   readonly mirrors?: MirrorOptions;
+  /**
+   * Events (README "Events and audit"): with a delivery on this registry's
+   * metadata store, changes record their events in the outbox, the delivery
+   * runs from ready to close, collections record collection.finished, and
+   * /admin/events/* list and replay dead events. Default: no events recorded.
+   */
+  readonly events?: EventDelivery;
 }
 
 export interface RegistryGcOptions {
@@ -141,6 +152,7 @@ export function createServices(
     manifests: new ManifestService(options.metadataStore, now, policy),
     listings: new ListingService(options.metadataStore, limits),
     redirectBlobGets: options.redirectBlobGets ?? false,
+    recordEvents: options.events !== undefined,
   };
 }
 
@@ -207,6 +219,12 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
     if (options.uiApi !== false) {
       uiApiRoutes(app, new BrowseService(options.metadataStore, services.blobs, services.manifests, services.policy), () => gc?.lastReport);
     }
+    const events = options.events;
+    if (events !== undefined) {
+      eventAdminRoutes(app, new DeadLetters(options.metadataStore));
+      app.addHook('onReady', async () => events.start());
+      app.addHook('onClose', async () => events.stop());
+    }
   };
 }
 
@@ -216,7 +234,7 @@ function gcSettings(options: RegistryOptions): Live<RegistryGcOptions> {
 
 /** The admin trigger and the background schedule of blob garbage collection; `settings` are read when a run starts. */
 function garbageCollection(app: FastifyInstance, options: RegistryOptions, services: ReturnType<typeof createServices>, settings: Live<RegistryGcOptions>): GarbageCollector {
-  const gc = new GarbageCollector(options, () => {
+  const collector = new GarbageCollector(options, () => {
     const { graceMs, leaseMs } = settings.current;
     return {
       graceMs: graceMs ?? DEFAULT_GC_GRACE_MS,
@@ -225,6 +243,17 @@ function garbageCollection(app: FastifyInstance, options: RegistryOptions, servi
       policy: services.policy.current,
     };
   });
+  const gc = {
+    // With events, a collection that changed things records collection.finished (a failure to record is logged, not the run's).
+    run: async (o: Parameters<GarbageCollector['run']>[0]) => {
+      const report = await collector.run(o);
+      if (options.events !== undefined && o?.dryRun !== true) {
+        const store = options.metadataStore;
+        await store.appendEvents([collectionEvent({ ...report }, store.clock())]).catch((err: unknown) => app.log.warn(failureLogFields(err), 'recording collection.finished failed'));
+      }
+      return report;
+    },
+  };
   adminRoutes(app, gc);
   const stop = new AbortController();
   let running: Promise<unknown> = Promise.resolve();
@@ -254,5 +283,5 @@ function garbageCollection(app: FastifyInstance, options: RegistryOptions, servi
     stop.abort(new Error('the registry is closing'));
     await running;
   });
-  return gc;
+  return collector;
 }

@@ -2,7 +2,7 @@
 export { expectError, type ErrorBody } from './http.js';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { digestOf, type DigestAlgorithm } from '../src/oci/digest.js';
+import { digestOf, type Digest, type DigestAlgorithm } from '../src/oci/digest.js';
 
 export function randomBlob(size: number): Buffer {
   return randomBytes(size);
@@ -34,7 +34,7 @@ export class OciClient {
   }
 
   /** POST + PUT monolithic upload; returns the digest. */
-  async pushBlob(repo: string, bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): Promise<string> {
+  async pushBlob(repo: string, bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): Promise<Digest> {
     const digest = digestOf(bytes, algorithm);
     const start = await this.fetch(`/v2/${repo}/blobs/uploads/`, { method: 'POST' });
     assert.equal(start.status, 202, await start.text());

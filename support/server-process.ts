@@ -39,6 +39,8 @@ export interface SpawnedServer {
   jsonLogs(): Record<string, unknown>[];
   /** Resolves with the first JSON log line (past or future) that `match` accepts; rejects on exit or timeout. */
   waitForLog(match: (line: Record<string, unknown>) => boolean, timeoutMs?: number): Promise<Record<string, unknown>>;
+  /** Resolves with the first output line (past or future, JSON or not) that `match` accepts; rejects on exit or timeout. */
+  waitForLine(match: (line: string) => boolean, timeoutMs?: number): Promise<string>;
   /** SIGKILLs the process if it still runs, and waits for it to exit. */
   kill(): Promise<ExitStatus>;
 }
@@ -80,12 +82,11 @@ export function spawnServer(options: SpawnServerOptions = {}): SpawnedServer {
   const child = spawn(process.execPath, [SERVER_MAIN, ...(options.args ?? [])], { env, stdio: ['ignore', 'pipe', 'pipe'], ...(options.cwd ? { cwd: options.cwd } : {}) });
   children.add(child);
   const logs: string[] = [];
-  const waiters = new Set<(line: Record<string, unknown>) => void>();
+  const waiters = new Set<(line: string) => void>();
   for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream! }).on('line', (line) => {
       logs.push(line);
-      const json = parseJson(line);
-      if (json) for (const w of [...waiters]) w(json);
+      for (const w of [...waiters]) w(line);
     });
   }
   const exited = new Promise<ExitStatus>((resolve) => {
@@ -98,15 +99,15 @@ export function spawnServer(options: SpawnServerOptions = {}): SpawnedServer {
 
   const jsonLogs = () => logs.map(parseJson).filter((l): l is Record<string, unknown> => l !== undefined);
 
-  const waitForLog = (match: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000) => {
-    const past = jsonLogs().find(match);
-    if (past) return Promise.resolve(past);
-    return new Promise<Record<string, unknown>>((resolve, reject) => {
+  const waitForLine = (match: (line: string) => boolean, timeoutMs = 15_000) => {
+    const past = logs.find(match);
+    if (past !== undefined) return Promise.resolve(past);
+    return new Promise<string>((resolve, reject) => {
       const done = () => {
         waiters.delete(waiter);
         clearTimeout(timer);
       };
-      const waiter = (line: Record<string, unknown>) => {
+      const waiter = (line: string) => {
         if (!match(line)) return;
         done();
         resolve(line);
@@ -124,12 +125,20 @@ export function spawnServer(options: SpawnServerOptions = {}): SpawnedServer {
     });
   };
 
+  const waitForLog = async (match: (line: Record<string, unknown>) => boolean, timeoutMs = 15_000) =>
+    parseJson(
+      await waitForLine((line) => {
+        const json = parseJson(line);
+        return json !== undefined && match(json);
+      }, timeoutMs),
+    )!;
+
   const kill = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     return exited;
   };
 
-  return { child, logs, exited, jsonLogs, waitForLog, kill };
+  return { child, logs, exited, jsonLogs, waitForLog, waitForLine, kill };
 }
 
 /** Spawns the binary and resolves once it logged "listening"; kills it and rejects when it does not within `timeoutMs`. */

@@ -183,8 +183,9 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
       if (access.kind === 'none') return;
       const policy = policies.current; // this request's snapshot, whatever a reload does meanwhile
       const caller = await authenticate(request, access);
-      authorize(request, policy, caller, access);
+      // Set before the decision, so that a refusal's access line names the user too.
       if (caller.user !== undefined) request.ociUser = caller.user;
+      authorize(request, policy, caller, access);
       request.ociCanPull = (name: string) => may(policy, caller, name, 'pull');
       request.ociCanList = (name: string) => browses(policy, caller, name, 'pull');
       request.ociCanDelete = (name: string) => browses(policy, caller, name, 'delete');

@@ -87,6 +87,7 @@ export async function tokenEndpoint(app: FastifyInstance, options: TokenEndpoint
       request.log.info({ user: username.slice(0, 100) }, 'token request with bad credentials');
       throw badCredentials();
     }
+    request.ociUser = username; // for the access line
     return username;
   };
 

@@ -22,7 +22,7 @@ export function booleanParam(query: unknown, name: string): boolean {
   throw new RegistryError('UNSUPPORTED', `${name}=${JSON.stringify(raw.slice(0, 40))} must be true or false`);
 }
 
-export function adminRoutes(app: FastifyInstance, gc: GarbageCollector): void {
+export function adminRoutes(app: FastifyInstance, gc: Pick<GarbageCollector, 'run'>): void {
   app.post('/admin/gc', routeAccess('admin'), async (request, reply) => {
     const dryRun = booleanParam(request.query, 'dryRun');
     const report = await gc.run({ dryRun });

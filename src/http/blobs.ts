@@ -1,12 +1,13 @@
 /** end-2 (GET/HEAD blob), end-10 (DELETE blob). */
 import { blobRange } from './headers.js';
-import type { HandlerContext } from './context.js';
+import { pathDigest, type HandlerContext } from './context.js';
 
 export async function getBlob(ctx: HandlerContext): Promise<void> {
-  const { reply, request, name, ref, services, signal, path } = ctx;
+  const { reply, request, name, services, signal, path } = ctx;
   if (path.mirror && services.mirror) {
     // Uncached: a whole-blob GET streams the upstream's bytes as they are stored; HEAD asks the upstream; a Range GET stores first.
     const mode = request.method === 'HEAD' ? 'head' : request.headers.range === undefined ? 'stream' : 'store';
+    const ref = pathDigest(ctx);
     const fetched = await services.mirror.blob(path.mirror, name, ref, mode, signal);
     if (fetched.kind !== 'local') {
       reply.header('Docker-Content-Digest', ref).header('ETag', `"${ref}"`).header('Content-Length', fetched.size).type('application/octet-stream');
@@ -14,7 +15,7 @@ export async function getBlob(ctx: HandlerContext): Promise<void> {
       return;
     }
   }
-  const link = await services.blobs.stat(name, ref, signal);
+  const link = await services.blobs.stat(name, pathDigest(ctx), signal);
   const { digest, size } = link;
   const etag = `"${digest}"`;
   // distribution-spec-next "Pulling blobs", "Checking if content exists": Docker-Content-Digest MUST be on every GET and HEAD (the 307 too).
@@ -46,6 +47,6 @@ export async function getBlob(ctx: HandlerContext): Promise<void> {
 }
 
 export async function deleteBlob(ctx: HandlerContext): Promise<void> {
-  await ctx.services.blobs.delete(ctx.name, ctx.ref, ctx.signal);
+  await ctx.services.blobs.delete(ctx.name, pathDigest(ctx), ctx.signal);
   await ctx.reply.code(202).header('Content-Length', 0).send();
 }

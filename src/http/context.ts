@@ -1,5 +1,6 @@
 /** What a /v2 handler receives: the parsed path, the request, the reply and the services. */
 import type { FastifyReply, FastifyRequest } from 'fastify';
+import { parseDigest, type Digest } from '../oci/digest.js';
 import type { RegistryLimits } from '../limits.js';
 import type { BlobService } from '../services/blobs.js';
 import type { ListingService } from '../services/listings.js';
@@ -7,6 +8,7 @@ import type { ManifestService } from '../services/manifests.js';
 import type { UploadService } from '../services/uploads.js';
 import type { MirrorService } from '../services/mirror/mirror.js';
 import type { ParsedPath } from './paths.js';
+import type { EventContext } from '../storage/meta/events.js';
 
 export interface Services {
   readonly blobs: BlobService;
@@ -18,6 +20,8 @@ export interface Services {
   readonly limits: RegistryLimits;
   /** Redirect whole-blob GETs to the blob store's own URL when it can serve them (307). */
   readonly redirectBlobGets: boolean;
+  /** Record events of changes (subscriptions are configured): handlers pass eventContext(ctx) to the services. */
+  readonly recordEvents: boolean;
 }
 
 export interface HandlerContext {
@@ -41,3 +45,19 @@ export interface HandlerContext {
 }
 
 export type Handler = (ctx: HandlerContext) => Promise<void>;
+
+/** Who makes this request, for the events of its changes; undefined when events are not recorded. */
+export function eventContext(ctx: HandlerContext): EventContext | undefined {
+  if (!ctx.services.recordEvents) return undefined;
+  const { request } = ctx;
+  return { requestId: request.id, address: request.ip, ...(request.ociUser === undefined ? {} : { actor: request.ociUser }) };
+}
+
+/**
+ * The digest in the path (blob and referrers routes), parsed: the request's
+ * one parse of it, handed down to the services and stores as a Digest.
+ * Throws DIGEST_INVALID (400).
+ */
+export function pathDigest(ctx: HandlerContext): Digest {
+  return parseDigest(ctx.ref).digest;
+}

@@ -6,7 +6,8 @@
  * (src/storage/errors.ts) are translated: services let them pass. Errors
  * Fastify raises about the request itself are client errors. Unknown errors
  * are 500, logged at error with their stack (a bug); other 5xx answers (an
- * outage, a full disk) are expected conditions, logged at warn without a stack.
+ * outage, a full disk) are expected conditions, logged at warn without a stack;
+ * 4xx answers at debug (the access log names their code: ociErrorCode).
  */
 import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -83,12 +84,20 @@ export function failureLogFields(err: unknown): Record<string, unknown> {
   return error.kind === 'INTERNAL' ? { err } : { reason: error.message, cause: causes(error) };
 }
 
+const ANSWERED_CODES = new WeakMap<FastifyRequest, string>();
+
+/** The OCI error code `request` was answered with by registryErrorHandler, if any. */
+export function ociErrorCode(request: FastifyRequest): string | undefined {
+  return ANSWERED_CODES.get(request);
+}
+
 export async function registryErrorHandler(err: unknown, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const error = toRegistryError(err);
   const fields = { code: error.code, status: error.status, reason: error.message };
+  ANSWERED_CODES.set(request, error.code);
   if (error.kind === 'INTERNAL') request.log.error({ err }, 'request failed');
   else if (error.status >= 500) request.log.warn({ ...fields, cause: causes(error) }, 'request failed');
-  else request.log.info(fields, 'client error');
+  else request.log.debug(fields, 'client error');
   if (reply.sent || reply.raw.headersSent) {
     reply.raw.destroy();
     return;

@@ -2,7 +2,7 @@
 import { MediaType } from '../oci/mediatypes.js';
 import type { Page } from '../services/listings.js';
 import { pageSize, queryParam } from './headers.js';
-import type { HandlerContext } from './context.js';
+import { pathDigest, type HandlerContext } from './context.js';
 
 export async function getBase(ctx: HandlerContext): Promise<void> {
   await ctx.reply.type('application/json').send('{}');
@@ -31,7 +31,7 @@ export async function getCatalog(ctx: HandlerContext): Promise<void> {
 
 export async function getReferrers(ctx: HandlerContext): Promise<void> {
   const artifactType = queryParam(ctx.request.query, 'artifactType') || undefined;
-  const index = await ctx.services.listings.referrers(ctx.name, ctx.ref, artifactType, ctx.signal);
+  const index = await ctx.services.listings.referrers(ctx.name, pathDigest(ctx), artifactType, ctx.signal);
   // spec "Listing Referrers": MUST answer OCI-Filters-Applied when the filter was applied.
   if (artifactType) ctx.reply.header('OCI-Filters-Applied', 'artifactType');
   // A Buffer, so that Fastify adds no charset parameter (the conformance suite compares exactly).

@@ -1,7 +1,7 @@
 /** end-3 (GET/HEAD manifest), end-7a/7b (PUT), end-9 (DELETE). */
 import { RegistryError } from '../oci/errors.js';
 import { readSmallBody } from './body.js';
-import type { HandlerContext } from './context.js';
+import { eventContext, type HandlerContext } from './context.js';
 import { digestAlgorithmParam, queryParams } from './headers.js';
 
 export async function getManifest(ctx: HandlerContext): Promise<void> {
@@ -29,7 +29,8 @@ export async function putManifest(ctx: HandlerContext): Promise<void> {
   }
   const algorithm = digestAlgorithmParam(request.query);
   const bytes = await readSmallBody(request.raw, services.limits.maxManifestSize);
-  const options = { ...(tags.length > 0 ? { tags } : {}), ...(algorithm ? { algorithm } : {}) };
+  const context = eventContext(ctx);
+  const options = { ...(tags.length > 0 ? { tags } : {}), ...(algorithm ? { algorithm } : {}), ...(context ? { context } : {}) };
   const outcome = await services.manifests.put(name, ref, bytes, request.headers['content-type'], options, signal);
   reply.code(201).header('Location', `/v2/${name}/manifests/${outcome.digest}`).header('Docker-Content-Digest', outcome.digest).header('Content-Length', 0);
   // distribution-spec-next "Pushing Manifests": MUST answer an OCI-Tag header for each accepted tag (one header per tag).
@@ -40,6 +41,6 @@ export async function putManifest(ctx: HandlerContext): Promise<void> {
 }
 
 export async function deleteManifest(ctx: HandlerContext): Promise<void> {
-  await ctx.services.manifests.delete(ctx.name, ctx.ref, ctx.signal);
+  await ctx.services.manifests.delete(ctx.name, ctx.ref, ctx.signal, eventContext(ctx));
   await ctx.reply.code(202).header('Content-Length', 0).send();
 }

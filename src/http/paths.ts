@@ -20,7 +20,8 @@
  *
  * The name is then validated (NAME_INVALID: `.`/`..` and empty components
  * never pass, so dot-segments and doubled slashes name no repository). The
- * reference, digest and id are validated by the services.
+ * digest is parsed by its handler (context.ts pathDigest), the reference and
+ * the upload id by the services.
  *
  * When the route declares mirror namespaces (route config `mirrors`, set by
  * the registry when upstreams are configured), a name is then resolved to

@@ -1,18 +1,20 @@
 /** end-4a/4b/4c, end-11 (POST), end-5 (PATCH), end-6 (PUT), end-13 (GET), cancel (DELETE). */
 import { RegistryError } from '../oci/errors.js';
-import { parseDigest } from '../oci/digest.js';
+import { parseDigest, type Digest } from '../oci/digest.js';
 import { assertValidName, isValidName } from '../oci/names.js';
 import type { ChunkInput, UploadState } from '../services/uploads.js';
 import { contentLength, digestAlgorithmParam, queryParam, uploadContentRange } from './headers.js';
-import type { HandlerContext } from './context.js';
+import { eventContext, type HandlerContext } from './context.js';
 import { uploadLocation, uploadRange } from './upload-headers.js';
 
 function chunk(ctx: HandlerContext): ChunkInput {
   const length = contentLength(ctx.request.headers);
   const range = uploadContentRange(ctx.request.headers);
+  const context = eventContext(ctx);
   return {
     body: ctx.request.raw,
     signal: ctx.signal,
+    ...(context ? { context } : {}),
     ...(length !== undefined ? { contentLength: length } : {}),
     ...(range ? { range } : {}),
   };
@@ -28,11 +30,11 @@ async function accepted(ctx: HandlerContext, state: UploadState, status: 202 | 2
     .send();
 }
 
-async function created(ctx: HandlerContext, digest: string): Promise<void> {
+async function created(ctx: HandlerContext, digest: Digest): Promise<void> {
   await ctx.reply.code(201).header('Location', `/v2/${ctx.name}/blobs/${digest}`).header('Docker-Content-Digest', digest).header('Content-Length', 0).send();
 }
 
-function requiredDigest(ctx: HandlerContext): string {
+function requiredDigest(ctx: HandlerContext): Digest {
   const digest = queryParam(ctx.request.query, 'digest');
   if (digest === undefined || digest === '') throw new RegistryError('DIGEST_INVALID', 'the digest query parameter is required to close an upload');
   return parseDigest(digest).digest;
@@ -60,7 +62,7 @@ export async function postUpload(ctx: HandlerContext): Promise<void> {
     const source = assertValidName(from);
     // A source the caller's credentials may not read is never mounted from (request.ociCanPull, set by an access-control hook).
     const readable = request.ociCanPull === undefined || (await request.ociCanPull(source));
-    if (readable && (await services.uploads.mount(name, digest, source, signal))) {
+    if (readable && (await services.uploads.mount(name, digest, source, signal, eventContext(ctx)))) {
       await created(ctx, digest);
       return;
     }

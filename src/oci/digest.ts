@@ -5,15 +5,16 @@
  * distribution-spec-next "Pushing blobs" asks for an unsupported algorithm.
  */
 import { createHash, type Hash } from 'node:crypto';
+import type { Digest, DigestAlgorithm } from './digest-type.js';
 import { RegistryError } from './errors.js';
 
-export type DigestAlgorithm = 'sha256' | 'sha512';
+export type { Digest, DigestAlgorithm };
 
 export interface ParsedDigest {
   readonly algorithm: DigestAlgorithm;
   readonly encoded: string;
   /** The canonical string form `algorithm:encoded`. */
-  readonly digest: string;
+  readonly digest: Digest;
 }
 
 const HEX_LENGTH: Record<DigestAlgorithm, number> = { sha256: 64, sha512: 128 };
@@ -42,7 +43,7 @@ export function parseDigest(value: string): ParsedDigest {
   if (encoded.length !== HEX_LENGTH[algorithm] || !/^[0-9a-f]+$/.test(encoded)) {
     throw new RegistryError('DIGEST_INVALID', `invalid ${algorithm} digest: expected ${HEX_LENGTH[algorithm]} lowercase hex characters`);
   }
-  return { algorithm, encoded, digest: value };
+  return { algorithm, encoded, digest: value as Digest };
 }
 
 /** Non-throwing variant of parseDigest. */
@@ -54,17 +55,35 @@ export function tryParseDigest(value: string): ParsedDigest | undefined {
   }
 }
 
+/** The algorithm of a valid digest (no validation: the type says it was done). */
+export function digestAlgorithm(digest: Digest): DigestAlgorithm {
+  return digest.slice(0, digest.indexOf(':')) as DigestAlgorithm;
+}
+
+/** The encoded (hex) part of a valid digest. */
+export function digestEncoded(digest: Digest): string {
+  return digest.slice(digest.indexOf(':') + 1);
+}
+
+/**
+ * `algorithm:hex` from a hash just computed with `algorithm`: a Digest
+ * without parsing, since it is valid by construction.
+ */
+export function digestFromHex(algorithm: DigestAlgorithm, hex: string): Digest {
+  return `${algorithm}:${hex}` as Digest;
+}
+
 /** A fresh hasher for the algorithm. */
 export function createDigester(algorithm: DigestAlgorithm): Hash {
   return createHash(algorithm);
 }
 
 /** The digest of a buffer, e.g. a manifest's exact bytes. */
-export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): string {
-  return `${algorithm}:${createHash(algorithm).update(bytes).digest('hex')}`;
+export function digestOf(bytes: Uint8Array, algorithm: DigestAlgorithm = 'sha256'): Digest {
+  return digestFromHex(algorithm, createHash(algorithm).update(bytes).digest('hex'));
 }
 
-/** True when `bytes` hash to `digest` (which must already be valid). */
+/** True when `bytes` hash to `digest`. Throws DIGEST_INVALID when `digest` is not valid. */
 export function verifyDigest(bytes: Uint8Array, digest: string): boolean {
   const parsed = parseDigest(digest);
   return digestOf(bytes, parsed.algorithm) === parsed.digest;

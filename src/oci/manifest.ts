@@ -4,13 +4,14 @@
  * child manifests must exist, the subject, the artifactType.
  */
 import { RegistryError } from './errors.js';
-import { parseDigest } from './digest.js';
+import { parseDigest, type Digest } from './digest.js';
 import { parseIJson } from './json.js';
 import { bareMediaType, IMAGE_MEDIA_TYPES, INDEX_MEDIA_TYPES, MediaType } from './mediatypes.js';
 
 export interface Descriptor {
   mediaType: string;
-  digest: string;
+  /** Parsed here (parseDescriptor): the stores take it as it is. */
+  digest: Digest;
   size: number;
   urls?: string[];
   annotations?: Record<string, string>;
@@ -64,13 +65,14 @@ export function parseDescriptor(value: unknown, where: string): Descriptor {
   const { mediaType, digest, size } = value;
   if (typeof mediaType !== 'string' || !MEDIA_TYPE_RE.test(mediaType)) throw invalid(`${where}.mediaType must be a media type string`);
   if (typeof digest !== 'string') throw invalid(`${where}.digest must be a string`);
+  let parsed: Digest;
   try {
-    parseDigest(digest);
+    parsed = parseDigest(digest).digest;
   } catch (err) {
     throw invalid(`${where}.digest: ${(err as Error).message}`);
   }
   if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw invalid(`${where}.size must be a non-negative integer`);
-  const descriptor: Descriptor = { mediaType, digest, size };
+  const descriptor: Descriptor = { mediaType, digest: parsed, size };
   if (value.urls !== undefined) {
     if (!Array.isArray(value.urls) || !value.urls.every((u) => typeof u === 'string')) throw invalid(`${where}.urls must be an array of strings`);
     descriptor.urls = value.urls as string[];

@@ -19,6 +19,7 @@ import { healthPlugin, type HealthCheck, type HealthOptions } from './health.js'
 import { metricsPlugin, metricsRoute, type MetricsOptions } from './metrics.js';
 import { uiRoutes, type UiOptions } from './ui.js';
 import { corsHook, type CorsOptions } from './cors.js';
+import { accessLog, AccessLogController } from './access-log.js';
 
 interface Operations {
   register?: prom.Registry;
@@ -39,7 +40,8 @@ export async function createOperationsServer(server: FastifyInstance, options: {
   if (!operations) throw new TypeError('createOperationsServer needs a server built by createRegistryServer');
   const logger = options.logger ?? false;
   const logging = isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: logger as FastifyServerOptions['logger'] };
-  const app = Fastify({ requestIdHeader: false, genReqId: requestIdOf, clientErrorHandler: registryClientErrorHandler, ...logging } as FastifyServerOptions) as unknown as FastifyInstance;
+  const app = Fastify({ requestIdHeader: false, genReqId: requestIdOf, clientErrorHandler: registryClientErrorHandler, logController: new AccessLogController(), ...logging } as FastifyServerOptions) as unknown as FastifyInstance;
+  accessLog(app);
   app.setNotFoundHandler(async (request, reply) => {
     await registryErrorHandler(new RegistryError('ROUTE_UNKNOWN', `no endpoint answers ${request.method} ${request.routeOptions.url ?? 'this path'} here`), request, reply);
   });
@@ -131,7 +133,8 @@ function isLoggerInstance(logger: unknown): logger is FastifyBaseLogger {
  * stores stay owned by the caller: close the server first, then the stores.
  *
  * Guarantees: every response carries X-Request-Id (the incoming one when
- * valid, else generated; also the log's reqId). Every error answer, 404s
+ * valid, else generated; also the log's reqId); the logger gets one access line
+ * per request (access-log.ts). Every error answer, 404s
  * and unparseable requests included, is the OCI error envelope. No limit on
  * a request's total time (uploads may stream for a long time), but headers
  * must arrive within `timeouts.headersMs` (checked at a quarter of it, at
@@ -150,6 +153,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
   const base: FastifyServerOptions & { http: ServerOptions } = {
     requestIdHeader: false,
     genReqId: requestIdOf,
+    logController: new AccessLogController(),
     requestTimeout: 0,
     connectionTimeout: idleMs,
     http: { headersTimeout: headersMs, connectionsCheckingInterval: Math.min(30_000, Math.max(50, Math.floor(headersMs / 4) || 30_000)) },
@@ -170,6 +174,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
   const logging = isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: logger as FastifyServerOptions['logger'] };
   const app = Fastify({ ...base, ...logging, ...fastify } as FastifyServerOptions) as unknown as FastifyInstance;
   app.server.headersTimeout = headersMs;
+  accessLog(app);
   app.setNotFoundHandler(async (request, reply) => {
     const path = (request.raw.url ?? '/').split('?', 1)[0]!.slice(0, 200);
     await registryErrorHandler(new RegistryError('ROUTE_UNKNOWN', `no endpoint answers ${request.method} ${path}`), request, reply);

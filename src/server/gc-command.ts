@@ -4,40 +4,23 @@
  * PostgreSQL), opened as the server opens them (stores.ts); safe next to
  * running servers on the same stores. Prints progress (at most one line a
  * second) and a summary: blobs scanned, deleted, bytes freed, time taken.
- * With --config, the file's retention and untagged rules are applied first,
- * one line per tag and manifest removed (dry run: that would be removed).
+ * The configuration file's retention and untagged rules (parsed with the
+ * command line, config.ts) are applied first, one line per tag and manifest
+ * removed (dry run: that would be removed).
  */
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
-import { AuthConfigError, parseConfigFile } from '../auth/config.js';
 import { resolveLimits } from '../limits.js';
 import { collectGarbage, formatGcReport, type GcReport } from '../services/gc.js';
 import { StoragePolicy } from '../services/policy.js';
 import { UploadService } from '../services/uploads.js';
 import { openCommandStores, type CheckOutput } from './check-command.js';
 import type { GcCommandConfig } from './config.js';
-import type { UpkeepConfig } from './upkeep-config.js';
 import { closeStores, describeStores } from './stores.js';
 
 const messageOf = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
-/** Reads the upkeep settings of the configuration file, if one is given. Throws AuthConfigError. */
-export async function readUpkeepConfig(configFile: string | undefined): Promise<UpkeepConfig> {
-  if (configFile === undefined) return {};
-  const file = resolve(configFile);
-  const text = await readFile(file, 'utf8').catch((e: unknown) => Promise.reject(new AuthConfigError(`cannot read configuration file ${file}: ${messageOf(e)}`)));
-  return parseConfigFile(text, file).upkeep ?? {};
-}
-
-/** Exit codes: 0 done, 1 failed or some deletions failed, 2 bad usage (not a storage directory, bad configuration file). */
+/** Exit codes: 0 done, 1 failed or some deletions failed, 2 bad usage (not a storage directory). */
 export async function runGcCommand(config: GcCommandConfig, out: CheckOutput, err: CheckOutput, signal?: AbortSignal): Promise<number> {
-  let upkeep: UpkeepConfig;
-  try {
-    upkeep = await readUpkeepConfig(config.configFile);
-  } catch (e) {
-    err.write(`ferro-oci-server gc: ${messageOf(e)}\n`);
-    return 2;
-  }
+  const { upkeep } = config;
   const graceMs = config.graceMs ?? upkeep.gc?.graceMs;
   const stores = await openCommandStores('gc', config.storage, err);
   if (typeof stores === 'number') return stores;

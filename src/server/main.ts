@@ -2,8 +2,11 @@
 /**
  * The ferro-oci-server binary. Configuration: see config.ts or --help.
  *
- * Logs JSON lines (pino) to stdout. Once listening it logs exactly one line
- * with msg "listening" and the bound `address`, `port`, `family` and `url`.
+ * Logs JSON lines (pino) to stdout, or pino-pretty's format with --log-format
+ * pretty (logging.ts), and one access line per request (access-log.ts). Once
+ * listening it logs exactly one line with msg "listening" and the bound
+ * `address`, `port`, `family` and `url`. A startup failure is one fatal line
+ * naming the problem and what to do (startup-errors.ts), exit 1.
  * On SIGTERM/SIGINT: /ready turns 503, no new connections are accepted,
  * in-flight requests get the shutdown timeout to finish (then their
  * connections are closed), the stores are closed, exit 0. A second signal
@@ -11,37 +14,51 @@
  * `--version` prints the package version; `healthcheck` asks a running server's
  * /ready (probe-command.ts). `check` runs the integrity check instead (check-command.ts), `gc` a garbage
  * collection (gc-command.ts), `usage` prints the storage per repository; all three
- * open their stores with the server's settings through stores.ts. The file's upkeep sections (gc, …) configure
- * the background collection (server/upkeep-config.ts), its `mirrors` section the
- * pull-through cache (server/mirror-config.ts).
- * With --config FILE / FERRO_OCI_CONFIG, the file's `auth` section enables
- * access control (src/auth); its errors (and htpasswd or key file errors) are
- * bad configuration. Credentials are redacted from the logs (auth/redact.ts).
+ * open their stores with the server's settings through stores.ts. `config check FILE`
+ * prints the effective configuration (config-command.ts).
+ * Every setting (flags, FERRO_OCI_* variables, the configuration file, defaults)
+ * comes from the configuration module (config.ts); mistakes it finds that do not
+ * stop the server are logged once at warn. The auth section enables access
+ * control (src/auth), its `mirrors` section the pull-through cache (mirror-config.ts);
+ * htpasswd or key file errors are bad configuration.
+ * Credentials are redacted from the logs (auth/redact.ts).
  * SIGHUP, or a change of the configuration or htpasswd file, reloads users,
  * rules, collection and retention settings without a restart (reload.ts).
  * Exit codes: 0 clean stop, --help or --version, 1 startup or runtime failure, 2 bad configuration.
  */
+import { EventDelivery } from '../services/events/delivery.js';
+import type { EventsConfig } from './events-config.js';
+import { eventMetrics } from './event-metrics.js';
+import type { MetadataStore } from '../storage/meta/types.js';
+import { failureLogFields } from '../http/error-handler.js';
 import type { AddressInfo } from 'node:net';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import prom from 'prom-client';
 import type { FastifyInstance } from 'fastify';
 import { createOperationsServer, createRegistryServer } from './app.js';
 import { runCheckCommand } from './check-command.js';
 import { runGcCommand } from './gc-command.js';
-import type { UiConfig } from './config-ui.js';
 import { runUsageCommand } from './usage-command.js';
+import { runEventsCommand } from './events-command.js';
 import { packageVersion, runHealthcheckCommand } from './probe-command.js';
-import { AuthConfigError } from '../auth/config.js';
 import { HtpasswdError } from '../auth/htpasswd.js';
 import { KeyFileError } from '../auth/keys.js';
 import { loadAuth, type LoadedAuth } from '../auth/load.js';
-import { authLogOptions } from '../auth/redact.js';
-import { ConfigError, parseConfig } from './config.js';
+import { ConfigError, parseConfig, serverConfig, type ServerConfig } from './config.js';
+import { configWarnings, runConfigCheck } from './config-command.js';
 import { closeStores, inMemory, openStores, type Stores } from './stores.js';
+import { readFile } from 'node:fs/promises';
 import { Live } from '../live.js';
 import { configReloadMetrics } from './metrics.js';
-import { ConfigReloader, gcOptionsOf, readConfigurationFile } from './reload.js';
-import type { UpstreamSettings } from '../services/mirror/settings.js';
+import { ConfigReloader, gcOptionsOf } from './reload.js';
+import { createLogger, listenQuietly } from './logging.js';
+import { addressOf, explainStartupFailure, ListenError } from './startup-errors.js';
+
+/** What a reload compares and applies: everything but the start-time warnings. */
+function reloadable(config: ServerConfig): Omit<ServerConfig, 'warnings'> {
+  const { warnings: _warnings, ...settings } = config;
+  return settings;
+}
 
 function messageOf(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
@@ -98,34 +115,32 @@ async function main(): Promise<number> {
   if (command.kind === 'check') return runCheckCommand(command.storage, process.stdout, process.stderr);
   if (command.kind === 'gc') return runGcCommand(command.config, process.stdout, process.stderr);
   if (command.kind === 'usage') return runUsageCommand(command, process.stdout, process.stderr);
+  if (command.kind === 'config-check') return runConfigCheck(command, process.stdout, process.stderr);
+  if (command.kind === 'events') return runEventsCommand(command, process.stdout, process.stderr);
   const config = command.config;
-  const log = pino({ level: config.logLevel, ...authLogOptions });
+  const log = createLogger(config.logLevel, config.logFormat);
 
-  // The configuration file and what it names (htpasswd, keys) are read before anything is opened.
+  // What the auth settings name (htpasswd, keys) is read before anything is opened.
   let auth: LoadedAuth | undefined;
-  let file: Awaited<ReturnType<typeof readConfigurationFile>> | undefined;
   try {
-    if (config.configFile !== undefined) {
-      file = await readConfigurationFile(config.configFile);
-      if (file.settings.auth) auth = await loadAuth(file.settings.auth, { trustedProxies: config.trustedProxies ?? [] });
-      for (const n of auth?.notices ?? []) log[n.level](n.fields, n.msg);
-      log.info({ config: file.file, auth: file.settings.auth?.mode ?? 'none' }, 'configuration file read');
-    }
+    if (config.auth) auth = await loadAuth(config.auth, { trustedProxies: config.trustedProxies ?? [] });
+    for (const n of auth?.notices ?? []) log[n.level](n.fields, n.msg);
+    if (config.configFile !== undefined) log.info({ config: config.configFile, auth: config.auth?.mode ?? 'none' }, 'configuration file read');
+    for (const warning of configWarnings(config, auth?.live?.users?.current)) log.warn({ config: config.configFile }, warning);
   } catch (err) {
-    if (err instanceof AuthConfigError || err instanceof HtpasswdError || err instanceof KeyFileError) {
+    if (err instanceof HtpasswdError || err instanceof KeyFileError) {
       process.stderr.write(`ferro-oci-server: ${err.message}\n`);
       return 2;
     }
     throw err;
   }
 
-  // What a reload may replace while the server runs (reload.ts); SIGHUP reloads from here on.
-  const upkeep = file?.settings.upkeep ?? {};
-  const ui: UiConfig = file?.settings.ui ?? { ui: {} }; // read at start only
-  const mirrors: UpstreamSettings[] = file?.settings.mirrors ?? []; // restart-only (reload.ts)
-  const targets = { ...(auth?.live ? { auth: auth.live } : {}), gc: new Live(file ? gcOptionsOf(file.settings) : {}), storagePolicy: new Live(upkeep.storagePolicy ?? {}) };
+  // What a reload may replace while the server runs (reload.ts); SIGHUP reloads from here on,
+  // with the configuration loaded again as at start (same arguments and environment).
+  const targets = { ...(auth?.live ? { auth: auth.live } : {}), gc: new Live(gcOptionsOf(config)), storagePolicy: new Live(config.upkeep.storagePolicy ?? {}) };
   const register = new prom.Registry();
-  const source = file && { ...file, load: async () => (await readConfigurationFile(file.file)).settings };
+  const file = config.configFile;
+  const source = file && { file, text: await readFile(file, 'utf8').catch(() => ''), settings: reloadable(config), load: async () => reloadable(serverConfig(argv, process.env)) };
   const reloader = source ? await ConfigReloader.create(source, targets, log, configReloadMetrics(register)) : undefined;
   const onHangup = () => {
     if (reloader) void reloader.reload('SIGHUP');
@@ -153,31 +168,40 @@ async function main(): Promise<number> {
       onIdleError: (err) => log.warn({ err: { message: err.message } }, 'an idle PostgreSQL connection failed; the next query reconnects'),
     });
     if (!inMemory(config)) log.info({ storage: config.s3 ? 's3' : 'filesystem', ...stores.where }, 'storage opened');
+    const events = eventDeliveryOf(config.events, stores.metadataStore, register, log);
     app = await createRegistryServer({
       blobStore: stores.blobStore,
       metadataStore: stores.metadataStore,
       logger: log,
       timeouts: { idleMs: config.idleTimeoutMs, headersMs: config.headersTimeoutMs },
+      limits: config.limits,
       ...(auth?.plugin ? { auth: auth.plugin } : {}),
       ...(config.trustedProxies ? { trustedProxies: config.trustedProxies } : {}),
       // With auth on, repository-labelled series stay off the main listener unless asked for (they name private repositories).
       metrics: { register, ...(config.metricsListen ? { route: false } : config.publicRepositoryMetrics ? { repositoryUsage: {} } : {}) },
       gc: targets.gc,
       storagePolicy: targets.storagePolicy,
-      ui: ui.ui,
-      ...(ui.cors ? { cors: ui.cors } : {}),
-      ...(mirrors.length > 0 ? { mirrors: { upstreams: mirrors } } : {}),
+      ui: config.ui.ui,
+      ...(config.ui.cors ? { cors: config.ui.cors } : {}),
+      ...(events ? { events } : {}),
+      ...(config.mirrors !== undefined && config.mirrors.length > 0 ? { mirrors: { upstreams: config.mirrors } } : {}),
       ...(config.s3?.redirect ? { redirectBlobGets: true } : {}),
-      // A shared blob store may hold another replica's upload in flight: only old orphans go at start.
-      ...(config.s3 ? { startupOrphanAgeMs: 60 * 60 * 1000 } : {}),
+      // A shared blob store may hold another replica's upload in flight: at start, only orphans older than the session TTL go (as in every sweep).
+      ...(config.s3 ? { startupOrphanAgeMs: config.limits.uploadSessionTtlMs } : {}),
     });
-    await app.listen({ host: config.host, port: config.port });
+    const { host, port } = config;
+    await listenQuietly(app, host, port).catch((err: unknown) => Promise.reject(new ListenError(addressOf(host, port), '--listen or FERRO_OCI_LISTEN', err)));
     if (config.metricsListen) {
+      const at = config.metricsListen;
       operations = await createOperationsServer(app, { logger: log });
-      await operations.listen({ host: config.metricsListen.host, port: config.metricsListen.port });
+      await listenQuietly(operations, at.host, at.port).catch((err: unknown) =>
+        Promise.reject(new ListenError(addressOf(at.host, at.port), '--metrics-listen or FERRO_OCI_METRICS_LISTEN', err)),
+      );
     }
   } catch (err) {
-    log.fatal({ err }, `startup failed: ${messageOf(err)}`);
+    // One line saying what to do; the error itself (with its stack) only at debug level.
+    log.fatal(`startup failed: ${await explainStartupFailure(err, config)}`);
+    log.debug({ err }, 'startup failure details');
     await reloader?.close();
     await operations?.close().catch(() => undefined);
     await app?.close().catch(() => undefined);
@@ -222,3 +246,12 @@ main().then(
     process.exit(1);
   },
 );
+
+/** The event delivery of the configuration file's `events` section, with its metrics; none without subscriptions. */
+function eventDeliveryOf(settings: EventsConfig | undefined, store: MetadataStore, register: prom.Registry, log: Logger): EventDelivery | undefined {
+  if (settings === undefined || settings.subscriptions.length === 0) return undefined;
+  const delivery = new EventDelivery({ ...settings, store, onError: (err) => log.warn(failureLogFields(err), 'event delivery failed; retrying') });
+  eventMetrics(register, delivery);
+  log.info({ subscriptions: settings.subscriptions.map((s) => s.name) }, 'event delivery on');
+  return delivery;
+}

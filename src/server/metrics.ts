@@ -24,12 +24,12 @@
  * `route` is the /v2 route kind (request.ociRoute), else the Fastify route
  * pattern, else 'unknown': never the raw path, so label values stay bounded.
  */
-import type { FastifyInstance, FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyPluginAsync } from 'fastify';
 import prom from 'prom-client';
 import type { MetadataStore, StoreStats } from '../storage/meta/types.js';
 import { repositoryUsage, type RepositoryUsage } from '../services/usage.js';
 import { failureLogFields } from '../http/error-handler.js';
-import type {} from '../http/paths.js'; // FastifyRequest.ociRoute
+import { countReceived, countSent, routeOf } from './request-facts.js';
 import { routeAccess } from '../http/route-access.js';
 import type { UpstreamStatsRow } from '../services/mirror/stats.js';
 import { registerMirrorMetrics } from './mirror-metrics.js';
@@ -56,63 +56,6 @@ export interface MetricsOptions {
 export const USAGE_TOP_REPOSITORIES = 100;
 
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900];
-
-type Emit = (this: unknown, event: string | symbol, ...args: unknown[]) => boolean;
-type Write = (this: unknown, ...args: unknown[]) => unknown;
-
-function byteLength(chunk: unknown, encoding?: unknown): number {
-  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
-  if (ArrayBuffer.isView(chunk)) return chunk.byteLength;
-  return 0;
-}
-
-function routeOf(request: FastifyRequest): string {
-  return request.ociRoute ?? request.routeOptions.url ?? 'unknown';
-}
-
-function hasBody(request: FastifyRequest): boolean {
-  const { headers } = request;
-  return headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0');
-}
-
-/**
- * Counts request body bytes as they are delivered to whoever reads the stream.
- * Every chunk a Readable hands out (flowing mode or read()) passes through
- * emit('data'); wrapping emit observes them without attaching a 'data'
- * listener, which would switch the stream to flowing mode and drop the bytes
- * that arrive before the handler starts reading.
- */
-function countReceived(request: FastifyRequest, counter: prom.Counter): void {
-  const raw = request.raw as unknown as { emit: Emit };
-  const emit = raw.emit;
-  raw.emit = function (this: unknown, event: string | symbol, chunk?: unknown) {
-    if (event === 'data') {
-      const n = byteLength(chunk);
-      if (n > 0) counter.inc(n);
-    }
-    return emit.apply(this, arguments as unknown as [string | symbol, ...unknown[]]);
-  };
-}
-
-/** Counts response body bytes handed to write()/end(). HEAD responses carry none. */
-function countSent(request: FastifyRequest, reply: FastifyReply, counter: prom.Counter): void {
-  if (request.method === 'HEAD') return;
-  const res = reply.raw as unknown as { write: Write; end: Write; statusCode: number };
-  const { write, end } = res;
-  const add = (chunk: unknown, encoding: unknown) => {
-    if (res.statusCode === 204 || res.statusCode === 304) return;
-    const n = byteLength(chunk, encoding);
-    if (n > 0) counter.inc(n);
-  };
-  res.write = function (this: unknown, chunk?: unknown, encoding?: unknown) {
-    add(chunk, encoding);
-    return write.apply(this, arguments as unknown as unknown[]);
-  };
-  res.end = function (this: unknown, chunk?: unknown, encoding?: unknown) {
-    if (typeof chunk !== 'function') add(chunk, encoding);
-    return end.apply(this, arguments as unknown as unknown[]);
-  };
-}
 
 async function metrics(app: FastifyInstance, options: MetricsOptions): Promise<void> {
   const register = options.register ?? new prom.Registry();
@@ -207,8 +150,8 @@ async function metrics(app: FastifyInstance, options: MetricsOptions): Promise<v
   }
 
   app.addHook('onRequest', async (request, reply) => {
-    if (hasBody(request)) countReceived(request, received);
-    countSent(request, reply, sent);
+    countReceived(request, (n) => received.inc(n));
+    countSent(request, reply, (n) => sent.inc(n));
   });
 
   app.addHook('onResponse', async (request, reply) => {

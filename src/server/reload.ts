@@ -24,16 +24,17 @@
 import { createHash } from 'node:crypto';
 import { watch, type FSWatcher } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
-import { AuthConfigError, parseConfigFile, type AuthConfig } from '../auth/config.js';
+import type { AuthConfig } from '../auth/config.js';
+import { ConfigError } from './config.js';
 import { loadUsers, type LoadedAuth } from '../auth/load.js';
 import { AccessPolicy } from '../auth/policy.js';
 import type { Live } from '../live.js';
 import type { RegistryGcOptions } from '../registry.js';
 import { StoragePolicy, type PolicyRules } from '../services/policy.js';
 import type { ReloadMetrics } from './metrics.js';
-import type { UpkeepConfig } from './upkeep-config.js';
+import type { UpkeepConfig } from './config-upkeep.js';
 
 /**
  * The whole configuration as the server loads it: the reloadable parts are
@@ -44,9 +45,6 @@ export interface ReloadableSettings {
   readonly auth?: AuthConfig;
   readonly upkeep?: UpkeepConfig;
 }
-
-/** The configuration file, validated. */
-export type FileSettings = ReturnType<typeof parseConfigFile>;
 
 /** How a reloader loads the whole configuration again (the same function as at start); throws naming the key at fault. */
 export interface ConfigSource<S extends ReloadableSettings> {
@@ -63,13 +61,6 @@ export interface ConfigSource<S extends ReloadableSettings> {
 export const RELOAD_DEBOUNCE_MS = 200;
 /** …but no later than this after the first event. */
 export const RELOAD_MAX_WAIT_MS = 1000;
-
-/** Reads and validates the whole configuration file; errors are AuthConfigError naming the file and key. */
-export async function readConfigurationFile(path: string): Promise<{ file: string; text: string; settings: FileSettings }> {
-  const file = resolve(path);
-  const text = await readFile(file, 'utf8').catch((err: unknown) => Promise.reject(new AuthConfigError(`cannot read configuration file ${file}: ${(err as Error).message}`)));
-  return { file, text, settings: parseConfigFile(text, file) };
-}
 
 /** What a reload replaces: the auth plugin's live values (absent without auth) and the registry's. */
 export interface ReloadTargets {
@@ -110,7 +101,7 @@ const digest = (...texts: Array<string | undefined>) => createHash('sha256').upd
 
 export type ReloadTrigger = 'SIGHUP' | 'file change';
 
-export class ConfigReloader<S extends ReloadableSettings = FileSettings> {
+export class ConfigReloader<S extends ReloadableSettings = ReloadableSettings> {
   #current: S;
   /** Content digest of the files last read by an attempt (worked or not): unchanged files are not reloaded on a file event. */
   #seen: string;
@@ -240,7 +231,7 @@ export class ConfigReloader<S extends ReloadableSettings = FileSettings> {
     if (auth && next.auth && next.auth.mode !== 'none') {
       policy = new AccessPolicy(next.auth.policy);
       if (auth.users && next.auth.htpasswd !== undefined) {
-        if (htpasswdText === undefined) throw new AuthConfigError(`cannot read htpasswd file ${next.auth.htpasswd}`);
+        if (htpasswdText === undefined) throw new ConfigError(`cannot read htpasswd file ${next.auth.htpasswd}`);
         users = await loadUsers(next.auth, htpasswdText);
       }
     }

@@ -47,7 +47,18 @@ export class StorageMissingError extends Error {
 }
 
 const messageOf = (err: unknown): string => (err instanceof Error ? err.message : String(err));
-const fail = (what: string, err: unknown): Error => new Error(`cannot use ${what}: ${messageOf(err)}`, { cause: err });
+
+/** Which store failed to open: a path of the storage directory (`path`), PostgreSQL or S3. */
+export type StoreKind = 'directory' | 'postgres' | 's3';
+
+/** openStores could not open or use a store; `cause` is the underlying error (startup-errors.ts explains it). */
+export class StoreOpenError extends Error {
+  constructor(readonly store: StoreKind, what: string, cause: unknown, readonly path?: string) {
+    super(`cannot use ${what}: ${messageOf(cause)}`, { cause });
+    this.name = 'StoreOpenError';
+  }
+}
+const fail = (store: StoreKind, what: string, err: unknown, path?: string): Error => new StoreOpenError(store, what, err, path);
 
 /** True when no durable store is set: serve keeps everything in memory. */
 export function inMemory(storage: StorageConfig): boolean {
@@ -73,7 +84,7 @@ export async function openStores(storage: StorageConfig, options: OpenStoresOpti
   const usesDir = storage.s3 === undefined || storage.metadataUrl === undefined;
   if (dir !== undefined && usesDir) {
     if (options.create) {
-      await mkdir(dir, { recursive: true }).catch((err: unknown) => Promise.reject(fail(`storage directory ${dir}: cannot create it`, err)));
+      await mkdir(dir, { recursive: true }).catch((err: unknown) => Promise.reject(fail('directory', `storage directory ${dir}: cannot create it`, err, dir)));
     } else {
       const missing = await missingParts(dir, storage);
       if (missing.length > 0) throw new StorageMissingError(dir, missing);
@@ -81,8 +92,8 @@ export async function openStores(storage: StorageConfig, options: OpenStoresOpti
   }
   const opened: { blobStore?: BlobStore; metadataStore?: MetadataStore } = {};
   const where: Record<string, string> = {};
-  const healthy = async (store: BlobStore | MetadataStore, what: string) =>
-    store.checkHealth(AbortSignal.timeout(10_000)).catch((err: unknown) => Promise.reject(fail(what, err)));
+  const healthy = async (store: BlobStore | MetadataStore, kind: StoreKind, what: string, path?: string) =>
+    store.checkHealth(AbortSignal.timeout(10_000)).catch((err: unknown) => Promise.reject(fail(kind, what, err, path)));
   try {
     let blobStore: BlobStore;
     const s3 = storage.s3;
@@ -96,18 +107,19 @@ export async function openStores(storage: StorageConfig, options: OpenStoresOpti
         ...(s3.endpoint !== undefined ? { endpoint: s3.endpoint } : {}),
         ...(s3.prefix !== undefined ? { prefix: s3.prefix } : {}),
         ...(s3.credentials !== undefined ? { credentials: s3.credentials } : {}),
-      }).catch((err: unknown) => Promise.reject(fail(what, err)));
+        ...(options.create && s3.createBucket === true ? { createBucket: true } : {}),
+      }).catch((err: unknown) => Promise.reject(fail('s3', what, err)));
       opened.blobStore = blobStore;
-      await healthy(blobStore, what);
+      await healthy(blobStore, 's3', what);
       where.blobs = `s3://${s3.bucket}/${s3.prefix ?? ''}`;
       if (s3.endpoint !== undefined) where.s3Endpoint = s3.endpoint;
       where.s3Credentials = s3.credentials ? 'static' : 'default chain';
     } else {
       const blobs = join(dir as string, 'blobs');
       if (options.create) {
-        blobStore = await openFilesystemBlobStore(blobs).catch((err: unknown) => Promise.reject(fail(`blob store ${blobs}`, err)));
+        blobStore = await openFilesystemBlobStore(blobs).catch((err: unknown) => Promise.reject(fail('directory', `blob store ${blobs}`, err, blobs)));
         opened.blobStore = blobStore;
-        await healthy(blobStore, `blob store ${blobs}`);
+        await healthy(blobStore, 'directory', `blob store ${blobs}`, blobs);
       } else {
         blobStore = new FilesystemBlobStore(blobs);
         opened.blobStore = blobStore;
@@ -122,9 +134,9 @@ export async function openStores(storage: StorageConfig, options: OpenStoresOpti
         connectionString: storage.metadataUrl,
         ...(storage.metadataSchema !== undefined ? { schema: storage.metadataSchema } : {}),
         ...(options.onIdleError ? { onIdleError: options.onIdleError } : {}),
-      }).catch((err: unknown) => Promise.reject(fail(what, err)));
+      }).catch((err: unknown) => Promise.reject(fail('postgres', what, err)));
       opened.metadataStore = metadataStore;
-      await healthy(metadataStore, what);
+      await healthy(metadataStore, 'postgres', what);
       where.metadata = redactUrl(storage.metadataUrl);
       if (storage.metadataSchema !== undefined) where.schema = storage.metadataSchema;
     } else {
@@ -133,9 +145,9 @@ export async function openStores(storage: StorageConfig, options: OpenStoresOpti
         metadataStore = openSqliteMetadataStore(file);
         opened.metadataStore = metadataStore;
       } catch (err) {
-        throw fail(`metadata database ${file}`, err);
+        throw fail('directory', `metadata database ${file}`, err, file);
       }
-      await healthy(metadataStore, `metadata database ${file}`);
+      await healthy(metadataStore, 'directory', `metadata database ${file}`, file);
       where.metadata = file;
     }
     return { blobStore, metadataStore, where };

@@ -1,7 +1,7 @@
 /** Repository-scoped blob reads and deletes (spec "Pulling blobs", "Deleting Blobs"). */
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../oci/errors.js';
-import { parseDigest } from '../oci/digest.js';
+import type { Digest } from '../oci/digest.js';
 import type { BlobStore, ByteRange } from '../storage/blob/types.js';
 import { type MetadataStore } from '../storage/meta/types.js';
 
@@ -23,10 +23,9 @@ export class BlobService {
    * Size of a blob linked in the repository. Never reads content. Renews the
    * link's receipt when it is older than `receipts.renewAfterMs`: a client
    * that found the blob (a push skipping it after HEAD) keeps it in the
-   * repository for the grace period. Throws DIGEST_INVALID, BLOB_UNKNOWN.
+   * repository for the grace period. Throws BLOB_UNKNOWN.
    */
-  async stat(repository: string, digest: string, signal?: AbortSignal): Promise<{ digest: string; size: number }> {
-    parseDigest(digest);
+  async stat(repository: string, digest: Digest, signal?: AbortSignal): Promise<{ digest: Digest; size: number }> {
     const link = await this.meta.getBlobLink(repository, digest, signal);
     const unknown = () => new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not in repository ${repository}`);
     if (!link) throw unknown();
@@ -44,7 +43,7 @@ export class BlobService {
    * Streams the content of `link` (as returned by stat: one metadata lookup per
    * request), or an inclusive range of it validated against the link's size.
    */
-  async read(link: { readonly digest: string }, repository: string, range: ByteRange | undefined, signal?: AbortSignal): Promise<Readable> {
+  async read(link: { readonly digest: Digest }, repository: string, range: ByteRange | undefined, signal?: AbortSignal): Promise<Readable> {
     const { digest } = link;
     const stream = await this.blobs.read(digest, range, signal);
     if (!stream) throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is linked in ${repository} but its content is missing`);
@@ -56,14 +55,13 @@ export class BlobService {
    * the store has that power and the registry was built with redirects on;
    * undefined otherwise.
    */
-  async redirect(link: { readonly digest: string }, enabled: boolean): Promise<string | undefined> {
+  async redirect(link: { readonly digest: Digest }, enabled: boolean): Promise<string | undefined> {
     if (!enabled) return undefined;
     return this.blobs.redirectUrl(link.digest);
   }
 
   /** Unlinks the blob from the repository (the content is shared and left to garbage collection). */
-  async delete(repository: string, digest: string, signal?: AbortSignal): Promise<void> {
-    parseDigest(digest);
+  async delete(repository: string, digest: Digest, signal?: AbortSignal): Promise<void> {
     if (!(await this.meta.unlinkBlob(repository, digest, signal))) {
       throw new RegistryError('BLOB_UNKNOWN', `blob ${digest} is not in repository ${repository}`);
     }

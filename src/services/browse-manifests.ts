@@ -4,6 +4,7 @@
  * Manifests were validated when pushed; here they are read leniently, a
  * field of an unexpected type is left out.
  */
+import { tryParseDigest } from '../oci/digest.js';
 import { INDEX_MEDIA_TYPES } from '../oci/mediatypes.js';
 import type { ManifestRecord, ReferrerRecord } from '../storage/meta/types.js';
 import type { BlobService } from './blobs.js';
@@ -169,7 +170,9 @@ export function describeManifest(record: ManifestRecord, tags: string[], referre
 
 /** The parts of an image config the UI shows; undefined when it is not an image config, too large, or not JSON. */
 export async function readConfig(blobs: BlobService, repository: string, digest: string, signal?: AbortSignal): Promise<ConfigDetails | undefined> {
-  const link = await blobs.stat(repository, digest, signal).catch(() => undefined);
+  // A digest read leniently from stored bytes: parsed here, one that is not a digest names no config.
+  const parsed = tryParseDigest(digest);
+  const link = parsed === undefined ? undefined : await blobs.stat(repository, parsed.digest, signal).catch(() => undefined);
   if (!link || link.size > MAX_CONFIG_BYTES) return undefined;
   const chunks: Buffer[] = [];
   for await (const chunk of await blobs.read(link, repository, undefined, signal)) chunks.push(chunk as Buffer);

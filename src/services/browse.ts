@@ -5,6 +5,7 @@
  * MetadataStore (and config blobs, up to MAX_CONFIG_BYTES); access control
  * is the caller's (`visible`), as for the catalog.
  */
+import { tryParseDigest, type Digest } from '../oci/digest.js';
 import { RegistryError } from '../oci/errors.js';
 import { isValidName, isValidTag, parseReference } from '../oci/names.js';
 import type { ManifestRecord, MetadataStore, TagRecord } from '../storage/meta/types.js';
@@ -175,7 +176,8 @@ export class BrowseService {
     if (summary.kind !== 'index') return summary;
     let size = record.size;
     for (const entry of indexEntries(record)) {
-      const child = await this.meta.getManifest(name, entry.digest, signal);
+      const digest = tryParseDigest(entry.digest)?.digest; // read leniently from stored bytes: one that is not a digest names no manifest
+      const child = digest === undefined ? undefined : await this.meta.getManifest(name, digest, signal);
       const childSummary = child ? summarize(child) : undefined;
       size += childSummary && childSummary.kind !== 'index' ? childSummary.size : entry.size; // a nested index: its manifest only
     }
@@ -208,7 +210,7 @@ export class BrowseService {
   }
 
   /** Bytes of the blobs `digest` references that no other manifest of the repository references. */
-  private async bytesOnlyIn(name: string, digest: string, signal?: AbortSignal): Promise<number> {
+  private async bytesOnlyIn(name: string, digest: Digest, signal?: AbortSignal): Promise<number> {
     const own = new Map<string, number>();
     const others = new Set<string>();
     for await (const d of paged((p) => this.meta.listManifests(name, p, signal), (x) => x, PAGE)) {

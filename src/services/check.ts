@@ -30,7 +30,7 @@
  */
 import { createHash } from 'node:crypto';
 import { DEFAULT_LIMITS } from '../limits.js';
-import { digestOf, tryParseDigest } from '../oci/digest.js';
+import { digestAlgorithm, digestFromHex, digestOf, tryParseDigest } from '../oci/digest.js';
 import { parseManifest, type ParsedManifest } from '../oci/manifest.js';
 import type { BlobStore } from '../storage/blob/types.js';
 import type { MetadataStore } from '../storage/meta/types.js';
@@ -108,10 +108,10 @@ export async function checkStores(blobs: BlobStore, meta: MetadataStore, options
 
   // Blob content.
   for await (const digest of blobs.list(signal)) {
-    const parsed = tryParseDigest(digest);
     const stream = await blobs.read(digest, undefined, signal);
-    if (!parsed || !stream) continue; // deleted meanwhile
-    const hash = createHash(parsed.algorithm);
+    if (!stream) continue; // deleted meanwhile
+    const algorithm = digestAlgorithm(digest); // list() yields only valid digests
+    const hash = createHash(algorithm);
     let bytes = 0;
     for await (const chunk of stream as AsyncIterable<Buffer>) {
       hash.update(chunk);
@@ -119,7 +119,7 @@ export async function checkStores(blobs: BlobStore, meta: MetadataStore, options
     }
     counts.blobs++;
     counts.blobBytes += bytes;
-    const actual = `${parsed.algorithm}:${hash.digest('hex')}`;
+    const actual = digestFromHex(algorithm, hash.digest('hex'));
     if (actual !== digest) problem('blob-corrupt', digest, `content hashes to ${actual}`);
     options.onProgress?.({ blobs: counts.blobs, blobBytes: counts.blobBytes });
   }
@@ -141,7 +141,7 @@ export async function checkStores(blobs: BlobStore, meta: MetadataStore, options
       manifests.add(digest);
       const record = await meta.getManifest(repository, digest, signal);
       if (!record) continue; // deleted meanwhile
-      const algorithm = tryParseDigest(digest)?.algorithm ?? 'sha256';
+      const algorithm = tryParseDigest(digest)?.algorithm ?? 'sha256'; // a check does not trust a stored digest to be valid
       const actual = digestOf(record.bytes, algorithm);
       if (actual !== digest || record.size !== record.bytes.byteLength) {
         problem('manifest-corrupt', digest, where(`bytes hash to ${actual} (${record.bytes.byteLength} bytes, recorded ${record.size})`), repository);

@@ -3,13 +3,13 @@
  * "Listing Referrers"). Pages are keyset pages: `last` is exclusive.
  */
 import { RegistryError } from '../oci/errors.js';
-import { parseDigest } from '../oci/digest.js';
+import type { Digest } from '../oci/digest.js';
 import { MediaType } from '../oci/mediatypes.js';
 import type { RegistryLimits } from '../limits.js';
 import type { MetadataStore } from '../storage/meta/types.js';
 
 export interface PageRequest {
-  /** `n`: entries wanted; undefined means "all" (still capped by maxPageSize). */
+  /** `n`: entries wanted; undefined: defaultPageSize. At most maxPageSize. */
   readonly n?: number;
   readonly last?: string;
 }
@@ -23,7 +23,7 @@ export interface Page {
 export interface ReferrersIndex {
   readonly schemaVersion: 2;
   readonly mediaType: typeof MediaType.OciIndex;
-  readonly manifests: Array<{ mediaType: string; digest: string; size: number; artifactType?: string; annotations?: Readonly<Record<string, string>> }>;
+  readonly manifests: Array<{ mediaType: string; digest: Digest; size: number; artifactType?: string; annotations?: Readonly<Record<string, string>> }>;
 }
 
 export class ListingService {
@@ -52,7 +52,7 @@ export class ListingService {
   async catalog(page: PageRequest, signal?: AbortSignal, visible?: (name: string) => boolean | Promise<boolean>): Promise<Page> {
     if (!visible) return this.page(page, (p) => this.meta.listRepositories(p, signal));
     if (page.n === 0) return { entries: [] };
-    const n = Math.min(page.n ?? this.limits.maxPageSize, this.limits.maxPageSize);
+    const n = Math.min(page.n ?? this.limits.defaultPageSize, this.limits.maxPageSize);
     const batch = Math.min(Math.max(n + 1, 100), this.limits.maxPageSize + 1);
     const entries: string[] = [];
     let cursor = page.last;
@@ -74,10 +74,9 @@ export class ListingService {
   /**
    * The referrers index of `digest` in `repository`, optionally filtered by
    * artifactType. Always an index, empty when nothing refers to the digest
-   * (spec: MUST NOT 404 when the API is supported). Throws DIGEST_INVALID (400).
+   * (spec: MUST NOT 404 when the API is supported).
    */
-  async referrers(repository: string, digest: string, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrersIndex> {
-    parseDigest(digest);
+  async referrers(repository: string, digest: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrersIndex> {
     const records = await this.meta.listReferrers(repository, digest, artifactType, signal);
     return {
       schemaVersion: 2,
@@ -94,12 +93,13 @@ export class ListingService {
 
   /**
    * spec "Listing Tags": with n = 0, an empty list and no Link; otherwise up
-   * to n entries and a next page when more remain. n above maxPageSize (or
-   * absent) is cut to maxPageSize with a Link, which the spec allows.
+   * to n entries and a next page when more remain. n above maxPageSize is
+   * cut to maxPageSize, and an absent n is defaultPageSize, with a Link when
+   * more remain, which the spec allows.
    */
   private async page(request: PageRequest, list: (p: { last?: string; limit: number }) => Promise<string[]>): Promise<Page> {
     if (request.n === 0) return { entries: [] };
-    const n = Math.min(request.n ?? this.limits.maxPageSize, this.limits.maxPageSize);
+    const n = Math.min(request.n ?? this.limits.defaultPageSize, this.limits.maxPageSize);
     const rows = await list({ ...(request.last !== undefined ? { last: request.last } : {}), limit: n + 1 });
     if (rows.length <= n) return { entries: rows };
     const entries = rows.slice(0, n);

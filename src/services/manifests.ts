@@ -3,10 +3,10 @@
  * "Deleting tags", "Deleting Manifests").
  */
 import { RegistryError } from '../oci/errors.js';
-import { digestOf, type DigestAlgorithm } from '../oci/digest.js';
+import { digestOf, type Digest, type DigestAlgorithm } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import { assertValidTag, isValidTag, parseReference, type Reference } from '../oci/names.js';
-import { type ManifestRecord, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
+import { type EventContext, type ManifestRecord, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
 import { paged } from './paged.js';
 import { StoragePolicy } from './policy.js';
 import { Live } from '../live.js';
@@ -16,10 +16,12 @@ export interface PutManifestOptions {
   readonly tags?: readonly string[];
   /** The algorithm a push by tag is addressed with (the `digest-algorithm` parameter); see ManifestService.put. */
   readonly algorithm?: DigestAlgorithm;
+  /** Who pushes: the push's events are recorded with it (none without). */
+  readonly context?: EventContext;
 }
 
 export interface PutManifestOutcome {
-  readonly digest: string;
+  readonly digest: Digest;
   readonly subject?: string;
   /** The tags now pointing at the manifest: the reference's, or those of PutManifestOptions.tags. */
   readonly tags: readonly string[];
@@ -69,7 +71,7 @@ export class ManifestService {
       throw new RegistryError('DIGEST_INVALID', `manifest bytes have digest ${digest}, not the ${ref.digest} in the URL`);
     }
     const tags = ref.kind === 'tag' ? [ref.tag] : [...new Set(options.tags)].map(assertValidTag);
-    const toRef = (d: { digest: string; size: number }) => ({ digest: d.digest, size: d.size });
+    const toRef = (d: { digest: Digest; size: number }) => ({ digest: d.digest, size: d.size });
     const policy = this.policy.current;
     const immutableTags = tags.filter((tag) => policy.isImmutable(repository, tag));
     const result = await this.meta.putManifest(
@@ -88,6 +90,7 @@ export class ManifestService {
         now: this.now(),
       },
       signal,
+      options.context,
     );
     if (!result.ok && result.tagTaken !== undefined) throw immutableError(repository, result.tagTaken.tag, result.tagTaken.digest);
     if (!result.ok) {
@@ -110,7 +113,7 @@ export class ManifestService {
    * by sha512 digest, then tags by tag: the tag points at that manifest, no
    * sha256-addressed copy is made); else sha256, the canonical algorithm.
    */
-  private async tagPushDigest(repository: string, bytes: Uint8Array, algorithm: DigestAlgorithm | undefined, signal?: AbortSignal): Promise<string> {
+  private async tagPushDigest(repository: string, bytes: Uint8Array, algorithm: DigestAlgorithm | undefined, signal?: AbortSignal): Promise<Digest> {
     if (algorithm !== undefined) return digestOf(bytes, algorithm);
     const sha512 = digestOf(bytes, 'sha512');
     return (await this.meta.getManifest(repository, sha512, signal)) ? sha512 : digestOf(bytes, 'sha256');
@@ -125,19 +128,22 @@ export class ManifestService {
     return record;
   }
 
-  /** DELETE by tag removes the tag only; by digest the manifest and its tags. Immutable tags: see the class. */
-  async delete(repository: string, reference: string, signal?: AbortSignal): Promise<void> {
+  /**
+   * DELETE by tag removes the tag only; by digest the manifest and its tags. Immutable tags: see the class.
+   * The events are recorded with `context` (none without, nor for a repository with immutable-tag rules).
+   */
+  async delete(repository: string, reference: string, signal?: AbortSignal, context?: EventContext): Promise<void> {
     const policy = this.policy.current;
     const ref = await this.lookupReference(repository, reference, signal);
     let deleted: boolean;
     if (ref.kind === 'tag') {
       const current = policy.isImmutable(repository, ref.tag) ? await this.meta.getTag(repository, ref.tag, signal) : undefined;
       if (current !== undefined) throw immutableError(repository, ref.tag, current);
-      deleted = await this.meta.deleteTag(repository, ref.tag, signal);
+      deleted = await this.meta.deleteTag(repository, ref.tag, signal, context);
     } else {
       deleted = policy.hasImmutableTags(repository)
         ? await this.deleteGuarded(policy, repository, ref.digest, signal)
-        : await this.meta.deleteManifest(repository, ref.digest, signal);
+        : await this.meta.deleteManifest(repository, ref.digest, signal, context);
     }
     if (!deleted) throw await this.unknown(repository, reference, signal);
   }
@@ -148,7 +154,7 @@ export class ManifestService {
    * manifest only while it is still untagged (ManifestLifecycle), so that an
    * immutable tag set meanwhile is never lost.
    */
-  private async deleteGuarded(policy: StoragePolicy, repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  private async deleteGuarded(policy: StoragePolicy, repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     const meta = this.meta;
     const tags: TagRecord[] = [];
     for await (const t of paged((page) => meta.listTagRecords(repository, page, signal), (r) => r.tag, 1000)) if (t.digest === digest) tags.push(t);
@@ -178,6 +184,6 @@ export class ManifestService {
   }
 }
 
-function immutableError(repository: string, tag: string, digest: string, consequence = 'it cannot be moved or deleted'): RegistryError {
+function immutableError(repository: string, tag: string, digest: Digest, consequence = 'it cannot be moved or deleted'): RegistryError {
   return new RegistryError('TAG_IMMUTABLE', `tag ${tag} of repository ${repository} is immutable (it points at ${digest}): ${consequence}`);
 }

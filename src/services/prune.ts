@@ -15,6 +15,7 @@
  * the grace (services/gc.ts), so that a blob a client pushed or checked
  * meanwhile for its next manifest stays in the repository.
  */
+import type { Digest } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import { type ManifestDeleteConditions, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
 import { paged } from './paged.js';
@@ -38,13 +39,13 @@ export interface PruneReport {
   readonly tagsRemoved: number;
   readonly manifestsRemoved: number;
   /** The removed tags (dry run: that would be removed), at most listLimit. */
-  readonly tags: ReadonlyArray<{ readonly repository: string; readonly tag: string; readonly digest: string }>;
+  readonly tags: ReadonlyArray<{ readonly repository: string; readonly tag: string; readonly digest: Digest }>;
   /**
    * The removed manifests, at most listLimit. A dry run lists those removable
    * now, and the manifests retention would leave untagged; the children and
    * referrers that a real run removes with them are not listed.
    */
-  readonly manifests: ReadonlyArray<{ readonly repository: string; readonly digest: string; readonly reason: PruneReason }>;
+  readonly manifests: ReadonlyArray<{ readonly repository: string; readonly digest: Digest; readonly reason: PruneReason }>;
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
@@ -61,14 +62,14 @@ export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy,
     tags: [],
     manifests: [],
   };
-  const removedManifest = (repository: string, digest: string, reason: PruneReason) => {
+  const removedManifest = (repository: string, digest: Digest, reason: PruneReason) => {
     report.manifestsRemoved++;
     if (report.manifests.length < limit) report.manifests.push({ repository, digest, reason });
   };
 
   /** Removes `digest` under `conditions`, then its children and referrers under the same ones. */
-  const prune = async (store: MetadataStore, repository: string, digest: string, conditions: ManifestDeleteConditions, reason: PruneReason) => {
-    const stack: Array<[string, PruneReason]> = [[digest, reason]];
+  const prune = async (store: MetadataStore, repository: string, digest: Digest, conditions: ManifestDeleteConditions, reason: PruneReason) => {
+    const stack: Array<[Digest, PruneReason]> = [[digest, reason]];
     while (stack.length > 0) {
       signal?.throwIfAborted();
       const [d, why] = stack.pop()!;
@@ -77,7 +78,7 @@ export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy,
       if (!(await store.deleteManifestIf(repository, d, { ...conditions, dryRun }, signal))) continue;
       removedManifest(repository, d, why);
       if (!record) continue;
-      let children: readonly { digest: string }[] = [];
+      let children: readonly { digest: Digest }[] = [];
       try {
         children = parseManifest(record.bytes, record.mediaType).manifests;
       } catch {
@@ -104,7 +105,7 @@ export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy,
       const kept = (r: TagRecord, i: number) =>
         (retention.keepLast !== undefined && i < retention.keepLast) || (retention.keepWithinMs !== undefined && r.updatedAt >= listedAt - retention.keepWithinMs);
       const remove = candidates.filter((r, i) => !kept(r, i));
-      const untaggedDigests = new Set<string>();
+      const untaggedDigests = new Set<Digest>();
       for (const r of remove) {
         if (!dryRun && !(await meta.deleteTagIf(repository, r.tag, r, signal))) continue;
         report.tagsRemoved++;

@@ -26,10 +26,10 @@
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RegistryError } from '../oci/errors.js';
-import { parseDigest } from '../oci/digest.js';
+import type { Digest } from '../oci/digest.js';
 import type { RegistryLimits } from '../limits.js';
 import type { BlobStore, BlobWriter } from '../storage/blob/types.js';
-import { type MetadataStore, type UploadSession } from '../storage/meta/types.js';
+import { type EventContext, type MetadataStore, type UploadSession } from '../storage/meta/types.js';
 import { ConcurrentWriteError, DigestMismatchError } from '../storage/errors.js';
 
 /** Bytes of a request body, with what the client announced about them. */
@@ -40,6 +40,8 @@ export interface ChunkInput {
   /** Parsed Content-Range, when sent: inclusive start and end. */
   readonly range?: { readonly start: number; readonly end: number };
   readonly signal?: AbortSignal;
+  /** Who uploads: a link that creates the repository records repository.created with it. */
+  readonly context?: EventContext;
 }
 
 export interface UploadState {
@@ -135,8 +137,7 @@ export class UploadService {
    * Single-request monolithic upload (end-4b): streams the body, verifies
    * `digest`, stores and links the blob. Nothing is stored on any failure.
    */
-  async uploadWhole(repository: string, digest: string, chunk: ChunkInput): Promise<string> {
-    parseDigest(digest);
+  async uploadWhole(repository: string, digest: Digest, chunk: ChunkInput): Promise<Digest> {
     const id = randomUUID();
     this.busy.add(id); // keeps the sweep away from this session-less upload
     try {
@@ -145,7 +146,7 @@ export class UploadService {
         await this.appendTo(writer, chunk);
         await this.withReservation(digest, id, true, chunk.signal, async () => {
           const info = await writer.commit(digest, chunk.signal);
-          await this.meta.linkBlob(repository, { digest, size: info.size }, this.now(), chunk.signal);
+          await this.meta.linkBlob(repository, { digest, size: info.size }, this.now(), chunk.signal, chunk.context);
         });
         return digest;
       } catch (err) {
@@ -159,15 +160,15 @@ export class UploadService {
 
   /**
    * Cross-repository mount (end-11): links `digest` from `from` into
-   * `repository`. Resolves false when `from` does not hold the blob.
+   * `repository`. Resolves false when `from` does not hold the blob. With
+   * `context`, records blob.mounted (and repository.created).
    */
-  async mount(repository: string, digest: string, from: string, signal?: AbortSignal): Promise<boolean> {
-    parseDigest(digest);
+  async mount(repository: string, digest: Digest, from: string, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     // A digest marked for deletion is linked nowhere, so `from` does not hold it: no need to wait.
     const mounted = await this.withReservation(digest, randomUUID(), false, signal, async () => {
       const link = await this.meta.getBlobLink(from, digest, signal);
       if (!link || !(await this.blobs.stat(digest, signal))) return false;
-      await this.meta.linkBlob(repository, link, this.now(), signal);
+      await this.meta.linkBlob(repository, link, this.now(), signal, context && { ...context, mountedFrom: from });
       return true;
     });
     return mounted === true;
@@ -206,8 +207,7 @@ export class UploadService {
    * `digest` over the whole blob, stores and links it. A digest mismatch
    * removes the session and stores nothing (DIGEST_INVALID).
    */
-  async finish(repository: string, id: string, digest: string, chunk: ChunkInput): Promise<string> {
-    parseDigest(digest);
+  async finish(repository: string, id: string, digest: Digest, chunk: ChunkInput): Promise<Digest> {
     return this.exclusive(repository, id, chunk.signal, async () => {
       const session = await this.session(repository, id, chunk.signal);
       const writer = await this.writer(session, chunk.signal);
@@ -222,7 +222,7 @@ export class UploadService {
           throw err;
         }
         this.writers.delete(id);
-        await this.meta.linkBlob(repository, { digest, size }, this.now(), chunk.signal);
+        await this.meta.linkBlob(repository, { digest, size }, this.now(), chunk.signal, chunk.context);
       });
       await this.meta.deleteUpload(id, chunk.signal);
       this.forget(id);
@@ -270,7 +270,7 @@ export class UploadService {
    * with `wait`, retries for up to limits.reserveWaitMs, then throws UNAVAILABLE;
    * without, resolves undefined and does not run `fn`.
    */
-  private async withReservation<T>(digest: string, holder: string, wait: boolean, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T | undefined> {
+  private async withReservation<T>(digest: Digest, holder: string, wait: boolean, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T | undefined> {
     const meta = this.meta;
     const deadline = Date.now() + this.limits.reserveWaitMs;
     for (let delay = 5; !(await meta.reserveBlob(digest, holder, this.now(), this.limits.uploadSessionTtlMs, signal)); delay = Math.min(delay * 2, 250)) {

@@ -14,16 +14,22 @@ async function uploadIds(list: AsyncIterable<{ id: string }>): Promise<string[]>
 for (const kind of STORAGE_KINDS) {
   describe(`upload session TTL [${kind}]`, () => {
     it('an idle session expires with its bytes; an active one survives', async () => {
-      const reg = await startRegistry(kind, { limits: { uploadSessionTtlMs: 400 }, sweepIntervalMs: 100 });
+      // A TTL far above the active session's gaps (a PATCH every 200 ms), so a loaded machine cannot expire it.
+      const reg = await startRegistry(kind, { limits: { uploadSessionTtlMs: 2000 }, sweepIntervalMs: 100 });
       try {
         const client = new OciClient(reg.url);
         const idle = (await client.fetch('/v2/ttl/a/blobs/uploads/', { method: 'POST' })).headers.get('location')!;
         const active = (await client.fetch('/v2/ttl/a/blobs/uploads/', { method: 'POST' })).headers.get('location')!;
         assert.equal((await client.fetch(idle, { method: 'PATCH', body: randomBlob(1000) })).status, 202);
-        for (let i = 0; i < 6; i++) {
-          await sleep(150);
+        const started = Date.now();
+        let idleStatus = 204;
+        while (idleStatus !== 404) {
+          assert.ok(Date.now() - started < 20_000, 'the idle session did not expire within 20 s');
+          await sleep(200);
           assert.equal((await client.fetch(active, { method: 'PATCH', body: randomBlob(10) })).status, 202, 'activity keeps a session alive');
+          idleStatus = (await client.fetch(idle)).status;
         }
+        assert.ok(Date.now() - started >= 2000, 'the idle session lived its TTL');
         await expectError(await client.fetch(idle), 404, 'BLOB_UPLOAD_UNKNOWN');
         const ids = await uploadIds(reg.blobStore.listUploads());
         assert.ok(!ids.includes(idle.split('/').pop()!), 'the expired session’s bytes are removed');

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { exportJWK } from 'jose';
-import { parseAuthConfig } from '../../src/auth/config.js';
+import { parseAuthConfig } from '../../src/server/config.js';
 import { loadAuth } from '../../src/auth/load.js';
 import { bearer, call, expectError, signToken, startWithPlugin } from './helpers.js';
 

@@ -225,7 +225,6 @@ describe('S3 blob store', { skip: skip ?? false }, () => {
       const forged = new URL(url);
       forged.searchParams.set('X-Amz-Expires', '99999');
       assert.equal((await fetch(forged)).status, 403, 'signature covers the lifetime');
-      await assert.rejects(store.redirectUrl('sha256:nope'), RangeError);
     });
 
     // distribution-spec-next "API": a registry MAY redirect; the documented status is the one after the redirect is followed.

@@ -6,10 +6,24 @@ import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { afterEach, beforeEach, describe, it } from 'node:test';
-import { digestOf } from '../../src/oci/digest.js';
+import { digestFromHex, digestOf, type Digest } from '../../src/oci/digest.js';
 import type { BlobStore, BlobWriter } from '../../src/storage/blob/types.js';
 import { ConcurrentWriteError, DigestMismatchError, LengthMismatchError, SizeLimitError, WriterClosedError } from '../../src/storage/errors.js';
 import { missingMethods, type Unlisted } from './port-methods.js';
+
+/**
+ * Checked by the build, never called: the port takes parsed digests only
+ * (src/oci/digest.ts), so a store never receives an unparsed one and never
+ * parses one again. Each line fails the build if it compiles.
+ */
+export function unparsedDigestsDoNotCompile(store: BlobStore, writer: BlobWriter): void {
+  // @ts-expect-error a string is no Digest
+  void store.stat('sha256:xyz');
+  // @ts-expect-error a string is no Digest
+  void store.read('../../etc/passwd');
+  // @ts-expect-error a string is no Digest
+  void writer.commit('not-a-digest');
+}
 
 export interface BlobStoreFixture {
   readonly store: BlobStore;
@@ -65,7 +79,7 @@ export async function streamLargeBlob(store: BlobStore, id: string, totalBytes: 
   const writer = await store.createUpload(id);
   assert.equal(await writer.append(generate(), { expectedLength: totalBytes, signal: new AbortController().signal }), totalBytes);
   const t1 = Date.now();
-  const digest = `sha256:${expected.digest('hex')}`;
+  const digest = digestFromHex('sha256', expected.digest('hex'));
   await writer.commit(digest);
   const t2 = Date.now();
   const actual = createHash('sha256');
@@ -103,7 +117,7 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStoreFix
       await fx.cleanup();
     });
 
-    async function put(id: string, bytes: Uint8Array | string): Promise<string> {
+    async function put(id: string, bytes: Uint8Array | string): Promise<Digest> {
       const writer = await store.createUpload(id);
       await writer.append(chunksOf(bytes, 1000));
       const digest = digestOf(Buffer.from(bytes));
@@ -177,8 +191,8 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStoreFix
       assert.equal((await readAll(await store.read(digest))).length, 0);
     });
 
-    it('returns undefined / false for absent and malformed digests', async () => {
-      for (const digest of [digestOf(Buffer.from('absent')), digestOf(Buffer.from('absent'), 'sha512'), 'sha256:xyz', 'md5:0123', '../../etc/passwd', '']) {
+    it('returns undefined / false for absent digests', async () => {
+      for (const digest of [digestOf(Buffer.from('absent')), digestOf(Buffer.from('absent'), 'sha512')]) {
         assert.equal(await store.stat(digest), undefined, digest);
         assert.equal(await store.read(digest), undefined, digest);
         assert.equal(await store.delete(digest), false, digest);
@@ -216,7 +230,6 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStoreFix
         assert.equal(err.actual, digestOf(Buffer.from('hello ')));
         return true;
       });
-      await assert.rejects(writer.commit('not-a-digest'), DigestMismatchError);
       await assert.rejects(writer.commit(digestOf(Buffer.from('something else'), 'sha512')), DigestMismatchError);
       assert.equal(await store.stat(wrong), undefined);
       assert.equal(await store.stat(digestOf(Buffer.from('hello '))), undefined);

@@ -1,13 +1,13 @@
 /** Fixtures shared by the MetadataStore contract files: digests, blob refs, manifest inputs, paging. */
-import { createHash } from 'node:crypto';
 import assert from 'node:assert/strict';
+import { digestOf as digestOfBytes, type Digest } from '../../src/oci/digest.js';
 import type { BlobRef, MetadataStore, PutManifestInput } from '../../src/storage/meta/types.js';
 
 const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const NOW = 1_700_000_000_000;
 
-export function digestOf(data: string | Uint8Array): string {
-  return `sha256:${createHash('sha256').update(data).digest('hex')}`;
+export function digestOf(data: string | Uint8Array): Digest {
+  return digestOfBytes(typeof data === 'string' ? Buffer.from(data) : data);
 }
 
 export function blob(name: string, size = name.length): BlobRef {

@@ -4,6 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import type { Digest } from '../../src/oci/digest.js';
 import { type BlobLifecycle, type MetadataStore } from '../../src/storage/meta/types.js';
 import { blob, manifest, mustPut } from './metadata-fixtures.js';
 
@@ -13,7 +14,7 @@ const LEASE = 60_000;
 /** The cases; `store()` is the fresh store of the running case (see metadataStoreContract). */
 export function lifecycleContract(store: () => MetadataStore): void {
   describe('blob lifecycle (reservations and deletion marks)', () => {
-    const mark = (s: BlobLifecycle, digest: string, now: number, extra: { holder?: string; graceMs?: number; dryRun?: boolean } = {}) =>
+    const mark = (s: BlobLifecycle, digest: Digest, now: number, extra: { holder?: string; graceMs?: number; dryRun?: boolean } = {}) =>
       s.markBlobForDeletion(digest, extra.holder ?? 'gc', { now, graceMs: extra.graceMs ?? 0, leaseMs: LEASE, ...(extra.dryRun ? { dryRun: true } : {}) });
 
     it('a reservation blocks the mark; a mark refuses reservations until it is dropped', async () => {

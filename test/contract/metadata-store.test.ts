@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { MemoryMetadataStore } from '../../src/storage/meta/memory/index.js';
 import { MIGRATIONS, SCHEMA_VERSION, SQL } from '../../src/storage/meta/sqlite/schema.js';
 import { openSqliteMetadataStore, type SqliteMetadataStore } from '../../src/storage/meta/sqlite/index.js';
+import { digestFromHex } from '../../src/oci/digest.js';
 import { digestOf, metadataStoreContract } from './metadata-store.js';
 
 metadataStoreContract('memory', async () => ({ store: new MemoryMetadataStore(), cleanup: async () => {} }));
@@ -51,8 +52,9 @@ describe('SqliteMetadataStore specifics', () => {
     raw.exec(MIGRATIONS[0]!.sql);
     raw.pragma('user_version = 1');
     const bytes = Buffer.from('{"schemaVersion":2}');
+    const linked = digestFromHex('sha256', '1'.repeat(64));
     raw.prepare('INSERT INTO repositories (name, created_at) VALUES (?, ?)').run('app', 1000);
-    raw.prepare('INSERT INTO blob_links (repository, digest, size, created_at) VALUES (?, ?, ?, ?)').run('app', `sha256:${'1'.repeat(64)}`, 3, 900);
+    raw.prepare('INSERT INTO blob_links (repository, digest, size, created_at) VALUES (?, ?, ?, ?)').run('app', linked, 3, 900);
     raw.prepare('INSERT INTO manifests (repository, digest, media_type, bytes, size, created_at) VALUES (?, ?, ?, ?, ?, ?)')
       .run('app', digestOf(bytes), 'application/vnd.oci.image.manifest.v1+json', bytes, bytes.length, 1000);
     raw.close();
@@ -61,9 +63,9 @@ describe('SqliteMetadataStore specifics', () => {
       assert.equal((await store.getManifest('app', digestOf(bytes)))?.createdAt, 1000);
       assert.equal(await store.deleteManifestIf('app', digestOf(bytes), { usedBefore: 1000 }), false);
       assert.equal(await store.deleteManifestIf('app', digestOf(bytes), { usedBefore: 1001 }), true);
-      assert.deepEqual(await store.getBlobLink('app', `sha256:${'1'.repeat(64)}`), { digest: `sha256:${'1'.repeat(64)}`, size: 3, touchedAt: 900 }, 'a link of version 1 reads its creation as its receipt');
-      assert.equal(await store.unlinkBlobIf('app', `sha256:${'1'.repeat(64)}`, { touchedBefore: 900, now: 2000 }), false);
-      assert.equal(await store.unlinkBlobIf('app', `sha256:${'1'.repeat(64)}`, { touchedBefore: 901, now: 2000 }), true);
+      assert.deepEqual(await store.getBlobLink('app', linked), { digest: linked, size: 3, touchedAt: 900 }, 'a link of version 1 reads its creation as its receipt');
+      assert.equal(await store.unlinkBlobIf('app', linked, { touchedBefore: 900, now: 2000 }), false);
+      assert.equal(await store.unlinkBlobIf('app', linked, { touchedBefore: 901, now: 2000 }), true);
     } finally {
       await store.close();
     }

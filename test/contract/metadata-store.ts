@@ -10,6 +10,7 @@ import { missingMethods, type Unlisted } from './port-methods.js';
 import { enumerationContract } from './metadata-store-enumeration.js';
 import { lifecycleContract } from './metadata-store-lifecycle.js';
 import { manifestLifecycleContract } from './metadata-store-manifest-lifecycle.js';
+import { eventsContract } from './metadata-store-events.js';
 import { blob, digestOf, manifest, mustPut, NOW, pageAll } from './metadata-fixtures.js';
 
 export { digestOf };
@@ -34,6 +35,8 @@ const PORT_METHODS = [
   'reserveBlob', 'releaseBlob', 'markBlobForDeletion', 'unmarkBlob', 'touchBlobLink', 'listReclaimableBlobLinks', 'unlinkBlobIf',
   // ManifestLifecycle
   'listTagRecords', 'deleteTagIf', 'deleteManifestIf',
+  // EventOutbox
+  'appendEvents', 'claimEvents', 'markEventDelivered', 'markEventFailed', 'parkEvent', 'listEvents', 'replayEvents',
 ] as const;
 const portListed: [Unlisted<MetadataStore, (typeof PORT_METHODS)[number]>] extends [never] ? true : never = true;
 void portListed;
@@ -136,6 +139,12 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
     enumerationContract(() => store);
     lifecycleContract(() => store);
     manifestLifecycleContract(() => store);
+    eventsContract(() => store, async () => {
+      if (opened.reopen === undefined) return undefined;
+      await store.close();
+      store = await opened.reopen();
+      return store;
+    });
 
     describe('manifests and tags', () => {
       it('puts a manifest with a tag and reads back the exact record', async () => {

@@ -6,7 +6,8 @@
  * The run is held under way by its upload sweep, which waits for the test.
  */
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { digestOf } from '../../src/oci/digest.js';
 import { describe, it } from 'node:test';
 import { GarbageCollector } from '../../src/services/gc.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
@@ -69,7 +70,7 @@ describe('collection requests coalesce', () => {
         const w = await registry.blobStore.createUpload(`u${i}`);
         const bytes = randomBytes(16);
         await w.append((async function* () { yield bytes; })());
-        await w.commit(`sha256:${createHash('sha256').update(bytes).digest('hex')}`);
+        await w.commit(digestOf(bytes));
       }
       await new Promise((r) => setTimeout(r, 1000)); // ~500 ticks
       const client = new OciClient(registry.url);

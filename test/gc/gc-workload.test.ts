@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
+import type { Digest } from '../../src/oci/digest.js';
 import { collectGarbage } from '../../src/services/gc.js';
 import { StoragePolicy } from '../../src/services/policy.js';
 import { FilesystemBlobStore } from '../../src/storage/blob/filesystem.js';
@@ -43,7 +44,7 @@ class CountingBlobStore extends FilesystemBlobStore {
   readonly deleted: string[] = [];
   /** When each deletion happened (same order as `deleted`). */
   readonly deletedAt: number[] = [];
-  override async delete(digest: string, signal?: AbortSignal): Promise<boolean> {
+  override async delete(digest: Digest, signal?: AbortSignal): Promise<boolean> {
     const gone = await super.delete(digest, signal);
     if (gone) {
       this.deleted.push(digest);

@@ -2,16 +2,16 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { OciClient } from '../../support/oci-client.js';
-import { digestOf } from '../../src/oci/digest.js';
+import { digestOf, type Digest } from '../../src/oci/digest.js';
 
 export const MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 export const INDEX = 'application/vnd.oci.image.index.v1+json';
 
 export interface Pushed {
-  readonly digest: string;
+  readonly digest: Digest;
   readonly size: number;
   /** Blobs it references (config and layers). */
-  readonly blobs: readonly string[];
+  readonly blobs: readonly Digest[];
 }
 
 /** PUTs manifest `bytes` under `tag`, or by its digest when no tag is given; asserts 201. */

@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { digestFromHex } from '../../src/oci/digest.js';
 import { OciClient } from '../../support/oci-client.js';
 import { startRegistry, STORAGE_KINDS, type TestRegistry } from '../../support/registry.js';
 import { adminGc, blobStatus, image, index, manifestStatus, referrer } from './images.js';
@@ -70,7 +71,7 @@ for (const kind of STORAGE_KINDS) {
       const sig = await referrer(client, 'ci/sig', subject);
       const untaggedSubject = await image(client, 'ci/sig');
       const sigOfUntagged = await referrer(client, 'ci/sig', untaggedSubject);
-      const phantom = { digest: `sha256:${'ab'.repeat(32)}`, size: 123, blobs: [] };
+      const phantom = { digest: digestFromHex('sha256', 'ab'.repeat(32)), size: 123, blobs: [] };
       const orphan = await referrer(client, 'ci/sig', phantom);
       const taggedOrphan = await referrer(client, 'ci/sig', phantom, 'sig-tag');
       const keptOrphan = await referrer(client, 'keep-refs/sig', phantom);

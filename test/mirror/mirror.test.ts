@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { parseDigest } from '../../src/oci/digest.js';
 import { OciClient, expectError } from '../../support/oci-client.js';
 import { startRegistry, type TestRegistry } from '../../support/registry.js';
 import { startUpstreamProxy, type UpstreamProxy } from '../../support/upstream-proxy.js';
@@ -83,11 +84,11 @@ describe('pull-through cache', () => {
     assert.equal(head.headers.get('content-length'), String(layer.bytes.length));
     assert.equal(head.headers.get('docker-content-digest'), layer.digest);
     assert.equal(proxy.count('HEAD', `/v2/library/ranged/blobs/${layer.digest}`), 1);
-    assert.equal(await mirror.metadataStore.getBlobLink('up.test/library/ranged', layer.digest), undefined, 'a HEAD stores nothing');
+    assert.equal(await mirror.metadataStore.getBlobLink('up.test/library/ranged', parseDigest(layer.digest).digest), undefined, 'a HEAD stores nothing');
     const ranged = await fetch(`${mirror.url}/v2/up.test/library/ranged/blobs/${layer.digest}`, { headers: { range: 'bytes=10-19' } });
     assert.equal(ranged.status, 206);
     assert.deepEqual(Buffer.from(await ranged.arrayBuffer()), layer.bytes.subarray(10, 20));
-    assert.ok(await mirror.metadataStore.getBlobLink('up.test/library/ranged', layer.digest));
+    assert.ok(await mirror.metadataStore.getBlobLink('up.test/library/ranged', parseDigest(layer.digest).digest));
   });
 
   it('coalesces 20 concurrent cold pulls of a 3-layer image into one upstream GET per blob and per tag', async () => {
@@ -120,8 +121,8 @@ describe('pull-through cache', () => {
     } finally {
       proxy.mode = { kind: 'pass' };
     }
-    await waitFor(async () => (await mirror.blobStore.stat(layer.digest)) === undefined && (await mirror.metadataStore.getBlobLink('up.test/library/cut', layer.digest)) === undefined);
-    assert.equal(await mirror.blobStore.stat(layer.digest), undefined);
+    await waitFor(async () => (await mirror.blobStore.stat(parseDigest(layer.digest).digest)) === undefined && (await mirror.metadataStore.getBlobLink('up.test/library/cut', parseDigest(layer.digest).digest)) === undefined);
+    assert.equal(await mirror.blobStore.stat(parseDigest(layer.digest).digest), undefined);
     assert.deepEqual(await pullBlob(mirror.url, 'up.test/library/cut', layer.digest), { status: 200, size: layer.bytes.length });
     assert.equal(proxy.count('GET', `/v2/library/cut/blobs/${layer.digest}`), 2);
   });

@@ -7,6 +7,12 @@ function serve(command: Command): ServerConfig {
   return command.config;
 }
 
+/** The listener, log, timeout and storage settings of a serve command (the other keys have tests of their own). */
+function core(command: Command): Partial<ServerConfig> {
+  const { limits: _l, upkeep: _u, ui: _ui, warnings: _w, logFormat: _f, ...rest } = serve(command);
+  return rest;
+}
+
 function rejects(argv: string[], env: NodeJS.ProcessEnv, pattern: RegExp): void {
   assert.throws(
     () => parseConfig(argv, env),
@@ -15,7 +21,7 @@ function rejects(argv: string[], env: NodeJS.ProcessEnv, pattern: RegExp): void 
 }
 
 test('defaults', () => {
-  assert.deepEqual(serve(parseConfig([], {})), {
+  assert.deepEqual(core(parseConfig([], {})), {
     host: '0.0.0.0',
     port: 8080,
     storageDir: undefined,
@@ -27,7 +33,7 @@ test('defaults', () => {
 });
 
 test('environment variables', () => {
-  const config = serve(
+  const config = core(
     parseConfig([], {
       FERRO_OCI_LISTEN: '127.0.0.1:5000',
       FERRO_OCI_STORAGE_DIR: '/var/lib/ferro',
@@ -49,7 +55,7 @@ test('empty environment variables count as unset', () => {
 test('flags override the environment', () => {
   const env = { FERRO_OCI_LISTEN: '127.0.0.1:5000', FERRO_OCI_STORAGE_DIR: '/env', FERRO_OCI_LOG_LEVEL: 'warn', FERRO_OCI_SHUTDOWN_TIMEOUT: '9', FERRO_OCI_IDLE_TIMEOUT: '9' };
   const argv = ['--listen', '[::1]:6000', '--storage-dir=/flag', '--log-level', 'trace', '--shutdown-timeout', '0', '--idle-timeout', '120', '--headers-timeout', '5'];
-  const config = serve(parseConfig(argv, env));
+  const config = core(parseConfig(argv, env));
   assert.deepEqual(config, { host: '::1', port: 6000, storageDir: '/flag', logLevel: 'trace', shutdownTimeoutMs: 0, idleTimeoutMs: 120_000, headersTimeoutMs: 5000 });
   assert.equal(serve(parseConfig(['--storage-dir='], env)).storageDir, undefined, 'an explicit empty flag selects memory');
 });
@@ -60,7 +66,7 @@ test('trusted proxies, the metrics listener and public repository metrics', () =
   assert.deepEqual(config.metricsListen, { host: '127.0.0.1', port: 9100 });
   assert.equal(config.publicRepositoryMetrics, true);
   assert.deepEqual(serve(parseConfig([], { FERRO_OCI_TRUSTED_PROXIES: 'fd00::/8' })).trustedProxies, ['fd00::/8']);
-  rejects(['--trusted-proxies', '10.0.0.0/8,proxy.example'], {}, /--trusted-proxies: trusted proxy "proxy\.example" is not an IP address or CIDR/);
+  rejects(['--trusted-proxies', '10.0.0.0/8,proxy.example'], {}, /^server\.trustedProxies: trusted proxy "proxy\.example" is not an IP address or CIDR \(from --trusted-proxies\)/);
   rejects([], { FERRO_OCI_TRUSTED_PROXIES: '10.0.0.0/33' }, /FERRO_OCI_TRUSTED_PROXIES/);
   rejects(['--metrics-listen', 'nope'], {}, /--metrics-listen/);
   rejects(['--public-repository-metrics', 'maybe'], {}, /--public-repository-metrics/);
@@ -75,19 +81,19 @@ test('listen address forms', () => {
 });
 
 test('bad listen addresses and ports name their source', () => {
-  rejects(['--listen', '127.0.0.1:65536'], {}, /--listen.*0 to 65535/);
+  rejects(['--listen', '127.0.0.1:65536'], {}, /^server\.listen: .*0 to 65535 \(from --listen\)$/);
   rejects(['--listen', '127.0.0.1:http'], {}, /--listen/);
   rejects(['--listen', '127.0.0.1:'], {}, /--listen/);
   rejects(['--listen', '127.0.0.1:-1'], {}, /--listen/);
-  rejects([], { FERRO_OCI_LISTEN: 'localhost' }, /FERRO_OCI_LISTEN/);
+  rejects([], { FERRO_OCI_LISTEN: 'localhost' }, /^server\.listen: "localhost": expected host:port.*\(from FERRO_OCI_LISTEN\)$/);
   rejects([], { FERRO_OCI_LISTEN: '::1:80' }, /brackets/);
   rejects([], { FERRO_OCI_LISTEN: '[not-v6]:80' }, /IPv6/);
   rejects([], { FERRO_OCI_LISTEN: '[::1]80' }, /FERRO_OCI_LISTEN/);
 });
 
 test('bad log level and shutdown timeout', () => {
-  rejects(['--log-level', 'loud'], {}, /--log-level.*fatal, error, warn, info, debug, trace, silent/);
-  rejects([], { FERRO_OCI_SHUTDOWN_TIMEOUT: '-1' }, /FERRO_OCI_SHUTDOWN_TIMEOUT/);
+  rejects(['--log-level', 'loud'], {}, /^log\.level: must be one of fatal, error, warn, info, debug, trace, silent \(from --log-level\)$/);
+  rejects([], { FERRO_OCI_SHUTDOWN_TIMEOUT: '-1' }, /^server\.shutdownTimeoutSeconds: must be a number of seconds from 0 to 86400 \(from FERRO_OCI_SHUTDOWN_TIMEOUT\)$/);
   rejects([], { FERRO_OCI_SHUTDOWN_TIMEOUT: '10s' }, /FERRO_OCI_SHUTDOWN_TIMEOUT/);
   rejects(['--shutdown-timeout', 'NaN'], {}, /--shutdown-timeout/);
   rejects([], { FERRO_OCI_IDLE_TIMEOUT: '1m' }, /FERRO_OCI_IDLE_TIMEOUT/);
@@ -117,7 +123,7 @@ test('check, gc and usage take the storage settings of serve: PostgreSQL and S3 
   assert.deepEqual(parseConfig(['check'], env), { kind: 'check', storage });
   assert.deepEqual(parseConfig(['usage', '--json'], env), { kind: 'usage', storage, json: true });
   const gc = parseConfig(['gc', '--grace', '0'], env);
-  assert.deepEqual(gc, { kind: 'gc', config: { storage, dryRun: false, graceMs: 0 } });
+  assert.deepEqual(gc, { kind: 'gc', config: { storage, dryRun: false, graceMs: 0, upkeep: {} } });
   const flags = ['--metadata-url', 'postgres://reg:pw@db/registry', '--metadata-schema', 'reg', '--s3-bucket', 'blobs', '--s3-prefix', 'p/', '--s3-force-path-style', 'true'];
   for (const sub of ['check', 'gc', 'usage']) {
     const command = parseConfig([sub, ...flags], {});
@@ -177,12 +183,13 @@ test('PostgreSQL metadata and S3 blobs from the environment', () => {
     forcePathStyle: true,
     credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
     redirect: true,
+    createBucket: false,
   });
 });
 
 test('S3 defaults: AWS_REGION else us-east-1, virtual-host style, SDK credential chain, no redirect', () => {
   const base = { FERRO_OCI_S3_BUCKET: 'b1', FERRO_OCI_STORAGE_DIR: '/var/lib/ferro' };
-  assert.deepEqual(serve(parseConfig([], base)).s3, { bucket: 'b1', region: 'us-east-1', forcePathStyle: false, redirect: false });
+  assert.deepEqual(serve(parseConfig([], base)).s3, { bucket: 'b1', region: 'us-east-1', forcePathStyle: false, redirect: false, createBucket: false });
   assert.equal(serve(parseConfig([], { ...base, AWS_REGION: 'ap-south-1' })).s3?.region, 'ap-south-1');
   // Empty variables count as unset.
   assert.equal(serve(parseConfig([], { ...base, FERRO_OCI_S3_ACCESS_KEY: '', FERRO_OCI_S3_SECRET_KEY: '' })).s3?.credentials, undefined);
@@ -216,21 +223,21 @@ test('storage flags override the environment', () => {
 });
 
 test('bad storage settings are errors naming the setting, never echoing a URL that may hold a password', () => {
-  rejects([], { FERRO_OCI_METADATA_URL: 'mysql://u:hunter2@h/db', FERRO_OCI_STORAGE_DIR: '/d' }, /^invalid FERRO_OCI_METADATA_URL: unsupported scheme "mysql:"/);
+  rejects([], { FERRO_OCI_METADATA_URL: 'mysql://u:hunter2@h/db', FERRO_OCI_STORAGE_DIR: '/d' }, /^storage\.metadataUrl: unsupported scheme "mysql:".*\(from FERRO_OCI_METADATA_URL\)$/);
   assert.throws(
     () => parseConfig(['--metadata-url', 'not a url hunter2', '--storage-dir', '/d'], {}),
     (err: unknown) => err instanceof ConfigError && /--metadata-url/.test(err.message) && !err.message.includes('hunter2'),
   );
   rejects([], { FERRO_OCI_METADATA_URL: 'postgres://u@h/db' }, /PostgreSQL metadata needs durable blobs/);
   rejects([], { FERRO_OCI_S3_BUCKET: 'b1' }, /S3 blobs need durable metadata/);
-  rejects(['--s3-endpoint', 'http://x'], {}, /--s3-endpoint needs an S3 bucket/);
-  rejects([], { FERRO_OCI_S3_REDIRECT: 'true' }, /FERRO_OCI_S3_REDIRECT needs an S3 bucket/);
-  rejects([], { FERRO_OCI_S3_ACCESS_KEY: 'AK', FERRO_OCI_S3_SECRET_KEY: 'SK' }, /need an S3 bucket/);
-  rejects([], { FERRO_OCI_S3_BUCKET: 'b1', FERRO_OCI_STORAGE_DIR: '/d', FERRO_OCI_S3_ACCESS_KEY: 'AK' }, /both FERRO_OCI_S3_ACCESS_KEY and FERRO_OCI_S3_SECRET_KEY/);
-  rejects(['--s3-bucket', 'b1', '--storage-dir', '/d', '--s3-force-path-style', 'maybe'], {}, /invalid --s3-force-path-style "maybe"/);
-  rejects(['--s3-bucket', 'b1', '--storage-dir', '/d', '--s3-endpoint', 'ftp://x'], {}, /invalid --s3-endpoint/);
-  rejects(['--s3-bucket', 'no/slash', '--storage-dir', '/d'], {}, /invalid --s3-bucket/);
-  rejects(['--metadata-schema', 'registry', '--storage-dir', '/d'], {}, /--metadata-schema needs --metadata-url/);
+  rejects(['--s3-endpoint', 'http://x'], {}, /^storage\.s3\.bucket: is required \(from --s3-endpoint\)$/);
+  rejects([], { FERRO_OCI_S3_REDIRECT: 'true' }, /^storage\.s3\.bucket: is required \(from FERRO_OCI_S3_REDIRECT\)$/);
+  rejects([], { FERRO_OCI_S3_ACCESS_KEY: 'AK', FERRO_OCI_S3_SECRET_KEY: 'SK' }, /^storage\.s3\.bucket: is required \(from FERRO_OCI_S3_/);
+  rejects([], { FERRO_OCI_S3_BUCKET: 'b1', FERRO_OCI_STORAGE_DIR: '/d', FERRO_OCI_S3_ACCESS_KEY: 'AK' }, /both .*FERRO_OCI_S3_ACCESS_KEY and FERRO_OCI_S3_SECRET_KEY/);
+  rejects(['--s3-bucket', 'b1', '--storage-dir', '/d', '--s3-force-path-style', 'maybe'], {}, /^storage\.s3\.forcePathStyle: must be true or false \(from --s3-force-path-style\)$/);
+  rejects(['--s3-bucket', 'b1', '--storage-dir', '/d', '--s3-endpoint', 'ftp://x'], {}, /^storage\.s3\.endpoint: must be an http:\/\/ or https:\/\/ URL \(from --s3-endpoint\)$/);
+  rejects(['--s3-bucket', 'no/slash', '--storage-dir', '/d'], {}, /^storage\.s3\.bucket: must be a bucket name \(from --s3-bucket\)$/);
+  rejects(['--metadata-schema', 'registry', '--storage-dir', '/d'], {}, /^storage\.metadataSchema: needs storage\.metadataUrl .*\(from --metadata-schema\)$/);
   // Secrets are not flags.
   rejects(['--s3-secret-key', 'x'], {}, /s3-secret-key/);
 });

@@ -4,10 +4,15 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { parseConfigFile } from '../../src/auth/config.js';
+import { ConfigError, parseConfig } from '../../src/server/config.js';
 import { UPSTREAM_DEFAULTS } from '../../src/services/mirror/settings.js';
 
-const parse = (yaml: string, path = '/etc/ferro/config.yaml') => parseConfigFile(yaml, path).mirrors;
+/** The mirrors of a configuration file holding `yaml` at `path`, through the configuration module. */
+function parse(yaml: string, path = '/etc/ferro/config.yaml') {
+  const command = parseConfig(['--config', path], {}, () => yaml);
+  assert.equal(command.kind, 'serve');
+  return command.config.mirrors;
+}
 
 describe('mirrors configuration', () => {
   it('takes the namespace from the URL host and hosts from the namespace, with the default timings', () => {
@@ -20,7 +25,7 @@ describe('mirrors configuration', () => {
     try {
       await writeFile(join(dir, 'pw'), 's3cret\n');
       const yaml = 'mirrors:\n  - { name: ghcr, url: "https://ghcr.io", username: bot, passwordFile: pw, tagTtlSeconds: 60, staleSeconds: 0, timeoutSeconds: 2.5 }\n';
-      const [u] = parseConfigFile(yaml, join(dir, 'config.yaml')).mirrors!;
+      const [u] = parse(yaml, join(dir, 'config.yaml'))!;
       assert.deepEqual(u!.credentials, { username: 'bot', password: 's3cret' });
       assert.equal(u!.namespace, 'ghcr.io');
       assert.equal(u!.tagTtlMs, 60_000);
@@ -45,7 +50,7 @@ describe('mirrors configuration', () => {
   ];
   for (const [what, yaml, message] of errors) {
     it(`refuses ${what}`, () => {
-      assert.throws(() => parse(yaml), (err: Error) => err.name === 'AuthConfigError' && message.test(err.message) && err.message.startsWith('/etc/ferro/config.yaml: '));
+      assert.throws(() => parse(yaml), (err: Error) => err instanceof ConfigError && message.test(err.message) && err.message.includes('/etc/ferro/config.yaml'));
     });
   }
 });

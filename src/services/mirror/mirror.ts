@@ -17,7 +17,7 @@
  */
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../../oci/errors.js';
-import { digestOf, parseDigest, tryParseDigest } from '../../oci/digest.js';
+import { digestOf, tryParseDigest, type Digest } from '../../oci/digest.js';
 import { parseManifest } from '../../oci/manifest.js';
 import { MediaType } from '../../oci/mediatypes.js';
 import { parseReference } from '../../oci/names.js';
@@ -113,8 +113,7 @@ export class MirrorService {
    * uncached blob is stored first and answered as local (a Range GET), or
    * only asked about (`head`).
    */
-  async blob(route: MirrorRoute, name: string, digest: string, mode: 'stream' | 'store' | 'head', signal?: AbortSignal): Promise<MirrorBlob> {
-    parseDigest(digest);
+  async blob(route: MirrorRoute, name: string, digest: Digest, mode: 'stream' | 'store' | 'head', signal?: AbortSignal): Promise<MirrorBlob> {
     const stats = this.counters.get(route.upstream)!;
     if (await this.meta.getBlobLink(name, digest, signal)) {
       stats.hits++;
@@ -197,10 +196,11 @@ export class MirrorService {
         this.onFetch({ upstream: route.upstream, kind: 'revalidate', repository: route.remote, reference: tag, outcome: 'unchanged', ms: Date.now() - started });
         return { record: local };
       }
-      if (digest !== null && tryParseDigest(digest)) {
-        const cached = await this.meta.getManifest(name, digest);
+      const moved = digest === null ? undefined : tryParseDigest(digest)?.digest;
+      if (moved !== undefined) {
+        const cached = await this.meta.getManifest(name, moved);
         if (cached) return this.storeTag(name, tag, cached);
-        return this.fetchManifest(route, name, digest, tag);
+        return this.fetchManifest(route, name, moved, tag);
       }
     }
     return this.fetchManifest(route, name, tag, tag);
@@ -235,7 +235,7 @@ export class MirrorService {
     return { record };
   }
 
-  private async store(name: string, digest: string, bytes: Uint8Array, contentType: string | undefined, tag: string | undefined): Promise<ManifestRecord> {
+  private async store(name: string, digest: Digest, bytes: Uint8Array, contentType: string | undefined, tag: string | undefined): Promise<ManifestRecord> {
     let parsed;
     try {
       parsed = parseManifest(bytes, contentType);

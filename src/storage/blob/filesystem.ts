@@ -19,7 +19,7 @@ import { constants } from 'node:fs';
 import { access, link, mkdir, open, opendir, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { addAbortSignal, type Readable } from 'node:stream';
-import { tryParseDigest, type DigestAlgorithm, type ParsedDigest } from '../../oci/digest.js';
+import { digestAlgorithm, digestEncoded, digestFromHex, tryParseDigest, type Digest, type DigestAlgorithm } from '../../oci/digest.js';
 import { DigestMismatchError, StorageFullError, StoreUnavailableError, WriterClosedError } from '../errors.js';
 import { checkUploadSize, errno, hashFile, syncDir, writevAll } from './filesystem-io.js';
 import { AppendBounds, abortable, checkCount, checkUploadId, UPLOAD_ID } from './stream.js';
@@ -62,7 +62,20 @@ function checkOpen(state: State): void {
 }
 
 const uploadPath = (root: string, id: string): string => join(root, 'uploads', id);
-const blobPath = (root: string, d: ParsedDigest): string => join(root, 'blobs', d.algorithm, d.encoded.slice(0, 2), d.encoded);
+/** One plain path component: no separator, no dot-segment, no NUL. */
+const isComponent = (part: string): boolean => part !== '' && part !== '.' && part !== '..' && !/[/\\\0]/.test(part);
+
+/**
+ * The file of a blob. The Digest type says the digest was parsed; this store
+ * does not parse it again, but one forged past the type (a cast, a JavaScript
+ * caller) still never names a path outside blobs/: undefined, no such blob.
+ */
+function blobPath(root: string, digest: Digest): string | undefined {
+  const algorithm = digestAlgorithm(digest);
+  const encoded = digestEncoded(digest);
+  if (!isComponent(algorithm) || !isComponent(encoded)) return undefined;
+  return join(root, 'blobs', algorithm, encoded.slice(0, 2), encoded);
+}
 
 class FilesystemBlobWriter implements BlobWriter {
   #size: number;
@@ -153,23 +166,22 @@ class FilesystemBlobWriter implements BlobWriter {
     return bounds.received;
   }
 
-  async digest(algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<string> {
+  async digest(algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<Digest> {
     this.#checkOpen();
     signal?.throwIfAborted();
-    if (algorithm === 'sha256') return `sha256:${this.#hash.copy().digest('hex')}`;
+    if (algorithm === 'sha256') return digestFromHex('sha256', this.#hash.copy().digest('hex'));
     try {
-      return `${algorithm}:${(await hashFile(this.#file, this.#size, createHash(algorithm), signal)).digest('hex')}`;
+      return digestFromHex(algorithm, (await hashFile(this.#file, this.#size, createHash(algorithm), signal)).digest('hex'));
     } catch (err) {
       throw isMissing(err) ? new WriterClosedError(this.id) : err;
     }
   }
 
-  async commit(expectedDigest: string, signal?: AbortSignal): Promise<BlobInfo> {
+  async commit(expectedDigest: Digest, signal?: AbortSignal): Promise<BlobInfo> {
     this.#checkOpen();
     signal?.throwIfAborted();
-    const parsed = tryParseDigest(expectedDigest);
-    const actual = await this.digest(parsed?.algorithm ?? 'sha256', signal);
-    if (parsed === undefined || actual !== parsed.digest) throw new DigestMismatchError(expectedDigest, actual);
+    const actual = await this.digest(digestAlgorithm(expectedDigest), signal);
+    if (actual !== expectedDigest) throw new DigestMismatchError(expectedDigest, actual);
     const handle = await this.#openFile();
     try {
       await checkUploadSize(handle, this.id, this.#size);
@@ -180,7 +192,7 @@ class FilesystemBlobWriter implements BlobWriter {
       await handle.close().catch(() => undefined);
     }
     signal?.throwIfAborted(); // last point where the store is still unchanged
-    const target = blobPath(this.state.root, parsed);
+    const target = blobPath(this.state.root, expectedDigest)!; // it hashed to the digest: a valid one
     const fanout = dirname(target);
     try {
       const created = await mkdir(fanout, { recursive: true });
@@ -229,22 +241,20 @@ export class FilesystemBlobStore implements BlobStore {
     return this.#state.root;
   }
 
-  async stat(digest: string, signal?: AbortSignal): Promise<BlobInfo | undefined> {
+  async stat(digest: Digest, signal?: AbortSignal): Promise<BlobInfo | undefined> {
     checkOpen(this.#state);
     signal?.throwIfAborted();
-    const parsed = tryParseDigest(digest);
-    if (parsed === undefined) return undefined;
-    const info = await ifExists(stat(blobPath(this.root, parsed)));
+    const path = blobPath(this.root, digest);
+    const info = path === undefined ? undefined : await ifExists(stat(path));
     return info?.isFile() === true ? { size: info.size } : undefined;
   }
 
   /** The stream reads the blob as it was when opened, even if it is deleted meanwhile. RangeError for a range outside the blob. */
-  async read(digest: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable | undefined> {
+  async read(digest: Digest, range?: ByteRange, signal?: AbortSignal): Promise<Readable | undefined> {
     checkOpen(this.#state);
     signal?.throwIfAborted();
-    const parsed = tryParseDigest(digest);
-    if (parsed === undefined) return undefined;
-    const handle = await ifExists(open(blobPath(this.root, parsed), 'r'));
+    const path = blobPath(this.root, digest);
+    const handle = path === undefined ? undefined : await ifExists(open(path, 'r'));
     if (handle === undefined) return undefined;
     try {
       const { size } = await handle.stat();
@@ -264,15 +274,15 @@ export class FilesystemBlobStore implements BlobStore {
     return signal === undefined ? stream : addAbortSignal(signal, stream);
   }
 
-  async delete(digest: string, signal?: AbortSignal): Promise<boolean> {
+  async delete(digest: Digest, signal?: AbortSignal): Promise<boolean> {
     checkOpen(this.#state);
     signal?.throwIfAborted();
-    const parsed = tryParseDigest(digest);
-    if (parsed === undefined) return false;
-    return (await ifExists(unlink(blobPath(this.root, parsed)).then(() => true))) ?? false;
+    const path = blobPath(this.root, digest);
+    return path !== undefined && ((await ifExists(unlink(path).then(() => true))) ?? false);
   }
 
-  async *list(signal?: AbortSignal): AsyncIterable<string> {
+  /** File names that are no valid digest (strays) are skipped: the one place this store parses a digest. */
+  async *list(signal?: AbortSignal): AsyncIterable<Digest> {
     checkOpen(this.#state);
     for (const algorithm of ALGORITHMS) {
       const dir = join(this.root, 'blobs', algorithm);
@@ -280,8 +290,8 @@ export class FilesystemBlobStore implements BlobStore {
         if (!/^[0-9a-f]{2}$/.test(fanout)) continue;
         for await (const entry of (await ifExists(opendir(join(dir, fanout)))) ?? []) {
           signal?.throwIfAborted();
-          const digest = `${algorithm}:${entry.name}`;
-          if (entry.isFile() && entry.name.startsWith(fanout) && tryParseDigest(digest) !== undefined) yield digest;
+          const digest = entry.isFile() && entry.name.startsWith(fanout) ? tryParseDigest(`${algorithm}:${entry.name}`) : undefined;
+          if (digest !== undefined) yield digest.digest;
         }
       }
     }
@@ -341,7 +351,7 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   /** Always undefined: blobs are served only through read(). */
-  async redirectUrl(_digest: string, options: RedirectOptions = {}): Promise<undefined> {
+  async redirectUrl(_digest: Digest, options: RedirectOptions = {}): Promise<undefined> {
     checkOpen(this.#state);
     options.signal?.throwIfAborted();
     return undefined;

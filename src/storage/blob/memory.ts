@@ -6,7 +6,7 @@
  */
 import { createHash, type Hash } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { tryParseDigest, type DigestAlgorithm } from '../../oci/digest.js';
+import { digestAlgorithm, digestFromHex, type Digest, type DigestAlgorithm } from '../../oci/digest.js';
 import { ConcurrentWriteError, DigestMismatchError, WriterClosedError } from '../errors.js';
 import { AppendBounds, abortable, checkCount, checkUploadId } from './stream.js';
 import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, RedirectOptions, UploadInfo } from './types.js';
@@ -19,7 +19,7 @@ interface Upload {
 
 interface State {
   closed: boolean;
-  readonly blobs: Map<string, Buffer>;
+  readonly blobs: Map<Digest, Buffer>;
   readonly uploads: Map<string, Upload>;
 }
 
@@ -81,22 +81,21 @@ class MemoryBlobWriter implements BlobWriter {
     return received;
   }
 
-  async digest(algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<string> {
+  async digest(algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<Digest> {
     const upload = this.#live();
     signal?.throwIfAborted();
     const hash = algorithm === 'sha256' ? this.#hash.copy() : createHash(algorithm);
     if (algorithm !== 'sha256') for (const chunk of upload.chunks) hash.update(chunk);
-    return `${algorithm}:${hash.digest('hex')}`;
+    return digestFromHex(algorithm, hash.digest('hex'));
   }
 
-  async commit(expectedDigest: string, signal?: AbortSignal): Promise<BlobInfo> {
+  async commit(expectedDigest: Digest, signal?: AbortSignal): Promise<BlobInfo> {
     const upload = this.#live();
     signal?.throwIfAborted();
-    const parsed = tryParseDigest(expectedDigest);
-    const actual = await this.digest(parsed?.algorithm ?? 'sha256', signal);
-    if (parsed === undefined || actual !== parsed.digest) throw new DigestMismatchError(expectedDigest, actual);
+    const actual = await this.digest(digestAlgorithm(expectedDigest), signal);
+    if (actual !== expectedDigest) throw new DigestMismatchError(expectedDigest, actual);
     signal?.throwIfAborted();
-    if (!this.state.blobs.has(parsed.digest)) this.state.blobs.set(parsed.digest, Buffer.concat(upload.chunks));
+    if (!this.state.blobs.has(expectedDigest)) this.state.blobs.set(expectedDigest, Buffer.concat(upload.chunks));
     this.state.uploads.delete(this.id);
     this.#closed = true;
     return { size: this.#size };
@@ -113,7 +112,7 @@ class MemoryBlobWriter implements BlobWriter {
 export class MemoryBlobStore implements BlobStore {
   readonly #state: State = { closed: false, blobs: new Map(), uploads: new Map() };
 
-  async stat(digest: string, signal?: AbortSignal): Promise<BlobInfo | undefined> {
+  async stat(digest: Digest, signal?: AbortSignal): Promise<BlobInfo | undefined> {
     checkOpen(this.#state);
     signal?.throwIfAborted();
     const blob = this.#state.blobs.get(digest);
@@ -121,7 +120,7 @@ export class MemoryBlobStore implements BlobStore {
   }
 
   /** Throws RangeError for a range outside the blob. */
-  async read(digest: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable | undefined> {
+  async read(digest: Digest, range?: ByteRange, signal?: AbortSignal): Promise<Readable | undefined> {
     checkOpen(this.#state);
     signal?.throwIfAborted();
     const blob = this.#state.blobs.get(digest);
@@ -137,13 +136,13 @@ export class MemoryBlobStore implements BlobStore {
     return Readable.from([Buffer.from(bytes)], { objectMode: false });
   }
 
-  async delete(digest: string, signal?: AbortSignal): Promise<boolean> {
+  async delete(digest: Digest, signal?: AbortSignal): Promise<boolean> {
     checkOpen(this.#state);
     signal?.throwIfAborted();
     return this.#state.blobs.delete(digest);
   }
 
-  async *list(signal?: AbortSignal): AsyncIterable<string> {
+  async *list(signal?: AbortSignal): AsyncIterable<Digest> {
     checkOpen(this.#state);
     for (const digest of [...this.#state.blobs.keys()]) {
       signal?.throwIfAborted();
@@ -204,7 +203,7 @@ export class MemoryBlobStore implements BlobStore {
   }
 
   /** Always undefined: blobs are served only through read(). */
-  async redirectUrl(_digest: string, options: RedirectOptions = {}): Promise<undefined> {
+  async redirectUrl(_digest: Digest, options: RedirectOptions = {}): Promise<undefined> {
     checkOpen(this.#state);
     options.signal?.throwIfAborted();
     return undefined;

@@ -27,7 +27,7 @@ import {
   type S3Client,
   type _Object,
 } from '@aws-sdk/client-s3';
-import type { ParsedDigest } from '../../oci/digest.js';
+import { digestAlgorithm, digestEncoded, type Digest } from '../../oci/digest.js';
 import { ConcurrentWriteError, StorageFullError, StoreUnavailableError, networkFailure } from '../errors.js';
 
 /** S3's minimum part size: every segment but the tail is at least this big. */
@@ -80,7 +80,7 @@ export interface StoredState {
   readonly modifiedAt: number;
 }
 
-export const blobKey = (ctx: S3Context, d: ParsedDigest): string => `${ctx.prefix}blobs/${d.algorithm}/${d.encoded}`;
+export const blobKey = (ctx: S3Context, d: Digest): string => `${ctx.prefix}blobs/${digestAlgorithm(d)}/${digestEncoded(d)}`;
 export const uploadDir = (ctx: S3Context, id: string): string => `${ctx.prefix}uploads/${id}/`;
 export const stateKey = (ctx: S3Context, id: string): string => `${uploadDir(ctx, id)}state.json`;
 export const segmentKey = (ctx: S3Context, id: string, name: string): string => uploadDir(ctx, id) + name;

@@ -25,7 +25,7 @@ import {
   HeadObjectCommand,
   UploadPartCopyCommand,
 } from '@aws-sdk/client-s3';
-import { tryParseDigest, type DigestAlgorithm } from '../../oci/digest.js';
+import { digestAlgorithm, digestFromHex, type Digest, type DigestAlgorithm } from '../../oci/digest.js';
 import { ConcurrentWriteError, DigestMismatchError, SizeLimitError, WriterClosedError } from '../errors.js';
 import {
   MAX_PARTS, MAX_TAIL, MIN_PART, StateConflictError, blobKey, call, checkOpen, deleteUploadObjects, dropSegments, ifExists,
@@ -147,32 +147,31 @@ export class S3BlobWriter implements BlobWriter {
     return bounds.received;
   }
 
-  async digest(algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<string> {
+  async digest(algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<Digest> {
     this.#checkOpen();
     signal?.throwIfAborted();
-    if (algorithm === 'sha256') return `sha256:${this.#hash.copy().digest('hex')}`;
+    if (algorithm === 'sha256') return digestFromHex('sha256', this.#hash.copy().digest('hex'));
     await this.#refresh(signal);
     return this.#rehash(algorithm, signal);
   }
 
-  async #rehash(algorithm: DigestAlgorithm, signal: AbortSignal | undefined): Promise<string> {
-    if (algorithm === 'sha256') return `sha256:${this.#hash.copy().digest('hex')}`;
+  async #rehash(algorithm: DigestAlgorithm, signal: AbortSignal | undefined): Promise<Digest> {
+    if (algorithm === 'sha256') return digestFromHex('sha256', this.#hash.copy().digest('hex'));
     const hash = createHash(algorithm);
     for (const seg of this.#state.segments) {
       for await (const chunk of readObject(this.ctx, segmentKey(this.ctx, this.id, seg.name), seg.size, signal)) hash.update(chunk);
     }
-    return `${algorithm}:${hash.digest('hex')}`;
+    return digestFromHex(algorithm, hash.digest('hex'));
   }
 
-  async commit(expectedDigest: string, signal?: AbortSignal): Promise<BlobInfo> {
+  async commit(expectedDigest: Digest, signal?: AbortSignal): Promise<BlobInfo> {
     this.#checkOpen();
     signal?.throwIfAborted();
-    const parsed = tryParseDigest(expectedDigest);
     await this.#refresh(signal);
-    const actual = await this.#rehash(parsed?.algorithm ?? 'sha256', signal);
-    if (parsed === undefined || actual !== parsed.digest) throw new DigestMismatchError(expectedDigest, actual);
+    const actual = await this.#rehash(digestAlgorithm(expectedDigest), signal);
+    if (actual !== expectedDigest) throw new DigestMismatchError(expectedDigest, actual);
     signal?.throwIfAborted(); // last point where the store is unchanged; publishing is not aborted
-    await publish(this.ctx, this.id, this.#state.segments, blobKey(this.ctx, parsed));
+    await publish(this.ctx, this.id, this.#state.segments, blobKey(this.ctx, expectedDigest));
     await deleteUploadObjects(this.ctx, this.id);
     this.#closed = true;
     return { size: this.#state.size };

@@ -25,7 +25,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { tryParseDigest } from '../../oci/digest.js';
+import { tryParseDigest, type Digest } from '../../oci/digest.js';
 import {
   MIN_PART, blobKey, call, checkOpen, deleteUploadObjects, describeError, headState, ifExists, isConflict, isNotFound, listObjects, putObject, readState,
   writeState, type CasMode, type S3BlobStoreStats, type S3Context,
@@ -96,22 +96,18 @@ export class S3BlobStore implements BlobStore {
     return this.#ctx.cas;
   }
 
-  async stat(digest: string, signal?: AbortSignal): Promise<BlobInfo | undefined> {
+  async stat(digest: Digest, signal?: AbortSignal): Promise<BlobInfo | undefined> {
     checkOpen(this.#ctx);
     signal?.throwIfAborted();
-    const parsed = tryParseDigest(digest);
-    if (parsed === undefined) return undefined;
     const { client, bucket } = this.#ctx;
-    const head = await ifExists(call(signal, (o) => client.send(new HeadObjectCommand({ Bucket: bucket, Key: blobKey(this.#ctx, parsed) }), o)));
+    const head = await ifExists(call(signal, (o) => client.send(new HeadObjectCommand({ Bucket: bucket, Key: blobKey(this.#ctx, digest) }), o)));
     return head === undefined ? undefined : { size: head.ContentLength ?? 0 };
   }
 
   /** RangeError for a range outside the blob. The stream ends with an error if the signal aborts. */
-  async read(digest: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable | undefined> {
+  async read(digest: Digest, range?: ByteRange, signal?: AbortSignal): Promise<Readable | undefined> {
     checkOpen(this.#ctx);
     signal?.throwIfAborted();
-    const parsed = tryParseDigest(digest);
-    if (parsed === undefined) return undefined;
     if (range !== undefined) {
       const { start, end } = range;
       if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || start > end) {
@@ -122,7 +118,7 @@ export class S3BlobStore implements BlobStore {
     const Range = range === undefined ? undefined : `bytes=${range.start}-${range.end}`;
     let out;
     try {
-      out = await ifExists(call(signal, (o) => client.send(new GetObjectCommand({ Bucket: bucket, Key: blobKey(this.#ctx, parsed), Range }), o)));
+      out = await ifExists(call(signal, (o) => client.send(new GetObjectCommand({ Bucket: bucket, Key: blobKey(this.#ctx, digest), Range }), o)));
     } catch (err) {
       if ((err as { name?: unknown }).name === 'InvalidRange') throw new RangeError(`range ${range?.start}-${range?.end} is outside the blob`);
       throw err;
@@ -138,21 +134,22 @@ export class S3BlobStore implements BlobStore {
   }
 
   /** HEAD then DELETE: resolves false when the blob was absent. */
-  async delete(digest: string, signal?: AbortSignal): Promise<boolean> {
+  async delete(digest: Digest, signal?: AbortSignal): Promise<boolean> {
     if ((await this.stat(digest, signal)) === undefined) return false;
     const { client, bucket } = this.#ctx;
-    const key = blobKey(this.#ctx, tryParseDigest(digest)!);
+    const key = blobKey(this.#ctx, digest);
     await call(signal, (o) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }), o));
     return true;
   }
 
-  async *list(signal?: AbortSignal): AsyncIterable<string> {
+  /** Keys that name no valid digest (strays) are skipped: the one place this store parses a digest. */
+  async *list(signal?: AbortSignal): AsyncIterable<Digest> {
     checkOpen(this.#ctx);
     const root = `${this.#ctx.prefix}blobs/`;
     for await (const item of listObjects(this.#ctx, root, signal)) {
       const [algorithm, encoded, extra] = (item.Key ?? '').slice(root.length).split('/');
-      const digest = `${algorithm}:${encoded}`;
-      if (extra === undefined && tryParseDigest(digest) !== undefined) yield digest;
+      const digest = extra === undefined ? tryParseDigest(`${algorithm}:${encoded}`) : undefined;
+      if (digest !== undefined) yield digest.digest;
     }
   }
 
@@ -243,17 +240,15 @@ export class S3BlobStore implements BlobStore {
   /**
    * A presigned GET URL of a committed blob, valid for `expiresSeconds`
    * (default presignExpiresSeconds). Computed locally: it does not check that
-   * the blob exists. Throws RangeError for a malformed digest or lifetime.
+   * the blob exists. Throws RangeError for a malformed lifetime.
    */
-  async redirectUrl(digest: string, options: RedirectOptions = {}): Promise<string> {
+  async redirectUrl(digest: Digest, options: RedirectOptions = {}): Promise<string> {
     checkOpen(this.#ctx);
     options.signal?.throwIfAborted();
-    const parsed = tryParseDigest(digest);
-    if (parsed === undefined) throw new RangeError(`invalid digest ${JSON.stringify(digest.slice(0, 200))}`);
     const expiresIn = options.expiresSeconds ?? this.#presignSeconds;
     checkPresignSeconds(expiresIn);
     const { client, bucket } = this.#ctx;
-    return getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: blobKey(this.#ctx, parsed) }), { expiresIn });
+    return getSignedUrl(client, new GetObjectCommand({ Bucket: bucket, Key: blobKey(this.#ctx, digest) }), { expiresIn });
   }
 
   /** Idempotent; afterwards every method rejects with "blob store is closed". */
@@ -296,6 +291,14 @@ async function probeCas(ctx: Omit<S3Context, 'cas'>): Promise<CasMode> {
 }
 
 /** Opens a store: builds the client, checks (or creates) the bucket and probes conditional writes. */
+/** openS3BlobStore: the bucket does not exist and `createBucket` is not set. */
+export class S3BucketMissingError extends Error {
+  constructor(readonly bucket: string, where: string) {
+    super(`cannot open blob store ${where}: bucket ${bucket} does not exist (set createBucket to create it)`);
+    this.name = 'S3BucketMissingError';
+  }
+}
+
 export async function openS3BlobStore(config: S3BlobStoreConfig): Promise<S3BlobStore> {
   const partSize = config.partSize ?? 8 * MiB;
   if (!Number.isSafeInteger(partSize) || partSize < MIN_PART || partSize > 5 * 1024 * MiB) {
@@ -329,7 +332,7 @@ export async function openS3BlobStore(config: S3BlobStoreConfig): Promise<S3Blob
   const where = `s3://${config.bucket}/${prefix}`;
   try {
     const exists = await ifExists(call(undefined, () => client.send(new HeadBucketCommand({ Bucket: config.bucket }))));
-    if (exists === undefined && config.createBucket !== true) throw new Error(`cannot open blob store ${where}: bucket ${config.bucket} does not exist (set createBucket to create it)`);
+    if (exists === undefined && config.createBucket !== true) throw new S3BucketMissingError(config.bucket, where);
     if (exists === undefined) {
       await call(undefined, () => client.send(new CreateBucketCommand({ Bucket: config.bucket }))).catch((err: unknown) => {
         if ((err as { name?: unknown }).name !== 'BucketAlreadyOwnedByYou') throw err;

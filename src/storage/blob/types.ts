@@ -11,9 +11,11 @@
  * - No method holds a whole blob in memory (the in-memory store aside).
  * - Every method accepts an AbortSignal; an aborted call rejects with the
  *   signal's reason and leaves the store as it was before the call.
+ * - Digests are `Digest`s (src/oci/digest.ts): parsed once by the caller, so
+ *   a store never validates one again; it reads their parts.
  */
 import type { Readable } from 'node:stream';
-import type { DigestAlgorithm } from '../../oci/digest.js';
+import type { Digest, DigestAlgorithm } from '../../oci/digest.js';
 
 export interface BlobInfo {
   readonly size: number;
@@ -61,30 +63,30 @@ export interface BlobWriter {
    * The digest of the bytes so far, with `algorithm`. Cheap for the algorithm
    * the writer hashes while streaming (sha256); other algorithms re-read the data.
    */
-  digest(algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<string>;
+  digest(algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<Digest>;
   /**
    * Verifies that the content hashes to `expectedDigest`, makes it durable
    * (fsync for disk stores), moves it to its content address and removes the
    * upload data. Throws DigestMismatchError (upload left intact and open) when
    * the content does not match. After success the writer is closed.
    */
-  commit(expectedDigest: string, signal?: AbortSignal): Promise<BlobInfo>;
+  commit(expectedDigest: Digest, signal?: AbortSignal): Promise<BlobInfo>;
   /** Discards the upload data. Idempotent; never throws for an already-closed writer. */
   cancel(signal?: AbortSignal): Promise<void>;
 }
 
 export interface BlobStore {
   /** Size of a committed blob, or undefined. Never reads content. */
-  stat(digest: string, signal?: AbortSignal): Promise<BlobInfo | undefined>;
+  stat(digest: Digest, signal?: AbortSignal): Promise<BlobInfo | undefined>;
   /**
    * Streams a committed blob, or the inclusive `range` of it (the caller
    * ensures start ≤ end < size). Resolves undefined when the blob is absent.
    */
-  read(digest: string, range?: ByteRange, signal?: AbortSignal): Promise<Readable | undefined>;
+  read(digest: Digest, range?: ByteRange, signal?: AbortSignal): Promise<Readable | undefined>;
   /** Removes a committed blob. Resolves false when it was absent. Idempotent. */
-  delete(digest: string, signal?: AbortSignal): Promise<boolean>;
+  delete(digest: Digest, signal?: AbortSignal): Promise<boolean>;
   /** Every committed digest, in no particular order. */
-  list(signal?: AbortSignal): AsyncIterable<string>;
+  list(signal?: AbortSignal): AsyncIterable<Digest>;
 
   /** Opens a new, empty upload under `id`. Throws when `id` already exists. */
   createUpload(id: string, signal?: AbortSignal): Promise<BlobWriter>;
@@ -104,7 +106,7 @@ export interface BlobStore {
    * directly (e.g. a presigned object-store URL), or undefined when the store
    * cannot serve blobs elsewhere; the caller then streams the blob itself.
    */
-  redirectUrl(digest: string, options?: RedirectOptions): Promise<string | undefined>;
+  redirectUrl(digest: Digest, options?: RedirectOptions): Promise<string | undefined>;
 
   /** Resolves when the store is usable for writes; throws with the reason otherwise. */
   checkHealth(signal?: AbortSignal): Promise<void>;

@@ -13,8 +13,16 @@
  * - Persistent stores keep everything across close() and reopen.
  * - Every method accepts an AbortSignal; an aborted call rejects with the
  *   signal's reason and has no effect.
- * Timestamps are milliseconds since the epoch.
+ * - linkBlob, putManifest, deleteManifest and deleteTag given an EventContext
+ *   record their events in the same transaction (events.ts); without one, none.
+ * Timestamps are milliseconds since the epoch. Digests are `Digest`s
+ * (src/oci/digest.ts), parsed once by the caller: a store takes them as the
+ * strings they are and returns the ones it stored as such.
  */
+import type { Digest } from '../../oci/digest-type.js';
+import type { EventContext, EventOutbox } from './events.js';
+
+export type { EventContext, EventOutbox, OutboxEntry, RegistryEvent, RegistryEventType } from './events.js';
 
 export interface PageOptions {
   /** Return entries strictly greater than this. */
@@ -24,7 +32,7 @@ export interface PageOptions {
 }
 
 export interface BlobRef {
-  readonly digest: string;
+  readonly digest: Digest;
   readonly size: number;
 }
 
@@ -41,12 +49,12 @@ export interface BlobLink extends BlobRef {
 
 export interface ManifestRecord {
   readonly repository: string;
-  readonly digest: string;
+  readonly digest: Digest;
   readonly mediaType: string;
   /** The exact bytes pushed. */
   readonly bytes: Uint8Array;
   readonly size: number;
-  readonly subject?: string;
+  readonly subject?: Digest;
   readonly artifactType?: string;
   readonly annotations?: Readonly<Record<string, string>>;
   readonly createdAt: number;
@@ -54,7 +62,7 @@ export interface ManifestRecord {
 
 export interface PutManifestInput {
   readonly repository: string;
-  readonly digest: string;
+  readonly digest: Digest;
   readonly mediaType: string;
   readonly bytes: Uint8Array;
   /** Tags created or moved to this manifest in the same transaction (all or none). */
@@ -64,7 +72,7 @@ export interface PutManifestInput {
   /** Manifests that must exist in the repository, with these sizes. */
   readonly manifests: readonly BlobRef[];
   /** The subject digest; a referrers entry is recorded for it. Need not exist. */
-  readonly subject?: string;
+  readonly subject?: Digest;
   readonly artifactType?: string;
   readonly annotations?: Readonly<Record<string, string>>;
   /**
@@ -77,7 +85,7 @@ export interface PutManifestInput {
 }
 
 export interface MissingReference {
-  readonly digest: string;
+  readonly digest: Digest;
   readonly kind: 'blob' | 'manifest';
   /** Present when the target exists but with another size. */
   readonly actualSize?: number;
@@ -95,12 +103,12 @@ export type PutManifestResult =
 /** An immutable tag that already points at another manifest. */
 export interface TagTaken {
   readonly tag: string;
-  readonly digest: string;
+  readonly digest: Digest;
 }
 
 export interface TagRecord {
   readonly tag: string;
-  readonly digest: string;
+  readonly digest: Digest;
   /** When the tag was last set (created or moved). */
   readonly updatedAt: number;
 }
@@ -139,7 +147,7 @@ export interface ManifestLifecycle {
   /** The tags of `repository` with their digests and times, ordered by tag as listTags. */
   listTagRecords(repository: string, page: PageOptions, signal?: AbortSignal): Promise<TagRecord[]>;
   /** Removes the tag only when it still points at `expected.digest` and was last set at `expected.updatedAt`. */
-  deleteTagIf(repository: string, tag: string, expected: { readonly digest: string; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean>;
+  deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean>;
   /**
    * In one transaction: when the manifest exists and every condition holds,
    * deletes it as deleteManifest does (with its referrer entry; it has no tag
@@ -147,11 +155,11 @@ export interface ManifestLifecycle {
    * unlinkBlobIf once unreferenced and old. Resolves whether it deleted (dry
    * run: would delete).
    */
-  deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean>;
+  deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean>;
 }
 
 export interface ReferrerRecord {
-  readonly digest: string;
+  readonly digest: Digest;
   readonly mediaType: string;
   readonly size: number;
   readonly artifactType?: string;
@@ -209,9 +217,9 @@ export interface BlobLifecycle {
    * records (or renews) the reservation of `holder` until `now + ttlMs`, sets
    * last_used to `now`, and resolves true. Expired reservations are removed.
    */
-  reserveBlob(digest: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean>;
+  reserveBlob(digest: Digest, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean>;
   /** Removes the reservation of `holder`. Idempotent. */
-  releaseBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void>;
+  releaseBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void>;
   /**
    * In one transaction: takes the deletion mark for `holder` and resolves true
    * only when the digest is linked in no repository, is referenced by no
@@ -220,20 +228,20 @@ export interface BlobLifecycle {
    * seen counts as used at `now`, and is recorded so), and carries no
    * unexpired mark of another holder. Resolves false otherwise, changing no mark.
    */
-  markBlobForDeletion(digest: string, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean>;
+  markBlobForDeletion(digest: Digest, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean>;
   /**
    * Drops the mark when `holder` holds it (the content is gone or was kept);
    * afterwards reserveBlob succeeds again. A no-op for another holder's mark.
    * The store may forget the digest's last_used with it.
    */
-  unmarkBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void>;
+  unmarkBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void>;
   /**
    * Renews the receipt of a link (touchedAt = max(touchedAt, now)): a client
    * confirmed the blob. Resolves false, writing nothing, when the blob is not
    * linked in the repository (it may have just been unlinked: the caller
    * answers as for an unknown blob).
    */
-  touchBlobLink(repository: string, digest: string, now: number, signal?: AbortSignal): Promise<boolean>;
+  touchBlobLink(repository: string, digest: Digest, now: number, signal?: AbortSignal): Promise<boolean>;
   /**
    * The links of `repository` that no manifest of the repository references
    * and whose receipt is before `touchedBefore`, ordered by digest; `page.last`
@@ -250,14 +258,14 @@ export interface BlobLifecycle {
    * references the link either commits first (the link is then referenced and
    * stays) or fails with the blob missing. Resolves whether it unlinked.
    */
-  unlinkBlobIf(repository: string, digest: string, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean>;
+  unlinkBlobIf(repository: string, digest: Digest, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean>;
 }
 
 /**
  * The port: every store implements all of it, the BlobLifecycle and
  * ManifestLifecycle methods included (the contract suite fails on a missing one).
  */
-export interface MetadataStore extends BlobLifecycle, ManifestLifecycle {
+export interface MetadataStore extends BlobLifecycle, ManifestLifecycle, EventOutbox {
   // Repositories
   repositoryExists(repository: string, signal?: AbortSignal): Promise<boolean>;
   listRepositories(page: PageOptions, signal?: AbortSignal): Promise<string[]>;
@@ -268,11 +276,11 @@ export interface MetadataStore extends BlobLifecycle, ManifestLifecycle {
    * Idempotent; linking again renews the receipt (touchedAt = max(touchedAt,
    * now)). Sets the digest's last_used (BlobLifecycle).
    */
-  linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal): Promise<void>;
+  linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal, context?: EventContext): Promise<void>;
   /** The linked blob with its receipt, or undefined. */
-  getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined>;
+  getBlobLink(repository: string, digest: Digest, signal?: AbortSignal): Promise<BlobLink | undefined>;
   /** Removes a link. Resolves false when it was not linked. Sets the digest's last_used (BlobLifecycle) to the store's clock. */
-  unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean>;
+  unlinkBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean>;
   /** The blobs linked in `repository`, ordered by digest; `page.last` is a digest. Empty for an unknown repository. */
   listBlobLinks(repository: string, page: PageOptions, signal?: AbortSignal): Promise<BlobRef[]>;
 
@@ -282,19 +290,19 @@ export interface MetadataStore extends BlobLifecycle, ManifestLifecycle {
    * nothing: the same digest stores the same bytes), records its referrer
    * entry, creates the repository, and sets `tag` when given.
    */
-  putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult>;
-  getManifest(repository: string, digest: string, signal?: AbortSignal): Promise<ManifestRecord | undefined>;
+  putManifest(input: PutManifestInput, signal?: AbortSignal, context?: EventContext): Promise<PutManifestResult>;
+  getManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<ManifestRecord | undefined>;
   /** Removes the manifest, every tag pointing at it and its referrer entry. Resolves false when absent. */
-  deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean>;
+  deleteManifest(repository: string, digest: Digest, signal?: AbortSignal, context?: EventContext): Promise<boolean>;
   /** The digest a tag points at, or undefined. */
-  getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined>;
+  getTag(repository: string, tag: string, signal?: AbortSignal): Promise<Digest | undefined>;
   /** Removes a tag only (a use of the manifest it pointed at, see ManifestLifecycle). Resolves false when absent. */
-  deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean>;
+  deleteTag(repository: string, tag: string, signal?: AbortSignal, context?: EventContext): Promise<boolean>;
   /** The digests of the manifests stored in `repository`, in byte order; `page.last` is a digest. Empty for an unknown repository. */
-  listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]>;
+  listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<Digest[]>;
   listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]>;
   /** Manifests in `repository` whose subject is `subject`, optionally of one artifactType, ordered by digest. */
-  listReferrers(repository: string, subject: string, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]>;
+  listReferrers(repository: string, subject: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]>;
 
   // Upload sessions
   /** Records a new session. Throws when the id exists. */

@@ -139,14 +139,13 @@ export class Registry {
 
   /**
    * Waits until the server has logged everything it did so far: sends a
-   * request with a unique X-Request-Id and waits for its "request completed"
-   * line (the log lines of a client's requests may arrive after the client
+   * request with a unique X-Request-Id and waits for its access line (the log lines of a client's requests may arrive after the client
    * exited).
    */
   async sync(timeoutMs = 10_000): Promise<void> {
     const id = `interop-sync-${process.pid}-${++this.syncs}`;
     const server = this.current;
-    const seen = server.waitForLog((l) => l.reqId === id && typeof l.res === 'object', timeoutMs);
+    const seen = server.waitForLog((l) => l.reqId === id && l.msg === 'request', timeoutMs);
     await this.request('GET', '/v2/', { 'x-request-id': id });
     await seen;
   }
@@ -166,10 +165,9 @@ export class Registry {
     return lines;
   }
 
-  /** The HTTP requests logged since `mark` (from the "incoming request" and "request completed" lines). */
+  /** The HTTP requests logged since `mark` (their access lines, in the order they ended; aborted ones have no status). */
   requestsSince(mark: LogMark): RequestRecord[] {
-    const byId = new Map<string, { method: string; url: string; status?: number }>();
-    const order: string[] = [];
+    const records: RequestRecord[] = [];
     for (const line of this.linesSince(mark)) {
       if (!line.startsWith('{')) continue;
       let j: Record<string, unknown>;
@@ -178,18 +176,10 @@ export class Registry {
       } catch {
         continue;
       }
-      const id = typeof j.reqId === 'string' ? j.reqId : undefined;
-      if (!id) continue;
-      const req = j.req as { method?: string; url?: string } | undefined;
-      const res = j.res as { statusCode?: number } | undefined;
-      if (req?.method && req.url && !byId.has(id)) {
-        byId.set(id, { method: req.method, url: req.url });
-        order.push(id);
-      } else if (res?.statusCode !== undefined && byId.has(id)) {
-        byId.get(id)!.status = res.statusCode;
-      }
+      if (j.msg !== 'request' || typeof j.reqId !== 'string' || typeof j.method !== 'string' || typeof j.path !== 'string') continue;
+      records.push({ reqId: j.reqId, method: j.method, url: j.path, status: typeof j.status === 'number' ? j.status : undefined });
     }
-    return order.map((id) => ({ reqId: id, ...byId.get(id)! })) as RequestRecord[];
+    return records;
   }
 
   // --- plain HTTP reads (fresh connection per request: nothing lingers across restarts)

@@ -4,6 +4,7 @@
  * atomic with respect to every other call. Stored manifest bytes are copies:
  * callers cannot alter them through the input or the returned record.
  */
+import type { Digest } from '../../../oci/digest.js';
 import type {
   BlobLink,
   BlobRef,
@@ -13,7 +14,6 @@ import type {
   MarkBlobOptions,
   ManifestRecord,
   MetadataStore,
-  MissingReference,
   PageOptions,
   PutManifestInput,
   PutManifestResult,
@@ -22,15 +22,20 @@ import type {
   StoreStats,
 } from '../types.js';
 import { MemoryBlobLifecycle } from './lifecycle.js';
-import { compareBytes, countBlobRefs, removeManifest, SortedKeys, type Repository, type StoredManifest, type TagEntry } from './schema.js';
+import { MemoryOutbox } from './outbox.js';
+import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
+import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
+import { deleteManifestIf, putManifest, useManifest } from './manifests.js';
+import { compareBytes, removeManifest, SortedKeys, type Repository, type TagEntry } from './schema.js';
 
 export class MemoryMetadataStore implements MetadataStore {
   readonly #repos = new Map<string, Repository>();
   readonly #repoNames = new SortedKeys();
   /** digest -> repositories linking it: whether a digest is linked anywhere (BlobLifecycle) */
-  readonly #linksByDigest = new Map<string, Set<string>>();
+  readonly #linksByDigest = new Map<Digest, Set<string>>();
   readonly #uploads = new Map<string, UploadSession>();
   readonly #lifecycle = new MemoryBlobLifecycle((digest) => this.#linksByDigest.has(digest));
+  readonly #outbox = new MemoryOutbox();
   #closed = false;
 
   #enter(signal: AbortSignal | undefined): void {
@@ -67,8 +72,9 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#repoNames.page(page);
   }
 
-  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal): Promise<void> {
+  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal, context?: EventContext): Promise<void> {
     this.#enter(signal);
+    if (context !== undefined) this.#outbox.append(linkBlobEvents(repository, blob, !this.#repos.has(repository), now, context));
     const repo = this.#repo(repository);
     this.#lifecycle.touch(blob.digest, now);
     const existing = repo.links.get(blob.digest);
@@ -83,13 +89,13 @@ export class MemoryMetadataStore implements MetadataStore {
     repos.add(repository);
   }
 
-  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined> {
+  async getBlobLink(repository: string, digest: Digest, signal?: AbortSignal): Promise<BlobLink | undefined> {
     this.#enter(signal);
     const link = this.#repos.get(repository)?.links.get(digest);
     return link === undefined ? undefined : { ...link };
   }
 
-  async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  async unlinkBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     if (repo === undefined || !repo.links.has(digest)) return false;
@@ -98,7 +104,7 @@ export class MemoryMetadataStore implements MetadataStore {
   }
 
   /** Removes a link, setting the digest's last_used to at least `used`. */
-  #unlink(repository: string, repo: Repository, digest: string, used: number): void {
+  #unlink(repository: string, repo: Repository, digest: Digest, used: number): void {
     repo.links.delete(digest);
     repo.linkDigests.delete(digest);
     const repos = this.#linksByDigest.get(digest);
@@ -107,7 +113,7 @@ export class MemoryMetadataStore implements MetadataStore {
     this.#lifecycle.touch(digest, used);
   }
 
-  async touchBlobLink(repository: string, digest: string, now: number, signal?: AbortSignal): Promise<boolean> {
+  async touchBlobLink(repository: string, digest: Digest, now: number, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     const link = repo?.links.get(digest);
@@ -133,7 +139,7 @@ export class MemoryMetadataStore implements MetadataStore {
     return out;
   }
 
-  async unlinkBlobIf(repository: string, digest: string, c: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
+  async unlinkBlobIf(repository: string, digest: Digest, c: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     const link = repo?.links.get(digest);
@@ -153,64 +159,18 @@ export class MemoryMetadataStore implements MetadataStore {
     });
   }
 
-  async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
+  async putManifest(input: PutManifestInput, signal?: AbortSignal, context?: EventContext): Promise<PutManifestResult> {
     this.#enter(signal);
     const existing = this.#repos.get(input.repository);
-    const tags = [...new Set(input.tags ?? [])];
-    for (const tag of input.immutableTags ?? []) {
-      const current = existing?.tags.get(tag)?.digest;
-      if (current !== undefined && current !== input.digest && tags.includes(tag)) return { ok: false, missing: [], tagTaken: { tag, digest: current } };
+    const previous = new Map([...new Set(input.tags ?? [])].map((tag) => [tag, existing?.tags.get(tag)?.digest]));
+    const result = putManifest(existing, () => this.#repo(input.repository), this.#lifecycle, input);
+    if (result.ok && context !== undefined) {
+      this.#outbox.append(putManifestEvents({ ...input, size: input.bytes.byteLength }, previous, existing === undefined, input.now, context));
     }
-    const missing: MissingReference[] = [];
-    const seen = new Set<string>();
-    const check = (kind: 'blob' | 'manifest', ref: BlobRef): void => {
-      const key = `${kind} ${ref.digest} ${ref.size}`;
-      if (seen.has(key)) return;
-      seen.add(key);
-      const actual = kind === 'blob' ? existing?.links.get(ref.digest)?.size : existing?.manifests.get(ref.digest)?.record.size;
-      if (actual === undefined) missing.push({ digest: ref.digest, kind, expectedSize: ref.size });
-      else if (actual !== ref.size) missing.push({ digest: ref.digest, kind, expectedSize: ref.size, actualSize: actual });
-    };
-    for (const ref of input.blobs) check('blob', ref);
-    for (const ref of input.manifests) check('manifest', ref);
-    if (missing.length > 0) return { ok: false, missing };
-
-    const repo = this.#repo(input.repository);
-    if (!repo.manifests.has(input.digest)) {
-      const bytes = Uint8Array.from(input.bytes);
-      const record: ManifestRecord = {
-        repository: input.repository,
-        digest: input.digest,
-        mediaType: input.mediaType,
-        bytes,
-        size: bytes.byteLength,
-        ...(input.subject === undefined ? {} : { subject: input.subject }),
-        ...(input.artifactType === undefined ? {} : { artifactType: input.artifactType }),
-        ...(input.annotations === undefined ? {} : { annotations: { ...input.annotations } }),
-        createdAt: input.now,
-      };
-      const stored: StoredManifest = { record, blobs: input.blobs.map((b) => b.digest), manifests: input.manifests.map((m) => m.digest), usedAt: input.now };
-      repo.manifests.set(input.digest, stored);
-      countBlobRefs(repo, stored.blobs, 1);
-      this.#lifecycle.countRefs([...stored.blobs, ...stored.manifests], 1);
-      repo.manifestDigests.add(input.digest);
-      if (input.subject !== undefined) {
-        let set = repo.referrers.get(input.subject);
-        if (set === undefined) repo.referrers.set(input.subject, (set = new Set()));
-        set.add(input.digest);
-      }
-    }
-    this.#use(repo, input.digest, input.now);
-    for (const tag of tags) {
-      const current = repo.tags.get(tag)?.digest;
-      if (current === undefined) repo.tagNames.add(tag);
-      repo.tags.set(tag, { digest: input.digest, updatedAt: input.now });
-      if (current !== undefined && current !== input.digest) this.#use(repo, current, input.now);
-    }
-    return { ok: true };
+    return result;
   }
 
-  async getManifest(repository: string, digest: string, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
+  async getManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
     this.#enter(signal);
     const stored = this.#repos.get(repository)?.manifests.get(digest);
     if (stored === undefined) return undefined;
@@ -222,38 +182,39 @@ export class MemoryMetadataStore implements MetadataStore {
     };
   }
 
-  async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifest(repository: string, digest: Digest, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
+    const record = repo?.manifests.get(digest)?.record;
+    if (repo !== undefined && record !== undefined && context !== undefined) {
+      const tags = [...repo.tags].filter(([, t]) => t.digest === digest).map(([tag]) => tag);
+      this.#outbox.append(deleteManifestEvents(record, tags, this.clock(), context));
+    }
     const stored = repo === undefined ? undefined : removeManifest(repo, digest);
     if (stored === undefined) return false;
     this.#lifecycle.countRefs([...stored.blobs, ...stored.manifests], -1);
     return true;
   }
 
-  #use(repo: Repository, digest: string, now: number): void {
-    const stored = repo.manifests.get(digest);
-    if (stored !== undefined) stored.usedAt = Math.max(stored.usedAt, now);
-  }
-
-  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
+  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<Digest[]> {
     this.#enter(signal);
     return this.#repos.get(repository)?.manifestDigests.page(page) ?? [];
   }
 
-  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined> {
+  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<Digest | undefined> {
     this.#enter(signal);
     return this.#repos.get(repository)?.tags.get(tag)?.digest;
   }
 
-  async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
+  async deleteTag(repository: string, tag: string, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     const entry = repo?.tags.get(tag);
     if (repo === undefined || entry === undefined) return false;
+    if (context !== undefined) this.#outbox.append(deleteTagEvents(repository, tag, entry.digest, this.clock(), context));
     repo.tags.delete(tag);
     repo.tagNames.delete(tag);
-    this.#use(repo, entry.digest, this.clock());
+    useManifest(repo, entry.digest, this.clock());
     return true;
   }
 
@@ -264,7 +225,7 @@ export class MemoryMetadataStore implements MetadataStore {
     return repo.tagNames.page(page).map((tag) => ({ tag, ...(repo.tags.get(tag) as TagEntry) }));
   }
 
-  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: string; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
+  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     const entry = repo?.tags.get(tag);
@@ -274,21 +235,9 @@ export class MemoryMetadataStore implements MetadataStore {
     return true;
   }
 
-  async deleteManifestIf(repository: string, digest: string, c: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifestIf(repository: string, digest: Digest, c: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    const repo = this.#repos.get(repository);
-    const stored = repo?.manifests.get(digest);
-    if (repo === undefined || stored === undefined) return false;
-    const others = [...repo.manifests.values()].filter((m) => m !== stored);
-    if (c.untagged === true && [...repo.tags.values()].some((t) => t.digest === digest)) return false;
-    if (c.unreferenced === true && others.some((m) => m.manifests.includes(digest))) return false;
-    if (c.usedBefore !== undefined && !(stored.usedAt < c.usedBefore)) return false;
-    const subject = stored.record.subject;
-    if (subject !== undefined && (c.referrers === 'keep' || (c.referrers === 'orphans' && repo.manifests.has(subject)))) return false;
-    if (c.dryRun === true) return true;
-    removeManifest(repo, digest);
-    this.#lifecycle.countRefs([...stored.blobs, ...stored.manifests], -1);
-    return true;
+    return deleteManifestIf(this.#repos.get(repository), digest, c, this.#lifecycle);
   }
 
   async listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
@@ -296,7 +245,7 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#repos.get(repository)?.tagNames.page(page) ?? [];
   }
 
-  async listReferrers(repository: string, subject: string, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
+  async listReferrers(repository: string, subject: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     const digests = [...(repo?.referrers.get(subject) ?? [])].sort(compareBytes);
@@ -372,24 +321,60 @@ export class MemoryMetadataStore implements MetadataStore {
       .map((s) => ({ ...s }));
   }
 
-  async reserveBlob(digest: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+  async reserveBlob(digest: Digest, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return this.#lifecycle.reserve(digest, holder, now, ttlMs);
   }
 
-  async releaseBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+  async releaseBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
     this.#lifecycle.release(digest, holder);
   }
 
-  async markBlobForDeletion(digest: string, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
+  async markBlobForDeletion(digest: Digest, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return this.#lifecycle.mark(digest, holder, options);
   }
 
-  async unmarkBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+  async unmarkBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
     this.#lifecycle.unmark(digest, holder);
+  }
+
+  // Outbox (events.ts)
+  async appendEvents(events: readonly RegistryEvent[], signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    this.#outbox.append(events);
+  }
+
+  async claimEvents(holder: string, options: ClaimOptions, signal?: AbortSignal): Promise<OutboxEntry[]> {
+    this.#enter(signal);
+    return this.#outbox.claim(holder, options);
+  }
+
+  async markEventDelivered(id: string, holder: string, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#outbox.delivered(id, holder);
+  }
+
+  async markEventFailed(id: string, holder: string, nextAttemptAt: number, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#outbox.settle(id, holder, 'pending', nextAttemptAt, failure);
+  }
+
+  async parkEvent(id: string, holder: string, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#outbox.settle(id, holder, 'dead', Number.MAX_SAFE_INTEGER, failure);
+  }
+
+  async listEvents(state: 'pending' | 'dead', options: { readonly afterSeq?: number; readonly limit: number }, signal?: AbortSignal): Promise<OutboxEntry[]> {
+    this.#enter(signal);
+    return this.#outbox.list(state, options.afterSeq, options.limit);
+  }
+
+  async replayEvents(ids: readonly string[] | undefined, now: number, signal?: AbortSignal): Promise<number> {
+    this.#enter(signal);
+    return this.#outbox.replay(ids, now);
   }
 
   /** The host clock: a store used from one process has no other. */

@@ -4,6 +4,7 @@
  * manifest references point at it. Each method is synchronous, hence atomic.
  * The store tells it whether a digest is linked (`isLinked`).
  */
+import type { Digest } from '../../../oci/digest.js';
 import type { MarkBlobOptions } from '../types.js';
 
 interface BlobState {
@@ -12,22 +13,22 @@ interface BlobState {
 }
 
 export class MemoryBlobLifecycle {
-  readonly #state = new Map<string, BlobState>();
+  readonly #state = new Map<Digest, BlobState>();
   /** digest -> holder -> expiry */
-  readonly #reservations = new Map<string, Map<string, number>>();
+  readonly #reservations = new Map<Digest, Map<string, number>>();
   /** digest -> number of manifest references to it (any repository, any kind) */
-  readonly #refs = new Map<string, number>();
+  readonly #refs = new Map<Digest, number>();
 
-  constructor(private readonly isLinked: (digest: string) => boolean) {}
+  constructor(private readonly isLinked: (digest: Digest) => boolean) {}
 
-  touch(digest: string, now: number): void {
+  touch(digest: Digest, now: number): void {
     const state = this.#state.get(digest);
     if (state === undefined) this.#state.set(digest, { lastUsed: now });
     else state.lastUsed = Math.max(state.lastUsed, now);
   }
 
   /** A manifest referencing `targets` was stored (delta 1) or deleted (delta -1). */
-  countRefs(targets: Iterable<string>, delta: 1 | -1): void {
+  countRefs(targets: Iterable<Digest>, delta: 1 | -1): void {
     for (const digest of new Set(targets)) {
       const n = (this.#refs.get(digest) ?? 0) + delta;
       if (n > 0) this.#refs.set(digest, n);
@@ -35,7 +36,7 @@ export class MemoryBlobLifecycle {
     }
   }
 
-  reserve(digest: string, holder: string, now: number, ttlMs: number): boolean {
+  reserve(digest: Digest, holder: string, now: number, ttlMs: number): boolean {
     this.#pruneReservations(digest, now);
     const state = this.#state.get(digest);
     if (state?.mark !== undefined && state.mark.until > now) return false;
@@ -48,18 +49,18 @@ export class MemoryBlobLifecycle {
   }
 
   /** Whether the digest has a reservation unexpired at `now`. */
-  reserved(digest: string, now: number): boolean {
+  reserved(digest: Digest, now: number): boolean {
     for (const until of this.#reservations.get(digest)?.values() ?? []) if (until > now) return true;
     return false;
   }
 
-  release(digest: string, holder: string): void {
+  release(digest: Digest, holder: string): void {
     const holders = this.#reservations.get(digest);
     holders?.delete(holder);
     if (holders?.size === 0) this.#reservations.delete(digest);
   }
 
-  mark(digest: string, holder: string, options: MarkBlobOptions): boolean {
+  mark(digest: Digest, holder: string, options: MarkBlobOptions): boolean {
     const { now, graceMs, leaseMs, dryRun = false } = options;
     if (this.isLinked(digest) || this.#refs.has(digest)) return false;
     if (this.reserved(digest, now)) return false;
@@ -73,7 +74,7 @@ export class MemoryBlobLifecycle {
     return true;
   }
 
-  unmark(digest: string, holder: string): void {
+  unmark(digest: Digest, holder: string): void {
     const state = this.#state.get(digest);
     if (state?.mark?.holder !== holder) return;
     if (this.isLinked(digest)) delete state.mark;
@@ -86,7 +87,7 @@ export class MemoryBlobLifecycle {
     this.#refs.clear();
   }
 
-  #pruneReservations(digest: string, now: number): void {
+  #pruneReservations(digest: Digest, now: number): void {
     const holders = this.#reservations.get(digest);
     if (holders === undefined) return;
     for (const [holder, until] of holders) if (until <= now) holders.delete(holder);

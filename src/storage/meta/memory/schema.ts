@@ -1,35 +1,36 @@
 /** The data structures of the in-memory MetadataStore (index.ts): repositories, and byte-ordered string sets. */
+import type { Digest } from '../../../oci/digest.js';
 import type { BlobLink, ManifestRecord, PageOptions } from '../types.js';
 
 export interface StoredManifest {
   readonly record: ManifestRecord;
   /** References recorded for garbage collection. */
-  readonly blobs: readonly string[];
-  readonly manifests: readonly string[];
+  readonly blobs: readonly Digest[];
+  readonly manifests: readonly Digest[];
   /** Last put, or last time a tag was moved off it or deleted (ManifestLifecycle). */
   usedAt: number;
 }
 
 export interface TagEntry {
-  readonly digest: string;
+  readonly digest: Digest;
   readonly updatedAt: number;
 }
 
 export interface Repository {
-  readonly links: Map<string, BlobLink>;
-  readonly linkDigests: SortedKeys;
+  readonly links: Map<Digest, BlobLink>;
+  readonly linkDigests: SortedKeys<Digest>;
   /** blob digest -> number of manifests of the repository referencing it */
-  readonly blobRefs: Map<string, number>;
-  readonly manifests: Map<string, StoredManifest>;
-  readonly manifestDigests: SortedKeys;
+  readonly blobRefs: Map<Digest, number>;
+  readonly manifests: Map<Digest, StoredManifest>;
+  readonly manifestDigests: SortedKeys<Digest>;
   readonly tags: Map<string, TagEntry>;
   readonly tagNames: SortedKeys;
   /** subject digest -> referrer manifest digests */
-  readonly referrers: Map<string, Set<string>>;
+  readonly referrers: Map<Digest, Set<Digest>>;
 }
 
 /** A manifest referencing `blobs` was stored in the repository (delta 1) or removed from it (delta -1). */
-export function countBlobRefs(repo: Repository, blobs: readonly string[], delta: 1 | -1): void {
+export function countBlobRefs(repo: Repository, blobs: readonly Digest[], delta: 1 | -1): void {
   for (const digest of new Set(blobs)) {
     const n = (repo.blobRefs.get(digest) ?? 0) + delta;
     if (n > 0) repo.blobRefs.set(digest, n);
@@ -38,7 +39,7 @@ export function countBlobRefs(repo: Repository, blobs: readonly string[], delta:
 }
 
 /** Removes a stored manifest with its tags and referrer entry; returns it, or undefined when absent. */
-export function removeManifest(repo: Repository, digest: string): StoredManifest | undefined {
+export function removeManifest(repo: Repository, digest: Digest): StoredManifest | undefined {
   const stored = repo.manifests.get(digest);
   if (stored === undefined) return undefined;
   repo.manifests.delete(digest);
@@ -81,8 +82,8 @@ function rank(unit: number): number {
 }
 
 /** A set of strings kept in byte order; insertion and removal are O(log n) search + O(n) shift. */
-export class SortedKeys {
-  readonly #keys: string[] = [];
+export class SortedKeys<K extends string = string> {
+  readonly #keys: K[] = [];
 
   /** Index of the first key strictly greater than `key` (or >= when `inclusive`). */
   #bound(key: string, inclusive: boolean): number {
@@ -97,17 +98,17 @@ export class SortedKeys {
     return lo;
   }
 
-  add(key: string): void {
+  add(key: K): void {
     const i = this.#bound(key, true);
     if (this.#keys[i] !== key) this.#keys.splice(i, 0, key);
   }
 
-  delete(key: string): void {
+  delete(key: K): void {
     const i = this.#bound(key, true);
     if (this.#keys[i] === key) this.#keys.splice(i, 1);
   }
 
-  page({ last, limit }: PageOptions): string[] {
+  page({ last, limit }: PageOptions): K[] {
     if (!(limit > 0)) return [];
     const start = last === undefined ? 0 : this.#bound(last, false);
     return this.#keys.slice(start, start + Math.floor(limit));

@@ -5,22 +5,18 @@
  *
  * Concurrency: READ COMMITTED plus explicit row locks, no SERIALIZABLE (whose
  * serialization failures would need retry loops on every write):
- * - putManifest checks its references with SELECT ... FOR SHARE in the write
- *   transaction. A concurrent unlinkBlob/deleteManifest (a DELETE) of a checked
- *   row waits for our commit; one that committed first makes the row vanish
- *   from the locking read (READ COMMITTED re-checks a row it waited for), so
- *   the put reports it missing. A reference cannot go away between check and insert.
- * - The manifest insert locks an already stored row (ON CONFLICT DO UPDATE
- *   WHERE false), so a concurrent deleteManifest cannot remove it before the
- *   tag pointing at it is written. Locks are taken in the order references,
- *   manifest, then per tag (sorted) the manifest it leaves and the tag;
- *   deleteManifest locks manifest, then tags (cascade). A deadlock the server
- *   still detects is retried.
- * - ManifestLifecycle (manifest-lifecycle.ts): the tag writes of
+ * - putManifest (manifests.ts) checks its references FOR SHARE in its write
+ *   transaction and locks the manifest row it inserts or finds: a reference
+ *   cannot go away between check and insert, nor the manifest before its tag
+ *   is written. Locks are taken in the order references, manifest, then per
+ *   tag (sorted) the manifest it leaves and the tag; deleteManifest locks
+ *   manifest, then tags (cascade). A deadlock the server still detects is
+ *   retried.
+ * - ManifestLifecycle (manifests.ts): the tag writes of
  *   putManifest and deleteTag are conditional on the digest read before and
  *   stamp used_at of the manifest the tag leaves; deleteManifestIf locks the
- *   manifest FOR UPDATE (and the blob links it may unlink) before checking its
- *   conditions, in one transaction with the delete. An immutable tag taken
+ *   manifest FOR UPDATE before checking its conditions, in one transaction
+ *   with the delete. An immutable tag taken
  *   rolls the put back.
  * - deleteManifest is one DELETE whose ON DELETE CASCADE removes tags and
  *   referrer refs: atomic without an explicit transaction.
@@ -39,6 +35,7 @@
  * (its connection is then discarded).
  */
 import pg from 'pg';
+import type { Digest } from '../../../oci/digest.js';
 import type {
   BlobLink,
   BlobRef,
@@ -47,7 +44,6 @@ import type {
   MarkBlobOptions,
   ManifestRecord,
   MetadataStore,
-  MissingReference,
   PageOptions,
   PutManifestInput,
   PutManifestResult,
@@ -56,12 +52,15 @@ import type {
   TagRecord,
   UploadSession,
 } from '../types.js';
-import { migrate, statements, type StatementName, type TxQuery } from './schema.js';
+import { clampLimit, migrate, statements, withoutNulls, type Nullable, type StatementName, type TxQuery } from './schema.js';
 import { inUse, markTx, reserveTx, unlinkIfTx, unmarkTx } from './lifecycle.js';
-import { deleteManifestIfTx, deleteTagTx, setTagTx } from './manifest-lifecycle.js';
-import { runAbortable, unavailableReason } from './run.js';
+import { deleteManifestIfTx, deleteTagTx, putManifestTx } from './manifests.js';
+import { DEADLOCK, DISK_FULL, runAbortable, sqlState, UNIQUE_VIOLATION, unavailableReason } from './run.js';
 import { DatabaseClock } from './clock.js';
 import { StorageFullError, StoreUnavailableError } from '../../errors.js';
+import { appendEventsTx, createRepositoryTx, manifestFactsTx, toEntries, type OutboxRow } from './outbox.js';
+import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
+import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
 
 /**
  * pg.Pool settings (`connectionString` or host/user/..., `max`: pool size, default 10;
@@ -86,10 +85,6 @@ type TimedQuery = pg.QueryConfig & { readonly query_timeout: number };
 /** How the store is named in StoreUnavailableError. */
 const STORE = 'PostgreSQL metadata store';
 
-/** PostgreSQL SQLSTATEs the store reacts to. */
-const DISK_FULL = '53100';
-const UNIQUE_VIOLATION = '23505';
-const DEADLOCK = '40P01';
 const TX_ATTEMPTS = 3;
 /** The int8 type, read as a number: sizes, offsets, timestamps and counts stay below 2^53. */
 const INT8 = 20;
@@ -158,15 +153,23 @@ export class PostgresMetadataStore implements MetadataStore {
     return rows.map((r) => r.name);
   }
 
-  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal): Promise<void> {
-    await this.#write(signal, 'linkBlob', [repository, blob.digest, blob.size, now]);
+  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal, context?: EventContext): Promise<void> {
+    if (context === undefined) {
+      await this.#write(signal, 'linkBlob', [repository, blob.digest, blob.size, now]);
+      return;
+    }
+    await this.#transaction(signal, async (query) => {
+      const created = await createRepositoryTx(query, repository, now);
+      await query('linkBlob', [repository, blob.digest, blob.size, now]);
+      await appendEventsTx(query, linkBlobEvents(repository, blob, created, now, context));
+    });
   }
 
-  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined> {
+  async getBlobLink(repository: string, digest: Digest, signal?: AbortSignal): Promise<BlobLink | undefined> {
     return this.#one<BlobLink>(signal, 'getBlobLink', [repository, digest]);
   }
 
-  async touchBlobLink(repository: string, digest: string, now: number, signal?: AbortSignal): Promise<boolean> {
+  async touchBlobLink(repository: string, digest: Digest, now: number, signal?: AbortSignal): Promise<boolean> {
     // 0 rows also when the receipt is newer already: then the link exists.
     return (await this.#write(signal, 'touchBlobLink', [repository, digest, now])) > 0 || (await this.#one<{ found: boolean }>(signal, 'blobLinkedIn', [repository, digest]))?.found === true;
   }
@@ -176,11 +179,11 @@ export class PostgresMetadataStore implements MetadataStore {
     return this.#rows<BlobLink>(signal, 'listReclaimableBlobLinks', [repository, page.last ?? '', touchedBefore, Math.floor(page.limit)]);
   }
 
-  async unlinkBlobIf(repository: string, digest: string, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
+  async unlinkBlobIf(repository: string, digest: Digest, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
     return this.#transaction(signal, (query) => unlinkIfTx(query, repository, digest, conditions));
   }
 
-  async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  async unlinkBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     return (await this.#write(signal, 'unlinkBlob', [repository, digest, this.clock()])) > 0;
   }
 
@@ -188,71 +191,52 @@ export class PostgresMetadataStore implements MetadataStore {
     return this.#page<BlobRef>(signal, page, 'listBlobLinks', 'listBlobLinksAfter', [repository]);
   }
 
-  async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
-    const { repository, digest } = input;
-    // Sorted: concurrent puts of overlapping tag sets take the tag locks in one order.
-    const tags = [...new Set(input.tags ?? [])].sort();
-    const immutable = new Set(input.immutableTags ?? []);
-    return this.#transaction(signal, async (query): Promise<PutManifestResult> => {
-      for (const tag of tags.filter((t) => immutable.has(t))) {
-        // Refused early, before the references (as the other stores); setTagTx checks again under the lock.
-        const current = (await query<{ digest: string }>('getTag', [repository, tag])).rows[0]?.digest;
-        if (current !== undefined && current !== digest) return { ok: false, missing: [], tagTaken: { tag, digest: current } };
-      }
-      const missing: MissingReference[] = [];
-      const check = async (kind: 'blob' | 'manifest', refs: readonly BlobRef[]): Promise<void> => {
-        if (refs.length === 0) return;
-        const digests = [...new Set(refs.map((r) => r.digest))];
-        const locked = await query<BlobRef>(kind === 'blob' ? 'lockBlobLinks' : 'lockManifests', [repository, digests]);
-        const sizes = new Map(locked.rows.map((r) => [r.digest, r.size]));
-        const seen = new Set<string>();
-        for (const ref of refs) {
-          const key = `${ref.digest} ${ref.size}`;
-          if (seen.has(key)) continue;
-          seen.add(key);
-          const actual = sizes.get(ref.digest);
-          if (actual === undefined) missing.push({ digest: ref.digest, kind, expectedSize: ref.size });
-          else if (actual !== ref.size) missing.push({ digest: ref.digest, kind, expectedSize: ref.size, actualSize: actual });
-        }
-      };
-      await check('blob', input.blobs);
-      await check('manifest', input.manifests);
-      if (missing.length > 0) return { ok: false, missing };
-
-      const bytes = Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength);
-      const annotations = input.annotations === undefined ? null : JSON.stringify(input.annotations);
-      const { mediaType, subject = null, artifactType = null, now } = input;
-      await query('insertManifest', [repository, digest, mediaType, bytes, bytes.byteLength, subject, artifactType, annotations, now]);
-      const refs = [...input.blobs.map((b) => ['blob', b.digest]), ...input.manifests.map((m) => ['manifest', m.digest])];
-      if (refs.length > 0) await query('insertRefs', [repository, digest, refs.map((r) => r[0]), refs.map((r) => r[1])]);
-      for (const tag of tags) {
-        const taken = await setTagTx(query, repository, tag, digest, now, immutable.has(tag));
-        if (taken !== undefined) return { ok: false, missing: [], tagTaken: { tag, digest: taken } };
-      }
-      return { ok: true };
-    }, (result) => result.ok); // a refused put writes nothing: the manifest row of a tag taken is rolled back
+  async putManifest(input: PutManifestInput, signal?: AbortSignal, context?: EventContext): Promise<PutManifestResult> {
+    // A refused put writes nothing: the manifest row of a tag taken is rolled back.
+    if (context === undefined) return this.#transaction(signal, (query) => putManifestTx(query, input), (result) => result.ok);
+    return this.#transaction(signal, async (query) => {
+      const created = await createRepositoryTx(query, input.repository, input.now);
+      // Read before putManifestTx's conditional tag writes: a concurrent move in between is named as the previous digest late.
+      const previous = new Map<string, string | undefined>();
+      for (const tag of new Set(input.tags ?? [])) previous.set(tag, (await query<{ digest: string }>('getTag', [input.repository, tag])).rows[0]?.digest);
+      const result = await putManifestTx(query, input);
+      if (result.ok) await appendEventsTx(query, putManifestEvents({ ...input, size: input.bytes.byteLength }, previous, created, input.now, context));
+      return result;
+    }, (result) => result.ok);
   }
 
-  async getManifest(repository: string, digest: string, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
+  async getManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
     type Row = Nullable<Omit<ManifestRecord, 'repository' | 'digest'>, 'subject' | 'artifactType' | 'annotations'>;
     const row = await this.#one<Row>(signal, 'getManifest', [repository, digest]);
     return row === undefined ? undefined : { repository, digest, ...withoutNulls(row) };
   }
 
-  async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
-    return (await this.#write(signal, 'deleteManifest', [repository, digest])) > 0;
+  async deleteManifest(repository: string, digest: Digest, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
+    if (context === undefined) return (await this.#write(signal, 'deleteManifest', [repository, digest])) > 0;
+    return this.#transaction(signal, async (query) => {
+      const found = await manifestFactsTx(query, repository, digest);
+      if (found === undefined) return false;
+      await query('deleteManifest', [repository, digest]);
+      await appendEventsTx(query, deleteManifestEvents(found.facts, found.tags, this.clock(), context));
+      return true;
+    });
   }
 
-  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined> {
-    return (await this.#one<{ digest: string }>(signal, 'getTag', [repository, tag]))?.digest;
+  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<Digest | undefined> {
+    return (await this.#one<{ digest: Digest }>(signal, 'getTag', [repository, tag]))?.digest;
   }
 
-  async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
-    return this.#transaction(signal, (query) => deleteTagTx(query, repository, tag, this.clock()));
+  async deleteTag(repository: string, tag: string, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
+    return this.#transaction(signal, async (query) => {
+      const digest = context === undefined ? undefined : (await query<{ digest: string }>('getTag', [repository, tag])).rows[0]?.digest;
+      const deleted = await deleteTagTx(query, repository, tag, this.clock());
+      if (deleted && context !== undefined && digest !== undefined) await appendEventsTx(query, deleteTagEvents(repository, tag, digest, this.clock(), context));
+      return deleted;
+    });
   }
 
-  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
-    const rows = await this.#page<{ digest: string }>(signal, page, 'listManifests', 'listManifestsAfter', [repository]);
+  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<Digest[]> {
+    const rows = await this.#page<{ digest: Digest }>(signal, page, 'listManifests', 'listManifestsAfter', [repository]);
     return rows.map((r) => r.digest);
   }
 
@@ -261,7 +245,7 @@ export class PostgresMetadataStore implements MetadataStore {
     return rows.map((r) => r.tag);
   }
 
-  async listReferrers(repository: string, subject: string, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
+  async listReferrers(repository: string, subject: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
     type Row = Nullable<ReferrerRecord, 'artifactType' | 'annotations'>;
     const rows = await (artifactType === undefined
       ? this.#rows<Row>(signal, 'listReferrers', [repository, subject])
@@ -306,21 +290,21 @@ export class PostgresMetadataStore implements MetadataStore {
     return (await this.#one<StoreStats>(signal, 'stats', [])) as StoreStats;
   }
 
-  async reserveBlob(digest: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+  async reserveBlob(digest: Digest, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
     return this.#transaction(signal, (query) => reserveTx(query, digest, holder, now, ttlMs));
   }
 
-  async releaseBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+  async releaseBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void> {
     await this.#write(signal, 'releaseBlob', [digest, holder]);
   }
 
-  async markBlobForDeletion(digest: string, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
+  async markBlobForDeletion(digest: Digest, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
     // A linked or referenced digest (most of them) is refused without a transaction or lock.
     if (await this.#withClient(signal, true, (query) => inUse(query, digest))) return false;
     return this.#transaction(signal, (query) => markTx(query, digest, holder, options), options.dryRun !== true);
   }
 
-  async unmarkBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+  async unmarkBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void> {
     await this.#transaction(signal, (query) => unmarkTx(query, digest, holder));
   }
 
@@ -328,12 +312,46 @@ export class PostgresMetadataStore implements MetadataStore {
     return this.#page<TagRecord>(signal, page, 'listTagRecords', 'listTagRecordsAfter', [repository]);
   }
 
-  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: string; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
+  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
     return (await this.#write(signal, 'deleteTagIf', [repository, tag, expected.digest, expected.updatedAt])) > 0;
   }
 
-  async deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
     return this.#transaction(signal, (query) => deleteManifestIfTx(query, repository, digest, conditions), conditions.dryRun !== true);
+  }
+
+  // Outbox (events.ts, outbox.ts)
+  async appendEvents(events: readonly RegistryEvent[], signal?: AbortSignal): Promise<void> {
+    await this.#transaction(signal, (query) => appendEventsTx(query, events));
+  }
+
+  async claimEvents(holder: string, options: ClaimOptions, signal?: AbortSignal): Promise<OutboxEntry[]> {
+    const limit = clampLimit(options.limit);
+    if (limit === 0) return [];
+    return toEntries(await this.#transaction(signal, async (query) => (await query<OutboxRow>('claimEvents', [holder, options.now + options.leaseMs, options.now, limit])).rows));
+  }
+
+  async markEventDelivered(id: string, holder: string, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#write(signal, 'eventDelivered', [id, holder])) > 0;
+  }
+
+  async markEventFailed(id: string, holder: string, nextAttemptAt: number, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#write(signal, 'settleEvent', [id, holder, 'pending', nextAttemptAt, JSON.stringify(failure.deliveredTo), failure.error])) > 0;
+  }
+
+  async parkEvent(id: string, holder: string, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#write(signal, 'settleEvent', [id, holder, 'dead', Number.MAX_SAFE_INTEGER, JSON.stringify(failure.deliveredTo), failure.error])) > 0;
+  }
+
+  async listEvents(state: 'pending' | 'dead', options: { readonly afterSeq?: number; readonly limit: number }, signal?: AbortSignal): Promise<OutboxEntry[]> {
+    this.#enter(signal);
+    const limit = clampLimit(options.limit);
+    if (limit === 0) return [];
+    return toEntries(await this.#rows<OutboxRow>(signal, 'listEvents', [state, options.afterSeq ?? -1, limit]));
+  }
+
+  async replayEvents(ids: readonly string[] | undefined, now: number, signal?: AbortSignal): Promise<number> {
+    return this.#write(signal, 'replayEvents', [now, ids === undefined ? null : [...ids]]);
   }
 
   /** `SELECT 1` within healthTimeoutMs; throws (the cause attached) when it fails, times out or the store is closed. */
@@ -433,24 +451,4 @@ export class PostgresMetadataStore implements MetadataStore {
       throw err;
     }
   }
-}
-
-/** A row type whose optional fields come back as SQL NULL. */
-type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: Exclude<T[P], undefined> | null };
-
-/** The row without its NULL fields: the port's optional fields are absent, not null. */
-type WithoutNulls<T> = { [K in keyof T as null extends T[K] ? never : K]: T[K] } & { [K in keyof T as null extends T[K] ? K : never]?: Exclude<T[K], null> };
-
-function withoutNulls<T extends object>(row: T): WithoutNulls<T> {
-  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) as WithoutNulls<T>;
-}
-
-function sqlState(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' ? code : undefined;
-}
-
-/** A non-negative integer limit. */
-function clampLimit(limit: number): number {
-  return limit > 0 ? Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER) : 0;
 }

@@ -10,6 +10,7 @@
  * every linker holds a reservation, and a manifest can only reference a
  * linked blob. unlinkIfTx locks the link instead (see there).
  */
+import type { Digest } from '../../../oci/digest.js';
 import type { BlobUnlinkConditions, MarkBlobOptions } from '../types.js';
 import { found, type TxQuery } from './schema.js';
 
@@ -20,13 +21,13 @@ interface BlobRow {
 }
 
 /** The digest's locked row, created (last_used = now) when the lifecycle never saw it. */
-async function lockBlob(query: TxQuery, digest: string, now: number): Promise<BlobRow> {
+async function lockBlob(query: TxQuery, digest: Digest, now: number): Promise<BlobRow> {
   await query('ensureBlob', [digest, now]);
   return (await query<BlobRow>('lockBlob', [digest])).rows[0] as BlobRow;
 }
 
 /** reserveBlob: see BlobLifecycle. */
-export async function reserveTx(query: TxQuery, digest: string, holder: string, now: number, ttlMs: number): Promise<boolean> {
+export async function reserveTx(query: TxQuery, digest: Digest, holder: string, now: number, ttlMs: number): Promise<boolean> {
   await query('pruneReservations', [now]);
   const row = await lockBlob(query, digest, now);
   if (row.deleting_until !== null && row.deleting_until > now) return false;
@@ -35,7 +36,7 @@ export async function reserveTx(query: TxQuery, digest: string, holder: string, 
 }
 
 /** Whether the digest is linked or referenced anywhere: most are, and are refused without a transaction. */
-export function inUse(query: TxQuery, digest: string): Promise<boolean> {
+export function inUse(query: TxQuery, digest: Digest): Promise<boolean> {
   return found(query, 'blobInUse', [digest]);
 }
 
@@ -43,7 +44,7 @@ export function inUse(query: TxQuery, digest: string): Promise<boolean> {
  * markBlobForDeletion: see BlobLifecycle. A dry run is this transaction
  * rolled back (the caller's business), so it records nothing.
  */
-export async function markTx(query: TxQuery, digest: string, holder: string, options: MarkBlobOptions): Promise<boolean> {
+export async function markTx(query: TxQuery, digest: Digest, holder: string, options: MarkBlobOptions): Promise<boolean> {
   const { now, graceMs, leaseMs } = options;
   const row = await lockBlob(query, digest, now); // a digest never seen is recorded as used now
   if (await inUse(query, digest)) return false;
@@ -55,7 +56,7 @@ export async function markTx(query: TxQuery, digest: string, holder: string, opt
 }
 
 /** unmarkBlob: see BlobLifecycle. Forgets last_used with the mark unless the digest is linked again. */
-export async function unmarkTx(query: TxQuery, digest: string, holder: string): Promise<void> {
+export async function unmarkTx(query: TxQuery, digest: Digest, holder: string): Promise<void> {
   const row = (await query<BlobRow>('lockBlob', [digest])).rows[0];
   if (row?.deleting_by !== holder) return;
   if (await found(query, 'blobLinked', [digest])) await query('clearMark', [digest]);
@@ -68,7 +69,7 @@ export async function unmarkTx(query: TxQuery, digest: string, holder: string): 
  * then, which the following statements see; a put or a touch (an UPDATE)
  * that comes later waits, and finds the link gone.
  */
-export async function unlinkIfTx(query: TxQuery, repository: string, digest: string, c: BlobUnlinkConditions): Promise<boolean> {
+export async function unlinkIfTx(query: TxQuery, repository: string, digest: Digest, c: BlobUnlinkConditions): Promise<boolean> {
   const link = (await query<{ touchedAt: number }>('lockBlobLink', [repository, digest])).rows[0];
   if (link === undefined || !(link.touchedAt < c.touchedBefore)) return false;
   if (await found(query, 'blobReferencedIn', [repository, digest])) return false;

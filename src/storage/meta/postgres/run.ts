@@ -3,10 +3,22 @@
  * (index.ts): an abort cancels the running statement with
  * pg_cancel_backend, sent over a separate short-lived connection (the pool
  * may be exhausted), and discards the connection. unavailableReason() tells
- * the errors that mean the database cannot be used right now.
+ * the errors that mean the database cannot be used right now; sqlState()
+ * reads the others' SQLSTATE.
  */
 import pg from 'pg';
 import { networkFailure } from '../../errors.js';
+
+/** PostgreSQL SQLSTATEs the store reacts to. */
+export const DISK_FULL = '53100';
+export const UNIQUE_VIOLATION = '23505';
+export const DEADLOCK = '40P01';
+
+/** The SQLSTATE of a database error, when it has one. */
+export function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
 
 /**
  * Runs `work` on a pooled connection. An abort while waiting for the
@@ -124,8 +136,8 @@ const UNAVAILABLE_STATES: Readonly<Record<string, string>> = {
  * down or starting up, out of connections), else undefined.
  */
 export function unavailableReason(err: unknown): string | undefined {
-  const code = (err as { code?: unknown } | null)?.code;
-  if (typeof code === 'string') {
+  const code = sqlState(err);
+  if (code !== undefined) {
     if (code in UNAVAILABLE_STATES) return UNAVAILABLE_STATES[code];
     if (/^08[0-9A-Z]{3}$/.test(code)) return 'connection failure';
   }

@@ -39,6 +39,8 @@
  *   manifests.used_at  bigint, nullable: the last use (put, tag moved off it,
  *                      deleteTag); NULL (rows of earlier versions) reads as created_at
  *
+ * Version 5, the event outbox (outbox.ts), as SQLite's version 4.
+ *
  * Version 4, blob links as receipts (types.ts BlobLink), as SQLite's version 3:
  *
  *   blob_links.touched_at  bigint, nullable: the last link (upload, mount) or touch
@@ -50,6 +52,7 @@
  * int8 as a JS number (all stay below 2^53); columns are aliased to the port's
  * field names. manifest_refs targets carry no foreign key, as in SQLite.
  */
+import { OUTBOX_MIGRATION, outboxStatements } from './outbox.js';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 
@@ -154,6 +157,11 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE ${s}.blob_links ADD COLUMN touched_at bigint;
     `,
   },
+  {
+    // The event outbox (outbox.ts).
+    version: 5,
+    sql: OUTBOX_MIGRATION,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
@@ -223,6 +231,7 @@ export function migrationLockKey(schema: string): string {
  */
 export function statements(s: string) {
   return {
+    ...outboxStatements(s),
     health: 'SELECT 1 AS ok',
     repositoryExists: `SELECT 1 AS found FROM ${s}.repositories WHERE name = $1`,
     listRepositories: `SELECT name FROM ${s}.repositories ORDER BY name LIMIT $1`,
@@ -247,7 +256,7 @@ export function statements(s: string) {
     listBlobLinks: `SELECT digest, size FROM ${s}.blob_links WHERE repository = $1 ORDER BY digest LIMIT $2`,
     listBlobLinksAfter: `SELECT digest, size FROM ${s}.blob_links WHERE repository = $1 AND digest > $2 ORDER BY digest LIMIT $3`,
 
-    // Reference checks of putManifest: FOR SHARE holds the rows until commit (see index.ts).
+    // Reference checks of putManifest: FOR SHARE holds the rows until commit (see manifests.ts, putManifestTx).
     lockBlobLinks: `SELECT digest, size FROM ${s}.blob_links WHERE repository = $1 AND digest = ANY ($2::text[]) FOR SHARE`,
     lockManifests: `SELECT digest, size FROM ${s}.manifests WHERE repository = $1 AND digest = ANY ($2::text[]) FOR SHARE`,
     // With its repository row (as linkBlob). A put again of a stored manifest updates its used_at (the
@@ -318,7 +327,7 @@ export function statements(s: string) {
     clearMark: `UPDATE ${s}.blobs SET deleting_by = NULL, deleting_until = NULL WHERE digest = $1`,
     forgetBlob: `DELETE FROM ${s}.blobs WHERE digest = $1`,
 
-    // Manifest lifecycle (version 3, manifest-lifecycle.ts, which explains the locks).
+    // Manifest lifecycle (version 3, manifests.ts, which explains the locks).
     // $1 repository, $2 digest, $3 time: a use of the manifest (locks its row).
     touchManifest: `UPDATE ${s}.manifests SET used_at = greatest(coalesce(used_at, created_at), $3) WHERE repository = $1 AND digest = $2`,
     // Tag writes of putManifest and deleteTag, conditional on the digest read before (0 rows: it changed).
@@ -355,4 +364,19 @@ export type TxQuery = <R>(name: StatementName, values: unknown[]) => Promise<{ r
 /** The `found` column of a statement's first row (the EXISTS probes). */
 export async function found(query: TxQuery, name: StatementName, values: unknown[]): Promise<boolean> {
   return (await query<{ found: boolean }>(name, values)).rows[0]?.found === true;
+}
+
+/** A row type whose optional fields come back as SQL NULL. */
+export type Nullable<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: Exclude<T[P], undefined> | null };
+
+/** The row without its NULL fields: the port's optional fields are absent, not null. */
+type WithoutNulls<T> = { [K in keyof T as null extends T[K] ? never : K]: T[K] } & { [K in keyof T as null extends T[K] ? K : never]?: Exclude<T[K], null> };
+
+export function withoutNulls<T extends object>(row: T): WithoutNulls<T> {
+  return Object.fromEntries(Object.entries(row).filter(([, v]) => v !== null)) as WithoutNulls<T>;
+}
+
+/** A non-negative integer limit. */
+export function clampLimit(limit: number): number {
+  return limit > 0 ? Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER) : 0;
 }

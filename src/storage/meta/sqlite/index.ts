@@ -8,6 +8,7 @@
  * one refused for a lock held too long or an I/O error, StoreUnavailableError.
  */
 import Database from 'better-sqlite3';
+import type { Digest } from '../../../oci/digest.js';
 import type {
   BlobLink,
   BlobRef,
@@ -17,7 +18,6 @@ import type {
   MarkBlobOptions,
   ManifestRecord,
   MetadataStore,
-  MissingReference,
   PageOptions,
   PutManifestInput,
   PutManifestResult,
@@ -25,39 +25,16 @@ import type {
   StoreStats,
   UploadSession,
 } from '../types.js';
-import { SQL, migrate, type Statements } from './schema.js';
+import { SQL, migrate, toLink, toSession, type LinkRow, type ManifestRow, type ReferrerRow, type Statements, type UploadRow } from './schema.js';
 import { sqliteBlobLifecycle, type SqliteBlobLifecycle } from './lifecycle.js';
+import { sqliteManifestWrites, type SqliteManifestWrites } from './manifests.js';
 import { StorageFullError, StoreUnavailableError } from '../../errors.js';
+import { sqliteOutbox, type SqliteOutbox } from './outbox.js';
+import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
+import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
 
 /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
-
-
-interface ManifestRow {
-  media_type: string;
-  bytes: Buffer;
-  size: number;
-  subject: string | null;
-  artifact_type: string | null;
-  annotations: string | null;
-  created_at: number;
-}
-
-interface ReferrerRow {
-  digest: string;
-  media_type: string;
-  size: number;
-  artifact_type: string | null;
-  annotations: string | null;
-}
-
-interface UploadRow {
-  id: string;
-  repository: string;
-  offset: number;
-  created_at: number;
-  updated_at: number;
-}
 
 /**
  * Opens (creating when absent) the database at `path` and migrates its
@@ -72,11 +49,17 @@ export function openSqliteMetadataStore(path: string): SqliteMetadataStore {
 export class SqliteMetadataStore implements MetadataStore {
   readonly #db: Database.Database;
   readonly #stmt: Statements;
-  readonly #putManifest: (input: PutManifestInput) => PutManifestResult;
-  readonly #deleteManifest: (repository: string, digest: string) => boolean;
-  readonly #linkBlob: (repository: string, blob: BlobRef, now: number) => void;
-  readonly #unlinkBlob: (repository: string, digest: string, now: number) => boolean;
+  readonly #linkBlob: (repository: string, blob: BlobRef, now: number, context: EventContext | undefined) => void;
+  readonly #outbox: SqliteOutbox;
+  /** The manifest writes with their events, each in one transaction. */
+  readonly #withEvents: {
+    putManifest: (input: PutManifestInput, context: EventContext) => PutManifestResult;
+    deleteManifest: (repository: string, digest: Digest, context: EventContext) => boolean;
+    deleteTag: (repository: string, tag: string, context: EventContext) => boolean;
+  };
+  readonly #unlinkBlob: (repository: string, digest: Digest, now: number) => boolean;
   readonly #lifecycle: SqliteBlobLifecycle;
+  readonly #manifests: SqliteManifestWrites;
 
   /** See openSqliteMetadataStore. */
   constructor(path: string) {
@@ -98,23 +81,41 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#db = db;
     // IMMEDIATE: take the write lock up front, so a read-then-write transaction
     // waits (busy_timeout) for another process instead of failing with SQLITE_BUSY.
-    this.#putManifest = db.transaction((input: PutManifestInput) => this.#putManifestTx(input)).immediate;
-    this.#linkBlob = db.transaction((repository: string, blob: BlobRef, now: number) => {
-      this.#stmt.insertRepository.run(repository, now);
+    this.#outbox = sqliteOutbox(db);
+    this.#linkBlob = db.transaction((repository: string, blob: BlobRef, now: number, context: EventContext | undefined) => {
+      const created = this.#stmt.insertRepository.run(repository, now).changes > 0;
+      if (context !== undefined) this.#outbox.append(linkBlobEvents(repository, blob, created, now, context));
       this.#stmt.linkBlob.run(repository, blob.digest, blob.size, now, now);
       this.#stmt.touchBlob.run(blob.digest, now);
     }).immediate;
-    this.#unlinkBlob = db.transaction((repository: string, digest: string, now: number) => {
+    this.#unlinkBlob = db.transaction((repository: string, digest: Digest, now: number) => {
       const removed = this.#stmt.unlinkBlob.run(repository, digest).changes > 0;
       if (removed) this.#stmt.touchBlob.run(digest, now);
       return removed;
     }).immediate;
     this.#lifecycle = sqliteBlobLifecycle(db, this.#stmt);
-    this.#deleteManifest = db.transaction((repository: string, digest: string) => {
-      this.#stmt.deleteTagsOf.run(repository, digest);
-      this.#stmt.deleteRefsOf.run(repository, digest);
-      return this.#stmt.deleteManifest.run(repository, digest).changes > 0;
-    }).immediate;
+    this.#manifests = sqliteManifestWrites(db, this.#stmt);
+    const tagOf = (repository: string, tag: string) => (this.#stmt.getTag.get(repository, tag) as { digest: string } | undefined)?.digest;
+    this.#withEvents = {
+      putManifest: db.transaction((input: PutManifestInput, context: EventContext) => {
+        const created = this.#stmt.repositoryExists.get(input.repository) === undefined;
+        const previous = new Map([...new Set(input.tags ?? [])].map((tag) => [tag, tagOf(input.repository, tag)]));
+        const result = this.#manifests.putManifest(input);
+        if (result.ok) this.#outbox.append(putManifestEvents({ ...input, size: input.bytes.byteLength }, previous, created, input.now, context));
+        return result;
+      }).immediate,
+      deleteManifest: db.transaction((repository: string, digest: Digest, context: EventContext) => {
+        const found = this.#outbox.manifest(repository, digest);
+        if (found !== undefined) this.#outbox.append(deleteManifestEvents(found.facts, found.tags, this.clock(), context));
+        return this.#manifests.deleteManifest(repository, digest);
+      }).immediate,
+      deleteTag: db.transaction((repository: string, tag: string, context: EventContext) => {
+        const digest = tagOf(repository, tag);
+        if (digest === undefined || !this.#manifests.deleteTag(repository, tag, this.clock())) return false;
+        this.#outbox.append(deleteTagEvents(repository, tag, digest, this.clock(), context));
+        return true;
+      }).immediate,
+    };
   }
 
   #enter(signal: AbortSignal | undefined): void {
@@ -137,18 +138,18 @@ export class SqliteMetadataStore implements MetadataStore {
     return rows.map((r) => r.name);
   }
 
-  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal): Promise<void> {
+  async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal, context?: EventContext): Promise<void> {
     this.#enter(signal);
-    writing(() => this.#linkBlob(repository, blob, now));
+    writing(() => this.#linkBlob(repository, blob, now, context));
   }
 
-  async getBlobLink(repository: string, digest: string, signal?: AbortSignal): Promise<BlobLink | undefined> {
+  async getBlobLink(repository: string, digest: Digest, signal?: AbortSignal): Promise<BlobLink | undefined> {
     this.#enter(signal);
     const row = this.#stmt.getBlobLink.get(repository, digest) as LinkRow | undefined;
     return row === undefined ? undefined : toLink(row);
   }
 
-  async touchBlobLink(repository: string, digest: string, now: number, signal?: AbortSignal): Promise<boolean> {
+  async touchBlobLink(repository: string, digest: Digest, now: number, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#stmt.touchBlobLink.run(now, repository, digest).changes > 0);
   }
@@ -160,12 +161,12 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.#stmt.listReclaimableBlobLinks.all(repository, page.last ?? '', touchedBefore, limit) as LinkRow[]).map(toLink);
   }
 
-  async unlinkBlobIf(repository: string, digest: string, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
+  async unlinkBlobIf(repository: string, digest: Digest, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#lifecycle.unlinkBlobIf(repository, digest, conditions));
   }
 
-  async unlinkBlob(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  async unlinkBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#unlinkBlob(repository, digest, this.clock()));
   }
@@ -180,58 +181,12 @@ export class SqliteMetadataStore implements MetadataStore {
     return rows.map((r) => ({ digest: r.digest, size: r.size }));
   }
 
-  async putManifest(input: PutManifestInput, signal?: AbortSignal): Promise<PutManifestResult> {
+  async putManifest(input: PutManifestInput, signal?: AbortSignal, context?: EventContext): Promise<PutManifestResult> {
     this.#enter(signal);
-    return writing(() => this.#putManifest(input));
+    return writing(() => (context === undefined ? this.#manifests.putManifest(input) : this.#withEvents.putManifest(input, context)));
   }
 
-  #putManifestTx(input: PutManifestInput): PutManifestResult {
-    const { repository, digest } = input;
-    const tags = [...new Set(input.tags ?? [])];
-    const currentOf = (tag: string) => (this.#stmt.getTag.get(repository, tag) as { digest: string } | undefined)?.digest;
-    for (const tag of input.immutableTags ?? []) {
-      const current = tags.includes(tag) ? currentOf(tag) : undefined;
-      if (current !== undefined && current !== digest) return { ok: false, missing: [], tagTaken: { tag, digest: current } };
-    }
-    const missing: MissingReference[] = [];
-    const seen = new Set<string>();
-    const check = (kind: 'blob' | 'manifest', ref: BlobRef): void => {
-      const key = `${kind} ${ref.digest} ${ref.size}`;
-      if (seen.has(key)) return;
-      seen.add(key);
-      const stmt = kind === 'blob' ? this.#stmt.getBlobLink : this.#stmt.manifestSize;
-      const row = stmt.get(repository, ref.digest) as { size: number } | undefined;
-      if (row === undefined) missing.push({ digest: ref.digest, kind, expectedSize: ref.size });
-      else if (row.size !== ref.size) missing.push({ digest: ref.digest, kind, expectedSize: ref.size, actualSize: row.size });
-    };
-    for (const ref of input.blobs) check('blob', ref);
-    for (const ref of input.manifests) check('manifest', ref);
-    if (missing.length > 0) return { ok: false, missing };
-
-    this.#stmt.insertRepository.run(repository, input.now);
-    this.#stmt.insertManifest.run(
-      repository,
-      digest,
-      input.mediaType,
-      input.bytes,
-      input.bytes.byteLength,
-      input.subject ?? null,
-      input.artifactType ?? null,
-      input.annotations === undefined ? null : JSON.stringify(input.annotations),
-      input.now,
-    );
-    for (const ref of input.blobs) this.#stmt.insertRef.run(repository, digest, 'blob', ref.digest);
-    for (const ref of input.manifests) this.#stmt.insertRef.run(repository, digest, 'manifest', ref.digest);
-    this.#stmt.touchManifest.run(input.now, repository, digest);
-    for (const tag of tags) {
-      const current = currentOf(tag);
-      this.#stmt.upsertTag.run(repository, tag, digest, input.now);
-      if (current !== undefined && current !== digest) this.#stmt.touchManifest.run(input.now, repository, current);
-    }
-    return { ok: true };
-  }
-
-  async getManifest(repository: string, digest: string, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
+  async getManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
     this.#enter(signal);
     const row = this.#stmt.getManifest.get(repository, digest) as ManifestRow | undefined;
     if (row === undefined) return undefined;
@@ -248,29 +203,29 @@ export class SqliteMetadataStore implements MetadataStore {
     };
   }
 
-  async deleteManifest(repository: string, digest: string, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifest(repository: string, digest: Digest, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#deleteManifest(repository, digest));
+    return writing(() => (context === undefined ? this.#manifests.deleteManifest(repository, digest) : this.#withEvents.deleteManifest(repository, digest, context)));
   }
 
-  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
+  async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<Digest[]> {
     this.#enter(signal);
     const limit = pageLimit(page);
     if (limit === 0) return [];
     const rows = (page.last === undefined
       ? this.#stmt.listManifests.all(repository, limit)
-      : this.#stmt.listManifestsAfter.all(repository, page.last, limit)) as { digest: string }[];
+      : this.#stmt.listManifestsAfter.all(repository, page.last, limit)) as { digest: Digest }[];
     return rows.map((r) => r.digest);
   }
 
-  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<string | undefined> {
+  async getTag(repository: string, tag: string, signal?: AbortSignal): Promise<Digest | undefined> {
     this.#enter(signal);
-    return (this.#stmt.getTag.get(repository, tag) as { digest: string } | undefined)?.digest;
+    return (this.#stmt.getTag.get(repository, tag) as { digest: Digest } | undefined)?.digest;
   }
 
-  async deleteTag(repository: string, tag: string, signal?: AbortSignal): Promise<boolean> {
+  async deleteTag(repository: string, tag: string, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#lifecycle.deleteTag(repository, tag, this.clock()));
+    return writing(() => (context === undefined ? this.#manifests.deleteTag(repository, tag, this.clock()) : this.#withEvents.deleteTag(repository, tag, context)));
   }
 
   async listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
@@ -283,7 +238,7 @@ export class SqliteMetadataStore implements MetadataStore {
     return rows.map((r) => r.tag);
   }
 
-  async listReferrers(repository: string, subject: string, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
+  async listReferrers(repository: string, subject: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
     this.#enter(signal);
     const rows = (artifactType === undefined
       ? this.#stmt.listReferrers.all(repository, subject)
@@ -335,22 +290,22 @@ export class SqliteMetadataStore implements MetadataStore {
     return (this.#stmt.listIdleUploads.all(before, n) as UploadRow[]).map(toSession);
   }
 
-  async reserveBlob(digest: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+  async reserveBlob(digest: Digest, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#lifecycle.reserve(digest, holder, now, ttlMs));
   }
 
-  async releaseBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+  async releaseBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
     writing(() => this.#lifecycle.release(digest, holder));
   }
 
-  async markBlobForDeletion(digest: string, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
+  async markBlobForDeletion(digest: Digest, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#lifecycle.mark(digest, holder, options));
   }
 
-  async unmarkBlob(digest: string, holder: string, signal?: AbortSignal): Promise<void> {
+  async unmarkBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
     writing(() => this.#lifecycle.unmark(digest, holder));
   }
@@ -361,18 +316,54 @@ export class SqliteMetadataStore implements MetadataStore {
     if (limit === 0) return [];
     const rows = (page.last === undefined
       ? this.#stmt.listTagRecords.all(repository, limit)
-      : this.#stmt.listTagRecordsAfter.all(repository, page.last, limit)) as { tag: string; digest: string; updated_at: number }[];
+      : this.#stmt.listTagRecordsAfter.all(repository, page.last, limit)) as { tag: string; digest: Digest; updated_at: number }[];
     return rows.map((r) => ({ tag: r.tag, digest: r.digest, updatedAt: r.updated_at }));
   }
 
-  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: string; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
+  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
     return writing(() => this.#stmt.deleteTagIf.run(repository, tag, expected.digest, expected.updatedAt).changes > 0);
   }
 
-  async deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#lifecycle.deleteManifestIf(repository, digest, conditions, this.clock()));
+    return writing(() => this.#manifests.deleteManifestIf(repository, digest, conditions, this.clock()));
+  }
+
+  // Outbox (events.ts)
+  async appendEvents(events: readonly RegistryEvent[], signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    writing(() => this.#outbox.append(events));
+  }
+
+  async claimEvents(holder: string, options: ClaimOptions, signal?: AbortSignal): Promise<OutboxEntry[]> {
+    this.#enter(signal);
+    return writing(() => this.#outbox.claim(holder, options));
+  }
+
+  async markEventDelivered(id: string, holder: string, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return writing(() => this.#outbox.delivered(id, holder));
+  }
+
+  async markEventFailed(id: string, holder: string, nextAttemptAt: number, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return writing(() => this.#outbox.settle(id, holder, 'pending', nextAttemptAt, failure));
+  }
+
+  async parkEvent(id: string, holder: string, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return writing(() => this.#outbox.settle(id, holder, 'dead', Number.MAX_SAFE_INTEGER, failure));
+  }
+
+  async listEvents(state: 'pending' | 'dead', options: { readonly afterSeq?: number; readonly limit: number }, signal?: AbortSignal): Promise<OutboxEntry[]> {
+    this.#enter(signal);
+    return this.#outbox.list(state, options.afterSeq, options.limit);
+  }
+
+  async replayEvents(ids: readonly string[] | undefined, now: number, signal?: AbortSignal): Promise<number> {
+    this.#enter(signal);
+    return writing(() => this.#outbox.replay(ids, now));
   }
 
   /** The host clock: one database file is used from one host. */
@@ -420,18 +411,4 @@ function clampLimit(limit: number): number {
 
 function pageLimit(page: PageOptions): number {
   return clampLimit(page.limit);
-}
-
-interface LinkRow {
-  digest: string;
-  size: number;
-  touched_at: number;
-}
-
-function toLink(row: LinkRow): BlobLink {
-  return { digest: row.digest, size: row.size, touchedAt: row.touched_at };
-}
-
-function toSession(row: UploadRow): UploadSession {
-  return { id: row.id, repository: row.repository, offset: row.offset, createdAt: row.created_at, updatedAt: row.updated_at };
 }

@@ -1,14 +1,15 @@
 /**
- * The BlobLifecycle and ManifestLifecycle transactions of the SQLite
- * MetadataStore (types.ts, docs/gc.md), over the version 2 tables `blobs`,
- * `blob_reservations`, the column `manifests.used_at`, and the version 3
- * column `blob_links.touched_at` (link receipts).
+ * The BlobLifecycle transactions of the SQLite MetadataStore (types.ts,
+ * docs/gc.md), over the version 2 tables `blobs` and `blob_reservations`, and
+ * the version 3 column `blob_links.touched_at` (link receipts). The
+ * ManifestLifecycle ones are in manifests.ts.
  * Writes are IMMEDIATE transactions, so the process that holds the write lock
  * decides alone: a reservation and a deletion mark of the same digest, even
  * from two processes on one file, are serialized.
  */
 import type Database from 'better-sqlite3';
-import type { BlobUnlinkConditions, ManifestDeleteConditions, MarkBlobOptions } from '../types.js';
+import type { Digest } from '../../../oci/digest.js';
+import type { BlobUnlinkConditions, MarkBlobOptions } from '../types.js';
 import type { Statements } from './schema.js';
 
 
@@ -19,21 +20,18 @@ interface BlobStateRow {
 }
 
 export interface SqliteBlobLifecycle {
-  reserve(digest: string, holder: string, now: number, ttlMs: number): boolean;
-  release(digest: string, holder: string): void;
-  mark(digest: string, holder: string, options: MarkBlobOptions): boolean;
-  unmark(digest: string, holder: string): void;
-  /** deleteTag, recording a use of the manifest the tag pointed at. */
-  deleteTag(repository: string, tag: string, now: number): boolean;
-  deleteManifestIf(repository: string, digest: string, conditions: ManifestDeleteConditions, now: number): boolean;
-  unlinkBlobIf(repository: string, digest: string, conditions: BlobUnlinkConditions): boolean;
+  reserve(digest: Digest, holder: string, now: number, ttlMs: number): boolean;
+  release(digest: Digest, holder: string): void;
+  mark(digest: Digest, holder: string, options: MarkBlobOptions): boolean;
+  unmark(digest: Digest, holder: string): void;
+  unlinkBlobIf(repository: string, digest: Digest, conditions: BlobUnlinkConditions): boolean;
 }
 
 export function sqliteBlobLifecycle(db: Database.Database, stmt: Statements): SqliteBlobLifecycle {
-  const state = (digest: string) => stmt.blobState.get(digest) as BlobStateRow | undefined;
-  const inUse = (digest: string) => stmt.blobLinked.get(digest) !== undefined || stmt.blobReferenced.get(digest) !== undefined;
+  const state = (digest: Digest) => stmt.blobState.get(digest) as BlobStateRow | undefined;
+  const inUse = (digest: Digest) => stmt.blobLinked.get(digest) !== undefined || stmt.blobReferenced.get(digest) !== undefined;
 
-  const reserve = db.transaction((digest: string, holder: string, now: number, ttlMs: number): boolean => {
+  const reserve = db.transaction((digest: Digest, holder: string, now: number, ttlMs: number): boolean => {
     stmt.pruneReservations.run(now);
     const row = state(digest);
     if (row?.deleting_until != null && row.deleting_until > now) return false;
@@ -44,7 +42,7 @@ export function sqliteBlobLifecycle(db: Database.Database, stmt: Statements): Sq
   }).immediate;
 
   /** The decision of markBlobForDeletion; writes only when `write`. */
-  const decide = (digest: string, holder: string, options: MarkBlobOptions, write: boolean): boolean => {
+  const decide = (digest: Digest, holder: string, options: MarkBlobOptions, write: boolean): boolean => {
     const { now, graceMs, leaseMs } = options;
     if (inUse(digest) || stmt.liveReservation.get(digest, now) !== undefined) return false;
     const row = state(digest);
@@ -56,43 +54,17 @@ export function sqliteBlobLifecycle(db: Database.Database, stmt: Statements): Sq
     stmt.setMark.run(digest, now, holder, now + leaseMs);
     return true;
   };
-  const markTx = db.transaction((digest: string, holder: string, options: MarkBlobOptions) => decide(digest, holder, options, true)).immediate;
-  const evaluateTx = db.transaction((digest: string, holder: string, options: MarkBlobOptions) => decide(digest, holder, options, false)).deferred;
+  const markTx = db.transaction((digest: Digest, holder: string, options: MarkBlobOptions) => decide(digest, holder, options, true)).immediate;
+  const evaluateTx = db.transaction((digest: Digest, holder: string, options: MarkBlobOptions) => decide(digest, holder, options, false)).deferred;
 
-  const unmark = db.transaction((digest: string, holder: string): void => {
+  const unmark = db.transaction((digest: Digest, holder: string): void => {
     if (state(digest)?.deleting_by !== holder) return;
     if (stmt.blobLinked.get(digest) !== undefined) stmt.clearMark.run(digest);
     else stmt.forgetBlob.run(digest);
   }).immediate;
 
-  const deleteTag = db.transaction((repository: string, tag: string, now: number): boolean => {
-    const row = stmt.getTag.get(repository, tag) as { digest: string } | undefined;
-    if (row === undefined) return false;
-    stmt.deleteTag.run(repository, tag);
-    stmt.touchManifest.run(now, repository, row.digest);
-    return true;
-  }).immediate;
-
-  /** deleteManifestIf's decision; deletes only when `write`. */
-  const deleteManifestIf = (repository: string, digest: string, c: ManifestDeleteConditions, now: number, write: boolean): boolean => {
-    const row = stmt.manifestUse.get(repository, digest) as { subject: string | null; used_at: number } | undefined;
-    if (row === undefined) return false;
-    if (c.untagged === true && stmt.manifestTagged.get(repository, digest) !== undefined) return false;
-    if (c.unreferenced === true && stmt.manifestReferenced.get(digest, repository) !== undefined) return false;
-    if (c.usedBefore !== undefined && !(row.used_at < c.usedBefore)) return false;
-    if (row.subject !== null && c.referrers === 'keep') return false;
-    if (row.subject !== null && c.referrers === 'orphans' && stmt.manifestSize.get(repository, row.subject) !== undefined) return false;
-    if (!write) return true;
-    stmt.deleteTagsOf.run(repository, digest);
-    stmt.deleteRefsOf.run(repository, digest);
-    stmt.deleteManifest.run(repository, digest);
-    return true;
-  };
-  const deleteManifestTx = db.transaction((r: string, d: string, c: ManifestDeleteConditions, now: number) => deleteManifestIf(r, d, c, now, true)).immediate;
-  const evaluateManifestTx = db.transaction((r: string, d: string, c: ManifestDeleteConditions, now: number) => deleteManifestIf(r, d, c, now, false)).deferred;
-
   /** unlinkBlobIf: see BlobLifecycle. */
-  const unlinkBlobIf = db.transaction((repository: string, digest: string, c: BlobUnlinkConditions): boolean => {
+  const unlinkBlobIf = db.transaction((repository: string, digest: Digest, c: BlobUnlinkConditions): boolean => {
     const link = stmt.getBlobLink.get(repository, digest) as { touched_at: number } | undefined;
     if (link === undefined || !(link.touched_at < c.touchedBefore)) return false;
     if (stmt.blobReferencedIn.get(digest, repository) !== undefined || stmt.liveReservation.get(digest, c.now) !== undefined) return false;
@@ -103,8 +75,6 @@ export function sqliteBlobLifecycle(db: Database.Database, stmt: Statements): Sq
 
   return {
     unlinkBlobIf,
-    deleteTag,
-    deleteManifestIf: (r, d, c, now) => (c.dryRun === true ? evaluateManifestTx(r, d, c, now) : deleteManifestTx(r, d, c, now)),
     reserve,
     release: (digest, holder) => void stmt.releaseBlob.run(digest, holder),
     mark: (digest, holder, options) => {

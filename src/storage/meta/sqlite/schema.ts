@@ -1,5 +1,6 @@
 /**
- * Schema, migrations and statement texts of the SQLite MetadataStore.
+ * Schema, migrations and statement texts of the SQLite MetadataStore, and
+ * the row shapes its reads map to the port's records.
  *
  * Schema (version 1); every TEXT key compares with the default BINARY
  * collation, i.e. UTF-8 byte order:
@@ -36,6 +37,13 @@
  *   blob_links         + touched_at: the last link (upload, mount) or touch (HEAD, GET);
  *                        NULL (links of earlier versions) reads as created_at
  *
+ * Version 4, the event outbox (outbox.ts; ../events.ts):
+ *
+ *   events             seq INTEGER PK AUTOINCREMENT, id UNIQUE, data (the event, JSON), state
+ *                      ('pending' | 'dead'), since, next_attempt_at, attempts, delivered_to (JSON),
+ *                      last_error, lease_holder, lease_until
+ *                      ix (state, next_attempt_at, seq)
+ *
  * manifest_refs targets (blobs or child manifests) carry no foreign key: a
  * target may be unlinked or deleted later; garbage collection reads them.
  * tags is a rowid table on purpose: on a WITHOUT ROWID tags table SQLite
@@ -43,6 +51,9 @@
  * on the primary-key prefix, scanning every tag of the repository.
  */
 import type Database from 'better-sqlite3';
+import { OUTBOX_MIGRATION } from './outbox.js';
+import type { Digest } from '../../../oci/digest.js';
+import type { BlobLink, UploadSession } from '../types.js';
 
 export interface Migration {
   /** The user_version the database has after this migration. */
@@ -140,6 +151,11 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       ALTER TABLE blob_links ADD COLUMN touched_at INTEGER;
     `,
+  },
+  {
+    // The event outbox (outbox.ts).
+    version: 4,
+    sql: OUTBOX_MIGRATION,
   },
 ];
 
@@ -255,3 +271,45 @@ export const SQL = {
 
 /** The statements of SQL, prepared once at open. */
 export type Statements = { readonly [K in keyof typeof SQL]: Database.Statement<unknown[], unknown> };
+
+// Row shapes of the statements the store reads, and their mapping to the port's records.
+
+export interface ManifestRow {
+  media_type: string;
+  bytes: Buffer;
+  size: number;
+  subject: Digest | null;
+  artifact_type: string | null;
+  annotations: string | null;
+  created_at: number;
+}
+
+export interface ReferrerRow {
+  digest: Digest;
+  media_type: string;
+  size: number;
+  artifact_type: string | null;
+  annotations: string | null;
+}
+
+export interface UploadRow {
+  id: string;
+  repository: string;
+  offset: number;
+  created_at: number;
+  updated_at: number;
+}
+
+export interface LinkRow {
+  digest: Digest;
+  size: number;
+  touched_at: number;
+}
+
+export function toLink(row: LinkRow): BlobLink {
+  return { digest: row.digest, size: row.size, touchedAt: row.touched_at };
+}
+
+export function toSession(row: UploadRow): UploadSession {
+  return { id: row.id, repository: row.repository, offset: row.offset, createdAt: row.created_at, updatedAt: row.updated_at };
+}

@@ -1,10 +1,11 @@
 /**
- * The ManifestLifecycle transactions of the PostgreSQL MetadataStore
- * (types.ts), over the version 3 column `manifests.used_at` (NULL reads as
- * created_at), and the tag writes of putManifest and deleteTag that maintain
- * it. Each runs in the store's transaction: READ COMMITTED, where every
- * statement sees what was committed before it started, with explicit row
- * locks instead of SERIALIZABLE (no serialization failures to retry).
+ * The manifest writes of the PostgreSQL MetadataStore (types.ts): the
+ * putManifest transaction, and the ManifestLifecycle transactions over the
+ * version 3 column `manifests.used_at` (NULL reads as created_at) with the tag
+ * writes of putManifest and deleteTag that maintain it. Each runs in the
+ * store's transaction: READ COMMITTED, where every statement sees what was
+ * committed before it started, with explicit row locks instead of
+ * SERIALIZABLE (no serialization failures to retry).
  *
  * Locks, always taken in this order so that writers queue instead of
  * deadlocking (the store still retries a deadlock the server detects):
@@ -25,14 +26,16 @@
  * COMMITTED re-evaluates the condition on the newest row version after
  * waiting for its lock, so the check and the write are one atomic step.
  */
-import type { ManifestDeleteConditions } from '../types.js';
+import type { Digest } from '../../../oci/digest.js';
+import { missingReferences } from '../references.js';
+import type { BlobRef, ManifestDeleteConditions, PutManifestInput, PutManifestResult } from '../types.js';
 import { found, type TxQuery } from './schema.js';
 
 /** Rounds of read-then-conditional-write before giving up (each lost round means another writer committed). */
 const TAG_ATTEMPTS = 100;
 
-async function currentTag(query: TxQuery, repository: string, tag: string): Promise<string | undefined> {
-  return (await query<{ digest: string }>('getTag', [repository, tag])).rows[0]?.digest;
+async function currentTag(query: TxQuery, repository: string, tag: string): Promise<Digest | undefined> {
+  return (await query<{ digest: Digest }>('getTag', [repository, tag])).rows[0]?.digest;
 }
 
 function contended(what: string): Error {
@@ -48,7 +51,7 @@ function contended(what: string): Error {
  * manifest stamped may not be the one it finally left (that one is stamped on
  * the next round): a use recorded in excess, which only delays retention.
  */
-export async function setTagTx(query: TxQuery, repository: string, tag: string, digest: string, now: number, immutable: boolean): Promise<string | undefined> {
+export async function setTagTx(query: TxQuery, repository: string, tag: string, digest: Digest, now: number, immutable: boolean): Promise<Digest | undefined> {
   for (let attempt = 0; attempt < TAG_ATTEMPTS; attempt++) {
     const current = await currentTag(query, repository, tag);
     if (current === undefined) {
@@ -84,9 +87,9 @@ export async function deleteTagTx(query: TxQuery, repository: string, tag: strin
  * see. Blob links stay (receipts: unlinkBlobIf removes them). A dry run takes
  * no lock, writes nothing and is rolled back by the caller.
  */
-export async function deleteManifestIfTx(query: TxQuery, repository: string, digest: string, c: ManifestDeleteConditions): Promise<boolean> {
+export async function deleteManifestIfTx(query: TxQuery, repository: string, digest: Digest, c: ManifestDeleteConditions): Promise<boolean> {
   const write = c.dryRun !== true;
-  const row = (await query<{ subject: string | null; usedAt: number }>(write ? 'lockManifestUse' : 'manifestUse', [repository, digest])).rows[0];
+  const row = (await query<{ subject: Digest | null; usedAt: number }>(write ? 'lockManifestUse' : 'manifestUse', [repository, digest])).rows[0];
   if (row === undefined) return false;
   if (c.untagged === true && (await found(query, 'manifestTagged', [repository, digest]))) return false;
   if (c.unreferenced === true && (await found(query, 'manifestReferenced', [repository, digest]))) return false;
@@ -96,4 +99,50 @@ export async function deleteManifestIfTx(query: TxQuery, repository: string, dig
   if (!write) return true;
   await query('deleteManifest', [repository, digest]); // tags and refs by cascade
   return true;
+}
+
+/**
+ * putManifest. The references are checked with SELECT ... FOR SHARE in the
+ * write transaction: a concurrent unlinkBlob/deleteManifest (a DELETE) of a
+ * checked row waits for our commit; one that committed first makes the row
+ * vanish from the locking read (READ COMMITTED re-checks a row it waited
+ * for), so the put reports it missing. A reference cannot go away between
+ * check and insert. The manifest insert locks an already stored row (ON
+ * CONFLICT DO UPDATE WHERE false), so a concurrent deleteManifest cannot
+ * remove it before the tag pointing at it is written. A result with `ok:
+ * false` (a reference missing, an immutable tag taken) must be rolled back:
+ * the manifest row of a tag taken is written already.
+ */
+export async function putManifestTx(query: TxQuery, input: PutManifestInput): Promise<PutManifestResult> {
+  const { repository, digest } = input;
+  // Sorted: concurrent puts of overlapping tag sets take the tag locks in one order.
+  const tags = [...new Set(input.tags ?? [])].sort();
+  const immutable = new Set(input.immutableTags ?? []);
+  for (const tag of tags.filter((t) => immutable.has(t))) {
+    // Refused early, before the references (as the other stores); setTagTx checks again under the lock.
+    const current = await currentTag(query, repository, tag);
+    if (current !== undefined && current !== digest) return { ok: false, missing: [], tagTaken: { tag, digest: current } };
+  }
+  const lockSizes = async (kind: 'blob' | 'manifest', refs: readonly BlobRef[]): Promise<Map<Digest, number>> => {
+    if (refs.length === 0) return new Map();
+    const digests = [...new Set(refs.map((r) => r.digest))];
+    const locked = await query<BlobRef>(kind === 'blob' ? 'lockBlobLinks' : 'lockManifests', [repository, digests]);
+    return new Map(locked.rows.map((r) => [r.digest, r.size]));
+  };
+  const blobs = await lockSizes('blob', input.blobs);
+  const manifests = await lockSizes('manifest', input.manifests);
+  const missing = missingReferences(input, (kind, d) => (kind === 'blob' ? blobs : manifests).get(d));
+  if (missing.length > 0) return { ok: false, missing };
+
+  const bytes = Buffer.from(input.bytes.buffer, input.bytes.byteOffset, input.bytes.byteLength);
+  const annotations = input.annotations === undefined ? null : JSON.stringify(input.annotations);
+  const { mediaType, subject = null, artifactType = null, now } = input;
+  await query('insertManifest', [repository, digest, mediaType, bytes, bytes.byteLength, subject, artifactType, annotations, now]);
+  const refs = [...input.blobs.map((b) => ['blob', b.digest]), ...input.manifests.map((m) => ['manifest', m.digest])];
+  if (refs.length > 0) await query('insertRefs', [repository, digest, refs.map((r) => r[0]), refs.map((r) => r[1])]);
+  for (const tag of tags) {
+    const taken = await setTagTx(query, repository, tag, digest, now, immutable.has(tag));
+    if (taken !== undefined) return { ok: false, missing: [], tagTaken: { tag, digest: taken } };
+  }
+  return { ok: true };
 }

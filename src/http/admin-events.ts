@@ -1,0 +1,37 @@
+/**
+ * Administrative endpoints of event delivery (outside /v2), declared `admin`
+ * (http/route-access.ts) like /admin/gc:
+ *
+ *   GET  /admin/events/dead[?after=<seq>&limit=<n>]   the dead events (parked after their retry window), oldest first,
+ *                                                     as {"events": [OutboxEntry...]} (limit 1 to 1000, default 100)
+ *   POST /admin/events/replay[?id=<id>...]            makes the dead events named (all without `id`) pending again;
+ *                                                     answers {"replayed": n}
+ */
+import type { FastifyInstance } from 'fastify';
+import { RegistryError } from '../oci/errors.js';
+import type { DeadLetters } from '../services/events/dead-letters.js';
+import { queryParam, queryParams } from './headers.js';
+import { routeAccess } from './route-access.js';
+
+function integerParam(query: unknown, name: string, min: number, max: number): number | undefined {
+  const raw = queryParam(query, name);
+  if (raw === undefined) return undefined;
+  const n = /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= min && n <= max)) throw new RegistryError('UNSUPPORTED', `${name}=${JSON.stringify(raw.slice(0, 40))} must be an integer from ${min} to ${max}`);
+  return n;
+}
+
+export function eventAdminRoutes(app: FastifyInstance, dead: DeadLetters): void {
+  app.get('/admin/events/dead', routeAccess('admin'), async (request, reply) => {
+    const after = integerParam(request.query, 'after', 0, Number.MAX_SAFE_INTEGER);
+    const limit = integerParam(request.query, 'limit', 1, 1000) ?? 100;
+    const events = await dead.list({ ...(after === undefined ? {} : { afterSeq: after }), limit });
+    return reply.code(200).header('Cache-Control', 'no-store').send({ events });
+  });
+  app.post('/admin/events/replay', routeAccess('admin'), async (request, reply) => {
+    const ids = queryParams(request.query, 'id');
+    const replayed = await dead.replay(ids.length > 0 ? ids : undefined);
+    request.log.info({ replayed, ids: ids.length > 0 ? ids : 'all' }, 'dead events replayed');
+    return reply.code(200).header('Cache-Control', 'no-store').send({ replayed });
+  });
+}
