@@ -7,7 +7,7 @@
  */
 import { execFile } from 'node:child_process';
 import { constants, openSync, closeSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -119,6 +119,16 @@ describe('audit log (server binary, SQLite, basic mode)', () => {
       assert.equal((await call(server, 'GET', '/admin/audit?limit=0', { authorization: basic('admin') })).status, 400);
       const later = await until(() => lines(sink), (l) => l.some((x) => x.actor === 'alice'));
       assert.deepEqual(later.filter((l) => l.actor === 'alice').map((l) => [l.action, l.outcome, l.status]), [['admin.audit.get', 'refused', 403]]);
+
+      // Rotation: rename the file, SIGHUP; the next records go to a new file at the path.
+      await rename(sink, `${sink}.1`);
+      server.child.kill('SIGHUP');
+      await server.waitForLog((l) => l.msg === 'configuration reloaded' && l.trigger === 'SIGHUP');
+      const after = await call(server, 'DELETE', '/v2/apps/web/manifests/v1');
+      assert.equal(after.status, 401);
+      const rotated = await until(() => lines(sink), (l) => l.length > 0);
+      assert.deepEqual(rotated.map((l) => [l.requestId, l.action]), [[after.headers['x-request-id'], 'manifest.delete']]);
+      assert.ok((await lines(`${sink}.1`)).every((l) => l.requestId !== after.headers['x-request-id']));
     } finally {
       await server.stop();
     }
