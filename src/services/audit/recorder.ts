@@ -26,6 +26,7 @@ export interface AuditRecorderOptions {
   readonly batchSize?: number;
   /** With the database sink: records older than this are pruned (ms). */
   readonly retention?: { readonly store: MetadataStore; readonly retentionMs: number };
+  /** A failed write (at most once a minute per sink) or pruning. */
   readonly onError?: (err: unknown, what: string) => void;
 }
 
@@ -39,6 +40,7 @@ class Pump {
   readonly counts: AuditSinkCounts = { written: 0, dropped: 0, failed: 0 };
   #queue: AuditRecord[] = [];
   #running: Promise<void> | undefined;
+  #reported = 0;
 
   constructor(
     readonly sink: AuditSink,
@@ -53,20 +55,30 @@ class Pump {
       return;
     }
     this.#queue.push(record);
-    // Started on a later tick: records of the same moment go in one batch.
-    this.#running ??= new Promise<void>((resolve) => setImmediate(resolve)).then(() => this.#drain()).finally(() => (this.#running = undefined));
+    this.#running ??= this.#drain();
   }
 
+  /** Writes batches until the queue is empty; `#running` is cleared in the same turn as the last empty check, so a record pushed later starts a new drain. */
   async #drain(): Promise<void> {
-    while (this.#queue.length > 0) {
-      const batch = this.#queue.splice(0, this.batchSize);
-      try {
-        await this.sink.write(batch);
-        this.counts.written += batch.length;
-      } catch (err) {
-        this.counts.failed += batch.length;
-        this.onError(err, `audit sink ${this.sink.name}`);
+    // A later turn: records of the same moment go in one batch.
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    try {
+      while (this.#queue.length > 0) {
+        const batch = this.#queue.splice(0, this.batchSize);
+        try {
+          await this.sink.write(batch);
+          this.counts.written += batch.length;
+        } catch (err) {
+          this.counts.failed += batch.length;
+          // At most once a minute per sink: a broken sink fails every batch.
+          if (Date.now() - this.#reported >= 60_000) {
+            this.#reported = Date.now();
+            this.onError(err, `audit sink ${this.sink.name}`);
+          }
+        }
       }
+    } finally {
+      this.#running = undefined;
     }
   }
 
