@@ -36,6 +36,9 @@ import { Live } from './live.js';
 import type { EventDelivery } from './services/events/delivery.js';
 import { DeadLetters } from './services/events/dead-letters.js';
 import { eventAdminRoutes } from './http/admin-events.js';
+import { auditAdminRoutes } from './http/admin-audit.js';
+import { AuditTrail } from './services/audit/trail.js';
+import type { AuditRecorder } from './services/audit/recorder.js';
 import { collectionEvent } from './storage/meta/event-records.js';
 
 export interface RegistryOptions {
@@ -92,6 +95,13 @@ export interface RegistryOptions {
    * /admin/events/* list and replay dead events. Default: no events recorded.
    */
   readonly events?: EventDelivery;
+  /**
+   * The audit log (README "Events and audit"): the recorder's background work
+   * (pruning) runs from ready to close, which writes what is queued, and
+   * `GET /admin/audit` reads the store's audit table. The requests are
+   * observed by createRegistryServer (server/audit-hook.ts). Default: none.
+   */
+  readonly audit?: AuditRecorder;
 }
 
 export interface RegistryGcOptions {
@@ -224,6 +234,12 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
       eventAdminRoutes(app, new DeadLetters(options.metadataStore));
       app.addHook('onReady', async () => events.start());
       app.addHook('onClose', async () => events.stop());
+    }
+    const audit = options.audit;
+    if (audit !== undefined) {
+      auditAdminRoutes(app, new AuditTrail(options.metadataStore));
+      app.addHook('onReady', async () => audit.start());
+      app.addHook('onClose', async () => audit.stop());
     }
   };
 }

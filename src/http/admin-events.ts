@@ -8,18 +8,9 @@
  *                                                     answers {"replayed": n}
  */
 import type { FastifyInstance } from 'fastify';
-import { RegistryError } from '../oci/errors.js';
 import type { DeadLetters } from '../services/events/dead-letters.js';
-import { queryParam, queryParams } from './headers.js';
+import { integerParam, queryParams } from './headers.js';
 import { routeAccess } from './route-access.js';
-
-function integerParam(query: unknown, name: string, min: number, max: number): number | undefined {
-  const raw = queryParam(query, name);
-  if (raw === undefined) return undefined;
-  const n = /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
-  if (!(n >= min && n <= max)) throw new RegistryError('UNSUPPORTED', `${name}=${JSON.stringify(raw.slice(0, 40))} must be an integer from ${min} to ${max}`);
-  return n;
-}
 
 export function eventAdminRoutes(app: FastifyInstance, dead: DeadLetters): void {
   app.get('/admin/events/dead', routeAccess('admin'), async (request, reply) => {

@@ -106,3 +106,12 @@ export function pageSize(query: unknown): number | undefined {
   if (!/^\d{1,9}$/.test(raw)) throw new RegistryError('PAGINATION_INVALID', `n=${JSON.stringify(raw.slice(0, 40))} must be a non-negative integer`);
   return Number(raw);
 }
+
+/** The query parameter `name` as an integer from `min` to `max`; undefined when absent; UNSUPPORTED (400) otherwise. */
+export function integerParam(query: unknown, name: string, min: number, max: number): number | undefined {
+  const raw = queryParam(query, name);
+  if (raw === undefined) return undefined;
+  const n = /^\d{1,15}$/.test(raw) ? Number(raw) : NaN;
+  if (!(n >= min && n <= max)) throw new RegistryError('UNSUPPORTED', `${name}=${JSON.stringify(raw.slice(0, 40))} must be an integer from ${min} to ${max}`);
+  return n;
+}

@@ -20,6 +20,7 @@ import { metricsPlugin, metricsRoute, type MetricsOptions } from './metrics.js';
 import { uiRoutes, type UiOptions } from './ui.js';
 import { corsHook, type CorsOptions } from './cors.js';
 import { accessLog, AccessLogController } from './access-log.js';
+import { auditHook } from './audit-hook.js';
 
 interface Operations {
   register?: prom.Registry;
@@ -134,7 +135,8 @@ function isLoggerInstance(logger: unknown): logger is FastifyBaseLogger {
  *
  * Guarantees: every response carries X-Request-Id (the incoming one when
  * valid, else generated; also the log's reqId); the logger gets one access line
- * per request (access-log.ts). Every error answer, 404s
+ * per request (access-log.ts); with `audit`, mutating, refused and /admin
+ * requests are recorded (audit-hook.ts). Every error answer, 404s
  * and unparseable requests included, is the OCI error envelope. No limit on
  * a request's total time (uploads may stream for a long time), but headers
  * must arrive within `timeouts.headersMs` (checked at a quarter of it, at
@@ -175,6 +177,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
   const app = Fastify({ ...base, ...logging, ...fastify } as FastifyServerOptions) as unknown as FastifyInstance;
   app.server.headersTimeout = headersMs;
   accessLog(app);
+  if (options.audit) auditHook(app, options.audit);
   app.setNotFoundHandler(async (request, reply) => {
     const path = (request.raw.url ?? '/').split('?', 1)[0]!.slice(0, 200);
     await registryErrorHandler(new RegistryError('ROUTE_UNKNOWN', `no endpoint answers ${request.method} ${path}`), request, reply);

@@ -10,6 +10,8 @@ import type { LOG_LEVELS } from './config.js';
 export interface ConfigTree {
   /** Raw: events-config.ts validates it. */
   readonly events?: unknown;
+  /** Raw: audit-config.ts validates it. */
+  readonly audit?: unknown;
   /** Raw: mirror-config.ts validates it. */
   readonly mirrors?: unknown;
   readonly server: {

@@ -13,6 +13,7 @@
  *   config-upkeep.ts    the gc, retention and immutableTags sections
  *   config-ui.ts        the ui section
  *   events-config.ts    the events section (its own strict parser)
+ *   audit-config.ts     the audit section (its own strict parser)
  *   mirror-config.ts    the mirrors section (its own strict parser)
  *   config-usage.ts     the --help texts
  */
@@ -29,6 +30,7 @@ import type { ConfigTree } from './config-tree.js';
 import { parseUpkeep, type UpkeepConfig } from './config-upkeep.js';
 import { parseUi, type UiConfig } from './config-ui.js';
 import { EventsConfigError, parseEventsConfig, type EventsConfig } from './events-config.js';
+import { AuditConfigError, parseAuditConfig, type AuditConfig } from './audit-config.js';
 import { MirrorConfigError, parseMirrorConfig } from './mirror-config.js';
 import type { UpstreamSettings } from '../services/mirror/settings.js';
 import { eventsCommandOf, EVENTS_FLAGS, type EventsCommand } from './events-command.js';
@@ -79,6 +81,8 @@ export interface ServerConfig extends StorageConfig {
   readonly ui: UiConfig;
   /** Event subscriptions and delivery (the file's events section; read at start); absent: no events. */
   readonly events?: EventsConfig;
+  /** The audit log (the file's audit section; read at start); absent: none. */
+  readonly audit?: AuditConfig;
   /** Upstreams of the pull-through cache (the file's mirrors section; read at start); absent: none. */
   readonly mirrors?: readonly UpstreamSettings[];
   /** Mistakes found in the configuration that do not stop the server (logged at warn at start). */
@@ -189,6 +193,7 @@ function serverConfigOf({ tree, sources, file, fileTree }: Loaded, env: NodeJS.P
     upkeep: parseUpkeep(tree, sources),
     ui: parseUi(tree.ui, sources),
     ...(tree.events !== undefined ? { events: eventsOf(tree.events, file) } : {}),
+    ...(tree.audit !== undefined ? { audit: auditOf(tree.audit, file) } : {}),
     ...(tree.mirrors !== undefined ? { mirrors: mirrorsOf(tree.mirrors, file) } : {}),
     warnings: file !== undefined && fileTree.auth === undefined ? [openRegistryWarning(file)] : [],
   };
@@ -200,6 +205,16 @@ function eventsOf(raw: unknown, file: string | undefined): EventsConfig {
     return parseEventsConfig(raw);
   } catch (err) {
     if (err instanceof EventsConfigError) throw new ConfigError(`${file ?? 'configuration'}: ${err.message}`);
+    throw err;
+  }
+}
+
+/** The audit section, strictly validated (audit-config.ts); its errors become ConfigErrors naming the file. */
+function auditOf(raw: unknown, file: string | undefined): AuditConfig {
+  try {
+    return parseAuditConfig(raw, dirname(file ?? '.'));
+  } catch (err) {
+    if (err instanceof AuditConfigError) throw new ConfigError(`${file ?? 'configuration'}: ${err.message}`);
     throw err;
   }
 }

@@ -28,6 +28,10 @@
  */
 import { EventDelivery } from '../services/events/delivery.js';
 import type { EventsConfig } from './events-config.js';
+import type { AuditConfig } from './audit-config.js';
+import { AuditRecorder, type AuditSink } from '../services/audit/recorder.js';
+import { databaseSink, FileSink, stdoutSink } from '../services/audit/sinks.js';
+import { auditMetrics } from './audit-metrics.js';
 import { eventMetrics } from './event-metrics.js';
 import type { MetadataStore } from '../storage/meta/types.js';
 import { failureLogFields } from '../http/error-handler.js';
@@ -142,7 +146,9 @@ async function main(): Promise<number> {
   const file = config.configFile;
   const source = file && { file, text: await readFile(file, 'utf8').catch(() => ''), settings: reloadable(config), load: async () => reloadable(serverConfig(argv, process.env)) };
   const reloader = source ? await ConfigReloader.create(source, targets, log, configReloadMetrics(register)) : undefined;
+  const hangup: { audit?: AuditRecorder } = {};
   const onHangup = () => {
+    hangup.audit?.reopen();
     if (reloader) void reloader.reload('SIGHUP');
     else log.info('SIGHUP: no configuration file to reload');
   };
@@ -169,6 +175,7 @@ async function main(): Promise<number> {
     });
     if (!inMemory(config)) log.info({ storage: config.s3 ? 's3' : 'filesystem', ...stores.where }, 'storage opened');
     const events = eventDeliveryOf(config.events, stores.metadataStore, register, log);
+    const audit = (hangup.audit = auditRecorderOf(config.audit, stores.metadataStore, register, log));
     app = await createRegistryServer({
       blobStore: stores.blobStore,
       metadataStore: stores.metadataStore,
@@ -184,6 +191,7 @@ async function main(): Promise<number> {
       ui: config.ui.ui,
       ...(config.ui.cors ? { cors: config.ui.cors } : {}),
       ...(events ? { events } : {}),
+      ...(audit ? { audit } : {}),
       ...(config.mirrors !== undefined && config.mirrors.length > 0 ? { mirrors: { upstreams: config.mirrors } } : {}),
       ...(config.s3?.redirect ? { redirectBlobGets: true } : {}),
       // A shared blob store may hold another replica's upload in flight: at start, only orphans older than the session TTL go (as in every sweep).
@@ -254,4 +262,22 @@ function eventDeliveryOf(settings: EventsConfig | undefined, store: MetadataStor
   eventMetrics(register, delivery);
   log.info({ subscriptions: settings.subscriptions.map((s) => s.name) }, 'event delivery on');
   return delivery;
+}
+
+/** The audit recorder of the configuration file's `audit` section, with its metrics; none without the section. Throws when the file sink cannot be opened. */
+function auditRecorderOf(settings: AuditConfig | undefined, store: MetadataStore, register: prom.Registry, log: Logger): AuditRecorder | undefined {
+  if (settings === undefined) return undefined;
+  const sinks: AuditSink[] = [];
+  if (settings.sink === 'stdout') sinks.push(stdoutSink());
+  else if (settings.sink !== undefined) sinks.push(new FileSink(settings.sink.file));
+  if (settings.database) sinks.push(databaseSink(store));
+  const recorder = new AuditRecorder({
+    sinks,
+    queueSize: settings.queueSize,
+    ...(settings.database ? { retention: { store, retentionMs: settings.retentionMs } } : {}),
+    onError: (err, what) => log.warn(failureLogFields(err), `${what} failed`),
+  });
+  auditMetrics(register, recorder);
+  log.info({ sinks: sinks.map((s) => s.name), ...(settings.database ? { retentionDays: settings.retentionMs / 86_400_000 } : {}) }, 'audit log on');
+  return recorder;
 }

@@ -11,6 +11,7 @@ import { enumerationContract } from './metadata-store-enumeration.js';
 import { lifecycleContract } from './metadata-store-lifecycle.js';
 import { manifestLifecycleContract } from './metadata-store-manifest-lifecycle.js';
 import { eventsContract } from './metadata-store-events.js';
+import { auditContract } from './metadata-store-audit.js';
 import { blob, digestOf, manifest, mustPut, NOW, pageAll } from './metadata-fixtures.js';
 
 export { digestOf };
@@ -37,6 +38,8 @@ const PORT_METHODS = [
   'listTagRecords', 'deleteTagIf', 'deleteManifestIf',
   // EventOutbox
   'appendEvents', 'claimEvents', 'markEventDelivered', 'markEventFailed', 'parkEvent', 'listEvents', 'replayEvents',
+  // AuditLog
+  'appendAudit', 'listAudit', 'pruneAudit',
 ] as const;
 const portListed: [Unlisted<MetadataStore, (typeof PORT_METHODS)[number]>] extends [never] ? true : never = true;
 void portListed;
@@ -139,12 +142,14 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
     enumerationContract(() => store);
     lifecycleContract(() => store);
     manifestLifecycleContract(() => store);
-    eventsContract(() => store, async () => {
+    const restart = async () => {
       if (opened.reopen === undefined) return undefined;
       await store.close();
       store = await opened.reopen();
       return store;
-    });
+    };
+    eventsContract(() => store, restart);
+    auditContract(() => store, restart);
 
     describe('manifests and tags', () => {
       it('puts a manifest with a tag and reads back the exact record', async () => {

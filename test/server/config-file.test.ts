@@ -220,3 +220,20 @@ test('the ui section: on by default, its host and origins checked, false turns t
   const unknown = await configFile(t, 'ui: { theme: dark }\n');
   refused(['--config', unknown], {}, /^ui\.theme/);
 });
+
+test('the audit section: defaults, a file path from the file\'s directory, and errors naming the key', async (t) => {
+  const file = await configFile(t, 'audit:\n  sink: logs/audit.jsonl\n  database: true\n');
+  const dir = file.slice(0, file.lastIndexOf('/'));
+  assert.deepEqual(serve(parseConfig(['--config', file], {})).audit, { sink: { file: join(dir, 'logs/audit.jsonl') }, database: true, retentionMs: 90 * 86_400_000, queueSize: 10_000 });
+  const stdout = await configFile(t, 'audit: { sink: stdout, retentionDays: 7, queueSize: 5 }\n');
+  assert.deepEqual(serve(parseConfig(['--config', stdout], {})).audit, { sink: 'stdout', database: false, retentionMs: 7 * 86_400_000, queueSize: 5 });
+  for (const [text, pattern] of [
+    ['audit: { sink: stdout, bogus: 1 }', /audit\.bogus: unknown setting; expected one of sink, database, retentionDays, queueSize/],
+    ['audit: { database: yes-please }', /audit\.database: must be true or false/],
+    ['audit: { database: true, retentionDays: 0 }', /audit\.retentionDays: must be a number of days above 0/],
+    ['audit: { database: false }', /audit: names no sink/],
+  ] as const) {
+    const bad = await configFile(t, `${text}\n`);
+    refused(['--config', bad], {}, new RegExp(`${bad.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: ${pattern.source}`));
+  }
+});

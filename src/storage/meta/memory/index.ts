@@ -23,6 +23,8 @@ import type {
 } from '../types.js';
 import { MemoryBlobLifecycle } from './lifecycle.js';
 import { MemoryOutbox } from './outbox.js';
+import { MemoryAudit } from './audit.js';
+import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
 import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
 import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
 import { deleteManifestIf, putManifest, useManifest } from './manifests.js';
@@ -36,6 +38,7 @@ export class MemoryMetadataStore implements MetadataStore {
   readonly #uploads = new Map<string, UploadSession>();
   readonly #lifecycle = new MemoryBlobLifecycle((digest) => this.#linksByDigest.has(digest));
   readonly #outbox = new MemoryOutbox();
+  readonly #audit = new MemoryAudit();
   #closed = false;
 
   #enter(signal: AbortSignal | undefined): void {
@@ -375,6 +378,22 @@ export class MemoryMetadataStore implements MetadataStore {
   async replayEvents(ids: readonly string[] | undefined, now: number, signal?: AbortSignal): Promise<number> {
     this.#enter(signal);
     return this.#outbox.replay(ids, now);
+  }
+
+  // Audit log (audit.ts)
+  async appendAudit(records: readonly AuditRecord[], signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    this.#audit.append(records);
+  }
+
+  async listAudit(query: AuditQuery, signal?: AbortSignal): Promise<AuditEntry[]> {
+    this.#enter(signal);
+    return this.#audit.list(query);
+  }
+
+  async pruneAudit(before: number, signal?: AbortSignal): Promise<number> {
+    this.#enter(signal);
+    return this.#audit.prune(before);
   }
 
   /** The host clock: a store used from one process has no other. */

@@ -58,6 +58,8 @@ import { deleteManifestIfTx, deleteTagTx, putManifestTx } from './manifests.js';
 import { sqlState, UNIQUE_VIOLATION } from './run.js';
 import { appendEventsTx, createRepositoryTx, manifestFactsTx, toEntries, type OutboxRow } from './outbox.js';
 import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
+import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
+import { auditColumns, auditListValues, toAuditEntries } from './audit.js';
 import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
 
 import { PostgresConnection, type PostgresMetadataStoreOptions } from './connection.js';
@@ -299,6 +301,22 @@ export class PostgresMetadataStore implements MetadataStore {
 
   async replayEvents(ids: readonly string[] | undefined, now: number, signal?: AbortSignal): Promise<number> {
     return this.#db.write(signal, 'replayEvents', [now, ids === undefined ? null : [...ids]]);
+  }
+
+  // Audit log (audit.ts)
+  async appendAudit(records: readonly AuditRecord[], signal?: AbortSignal): Promise<void> {
+    if (records.length > 0) await this.#write(signal, 'appendAudit', auditColumns(records));
+    else this.#enter(signal);
+  }
+
+  async listAudit(query: AuditQuery, signal?: AbortSignal): Promise<AuditEntry[]> {
+    this.#enter(signal);
+    const limit = clampLimit(query.limit);
+    return limit === 0 ? [] : toAuditEntries(await this.#rows(signal, 'listAudit', auditListValues(query, limit)));
+  }
+
+  async pruneAudit(before: number, signal?: AbortSignal): Promise<number> {
+    return this.#write(signal, 'pruneAudit', [before]);
   }
 
   /** `SELECT 1` within healthTimeoutMs; throws (the cause attached) when it fails, times out or the store is closed. */

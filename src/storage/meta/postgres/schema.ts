@@ -40,6 +40,7 @@
  *                      deleteTag); NULL (rows of earlier versions) reads as created_at
  *
  * Version 5, the event outbox (outbox.ts), as SQLite's version 4.
+ * Version 6, the audit log (audit.ts), as SQLite's version 5.
  *
  * Version 4, blob links as receipts (types.ts BlobLink), as SQLite's version 3:
  *
@@ -53,6 +54,7 @@
  * field names. manifest_refs targets carry no foreign key, as in SQLite.
  */
 import { OUTBOX_MIGRATION, outboxStatements } from './outbox.js';
+import { AUDIT_MIGRATION, auditStatements } from './audit.js';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 
@@ -162,6 +164,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 5,
     sql: OUTBOX_MIGRATION,
   },
+  {
+    // The audit log (audit.ts).
+    version: 6,
+    sql: AUDIT_MIGRATION,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
@@ -232,6 +239,7 @@ export function migrationLockKey(schema: string): string {
 export function statements(s: string) {
   return {
     ...outboxStatements(s),
+    ...auditStatements(s),
     health: 'SELECT 1 AS ok',
     repositoryExists: `SELECT 1 AS found FROM ${s}.repositories WHERE name = $1`,
     listRepositories: `SELECT name FROM ${s}.repositories ORDER BY name LIMIT $1`,

@@ -30,6 +30,8 @@ import { sqliteBlobLifecycle, type SqliteBlobLifecycle } from './lifecycle.js';
 import { sqliteManifestWrites, type SqliteManifestWrites } from './manifests.js';
 import { StorageFullError, StoreUnavailableError } from '../../errors.js';
 import { sqliteOutbox, type SqliteOutbox } from './outbox.js';
+import { sqliteAudit, type SqliteAudit } from './audit.js';
+import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
 import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
 import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
 
@@ -51,6 +53,7 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #stmt: Statements;
   readonly #linkBlob: (repository: string, blob: BlobRef, now: number, context: EventContext | undefined) => void;
   readonly #outbox: SqliteOutbox;
+  readonly #audit: SqliteAudit;
   /** The manifest writes with their events, each in one transaction. */
   readonly #withEvents: {
     putManifest: (input: PutManifestInput, context: EventContext) => PutManifestResult;
@@ -82,6 +85,7 @@ export class SqliteMetadataStore implements MetadataStore {
     // IMMEDIATE: take the write lock up front, so a read-then-write transaction
     // waits (busy_timeout) for another process instead of failing with SQLITE_BUSY.
     this.#outbox = sqliteOutbox(db);
+    this.#audit = sqliteAudit(db);
     this.#linkBlob = db.transaction((repository: string, blob: BlobRef, now: number, context: EventContext | undefined) => {
       const created = this.#stmt.insertRepository.run(repository, now).changes > 0;
       if (context !== undefined) this.#outbox.append(linkBlobEvents(repository, blob, created, now, context));
@@ -364,6 +368,22 @@ export class SqliteMetadataStore implements MetadataStore {
   async replayEvents(ids: readonly string[] | undefined, now: number, signal?: AbortSignal): Promise<number> {
     this.#enter(signal);
     return writing(() => this.#outbox.replay(ids, now));
+  }
+
+  // Audit log (audit.ts)
+  async appendAudit(records: readonly AuditRecord[], signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    writing(() => this.#audit.append(records));
+  }
+
+  async listAudit(query: AuditQuery, signal?: AbortSignal): Promise<AuditEntry[]> {
+    this.#enter(signal);
+    return this.#audit.list(query);
+  }
+
+  async pruneAudit(before: number, signal?: AbortSignal): Promise<number> {
+    this.#enter(signal);
+    return writing(() => this.#audit.prune(before));
   }
 
   /** The host clock: one database file is used from one host. */

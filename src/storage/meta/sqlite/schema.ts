@@ -44,6 +44,11 @@
  *                      last_error, lease_holder, lease_until
  *                      ix (state, next_attempt_at, seq)
  *
+ * Version 5, the audit log (audit.ts; ../audit.ts):
+ *
+ *   audit              seq INTEGER PK AUTOINCREMENT, at (the record's time), actor, repository,
+ *                      data (the record, JSON); ix (at), (actor, seq), (repository, seq)
+ *
  * manifest_refs targets (blobs or child manifests) carry no foreign key: a
  * target may be unlinked or deleted later; garbage collection reads them.
  * tags is a rowid table on purpose: on a WITHOUT ROWID tags table SQLite
@@ -51,6 +56,7 @@
  * on the primary-key prefix, scanning every tag of the repository.
  */
 import type Database from 'better-sqlite3';
+import { AUDIT_MIGRATION } from './audit.js';
 import { OUTBOX_MIGRATION } from './outbox.js';
 import type { Digest } from '../../../oci/digest.js';
 import type { BlobLink, UploadSession } from '../types.js';
@@ -156,6 +162,11 @@ export const MIGRATIONS: readonly Migration[] = [
     // The event outbox (outbox.ts).
     version: 4,
     sql: OUTBOX_MIGRATION,
+  },
+  {
+    // The audit log (audit.ts).
+    version: 5,
+    sql: AUDIT_MIGRATION,
   },
 ];
 
