@@ -28,7 +28,7 @@ import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
 import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
 import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
 import { deleteManifestIf, putManifest, useManifest } from './manifests.js';
-import { compareBytes, removeManifest, SortedKeys, type Repository, type TagEntry } from './schema.js';
+import { compareBytes, copyRecord, newRepository, removeManifest, SortedKeys, type Repository, type TagEntry } from './schema.js';
 
 export class MemoryMetadataStore implements MetadataStore {
   readonly #repos = new Map<string, Repository>();
@@ -49,16 +49,7 @@ export class MemoryMetadataStore implements MetadataStore {
   #repo(name: string): Repository {
     let repo = this.#repos.get(name);
     if (repo === undefined) {
-      repo = {
-        links: new Map(),
-        linkDigests: new SortedKeys(),
-        blobRefs: new Map(),
-        manifests: new Map(),
-        manifestDigests: new SortedKeys(),
-        tags: new Map(),
-        tagNames: new SortedKeys(),
-        referrers: new Map(),
-      };
+      repo = newRepository();
       this.#repos.set(name, repo);
       this.#repoNames.add(name);
     }
@@ -176,13 +167,7 @@ export class MemoryMetadataStore implements MetadataStore {
   async getManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
     this.#enter(signal);
     const stored = this.#repos.get(repository)?.manifests.get(digest);
-    if (stored === undefined) return undefined;
-    const { record } = stored;
-    return {
-      ...record,
-      bytes: Buffer.from(record.bytes),
-      ...(record.annotations === undefined ? {} : { annotations: { ...record.annotations } }),
-    };
+    return stored === undefined ? undefined : copyRecord(stored.record);
   }
 
   async deleteManifest(repository: string, digest: Digest, signal?: AbortSignal, context?: EventContext): Promise<boolean> {

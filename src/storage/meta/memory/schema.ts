@@ -29,6 +29,25 @@ export interface Repository {
   readonly referrers: Map<Digest, Set<Digest>>;
 }
 
+/** An empty repository. */
+export function newRepository(): Repository {
+  return {
+    links: new Map(),
+    linkDigests: new SortedKeys(),
+    blobRefs: new Map(),
+    manifests: new Map(),
+    manifestDigests: new SortedKeys(),
+    tags: new Map(),
+    tagNames: new SortedKeys(),
+    referrers: new Map(),
+  };
+}
+
+/** A copy of a stored record that its caller may change freely. */
+export function copyRecord(record: ManifestRecord): ManifestRecord {
+  return { ...record, bytes: Buffer.from(record.bytes), ...(record.annotations === undefined ? {} : { annotations: { ...record.annotations } }) };
+}
+
 /** A manifest referencing `blobs` was stored in the repository (delta 1) or removed from it (delta -1). */
 export function countBlobRefs(repo: Repository, blobs: readonly Digest[], delta: 1 | -1): void {
   for (const digest of new Set(blobs)) {

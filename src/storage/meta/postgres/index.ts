@@ -305,18 +305,18 @@ export class PostgresMetadataStore implements MetadataStore {
 
   // Audit log (audit.ts)
   async appendAudit(records: readonly AuditRecord[], signal?: AbortSignal): Promise<void> {
-    if (records.length > 0) await this.#write(signal, 'appendAudit', auditColumns(records));
-    else this.#enter(signal);
+    if (records.length > 0) await this.#db.write(signal, 'appendAudit', auditColumns(records));
+    else this.#db.enter(signal);
   }
 
   async listAudit(query: AuditQuery, signal?: AbortSignal): Promise<AuditEntry[]> {
-    this.#enter(signal);
+    this.#db.enter(signal);
     const limit = clampLimit(query.limit);
-    return limit === 0 ? [] : toAuditEntries(await this.#rows(signal, 'listAudit', auditListValues(query, limit)));
+    return limit === 0 ? [] : toAuditEntries(await this.#db.rows(signal, 'listAudit', auditListValues(query, limit)));
   }
 
   async pruneAudit(before: number, signal?: AbortSignal): Promise<number> {
-    return this.#write(signal, 'pruneAudit', [before]);
+    return this.#db.write(signal, 'pruneAudit', [before]);
   }
 
   /** `SELECT 1` within healthTimeoutMs; throws (the cause attached) when it fails, times out or the store is closed. */

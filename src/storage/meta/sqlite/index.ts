@@ -33,10 +33,9 @@ import { sqliteOutbox, type SqliteOutbox } from './outbox.js';
 import { sqliteAudit, type SqliteAudit } from './audit.js';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
 import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
-import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
-
-/** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
-const BUSY_TIMEOUT_MS = 5000;
+import { linkBlobEvents } from '../event-records.js';
+import { openDatabase } from './connection.js';
+import { sqliteEventWrites, type SqliteEventWrites } from './event-writes.js';
 
 /**
  * Opens (creating when absent) the database at `path` and migrates its
@@ -55,32 +54,15 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #outbox: SqliteOutbox;
   readonly #audit: SqliteAudit;
   /** The manifest writes with their events, each in one transaction. */
-  readonly #withEvents: {
-    putManifest: (input: PutManifestInput, context: EventContext) => PutManifestResult;
-    deleteManifest: (repository: string, digest: Digest, context: EventContext) => boolean;
-    deleteTag: (repository: string, tag: string, context: EventContext) => boolean;
-  };
+  readonly #withEvents: SqliteEventWrites;
   readonly #unlinkBlob: (repository: string, digest: Digest, now: number) => boolean;
   readonly #lifecycle: SqliteBlobLifecycle;
   readonly #manifests: SqliteManifestWrites;
 
   /** See openSqliteMetadataStore. */
   constructor(path: string) {
-    const db = new Database(path, { timeout: BUSY_TIMEOUT_MS });
-    try {
-      db.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-      const mode = db.pragma('journal_mode = WAL', { simple: true });
-      if (mode !== 'wal' && mode !== 'memory') throw new Error(`cannot enable WAL on ${path}: journal_mode is ${String(mode)}`);
-      db.pragma('synchronous = FULL');
-      db.pragma('foreign_keys = ON');
-      migrate(db);
-      const stmt = {} as Record<keyof typeof SQL, Database.Statement<unknown[], unknown>>;
-      for (const key of Object.keys(SQL) as (keyof typeof SQL)[]) stmt[key] = db.prepare<unknown[], unknown>(SQL[key]);
-      this.#stmt = stmt;
-    } catch (err) {
-      db.close();
-      throw err;
-    }
+    const { db, stmt } = openDatabase(path);
+    this.#stmt = stmt;
     this.#db = db;
     // IMMEDIATE: take the write lock up front, so a read-then-write transaction
     // waits (busy_timeout) for another process instead of failing with SQLITE_BUSY.
@@ -99,27 +81,7 @@ export class SqliteMetadataStore implements MetadataStore {
     }).immediate;
     this.#lifecycle = sqliteBlobLifecycle(db, this.#stmt);
     this.#manifests = sqliteManifestWrites(db, this.#stmt);
-    const tagOf = (repository: string, tag: string) => (this.#stmt.getTag.get(repository, tag) as { digest: string } | undefined)?.digest;
-    this.#withEvents = {
-      putManifest: db.transaction((input: PutManifestInput, context: EventContext) => {
-        const created = this.#stmt.repositoryExists.get(input.repository) === undefined;
-        const previous = new Map([...new Set(input.tags ?? [])].map((tag) => [tag, tagOf(input.repository, tag)]));
-        const result = this.#manifests.putManifest(input);
-        if (result.ok) this.#outbox.append(putManifestEvents({ ...input, size: input.bytes.byteLength }, previous, created, input.now, context));
-        return result;
-      }).immediate,
-      deleteManifest: db.transaction((repository: string, digest: Digest, context: EventContext) => {
-        const found = this.#outbox.manifest(repository, digest);
-        if (found !== undefined) this.#outbox.append(deleteManifestEvents(found.facts, found.tags, this.clock(), context));
-        return this.#manifests.deleteManifest(repository, digest);
-      }).immediate,
-      deleteTag: db.transaction((repository: string, tag: string, context: EventContext) => {
-        const digest = tagOf(repository, tag);
-        if (digest === undefined || !this.#manifests.deleteTag(repository, tag, this.clock())) return false;
-        this.#outbox.append(deleteTagEvents(repository, tag, digest, this.clock(), context));
-        return true;
-      }).immediate,
-    };
+    this.#withEvents = sqliteEventWrites(db, this.#stmt, this.#outbox, this.#manifests, () => this.clock());
   }
 
   #enter(signal: AbortSignal | undefined): void {
