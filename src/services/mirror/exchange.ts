@@ -39,6 +39,8 @@ export class UpstreamTransport {
     return new Promise((resolve, reject) => {
       const req = module.request(url, { method: ex.method, headers: ex.headers, agent: this.agent, signal: ex.signal }, (res) => {
         const status = res.statusCode ?? 0;
+        res.on('error', () => undefined); // its reader (stream.finished, the iterator) sees the error; none is no crash
+        if (ex.method === 'HEAD') res.resume(); // no body: the socket goes back to the agent
         resolve({
           status,
           ok: status >= 200 && status < 300,
