@@ -27,6 +27,7 @@ import {
 import { MiB, fmtSize } from './lib/stats.js';
 import type { TargetId } from './lib/servers.js';
 import { digestOf } from '../src/oci/digest.js';
+import { mirrorColdPull } from './mirror-scenario.js';
 
 export interface Options {
   rounds: number;
@@ -46,6 +47,8 @@ export interface Options {
   images: number;
   imageLayers: number[];
   pullConcurrency: number;
+  /** Where scenarios that start their own servers put their storage (default the OS temp dir). */
+  tmp?: string;
 }
 
 export interface Target {
@@ -333,6 +336,7 @@ export class Scenarios {
           }
         },
       },
+      mirrorColdPull(o),
       this.#smallPush('small-push', 'post-put'),
       this.#smallPush('small-push-single', 'single'),
       {

@@ -9,21 +9,18 @@
  * The transfer belongs to the flight, not to the leader's client: a client
  * that goes away stops receiving, the blob is still cached. One pump reads
  * the upstream into two windows of WINDOW_BYTES, the client's and the
- * store's; a reader that lags by a whole window slows the transfer (never
- * does the flight buffer the blob), and neither waits for the other to start. A cut upstream (error, or no bytes for `idleMs`) fails
+ * store's; a reader that lags by a whole window pauses the upstream body
+ * (never does the flight buffer the blob), and neither waits for the other
+ * to start. A cut upstream (error, or no bytes for `idleMs`) fails
  * the flight: the leader's response is cut, followers get the error, nothing
  * is stored, and the next pull starts a new flight.
  */
-import { PassThrough, type Readable } from 'node:stream';
+import { finished, PassThrough, type Readable } from 'node:stream';
+import { ChunkQueue } from './chunk-queue.js';
 
 export interface OpenedBody {
-  readonly body: AsyncIterable<Uint8Array>;
-  /**
-   * What must stay reachable while the body is read: a fetch Response whose
-   * object is garbage-collected cancels its body (undici), which ends the
-   * iteration early as if the body were complete.
-   */
-  readonly owner?: unknown;
+  /** The upstream's body as a Node stream (it errors when the connection is cut or the flight's signal aborts). */
+  readonly body: Readable;
   /** The upstream's Content-Length, when it sent one. */
   readonly size: number | undefined;
 }
@@ -89,49 +86,56 @@ export class BlobFlights {
       finish(err);
       throw err;
     }
-    // One pump feeds two windows, the client's and the store's: neither waits for the other to start, and
-    // only one that lags by a whole window slows the transfer.
+    // One pump feeds two windows, the client's (a PassThrough the response pipes) and the store's (a queue
+    // the writer iterates chunk by chunk): neither waits for the other to start, and only one that lags by a
+    // whole window pauses the upstream body.
     const client = new PassThrough({ highWaterMark: WINDOW_BYTES });
-    const store = new PassThrough({ highWaterMark: WINDOW_BYTES });
-    for (const s of [client, store]) s.on('error', () => undefined); // their readers see the errors; no reader is no crash
+    const store = new ChunkQueue(WINDOW_BYTES);
+    client.on('error', () => undefined); // its reader sees the error; no reader is no crash
     const idleMs = this.idleMs(key);
     let timer: NodeJS.Timeout | undefined;
     const arm = () => {
       clearTimeout(timer);
       timer = setTimeout(() => controller.abort(new Error(`the upstream sent nothing for ${idleMs} ms`)), idleMs);
     };
-    const pump = async (): Promise<void> => {
-      arm();
+    const body = opened.body;
+    const pump = new Promise<void>((resolve, reject) => {
       let received = 0;
-      try {
-        for await (const chunk of opened.body) {
-          received += chunk.byteLength;
-          onBytes(chunk.byteLength);
-          const waits: Promise<void>[] = [];
-          for (const s of [client, store]) if (!s.destroyed && !s.write(chunk)) waits.push(writable(s));
-          if (waits.length > 0) {
-            clearTimeout(timer); // a slow reader is not a dead upstream
-            await Promise.all(waits);
-          }
+      body.on('data', (chunk: Buffer) => {
+        received += chunk.byteLength;
+        onBytes(chunk.byteLength);
+        const clientFull = !client.destroyed && !client.write(chunk);
+        const storeFull = !store.push(chunk);
+        if (!clientFull && !storeFull) return arm();
+        clearTimeout(timer); // a slow reader is not a dead upstream
+        body.pause();
+        void Promise.all([clientFull ? writable(client) : undefined, storeFull ? store.drained() : undefined]).then(() => {
+          if (body.destroyed) return;
           arm();
-        }
-      } finally {
+          body.resume();
+        });
+      });
+      finished(body, (err) => {
         clearTimeout(timer);
-      }
-      // A body that ends short of its Content-Length is a cut transfer, never a complete blob.
-      if (opened.size !== undefined && received !== opened.size) throw new Error(`the upstream sent ${received} of ${opened.size} bytes`);
-      client.end();
-      store.end();
-    };
+        if (err) return reject(controller.signal.aborted ? controller.signal.reason : err);
+        // A body that ends short of its Content-Length is a cut transfer, never a complete blob.
+        if (opened.size !== undefined && received !== opened.size) return reject(new Error(`the upstream sent ${received} of ${opened.size} bytes`));
+        client.end();
+        store.end();
+        resolve();
+      });
+      arm();
+    });
     const fail = (err: unknown) => {
       const reason = controller.signal.aborted ? controller.signal.reason : err;
       if (!controller.signal.aborted) controller.abort(err); // releases the upstream connection
       const error = reason instanceof Error ? reason : new Error(String(reason));
       store.destroy(error);
       client.destroy(error);
+      opened.body.destroy();
       return reason;
     };
-    const pumped = pump().catch((err: unknown) => {
+    const pumped = pump.catch((err: unknown) => {
       throw fail(err);
     });
     const stored = ingest(store, opened.size, controller.signal).catch((err: unknown) => {

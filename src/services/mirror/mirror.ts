@@ -26,6 +26,7 @@ import type { UploadService } from '../uploads.js';
 import { BlobFlights } from './flights.js';
 import { MirrorNamespaces, type MirrorRoute, type UpstreamSettings } from './settings.js';
 import { emptyStats, type FetchEvent, type MirrorStatsBoard, type UpstreamStats, type UpstreamStatsRow } from './stats.js';
+import type { UpstreamResponse } from './exchange.js';
 import { UpstreamClient, UpstreamError } from './upstream.js';
 
 const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest].join(', ');
@@ -140,7 +141,7 @@ export class MirrorService {
         async (flightSignal) => {
           const res = await this.send(route, key, { method: 'GET', path: `${route.remote}/blobs/${digest}`, kind: 'blob', reference: digest, signal: flightSignal });
           const length = Number(res.headers.get('content-length') ?? NaN);
-          return { body: res.body ?? emptyBody(), owner: res, size: Number.isSafeInteger(length) && length >= 0 ? length : undefined };
+          return { body: res.body, size: Number.isSafeInteger(length) && length >= 0 ? length : undefined };
         },
         async (body, size, flightSignal) => {
           try {
@@ -262,7 +263,7 @@ export class MirrorService {
   }
 
   /** Sends one upstream request; failures are logged (one line) and counted, 404s remembered under `key`. */
-  private async send(route: MirrorRoute, key: string, req: { method: 'GET' | 'HEAD'; path: string; accept?: string; kind: FetchEvent['kind']; reference: string; signal?: AbortSignal | undefined }): Promise<Response> {
+  private async send(route: MirrorRoute, key: string, req: { method: 'GET' | 'HEAD'; path: string; accept?: string; kind: FetchEvent['kind']; reference: string; signal?: AbortSignal | undefined }): Promise<UpstreamResponse> {
     const client = this.clients.get(route.upstream)!;
     const started = Date.now();
     try {
@@ -302,16 +303,14 @@ export class MirrorService {
   }
 }
 
-async function* emptyBody(): AsyncGenerator<Uint8Array> {}
-
 /** The body, at most `limit` bytes (else UPSTREAM_INVALID). */
-async function readLimited(res: Response, limit: number, upstream: string): Promise<Uint8Array> {
+async function readLimited(res: UpstreamResponse, limit: number, upstream: string): Promise<Uint8Array> {
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for await (const chunk of (res.body ?? emptyBody()) as AsyncIterable<Uint8Array>) {
+  for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
     total += chunk.byteLength;
     if (total > limit) {
-      await res.body?.cancel().catch(() => undefined);
+      res.cancel();
       throw new RegistryError('UPSTREAM_INVALID', `upstream ${upstream} sent a manifest over ${limit} bytes`);
     }
     chunks.push(chunk);

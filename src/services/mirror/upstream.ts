@@ -1,5 +1,5 @@
 /**
- * The client of one upstream registry: real HTTP (Node's fetch), its auth
+ * The client of one upstream registry: real HTTP (node:http, see exchange.ts), its auth
  * (anonymous, basic, or the token flow of a `WWW-Authenticate: Bearer`
  * challenge, tokens cached per scope until they expire), per-request
  * timeouts and a circuit breaker. The client's own Authorization is never
@@ -9,6 +9,7 @@
  * 5xx, 429, refused credentials, breaker open) are the "upstream down" the
  * mirror may answer from its cache for.
  */
+import { UpstreamTransport, type UpstreamResponse } from './exchange.js';
 import type { UpstreamSettings } from './settings.js';
 
 export type UpstreamFailure = 'unreachable' | 'timeout' | 'server' | 'throttled' | 'auth' | 'breaker-open' | 'not-found' | 'refused';
@@ -85,7 +86,7 @@ export function parseChallenge(header: string | null): Challenge | undefined {
   return { scheme: m[1]!.toLowerCase(), params };
 }
 
-function retryAfter(res: Response): number | undefined {
+function retryAfter(res: UpstreamResponse): number | undefined {
   const raw = res.headers.get('retry-after');
   if (raw === null) return undefined;
   if (/^\d{1,9}$/.test(raw)) return Number(raw);
@@ -108,8 +109,10 @@ export class UpstreamClient {
   private readonly tokens = new Map<string, { token: string; expires: number }>();
   /** The scheme the upstream asked for last (basic credentials are sent up front once it asked for them). */
   private scheme: string | undefined;
+  private readonly transport: UpstreamTransport;
 
   constructor(readonly settings: UpstreamSettings) {
+    this.transport = new UpstreamTransport(settings.url.startsWith('https:'));
     this.breaker = new Breaker(settings.breakerFailures, settings.breakerOpenMs);
   }
 
@@ -123,7 +126,7 @@ export class UpstreamClient {
    * UpstreamError 'not-found', other statuses are mapped as the class says.
    * `signal` may abort the body later too.
    */
-  async send(req: UpstreamRequest): Promise<Response> {
+  async send(req: UpstreamRequest): Promise<UpstreamResponse> {
     const name = this.settings.name;
     if (!this.breaker.allow()) throw new UpstreamError(name, 'breaker-open', `upstream ${name} is failing; not asked again for a while (circuit breaker open)`);
     try {
@@ -132,7 +135,7 @@ export class UpstreamClient {
         this.breaker.success();
         return res;
       }
-      await res.body?.cancel().catch(() => undefined);
+      res.cancel();
       const error = this.statusError(res);
       if (error.transient) this.breaker.failure();
       else this.breaker.success();
@@ -147,7 +150,7 @@ export class UpstreamClient {
     }
   }
 
-  private statusError(res: Response): UpstreamError {
+  private statusError(res: UpstreamResponse): UpstreamError {
     const name = this.settings.name;
     const s = res.status;
     if (s === 404) return new UpstreamError(name, 'not-found', `upstream ${name} does not have it (404)`);
@@ -157,9 +160,9 @@ export class UpstreamClient {
     return new UpstreamError(name, 'refused', `upstream ${name} answered ${s}`);
   }
 
-  private async authorized(req: UpstreamRequest): Promise<Response> {
+  private async authorized(req: UpstreamRequest): Promise<UpstreamResponse> {
     const scope = `repository:${req.repository}:pull`;
-    let res = await this.fetch(req, this.authorization(scope));
+    let res = await this.request(req, this.authorization(scope));
     if (res.status !== 401) return res;
     const challenge = parseChallenge(res.headers.get('www-authenticate'));
     if (!challenge) return res;
@@ -168,8 +171,8 @@ export class UpstreamClient {
     if (challenge.scheme === 'bearer' && challenge.params.realm) authorization = await this.token(challenge.params, scope, req.signal);
     else if (challenge.scheme === 'basic' && this.settings.credentials) authorization = this.basic();
     if (authorization === undefined) return res;
-    await res.body?.cancel().catch(() => undefined);
-    res = await this.fetch(req, authorization);
+    res.cancel();
+    res = await this.request(req, authorization);
     return res;
   }
 
@@ -217,7 +220,7 @@ export class UpstreamClient {
   }
 
   /** One HTTP exchange; the timeout covers the response headers only (the body is watched by its reader). */
-  private async fetch(req: UpstreamRequest, authorization: string | undefined): Promise<Response> {
+  private async request(req: UpstreamRequest, authorization: string | undefined): Promise<UpstreamResponse> {
     const headers: Record<string, string> = { 'user-agent': 'ferro-oci-server-mirror' };
     if (req.accept) headers.accept = req.accept;
     if (authorization) headers.authorization = authorization;
@@ -225,7 +228,7 @@ export class UpstreamClient {
     const timer = setTimeout(() => headersDone.abort(new DOMException(`no answer within ${this.settings.timeoutMs} ms`, 'TimeoutError')), this.settings.timeoutMs);
     try {
       const signal = req.signal ? AbortSignal.any([req.signal, headersDone.signal]) : headersDone.signal;
-      return await fetch(`${this.settings.url.replace(/\/+$/, '')}/v2/${req.path}`, { method: req.method, headers, signal });
+      return await this.transport.send({ url: `${this.settings.url.replace(/\/+$/, '')}/v2/${req.path}`, method: req.method, headers, signal });
     } finally {
       clearTimeout(timer);
     }
