@@ -16,12 +16,13 @@ COPY package.json package-lock.json .prebuild-installrc tsconfig.json tsconfig.b
 RUN npm ci --ignore-scripts --prefer-offline --cache /app \
  && npm rebuild better-sqlite3 --prefer-offline --cache /app
 COPY src ./src
+COPY schema ./schema
 # /out is laid out as the runtime image's root; /out-data/ferro-oci is the data directory.
 RUN node_modules/.bin/tsc -p tsconfig.build.json \
  && npm run build:ui \
  && npm prune --omit=dev --prefer-offline --cache /app \
  && mkdir -p /out/app/dist /out/usr/local/bin /out-data/ferro-oci \
- && cp -a package.json .prebuild-installrc LICENSE node_modules /out/app/ \
+ && cp -a package.json .prebuild-installrc LICENSE schema node_modules /out/app/ \
  && cp -a dist/src /out/app/dist/ \
  && chmod 0755 /out/app/dist/src/server/main.js \
  && ln -s /app/dist/src/server/main.js /out/usr/local/bin/ferro-oci-server \
