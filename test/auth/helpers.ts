@@ -22,6 +22,9 @@ import type { RegistryLimits } from '../../src/limits.js';
 import type { PolicyRules } from '../../src/services/policy.js';
 import { createRegistry } from '../../src/registry.js';
 import { createRegistryServer } from '../../src/server/app.js';
+import { EventDelivery } from '../../src/services/events/delivery.js';
+import { AuditRecorder } from '../../src/services/audit/recorder.js';
+import { databaseSink } from '../../src/services/audit/sinks.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
 import { MemoryMetadataStore } from '../../src/storage/meta/memory/index.js';
 import { digestOf } from '../../src/oci/digest.js';
@@ -125,7 +128,9 @@ export async function startAuthRegistry(options: StartAuthOptions = {}): Promise
   const registryOptions = { blobStore, metadataStore, sweepIntervalMs: 0, ...(options.limits ? { limits: options.limits } : {}), ...(options.storagePolicy ? { storagePolicy: options.storagePolicy } : {}) };
   let app: FastifyInstance;
   if (options.server) {
-    app = await createRegistryServer({ ...registryOptions, auth: authPlugin(auth), trustedProxies, ...(options.fastify ? { fastify: options.fastify } : {}), ...(options.cors ? { cors: options.cors } : {}) });
+    // Events and an audit log on, so that their admin endpoints exist (the security table covers them).
+    const extensions = { events: new EventDelivery({ store: metadataStore, subscriptions: [] }), audit: new AuditRecorder({ sinks: [databaseSink(metadataStore)] }) };
+    app = await createRegistryServer({ ...registryOptions, ...extensions, auth: authPlugin(auth), trustedProxies, ...(options.fastify ? { fastify: options.fastify } : {}), ...(options.cors ? { cors: options.cors } : {}) });
   } else {
     app = Fastify({ logger: false, ...(trustedProxies.length > 0 ? { trustProxy: [...trustedProxies] } : {}), ...options.fastify } as FastifyServerOptions) as unknown as FastifyInstance;
     options.setup?.(app);

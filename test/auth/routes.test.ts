@@ -1,6 +1,7 @@
 /**
  * The security table: every endpoint of the server (/v2 routes and methods,
- * the admin trigger, the token endpoint, probes and metrics) × every refusal
+ * the admin trigger, dead events and the audit log, the token endpoint, the
+ * web UI's page, probes and metrics) × every refusal
  * path (no credentials, bad credentials, not enough permission, not an admin,
  * throttled), in token mode (Bearer challenges naming the needed scope) and
  * basic mode (Basic challenges); every endpoint again through encoded,
@@ -52,6 +53,11 @@ const V2: ReadonlyArray<readonly [string, string, Need, string]> = [
 const OTHERS: ReadonlyArray<readonly [string, string, Need, string]> = [
   ['POST', '/admin/gc', 'admin', ''],
   ['POST', '/admin/gc?dryRun=true', 'admin', ''],
+  ['GET', '/admin/events/dead', 'admin', ''],
+  ['POST', '/admin/events/replay', 'admin', ''],
+  ['GET', '/admin/audit', 'admin', ''],
+  ['GET', '/admin/audit?limit=5', 'admin', ''],
+  ['GET', '/ui/', 'open', ''],
   ['GET', '/live', 'open', ''],
   ['HEAD', '/live', 'open', ''],
   ['GET', '/ready', 'open', ''],
@@ -193,7 +199,7 @@ for (const mode of ['token', 'basic'] as const) {
         if (need !== 'open') continue;
         for (const target of variants(path, reg.url)) {
           const res = await send(method, target);
-          assert.ok(res.status === 200 || res.status === 401, `${method} ${target}: ${res.status}`);
+          assert.ok(res.status === 200 || res.status === 401 || res.status === 404, `${method} ${target}: ${res.status}`); // 404: no route (e.g. /ui//)
         }
       }
     });
