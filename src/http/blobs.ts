@@ -4,10 +4,10 @@ import { pathDigest, type HandlerContext } from './context.js';
 
 export async function getBlob(ctx: HandlerContext): Promise<void> {
   const { reply, request, name, services, signal, path } = ctx;
+  const ref = pathDigest(ctx);
   if (path.mirror && services.mirror) {
     // Uncached: a whole-blob GET streams the upstream's bytes as they are stored; HEAD asks the upstream; a Range GET stores first.
     const mode = request.method === 'HEAD' ? 'head' : request.headers.range === undefined ? 'stream' : 'store';
-    const ref = pathDigest(ctx);
     const fetched = await services.mirror.blob(path.mirror, name, ref, mode, signal);
     if (fetched.kind !== 'local') {
       reply.header('Docker-Content-Digest', ref).header('ETag', `"${ref}"`).header('Content-Length', fetched.size).type('application/octet-stream');
@@ -15,7 +15,7 @@ export async function getBlob(ctx: HandlerContext): Promise<void> {
       return;
     }
   }
-  const link = await services.blobs.stat(name, pathDigest(ctx), signal);
+  const link = await services.blobs.stat(name, ref, signal);
   const { digest, size } = link;
   const etag = `"${digest}"`;
   // distribution-spec-next "Pulling blobs", "Checking if content exists": Docker-Content-Digest MUST be on every GET and HEAD (the 307 too).
