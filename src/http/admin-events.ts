@@ -5,10 +5,12 @@
  *   GET  /admin/events/dead[?after=<seq>&limit=<n>]   the dead events (parked after their retry window), oldest first,
  *                                                     as {"events": [OutboxEntry...]} (limit 1 to 1000, default 100)
  *   POST /admin/events/replay[?id=<id>...]            makes the dead events named (all without `id`) pending again;
- *                                                     answers {"replayed": n}
+ *                                                     answers {"replayed": n}; a request body is refused (400), so
+ *                                                     ids sent in a body never turn into "replay all"
  */
 import type { FastifyInstance } from 'fastify';
 import type { DeadLetters } from '../services/events/dead-letters.js';
+import { RegistryError } from '../oci/errors.js';
 import { integerParam, queryParams } from './headers.js';
 import { routeAccess } from './route-access.js';
 
@@ -20,6 +22,10 @@ export function eventAdminRoutes(app: FastifyInstance, dead: DeadLetters): void 
     return reply.code(200).header('Cache-Control', 'no-store').send({ events });
   });
   app.post('/admin/events/replay', routeAccess('admin'), async (request, reply) => {
+    const length = Number(request.headers['content-length'] ?? 0);
+    if (length > 0 || request.headers['transfer-encoding'] !== undefined) {
+      throw new RegistryError('UNSUPPORTED', 'the events to replay are named in the query (?id=<id>&id=…; none for all dead events), not in a request body');
+    }
     const ids = queryParams(request.query, 'id');
     const replayed = await dead.replay(ids.length > 0 ? ids : undefined);
     request.log.info({ replayed, ids: ids.length > 0 ? ids : 'all' }, 'dead events replayed');

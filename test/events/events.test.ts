@@ -172,6 +172,10 @@ describe('events (server binary, SQLite)', () => {
       assert.equal((await client.fetch('/admin/events/dead?limit=0')).status, 400);
 
       receiver.status = 204;
+      const withBody = await client.fetch('/admin/events/replay', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ ids: [ids[0]] }) });
+      assert.equal(withBody.status, 400, 'ids in a body are refused, not taken as "replay all"');
+      assert.match(JSON.stringify(await withBody.json()), /named in the query/);
+      assert.equal(((await (await client.fetch('/admin/events/dead')).json()) as { events: unknown[] }).events.length, 3, 'nothing was replayed');
       const one = await client.fetch(`/admin/events/replay?id=${ids[0]}`, { method: 'POST' });
       assert.deepEqual(await one.json(), { replayed: 1 });
       await receiver.waitFor((all) => all.length >= 1);
