@@ -12,6 +12,7 @@ import { lifecycleContract } from './metadata-store-lifecycle.js';
 import { manifestLifecycleContract } from './metadata-store-manifest-lifecycle.js';
 import { eventsContract } from './metadata-store-events.js';
 import { auditContract } from './metadata-store-audit.js';
+import { leasesContract } from './metadata-store-leases.js';
 import { blob, digestOf, manifest, mustPut, NOW, pageAll } from './metadata-fixtures.js';
 
 export { digestOf };
@@ -40,6 +41,8 @@ const PORT_METHODS = [
   'appendEvents', 'claimEvents', 'markEventDelivered', 'markEventFailed', 'parkEvent', 'listEvents', 'replayEvents',
   // AuditLog
   'appendAudit', 'listAudit', 'pruneAudit',
+  // LeaseStore
+  'acquireLease', 'renewLease', 'releaseLease',
 ] as const;
 const portListed: [Unlisted<MetadataStore, (typeof PORT_METHODS)[number]>] extends [never] ? true : never = true;
 void portListed;
@@ -150,6 +153,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
     };
     eventsContract(() => store, restart);
     auditContract(() => store, restart);
+    leasesContract(() => store, restart);
 
     describe('manifests and tags', () => {
       it('puts a manifest with a tag and reads back the exact record', async () => {

@@ -4,7 +4,9 @@
  * the BlobStore through `ingest` (an upload committed under the digest and
  * linked, or nothing on any failure) while the same bytes stream to the
  * leader's client. Pulls of the same key meanwhile (followers) send nothing
- * upstream: they wait for the commit and read the local copy.
+ * upstream: they wait for the commit and read the local copy. `open` may
+ * find the blob stored by another replica instead (replica-flights.ts): the
+ * flight then ends at once, and everyone reads the local copy.
  *
  * The transfer belongs to the flight, not to the leader's client: a client
  * that goes away stops receiving, the blob is still cached. One pump reads
@@ -63,10 +65,11 @@ export class BlobFlights {
 
   /**
    * Joins the flight of `key`, or leads a new one: `open` sends the one
-   * upstream request (with the flight's signal), `ingest` stores the body.
-   * `onBytes` counts the bytes read.
+   * upstream request (with the flight's signal), or resolves undefined when
+   * the blob is stored already (the caller then gets `leader: false` too);
+   * `ingest` stores the body. `onBytes` counts the bytes read.
    */
-  async start(key: string, open: (signal: AbortSignal) => Promise<OpenedBody>, ingest: Ingest, onBytes: (n: number) => void): Promise<FlightStart> {
+  async start(key: string, open: (signal: AbortSignal) => Promise<OpenedBody | undefined>, ingest: Ingest, onBytes: (n: number) => void): Promise<FlightStart> {
     const running = this.flights.get(key);
     if (running) return { leader: false, done: running };
     const controller = new AbortController();
@@ -79,13 +82,18 @@ export class BlobFlights {
       if (err === undefined) settle.resolve();
       else settle.reject(err);
     };
-    let opened: OpenedBody;
+    let answer: OpenedBody | undefined;
     try {
-      opened = await open(controller.signal);
+      answer = await open(controller.signal);
     } catch (err) {
       finish(err);
       throw err;
     }
+    if (answer === undefined) {
+      finish();
+      return { leader: false, done };
+    }
+    const opened = answer;
     // One pump feeds two windows, the client's (a PassThrough the response pipes) and the store's (a queue
     // the writer iterates chunk by chunk): neither waits for the other to start, and only one that lags by a
     // whole window pauses the upstream body.

@@ -6,8 +6,9 @@
  * - Digest references (manifests and blobs) never go upstream once cached.
  * - A tag is revalidated with a HEAD (its digest) at most once per
  *   `tagTtlMs`; a changed digest is fetched (GET by digest) and the tag moved.
- * - One upstream request per uncached blob, tag or digest in this process at
- *   a time (flights.ts for blobs; manifests share one promise).
+ * - One upstream request per uncached blob, tag or digest at a time: in this
+ *   process (flights.ts for blobs; manifests share one promise) and across
+ *   replicas sharing the metadata store (a lease per key, replica-flights.ts).
  * - An upstream 404 is remembered for `notFoundTtlMs`.
  * - Upstream down (UpstreamError.transient): a cached tag checked within
  *   `staleMs` is served with a `warning`; otherwise the request fails
@@ -24,6 +25,7 @@ import { parseReference } from '../../oci/names.js';
 import type { ManifestRecord, MetadataStore } from '../../storage/meta/types.js';
 import type { UploadService } from '../uploads.js';
 import { BlobFlights } from './flights.js';
+import { ReplicaFlights, type HeldLease } from './replica-flights.js';
 import { MirrorNamespaces, type MirrorRoute, type UpstreamSettings } from './settings.js';
 import { emptyStats, type FetchEvent, type MirrorStatsBoard, type UpstreamStats, type UpstreamStatsRow } from './stats.js';
 import type { UpstreamResponse } from './exchange.js';
@@ -35,6 +37,8 @@ export interface MirrorOptions {
   readonly upstreams: readonly UpstreamSettings[];
   /** Where the counters are published (e.g. for metrics). */
   readonly board?: MirrorStatsBoard;
+  /** The expiry of the single-flight leases across replicas (default LEASE_TTL_MS); a dead holder is taken over after it. */
+  readonly leaseMs?: number;
 }
 
 export interface MirrorManifest {
@@ -56,6 +60,7 @@ export class MirrorService {
   private readonly notFound = new Map<string, number>();
   private readonly manifestFlights = new Map<string, Promise<MirrorManifest>>();
   private readonly blobFlights: BlobFlights;
+  private readonly replicas: ReplicaFlights;
 
   constructor(
     private readonly meta: MetadataStore,
@@ -70,6 +75,7 @@ export class MirrorService {
       this.counters.set(u.name, emptyStats());
     }
     options.board?.attach(() => this.stats());
+    this.replicas = new ReplicaFlights(meta, options.leaseMs);
     this.blobFlights = new BlobFlights((key) => this.settingsOf(key.slice(0, key.indexOf(' '))).timeoutMs);
   }
 
@@ -135,13 +141,22 @@ export class MirrorService {
     const event = (outcome: FetchEvent['outcome'], bytes?: number, error?: string) =>
       this.onFetch({ upstream: route.upstream, kind: 'blob', repository: route.remote, reference: digest, outcome, ms: Date.now() - started, ...(bytes !== undefined ? { bytes } : {}), ...(error ? { error } : {}) });
     let fetched = 0;
+    let lease: HeldLease | undefined; // held from before the GET until the blob is stored or the fetch failed
     const flight = await this.blobFlights
       .start(
         key,
         async (flightSignal) => {
-          const res = await this.send(route, key, { method: 'GET', path: `${route.remote}/blobs/${digest}`, kind: 'blob', reference: digest, signal: flightSignal });
-          const length = Number(res.headers.get('content-length') ?? NaN);
-          return { body: res.body, size: Number.isSafeInteger(length) && length >= 0 ? length : undefined };
+          const led = await this.replicas.lead(`blob ${key}`, async () => ((await this.meta.getBlobLink(name, digest, flightSignal)) ? true : undefined), flightSignal);
+          if ('found' in led) return undefined; // another replica stored it
+          lease = led.lease;
+          try {
+            const res = await this.send(route, key, { method: 'GET', path: `${route.remote}/blobs/${digest}`, kind: 'blob', reference: digest, signal: flightSignal });
+            const length = Number(res.headers.get('content-length') ?? NaN);
+            return { body: res.body, size: Number.isSafeInteger(length) && length >= 0 ? length : undefined };
+          } catch (err) {
+            await lease.release();
+            throw err;
+          }
         },
         async (body, size, flightSignal) => {
           try {
@@ -151,6 +166,8 @@ export class MirrorService {
             stats.errors++;
             event('failed', fetched, err instanceof Error ? err.message : String(err));
             throw err;
+          } finally {
+            await lease?.release();
           }
         },
         (n) => {
@@ -204,7 +221,7 @@ export class MirrorService {
         return this.fetchManifest(route, name, moved, tag);
       }
     }
-    return this.fetchManifest(route, name, tag, tag);
+    return this.fetchManifest(route, name, tag, tag, local?.digest);
   }
 
   private async storeTag(name: string, tag: string, record: ManifestRecord): Promise<MirrorManifest> {
@@ -213,13 +230,40 @@ export class MirrorService {
     return { record };
   }
 
-  /** GET the manifest `reference` (a digest, or the tag), verify its digest, store it (and the tag). */
-  private async fetchManifest(route: MirrorRoute, name: string, reference: string, tag: string | undefined): Promise<MirrorManifest> {
+  /**
+   * GET the manifest `reference` (a digest, or the tag), verify its digest,
+   * store it (and the tag), holding the lease of the key across replicas;
+   * or take what another replica stored meanwhile (for a tag: one other than
+   * `stale`, the copy being revalidated).
+   */
+  private async fetchManifest(route: MirrorRoute, name: string, reference: string, tag: string | undefined, stale?: Digest): Promise<MirrorManifest> {
+    const stats = this.counters.get(route.upstream)!;
+    const key = `${route.upstream} ${name}${tag !== undefined ? `:${tag}` : `@${reference}`}`;
+    if (tag === undefined) this.rememberedNotFound(key, 'manifest', reference, route);
+    const byDigest = tryParseDigest(reference)?.digest;
+    const ready = async (): Promise<ManifestRecord | undefined> => {
+      const digest = byDigest ?? (await this.meta.getTag(name, reference));
+      return digest === undefined || (byDigest === undefined && digest === stale) ? undefined : this.meta.getManifest(name, digest);
+    };
+    const led = await this.replicas.lead(`manifest ${key}`, ready);
+    if ('found' in led) {
+      stats.coalesced++;
+      if (tag === undefined) return { record: led.found };
+      if (byDigest !== undefined) return this.storeTag(name, tag, led.found); // a moved tag: ours moves too
+      this.checked.set(`${name}:${tag}`, Date.now());
+      return { record: led.found };
+    }
+    try {
+      return await this.fetchManifestHolding(route, name, reference, tag, key);
+    } finally {
+      await led.lease.release();
+    }
+  }
+
+  private async fetchManifestHolding(route: MirrorRoute, name: string, reference: string, tag: string | undefined, key: string): Promise<MirrorManifest> {
     const stats = this.counters.get(route.upstream)!;
     stats.misses++;
     const started = Date.now();
-    const key = `${route.upstream} ${name}${tag !== undefined ? `:${tag}` : `@${reference}`}`;
-    if (tag === undefined) this.rememberedNotFound(key, 'manifest', reference, route);
     const res = await this.send(route, key, { method: 'GET', path: `${route.remote}/manifests/${reference}`, accept: MANIFEST_ACCEPT, kind: 'manifest', reference });
     const bytes = await readLimited(res, this.maxManifestSize, route.upstream);
     stats.bytesFetched += bytes.byteLength;

@@ -24,6 +24,7 @@ import type {
 import { MemoryBlobLifecycle } from './lifecycle.js';
 import { MemoryOutbox } from './outbox.js';
 import { MemoryAudit } from './audit.js';
+import { MemoryLeases } from './leases.js';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
 import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
 import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
@@ -39,6 +40,7 @@ export class MemoryMetadataStore implements MetadataStore {
   readonly #lifecycle = new MemoryBlobLifecycle((digest) => this.#linksByDigest.has(digest));
   readonly #outbox = new MemoryOutbox();
   readonly #audit = new MemoryAudit();
+  readonly #leases = new MemoryLeases();
   #closed = false;
 
   #enter(signal: AbortSignal | undefined): void {
@@ -381,6 +383,22 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#audit.prune(before);
   }
 
+  // Leases (leases.ts)
+  async acquireLease(key: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#leases.acquire(key, holder, now, ttlMs);
+  }
+
+  async renewLease(key: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return this.#leases.renew(key, holder, now, ttlMs);
+  }
+
+  async releaseLease(key: string, holder: string, signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    this.#leases.release(key, holder);
+  }
+
   /** The host clock: a store used from one process has no other. */
   clock(): number {
     return Date.now();
@@ -398,5 +416,6 @@ export class MemoryMetadataStore implements MetadataStore {
     this.#linksByDigest.clear();
     this.#uploads.clear();
     this.#lifecycle.clear();
+    this.#leases.clear();
   }
 }

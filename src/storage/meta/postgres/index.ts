@@ -319,6 +319,19 @@ export class PostgresMetadataStore implements MetadataStore {
     return this.#db.write(signal, 'pruneAudit', [before]);
   }
 
+  // Leases (leases.ts)
+  async acquireLease(key: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#db.write(signal, 'acquireLease', [key, holder, now + ttlMs, now])) > 0;
+  }
+
+  async renewLease(key: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+    return (await this.#db.write(signal, 'renewLease', [key, holder, now + ttlMs, now])) > 0;
+  }
+
+  async releaseLease(key: string, holder: string, signal?: AbortSignal): Promise<void> {
+    await this.#db.write(signal, 'releaseLease', [key, holder]);
+  }
+
   /** `SELECT 1` within healthTimeoutMs; throws (the cause attached) when it fails, times out or the store is closed. */
   checkHealth(signal?: AbortSignal): Promise<void> {
     return this.#db.checkHealth(signal);

@@ -41,6 +41,7 @@
  *
  * Version 5, the event outbox (outbox.ts), as SQLite's version 4.
  * Version 6, the audit log (audit.ts), as SQLite's version 5.
+ * Version 7, leases (leases.ts), as SQLite's version 6.
  *
  * Version 4, blob links as receipts (types.ts BlobLink), as SQLite's version 3:
  *
@@ -55,6 +56,7 @@
  */
 import { OUTBOX_MIGRATION, outboxStatements } from './outbox.js';
 import { AUDIT_MIGRATION, auditStatements } from './audit.js';
+import { LEASES_MIGRATION, leaseStatements } from './leases.js';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 
@@ -169,6 +171,11 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 6,
     sql: AUDIT_MIGRATION,
   },
+  {
+    // Leases (leases.ts).
+    version: 7,
+    sql: LEASES_MIGRATION,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
@@ -240,6 +247,7 @@ export function statements(s: string) {
   return {
     ...outboxStatements(s),
     ...auditStatements(s),
+    ...leaseStatements(s),
     health: 'SELECT 1 AS ok',
     repositoryExists: `SELECT 1 AS found FROM ${s}.repositories WHERE name = $1`,
     listRepositories: `SELECT name FROM ${s}.repositories ORDER BY name LIMIT $1`,

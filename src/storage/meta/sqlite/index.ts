@@ -31,6 +31,7 @@ import { sqliteManifestWrites, type SqliteManifestWrites } from './manifests.js'
 import { StorageFullError, StoreUnavailableError } from '../../errors.js';
 import { sqliteOutbox, type SqliteOutbox } from './outbox.js';
 import { sqliteAudit, type SqliteAudit } from './audit.js';
+import { sqliteLeases, type SqliteLeases } from './leases.js';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
 import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
 import { linkBlobEvents } from '../event-records.js';
@@ -53,6 +54,7 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #linkBlob: (repository: string, blob: BlobRef, now: number, context: EventContext | undefined) => void;
   readonly #outbox: SqliteOutbox;
   readonly #audit: SqliteAudit;
+  readonly #leases: SqliteLeases;
   /** The manifest writes with their events, each in one transaction. */
   readonly #withEvents: SqliteEventWrites;
   readonly #unlinkBlob: (repository: string, digest: Digest, now: number) => boolean;
@@ -68,6 +70,7 @@ export class SqliteMetadataStore implements MetadataStore {
     // waits (busy_timeout) for another process instead of failing with SQLITE_BUSY.
     this.#outbox = sqliteOutbox(db);
     this.#audit = sqliteAudit(db);
+    this.#leases = sqliteLeases(db);
     this.#linkBlob = db.transaction((repository: string, blob: BlobRef, now: number, context: EventContext | undefined) => {
       const created = this.#stmt.insertRepository.run(repository, now).changes > 0;
       if (context !== undefined) this.#outbox.append(linkBlobEvents(repository, blob, created, now, context));
@@ -346,6 +349,22 @@ export class SqliteMetadataStore implements MetadataStore {
   async pruneAudit(before: number, signal?: AbortSignal): Promise<number> {
     this.#enter(signal);
     return writing(() => this.#audit.prune(before));
+  }
+
+  // Leases (leases.ts)
+  async acquireLease(key: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return writing(() => this.#leases.acquire(key, holder, now, ttlMs));
+  }
+
+  async renewLease(key: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
+    this.#enter(signal);
+    return writing(() => this.#leases.renew(key, holder, now, ttlMs));
+  }
+
+  async releaseLease(key: string, holder: string, signal?: AbortSignal): Promise<void> {
+    this.#enter(signal);
+    writing(() => this.#leases.release(key, holder));
   }
 
   /** The host clock: one database file is used from one host. */

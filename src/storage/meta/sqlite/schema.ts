@@ -49,6 +49,10 @@
  *   audit              seq INTEGER PK AUTOINCREMENT, at (the record's time), actor, repository,
  *                      data (the record, JSON); ix (at), (actor, seq), (repository, seq)
  *
+ * Version 6, leases (leases.ts; ../leases.ts):
+ *
+ *   leases             key PK, holder, expires_at; ix (expires_at)
+ *
  * manifest_refs targets (blobs or child manifests) carry no foreign key: a
  * target may be unlinked or deleted later; garbage collection reads them.
  * tags is a rowid table on purpose: on a WITHOUT ROWID tags table SQLite
@@ -57,6 +61,7 @@
  */
 import type Database from 'better-sqlite3';
 import { AUDIT_MIGRATION } from './audit.js';
+import { LEASES_MIGRATION } from './leases.js';
 import { OUTBOX_MIGRATION } from './outbox.js';
 import type { Digest } from '../../../oci/digest.js';
 import type { BlobLink, UploadSession } from '../types.js';
@@ -167,6 +172,11 @@ export const MIGRATIONS: readonly Migration[] = [
     // The audit log (audit.ts).
     version: 5,
     sql: AUDIT_MIGRATION,
+  },
+  {
+    // Leases (leases.ts).
+    version: 6,
+    sql: LEASES_MIGRATION,
   },
 ];
 
