@@ -20,8 +20,11 @@ export class Docker {
     private readonly dataRoot: string,
   ) {}
 
-  /** `storageDriver`: vfs (default: no mounts) or overlay2 (far faster for builds: a layer is not a full copy). */
-  static async start(dir: string, insecureRegistry: string, storageDriver: 'vfs' | 'overlay2' = 'vfs'): Promise<Docker> {
+  /**
+   * `storageDriver`: vfs (default: no mounts) or overlay2 (far faster for builds: a layer is not a full copy).
+   * `extraArgs` go to dockerd as they are (e.g. `--registry-mirror http://host:port`).
+   */
+  static async start(dir: string, insecureRegistry: string, storageDriver: 'vfs' | 'overlay2' = 'vfs', extraArgs: readonly string[] = []): Promise<Docker> {
     const base = join(dir, 'docker');
     const dataRoot = join(base, 'data');
     const config = join(base, 'config');
@@ -48,6 +51,7 @@ export class Docker {
         `--storage-driver=${storageDriver}`,
         '--insecure-registry',
         insecureRegistry,
+        ...extraArgs,
       ],
       {
         logFile: join(base, 'dockerd.log'),
