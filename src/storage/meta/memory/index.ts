@@ -28,8 +28,8 @@ import { MemoryLeases } from './leases.js';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
 import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
 import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
-import { deleteManifestIf, putManifest, useManifest } from './manifests.js';
-import { compareBytes, copyRecord, newRepository, removeManifest, SortedKeys, type Repository, type TagEntry } from './schema.js';
+import { deleteManifestIf, listReferrers, putManifest, useManifest } from './manifests.js';
+import { compareBytes, copyRecord, storeStats, newRepository, removeManifest, SortedKeys, type Repository, type TagEntry } from './schema.js';
 
 export class MemoryMetadataStore implements MetadataStore {
   readonly #repos = new Map<string, Repository>();
@@ -237,21 +237,7 @@ export class MemoryMetadataStore implements MetadataStore {
 
   async listReferrers(repository: string, subject: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
     this.#enter(signal);
-    const repo = this.#repos.get(repository);
-    const digests = [...(repo?.referrers.get(subject) ?? [])].sort(compareBytes);
-    const out: ReferrerRecord[] = [];
-    for (const digest of digests) {
-      const record = repo?.manifests.get(digest)?.record;
-      if (record === undefined || (artifactType !== undefined && record.artifactType !== artifactType)) continue;
-      out.push({
-        digest,
-        mediaType: record.mediaType,
-        size: record.size,
-        ...(record.artifactType === undefined ? {} : { artifactType: record.artifactType }),
-        ...(record.annotations === undefined ? {} : { annotations: { ...record.annotations } }),
-      });
-    }
-    return out;
+    return listReferrers(this.#repos.get(repository), subject, artifactType);
   }
 
   async createUpload(session: UploadSession, signal?: AbortSignal): Promise<void> {
@@ -286,19 +272,7 @@ export class MemoryMetadataStore implements MetadataStore {
 
   async stats(signal?: AbortSignal): Promise<StoreStats> {
     this.#enter(signal);
-    let manifests = 0;
-    let tags = 0;
-    let blobBytes = 0;
-    for (const repo of this.#repos.values()) {
-      manifests += repo.manifests.size;
-      tags += repo.tags.size;
-    }
-    for (const [digest, repos] of this.#linksByDigest) {
-      let size = 0;
-      for (const name of repos) size = Math.max(size, this.#repos.get(name)?.links.get(digest)?.size ?? 0);
-      blobBytes += size;
-    }
-    return { repositories: this.#repos.size, manifests, tags, blobs: this.#linksByDigest.size, blobBytes, uploads: this.#uploads.size };
+    return storeStats(this.#repos, this.#linksByDigest, this.#uploads.size);
   }
 
   async listIdleUploads(before: number, limit: number, signal?: AbortSignal): Promise<UploadSession[]> {

@@ -1,13 +1,13 @@
 /**
  * The manifest writes of the in-memory MetadataStore (index.ts): putManifest
- * and the ManifestLifecycle's deleteManifestIf, over the repository
- * structures of schema.ts. Synchronous, hence atomic, like the store's methods.
+ * and the ManifestLifecycle's deleteManifestIf, and the referrer listing,
+ * over the repository structures of schema.ts. Synchronous, hence atomic, like the store's methods.
  */
 import type { Digest } from '../../../oci/digest.js';
 import { missingReferences } from '../references.js';
-import type { ManifestDeleteConditions, ManifestRecord, PutManifestInput, PutManifestResult } from '../types.js';
+import type { ManifestDeleteConditions, ManifestRecord, PutManifestInput, PutManifestResult, ReferrerRecord } from '../types.js';
 import type { MemoryBlobLifecycle } from './lifecycle.js';
-import { countBlobRefs, removeManifest, type Repository, type StoredManifest } from './schema.js';
+import { compareBytes, countBlobRefs, removeManifest, type Repository, type StoredManifest } from './schema.js';
 
 /** Records a use of the manifest (ManifestLifecycle): its last use becomes at least `now`. */
 export function useManifest(repo: Repository, digest: Digest, now: number): void {
@@ -77,4 +77,22 @@ export function deleteManifestIf(repo: Repository | undefined, digest: Digest, c
   removeManifest(repo, digest);
   lifecycle.countRefs([...stored.blobs, ...stored.manifests], -1);
   return true;
+}
+
+/** The referrers of `subject` in `repo`, optionally of one artifactType, ordered by digest (copies). */
+export function listReferrers(repo: Repository | undefined, subject: Digest, artifactType: string | undefined): ReferrerRecord[] {
+  const digests = [...(repo?.referrers.get(subject) ?? [])].sort(compareBytes);
+  const out: ReferrerRecord[] = [];
+  for (const digest of digests) {
+    const record = repo?.manifests.get(digest)?.record;
+    if (record === undefined || (artifactType !== undefined && record.artifactType !== artifactType)) continue;
+    out.push({
+      digest,
+      mediaType: record.mediaType,
+      size: record.size,
+      ...(record.artifactType === undefined ? {} : { artifactType: record.artifactType }),
+      ...(record.annotations === undefined ? {} : { annotations: { ...record.annotations } }),
+    });
+  }
+  return out;
 }

@@ -1,6 +1,6 @@
-/** The data structures of the in-memory MetadataStore (index.ts): repositories, and byte-ordered string sets. */
+/** The data structures of the in-memory MetadataStore (index.ts): repositories, byte-ordered string sets, and the totals of stats(). */
 import type { Digest } from '../../../oci/digest.js';
-import type { BlobLink, ManifestRecord, PageOptions } from '../types.js';
+import type { BlobLink, ManifestRecord, PageOptions, StoreStats } from '../types.js';
 
 export interface StoredManifest {
   readonly record: ManifestRecord;
@@ -132,4 +132,21 @@ export class SortedKeys<K extends string = string> {
     const start = last === undefined ? 0 : this.#bound(last, false);
     return this.#keys.slice(start, start + Math.floor(limit));
   }
+}
+
+/** The store's totals (MetadataStore.stats): a blob counts once, with its largest linked size. */
+export function storeStats(repos: ReadonlyMap<string, Repository>, linksByDigest: ReadonlyMap<Digest, ReadonlySet<string>>, uploads: number): StoreStats {
+  let manifests = 0;
+  let tags = 0;
+  let blobBytes = 0;
+  for (const repo of repos.values()) {
+    manifests += repo.manifests.size;
+    tags += repo.tags.size;
+  }
+  for (const [digest, names] of linksByDigest) {
+    let size = 0;
+    for (const name of names) size = Math.max(size, repos.get(name)?.links.get(digest)?.size ?? 0);
+    blobBytes += size;
+  }
+  return { repositories: repos.size, manifests, tags, blobs: linksByDigest.size, blobBytes, uploads };
 }

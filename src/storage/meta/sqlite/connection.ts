@@ -3,10 +3,12 @@
  * timeout, synchronous FULL, foreign keys, the schema migrated (schema.ts) and
  * every statement prepared once. Closes the database and throws when a step
  * fails (a file that cannot be opened, cannot use WAL or was written by a
- * newer schema version).
+ * newer schema version). And the store's error boundary for writes (writing).
  */
 import Database from 'better-sqlite3';
 import { SQL, migrate, type Statements } from './schema.js';
+import { StorageFullError, StoreUnavailableError } from '../../errors.js';
+import type { PageOptions } from '../types.js';
 
 /** How long a write waits for another connection's lock before failing with SQLITE_BUSY. */
 const BUSY_TIMEOUT_MS = 5000;
@@ -27,4 +29,29 @@ export function openDatabase(path: string): { readonly db: Database.Database; re
     db.close();
     throw err;
   }
+}
+
+/**
+ * Runs a write; a full volume (SQLITE_FULL, the write rolled back) becomes
+ * StorageFullError; a lock still held by another process after the busy
+ * timeout, or an I/O error, becomes StoreUnavailableError.
+ */
+export function writing<T>(write: () => T): T {
+  try {
+    return write();
+  } catch (err) {
+    const code = (err as { code?: unknown }).code;
+    if (code === 'SQLITE_FULL') throw new StorageFullError(err);
+    if (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|IOERR|READONLY_DBMOVED)/.test(code)) throw new StoreUnavailableError('SQLite metadata store', code, err);
+    throw err;
+  }
+}
+
+/** A non-negative integer limit; SQLite reads a negative LIMIT as "no limit". */
+export function clampLimit(limit: number): number {
+  return limit > 0 ? Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER) : 0;
+}
+
+export function pageLimit(page: PageOptions): number {
+  return clampLimit(page.limit);
 }

@@ -28,14 +28,13 @@ import type {
 import { SQL, migrate, toLink, toSession, type LinkRow, type ManifestRow, type ReferrerRow, type Statements, type UploadRow } from './schema.js';
 import { sqliteBlobLifecycle, type SqliteBlobLifecycle } from './lifecycle.js';
 import { sqliteManifestWrites, type SqliteManifestWrites } from './manifests.js';
-import { StorageFullError, StoreUnavailableError } from '../../errors.js';
 import { sqliteOutbox, type SqliteOutbox } from './outbox.js';
 import { sqliteAudit, type SqliteAudit } from './audit.js';
 import { sqliteLeases, type SqliteLeases } from './leases.js';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
 import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
 import { linkBlobEvents } from '../event-records.js';
-import { openDatabase } from './connection.js';
+import { clampLimit, openDatabase, pageLimit, writing } from './connection.js';
 import { sqliteEventWrites, type SqliteEventWrites } from './event-writes.js';
 
 /**
@@ -387,29 +386,4 @@ export class SqliteMetadataStore implements MetadataStore {
   async close(): Promise<void> {
     if (this.#db.open) this.#db.close();
   }
-}
-
-/**
- * Runs a write; a full volume (SQLITE_FULL, the write rolled back) becomes
- * StorageFullError; a lock still held by another process after the busy
- * timeout, or an I/O error, becomes StoreUnavailableError.
- */
-function writing<T>(write: () => T): T {
-  try {
-    return write();
-  } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === 'SQLITE_FULL') throw new StorageFullError(err);
-    if (typeof code === 'string' && /^SQLITE_(BUSY|LOCKED|IOERR|READONLY_DBMOVED)/.test(code)) throw new StoreUnavailableError('SQLite metadata store', code, err);
-    throw err;
-  }
-}
-
-/** A non-negative integer limit; SQLite reads a negative LIMIT as "no limit". */
-function clampLimit(limit: number): number {
-  return limit > 0 ? Math.min(Math.floor(limit), Number.MAX_SAFE_INTEGER) : 0;
-}
-
-function pageLimit(page: PageOptions): number {
-  return clampLimit(page.limit);
 }
