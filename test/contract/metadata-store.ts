@@ -12,6 +12,7 @@ import { lifecycleContract } from './metadata-store-lifecycle.js';
 import { manifestLifecycleContract } from './metadata-store-manifest-lifecycle.js';
 import { eventsContract } from './metadata-store-events.js';
 import { auditContract } from './metadata-store-audit.js';
+import { hashStateContract } from './metadata-store-hash-state.js';
 import { blob, digestOf, manifest, mustPut, NOW, pageAll } from './metadata-fixtures.js';
 
 export { digestOf };
@@ -150,6 +151,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
     };
     eventsContract(() => store, restart);
     auditContract(() => store, restart);
+    hashStateContract(() => store, restart);
 
     describe('manifests and tags', () => {
       it('puts a manifest with a tag and reads back the exact record', async () => {
