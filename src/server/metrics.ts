@@ -19,7 +19,7 @@
  *                                                     `repositoryUsage.refreshMs` (default 60 s)
  *   mirror_*{upstream}                                the pull-through cache's counters (server/mirror-metrics.ts;
  *                                                     needs `mirrors`)
- *   upload_resumes_total, upload_resumes_from_state_total, upload_rehash_bytes_total
+ *   upload_resumes_total, upload_resumes_without_reread_total, upload_rehash_bytes_total
  *                                                     counters, how resumed upload sessions got their sha256
  *                                                     (server/upload-metrics.ts; needs `uploads`)
  *   plus prom-client's default process and Node.js metrics.

@@ -2,7 +2,7 @@
  * The upload sessions' resume counters (services/upload-stats.ts, docs/replicas.md
  * "Upload hash state"), read at scrape time:
  *   upload_resumes_total               writers resumed by this process
- *   upload_resumes_from_state_total    of those, continued from the saved sha256 state
+ *   upload_resumes_without_reread_total  of those, resumed reading nothing back (saved sha256 state, or offset 0)
  *   upload_rehash_bytes_total          bytes read back from blob storage to rebuild a sha256
  */
 import prom from 'prom-client';
@@ -10,7 +10,7 @@ import type { UploadStats } from '../services/upload-stats.js';
 
 const COUNTERS: Array<[string, string, keyof UploadStats]> = [
   ['upload_resumes_total', 'Upload writers resumed by this process (the session was on another replica, stale, or lost with a restart).', 'resumes'],
-  ['upload_resumes_from_state_total', 'Resumed upload writers that continued from the saved sha256 state, reading nothing back.', 'resumesFromState'],
+  ['upload_resumes_without_reread_total', 'Resumed upload writers that read nothing back (continued from the saved sha256 state, or at offset 0).', 'resumesWithoutReread'],
   ['upload_rehash_bytes_total', 'Bytes of partial uploads read back from blob storage to rebuild their sha256.', 'rehashedBytes'],
 ];
 

@@ -314,7 +314,7 @@ export class UploadService {
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `the data of upload ${session.id} was lost; start a new upload`);
     }
     this.stats.resumes++;
-    if (resumed.rehashedBytes === 0 && hashState) this.stats.resumesFromState++;
+    if (resumed.rehashedBytes === 0) this.stats.resumesWithoutReread++;
     this.stats.rehashedBytes += resumed.rehashedBytes;
     this.writers.set(session.id, resumed);
     return resumed;

@@ -101,7 +101,7 @@ class FilesystemBlobWriter implements BlobWriter {
   }
 
   hashState(): Uint8Array | undefined {
-    return saveSha256(this.#hash);
+    return saveSha256(this.#hash, this.id);
   }
 
   #checkOpen(): void {
@@ -329,7 +329,7 @@ export class FilesystemBlobStore implements BlobStore {
     try {
       const info = await handle.stat();
       if (!info.isFile() || info.size < offset) return undefined;
-      const { hash, restored } = await resumedSha256(options, offset);
+      const { hash, restored } = await resumedSha256(options, offset, id);
       if (!restored) await hashFile(file, offset, hash, signal);
       signal?.throwIfAborted();
       if (info.size > offset) await handle.truncate(offset);

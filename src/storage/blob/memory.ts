@@ -50,7 +50,7 @@ class MemoryBlobWriter implements BlobWriter {
   }
 
   hashState(): Uint8Array | undefined {
-    return saveSha256(this.#hash);
+    return saveSha256(this.#hash, this.id);
   }
 
   /** The upload record, when this writer may still use it. */
@@ -174,7 +174,7 @@ export class MemoryBlobStore implements BlobStore {
     checkUploadId(id);
     checkCount('offset', offset);
     signal?.throwIfAborted();
-    const { hash, restored } = await resumedSha256(options, offset);
+    const { hash, restored } = await resumedSha256(options, offset, id);
     const upload = this.#state.uploads.get(id);
     if (upload === undefined || upload.size < offset) return undefined;
     const kept: Buffer[] = [];

@@ -63,7 +63,7 @@ export class S3BlobWriter implements BlobWriter {
   }
 
   hashState(): Uint8Array | undefined {
-    return saveSha256(this.#hash);
+    return saveSha256(this.#hash, this.id);
   }
 
   #checkOpen(): void {
@@ -279,7 +279,7 @@ async function publish(ctx: S3Context, id: string, segments: readonly Segment[],
 export async function resumeS3Upload(ctx: S3Context, id: string, offset: number, signal?: AbortSignal, options: ResumeOptions = {}): Promise<S3BlobWriter | undefined> {
   const stored = await readState(ctx, id, signal);
   if (stored === undefined || stored.state.size < offset) return undefined;
-  const { hash, restored } = await resumedSha256(options, offset);
+  const { hash, restored } = await resumedSha256(options, offset, id);
   const kept: Segment[] = [];
   const dropped: string[] = [];
   let cut: Segment | undefined;

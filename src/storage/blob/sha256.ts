@@ -14,9 +14,9 @@
  *
  * Saved format (129 bytes): version (1), bytes hashed (u64 BE), hash-wasm's
  * own state (its first 4 bytes name its build, so another build refuses it),
- * CRC-32 of all that (u32 BE). A state that fails any check is refused, never
- * used: the caller re-reads the bytes instead, so a damaged state cannot make
- * a blob hash to a digest its bytes do not have.
+ * CRC-32 of the upload id and all that (u32 BE). A state that fails any check
+ * (damaged, of another length, another upload or another build) is refused,
+ * never used: the caller re-reads the bytes instead.
  */
 import { createHash } from 'node:crypto';
 import { crc32 } from 'node:zlib';
@@ -63,12 +63,12 @@ class ResumableSha256 implements RunningSha256 {
     return this.wasm.digest('hex');
   }
 
-  save(): Uint8Array {
+  save(id: string): Uint8Array {
     const out = Buffer.allocUnsafe(HEADER + this.state.byteLength + 4);
     out[0] = VERSION;
     out.writeBigUInt64BE(BigInt(this.length), 1);
     out.set(this.state, HEADER);
-    out.writeUInt32BE(crc32(out.subarray(0, out.byteLength - 4)), out.byteLength - 4);
+    out.writeUInt32BE(checksum(id, out), out.byteLength - 4);
     return out;
   }
 }
@@ -81,20 +81,23 @@ export async function newSha256(resumable: boolean): Promise<RunningSha256> {
   return new ResumableSha256(wasm, wasm.save(), 0);
 }
 
-/** The state of `hash` to store with its session, or undefined for a plain hash. */
-export function saveSha256(hash: RunningSha256): Uint8Array | undefined {
-  return hash instanceof ResumableSha256 ? hash.save() : undefined;
+/** CRC-32 of upload `id` and `saved` less its last 4 bytes (where the result goes). */
+const checksum = (id: string, saved: Buffer): number => crc32(saved.subarray(0, saved.byteLength - 4), crc32(id));
+
+/** The state of `hash` (of upload `id`) to store with its session, or undefined for a plain hash. */
+export function saveSha256(hash: RunningSha256, id: string): Uint8Array | undefined {
+  return hash instanceof ResumableSha256 ? hash.save(id) : undefined;
 }
 
 /**
  * A resumable sha256 continuing from `saved` (a saveSha256 result), or
- * undefined when `saved` is not an intact state of exactly `length` hashed
- * bytes from a compatible build.
+ * undefined when `saved` is not an intact state of upload `id` after exactly
+ * `length` hashed bytes, from a compatible build.
  */
-export async function restoreSha256(saved: Uint8Array, length: number): Promise<RunningSha256 | undefined> {
+export async function restoreSha256(saved: Uint8Array, length: number, id: string): Promise<RunningSha256 | undefined> {
   const buf = Buffer.from(saved.buffer, saved.byteOffset, saved.byteLength);
   if (buf.byteLength <= HEADER + 4 || buf[0] !== VERSION) return undefined;
-  if (buf.readUInt32BE(buf.byteLength - 4) !== crc32(buf.subarray(0, buf.byteLength - 4))) return undefined;
+  if (buf.readUInt32BE(buf.byteLength - 4) !== checksum(id, buf)) return undefined;
   if (buf.readBigUInt64BE(1) !== BigInt(length)) return undefined;
   const wasm = await hasher();
   const state = Uint8Array.prototype.slice.call(buf, HEADER, buf.byteLength - 4);
@@ -107,12 +110,12 @@ export async function restoreSha256(saved: Uint8Array, length: number): Promise<
 }
 
 /**
- * The hash a resumed writer starts from: restored from options.hashState
- * when it is valid for `offset` (restored: true), else a new one the caller
+ * The hash a resumed writer of upload `id` starts from: restored from
+ * options.hashState when it is valid for `offset` (restored: true), else a new one the caller
  * feeds the kept `offset` bytes (resumable when asked, or when a state was given).
  */
-export async function resumedSha256(options: ResumeOptions, offset: number): Promise<{ hash: RunningSha256; restored: boolean }> {
-  const restored = options.hashState === undefined ? undefined : await restoreSha256(options.hashState, offset);
+export async function resumedSha256(options: ResumeOptions, offset: number, id: string): Promise<{ hash: RunningSha256; restored: boolean }> {
+  const restored = options.hashState === undefined ? undefined : await restoreSha256(options.hashState, offset, id);
   if (restored !== undefined) return { hash: restored, restored: true };
   return { hash: await newSha256(options.resumableHash === true || options.hashState !== undefined), restored: false };
 }
