@@ -14,12 +14,12 @@
  *
  * Saved format (129 bytes): version (1), bytes hashed (u64 BE), hash-wasm's
  * own state (its first 4 bytes name its build, so another build refuses it),
- * CRC-32 of the upload id and all that (u32 BE). A state that fails any check
+ * a checksum of the upload id and all that (the first 4 bytes of their
+ * sha256; node:zlib's crc32 is missing from early Node 20). A state that fails any check
  * (damaged, of another length, another upload or another build) is refused,
  * never used: the caller re-reads the bytes instead.
  */
 import { createHash } from 'node:crypto';
-import { crc32 } from 'node:zlib';
 import { createSHA256, type IHasher } from 'hash-wasm';
 import type { ResumeOptions } from './types.js';
 
@@ -81,8 +81,9 @@ export async function newSha256(resumable: boolean): Promise<RunningSha256> {
   return new ResumableSha256(wasm, wasm.save(), 0);
 }
 
-/** CRC-32 of upload `id` and `saved` less its last 4 bytes (where the result goes). */
-const checksum = (id: string, saved: Buffer): number => crc32(saved.subarray(0, saved.byteLength - 4), crc32(id));
+/** Checksum of upload `id` and `saved` less its last 4 bytes (where the result goes). */
+const checksum = (id: string, saved: Buffer): number =>
+  createHash('sha256').update(id).update(saved.subarray(0, saved.byteLength - 4)).digest().readUInt32BE(0);
 
 /** The state of `hash` (of upload `id`) to store with its session, or undefined for a plain hash. */
 export function saveSha256(hash: RunningSha256, id: string): Uint8Array | undefined {
