@@ -84,11 +84,14 @@ async function main(): Promise<void> {
     const big: Partial<Record<TargetId, BigBlobResult>> = {};
     let scale: ScaleResult | undefined;
     let aborted: string | undefined;
+    let rehash: { resumes: number; rehashedBytes: number } | undefined;
     try {
       aborted = await runScenarios(scenarios, targets, cli, results);
 
       if (!cli.skipBig && aborted === undefined) await runBigBlobCheck(targets, cli, big);
       for (const t of targets.values()) if (t.proc.child.exitCode === null) notePeak(t, memoryOf(t.proc.pids).hwm);
+      const set = targets.get('replicas')?.proc as ReplicaSet | undefined;
+      rehash = await set?.uploadCounters().catch(() => undefined);
     } finally {
       for (const t of targets.values()) await t.proc.stop();
     }
@@ -103,6 +106,7 @@ async function main(): Promise<void> {
     const replicaTable = results.some((r) => r.summary.replicas) ? replicaRows(results) : undefined;
     printReport({ rounds: cli.rounds, results, replicaTable, targets: [...targets.values()], big, scale, checks });
     log();
+    if (rehash) log(`replicas: ${rehash.resumes} upload writers resumed, ${rehash.rehashedBytes} bytes read back from S3 to rebuild a sha256 (upload_rehash_bytes_total)`);
     log(`wall time ${wallSeconds.toFixed(1)} s; load average (1 min) ${loadStart[0]!.toFixed(2)} at the start, ${os.loadavg()[0]!.toFixed(2)} at the end`);
 
     const json = {
@@ -117,7 +121,7 @@ async function main(): Promise<void> {
       hardware: hw,
       loadAverage: { start: loadStart, end: os.loadavg() },
       reference: refVersion,
-      ...(replicaInfo !== undefined ? { replicas: { count: 3, postgres: replicaInfo, s3: 'Ceph RGW (memstore)', proxy: 'bench/proxy-server.ts' } } : {}),
+      ...(replicaInfo !== undefined ? { replicas: { count: 3, postgres: replicaInfo, s3: 'Ceph RGW (memstore)', proxy: 'bench/proxy-server.ts', ...(rehash ? { uploads: rehash } : {}) } } : {}),
       peakRss: Object.fromEntries([...targets.values()].map((t) => [t.id, { peak: t.peakRss, atStart: t.startRss }])),
       scenarios: results,
       bigBlob: big,

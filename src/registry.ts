@@ -19,6 +19,7 @@ import { BlobService } from './services/blobs.js';
 import { ListingService } from './services/listings.js';
 import { ManifestService } from './services/manifests.js';
 import { UploadService } from './services/uploads.js';
+import type { UploadStats } from './services/upload-stats.js';
 import { MirrorService, type MirrorOptions } from './services/mirror/mirror.js';
 import type { FetchEvent } from './services/mirror/stats.js';
 import { DEFAULT_GC_GRACE_MS, GarbageCollector, formatGcReport, receiptRenewAfterMs } from './services/gc.js';
@@ -88,6 +89,8 @@ export interface RegistryOptions {
    * upstream and cached; pushes there are refused (405 UNSUPPORTED).
    */
   readonly mirrors?: MirrorOptions;
+  /** Where the upload sessions count their resumes and the bytes read back to rebuild a hash (for metrics). Default: counted nowhere. */
+  readonly uploadStats?: UploadStats;
   /**
    * Events (README "Events and audit"): with a delivery on this registry's
    * metadata store, changes record their events in the outbox, the delivery
@@ -148,7 +151,7 @@ export function createServices(
   const policy = Live.of(options.storagePolicy ?? {}).map((rules) => new StoragePolicy(rules));
   const gc = gcSettings(options);
   const now = () => options.metadataStore.clock(); // shared by replicas: lifecycle times come from it
-  const uploads = new UploadService(options.blobStore, options.metadataStore, limits, now);
+  const uploads = new UploadService(options.blobStore, options.metadataStore, limits, now, options.uploadStats);
   const mirror = options.mirrors && options.mirrors.upstreams.length > 0 ? new MirrorService(options.metadataStore, uploads, limits.maxManifestSize, options.mirrors, onMirrorFetch) : undefined;
   return {
     limits,

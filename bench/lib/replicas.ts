@@ -31,6 +31,19 @@ export interface ReplicaSet extends ServerProcess {
   readonly replicas: readonly ServerProcess[];
   /** CPU seconds (user + system) so far of the proxy, PostgreSQL (postmaster, its live and reaped children) and the RGW daemons. */
   auxCpu(): { proxy: number; postgres: number; rgw: number };
+  /** The replicas' upload resume counters (their /metrics) summed: resumes, and bytes read back to rebuild a sha256. */
+  uploadCounters(): Promise<{ resumes: number; rehashedBytes: number }>;
+}
+
+async function uploadCounters(replicas: readonly ServerProcess[]): Promise<{ resumes: number; rehashedBytes: number }> {
+  const sum = { resumes: 0, rehashedBytes: 0 };
+  for (const r of replicas) {
+    const text = await (await fetch(`http://${r.host}:${r.port}/metrics`)).text();
+    const value = (name: string) => Number(new RegExp(`^ferro_oci_${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+    sum.resumes += value('upload_resumes_total');
+    sum.rehashedBytes += value('upload_rehash_bytes_total');
+  }
+  return sum;
 }
 
 function cpuOf(pid: number): number {
@@ -136,6 +149,7 @@ export async function startReplicas(opts: StartOptions): Promise<ReplicaSet> {
     pids: replicas.map((r) => r.pid),
     postgresVersion: pg.version,
     auxCpu: () => ({ proxy: cpuOf(p.pid), postgres: postgresCpu(postmaster), rgw: rgwPids(cephDir).reduce((a, pid) => a + cpuOf(pid), 0) }),
+    uploadCounters: () => uploadCounters(replicas),
     stop: stopAll,
   };
 }

@@ -15,6 +15,7 @@ import { registryClientErrorHandler, registryErrorHandler } from '../http/error-
 import { RegistryError } from '../oci/errors.js';
 import { TrustedProxies } from '../http/proxy.js';
 import { MirrorStatsBoard } from '../services/mirror/stats.js';
+import { UploadStats } from '../services/upload-stats.js';
 import { healthPlugin, type HealthCheck, type HealthOptions } from './health.js';
 import { metricsPlugin, metricsRoute, type MetricsOptions } from './metrics.js';
 import { uiRoutes, type UiOptions } from './ui.js';
@@ -205,7 +206,8 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
 
   // The mirror's counters go to the metrics through one board.
   const board = options.mirrors ? (options.mirrors.board ?? new MirrorStatsBoard()) : undefined;
-  const registryOptions: RegistryOptions = board && options.mirrors ? { ...options, mirrors: { ...options.mirrors, board } } : options;
+  const uploadStats = options.uploadStats ?? new UploadStats();
+  const registryOptions: RegistryOptions = { ...(board && options.mirrors ? { ...options, mirrors: { ...options.mirrors, board } } : options), uploadStats };
   const operations: Operations = {};
   if (metrics !== false) {
     const metricsOptions: MetricsOptions = metrics === true ? {} : metrics;
@@ -214,6 +216,7 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
     await app.register(metricsPlugin, {
       metadataStore: options.metadataStore,
       ...(board ? { mirrors: () => board.read() } : {}),
+      uploads: uploadStats,
       ...metricsOptions,
       register,
       ...(privateSeries ? { repositoryUsage: false } : {}),

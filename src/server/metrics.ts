@@ -19,6 +19,9 @@
  *                                                     `repositoryUsage.refreshMs` (default 60 s)
  *   mirror_*{upstream}                                the pull-through cache's counters (server/mirror-metrics.ts;
  *                                                     needs `mirrors`)
+ *   upload_resumes_total, upload_resumes_without_reread_total, upload_rehash_bytes_total
+ *                                                     counters, how resumed upload sessions got their sha256
+ *                                                     (server/upload-metrics.ts; needs `uploads`)
  *   plus prom-client's default process and Node.js metrics.
  * The server binary adds the configuration reload series (configReloadMetrics below).
  * `route` is the /v2 route kind (request.ociRoute), else the Fastify route
@@ -33,6 +36,8 @@ import { countReceived, countSent, routeOf } from './request-facts.js';
 import { routeAccess } from '../http/route-access.js';
 import type { UpstreamStatsRow } from '../services/mirror/stats.js';
 import { registerMirrorMetrics } from './mirror-metrics.js';
+import { registerUploadMetrics } from './upload-metrics.js';
+import type { UploadStats } from '../services/upload-stats.js';
 
 export interface MetricsOptions {
   /**
@@ -48,6 +53,8 @@ export interface MetricsOptions {
   repositoryUsage?: false | { top?: number; refreshMs?: number };
   /** The pull-through cache's counters per upstream (MirrorStatsBoard.read); without it no mirror_* series. */
   mirrors?: () => UpstreamStatsRow[];
+  /** The upload sessions' resume counters; without it no upload_resume* series. */
+  uploads?: UploadStats;
   /** Serve GET /metrics on this instance (default true); false: serve `register` elsewhere with metricsRoute. */
   route?: boolean;
 }
@@ -143,6 +150,7 @@ async function metrics(app: FastifyInstance, options: MetricsOptions): Promise<v
   }
 
   if (options.mirrors) registerMirrorMetrics(register, prefix, options.mirrors);
+  if (options.uploads) registerUploadMetrics(register, prefix, options.uploads);
 
   // Default process metrics once per register (a second collector would throw on duplicate names).
   if (register.getSingleMetric(`${prefix}process_cpu_user_seconds_total`) === undefined) {

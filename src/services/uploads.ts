@@ -8,7 +8,11 @@
  * so after a crash the data may hold more bytes than acknowledged, never fewer
  * (resumeUpload truncates the excess). Live writers (with their running hash)
  * are cached per process; a writer missing from the cache is resumed from the
- * store, which re-hashes the bytes once.
+ * store. On a shared metadata store (replicas) sessions hash resumably and save
+ * the sha256 state with each acknowledged offset, in the same update, so a
+ * writer resumed on another replica continues from it and reads nothing back;
+ * otherwise (one process; or no valid state, e.g. a session of an older
+ * version) the store re-hashes the bytes once (docs/replicas.md).
  *
  * One request at a time per session: a second concurrent request on the same
  * session is refused (416 with the current Range) rather than interleaved.
@@ -31,6 +35,7 @@ import type { RegistryLimits } from '../limits.js';
 import type { BlobStore, BlobWriter } from '../storage/blob/types.js';
 import { type EventContext, type MetadataStore, type UploadSession } from '../storage/meta/types.js';
 import { ConcurrentWriteError, DigestMismatchError } from '../storage/errors.js';
+import { UploadStats } from './upload-stats.js';
 
 /** Bytes of a request body, with what the client announced about them. */
 export interface ChunkInput {
@@ -83,6 +88,7 @@ export class UploadService {
     private readonly meta: MetadataStore,
     private readonly limits: RegistryLimits,
     private readonly now: () => number = Date.now,
+    private readonly stats: UploadStats = new UploadStats(),
   ) {}
 
   /**
@@ -101,7 +107,7 @@ export class UploadService {
     }
     if (owner !== undefined && open >= perUser && (await this.openOf(owner, signal)) >= perUser) throw tooManySessions(` for user ${owner}`, perUser);
     const id = randomUUID();
-    const writer = await this.blobs.createUpload(id, signal);
+    const writer = await this.blobs.createUpload(id, signal, { resumableHash: this.meta.shared });
     const t = this.now();
     try {
       await this.meta.createUpload({ id, repository, offset: 0, createdAt: t, updatedAt: t }, signal);
@@ -299,13 +305,17 @@ export class UploadService {
   private async writer(session: UploadSession, signal?: AbortSignal): Promise<BlobWriter> {
     const cached = this.writers.get(session.id);
     if (cached && cached.size === session.offset) return cached;
-    const resumed = await this.blobs.resumeUpload(session.id, session.offset, signal);
+    const { hashState } = session;
+    const resumed = await this.blobs.resumeUpload(session.id, session.offset, signal, { resumableHash: this.meta.shared, ...(hashState ? { hashState } : {}) });
     if (!resumed) {
       await this.meta.deleteUpload(session.id, signal);
       this.writers.delete(session.id);
       this.forget(session.id);
       throw new RegistryError('BLOB_UPLOAD_UNKNOWN', `the data of upload ${session.id} was lost; start a new upload`);
     }
+    this.stats.resumes++;
+    if (resumed.rehashedBytes === 0) this.stats.resumesWithoutReread++;
+    this.stats.rehashedBytes += resumed.rehashedBytes;
     this.writers.set(session.id, resumed);
     return resumed;
   }
@@ -326,7 +336,7 @@ export class UploadService {
     }
     const before = writer.size;
     await this.appendTo(writer, chunk);
-    if (writer.size !== before) await this.meta.updateUpload(session.id, writer.size, this.now(), chunk.signal);
+    if (writer.size !== before) await this.meta.updateUpload(session.id, writer.size, this.now(), chunk.signal, writer.hashState());
   }
 
   private async appendTo(writer: BlobWriter, chunk: ChunkInput): Promise<void> {

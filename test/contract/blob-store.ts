@@ -10,6 +10,7 @@ import { digestFromHex, digestOf, type Digest } from '../../src/oci/digest.js';
 import type { BlobStore, BlobWriter } from '../../src/storage/blob/types.js';
 import { ConcurrentWriteError, DigestMismatchError, LengthMismatchError, SizeLimitError, WriterClosedError } from '../../src/storage/errors.js';
 import { missingMethods, type Unlisted } from './port-methods.js';
+import { hashStateContract } from './blob-store-hash-state.js';
 
 /**
  * Checked by the build, never called: the port takes parsed digests only
@@ -98,7 +99,7 @@ export async function streamLargeBlob(store: BlobStore, id: string, totalBytes: 
 
 /** Every method of the port; the type check below fails the build when the port gains one not listed here. */
 const PORT_METHODS = ['stat', 'read', 'delete', 'list', 'createUpload', 'resumeUpload', 'deleteUpload', 'listUploads', 'redirectUrl', 'checkHealth', 'close'] as const;
-const WRITER_METHODS = ['append', 'digest', 'commit', 'cancel'] as const;
+const WRITER_METHODS = ['append', 'digest', 'commit', 'cancel', 'hashState'] as const;
 const portListed: [Unlisted<BlobStore, (typeof PORT_METHODS)[number]>] extends [never] ? true : never = true;
 const writerListed: [Unlisted<BlobWriter, (typeof WRITER_METHODS)[number]>] extends [never] ? true : never = true;
 void portListed;
@@ -434,6 +435,8 @@ export function blobStoreContract(name: string, open: () => Promise<BlobStoreFix
       await store.close();
       await store.close();
     });
+
+    hashStateContract(() => store, () => fx);
 
     it('keeps uploads and committed blobs across close and reopen', async (t) => {
       if (fx.reopen === undefined) {

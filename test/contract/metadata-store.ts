@@ -13,6 +13,7 @@ import { manifestLifecycleContract } from './metadata-store-manifest-lifecycle.j
 import { eventsContract } from './metadata-store-events.js';
 import { auditContract } from './metadata-store-audit.js';
 import { leasesContract } from './metadata-store-leases.js';
+import { hashStateContract } from './metadata-store-hash-state.js';
 import { blob, digestOf, manifest, mustPut, NOW, pageAll } from './metadata-fixtures.js';
 
 export { digestOf };
@@ -154,6 +155,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
     eventsContract(() => store, restart);
     auditContract(() => store, restart);
     leasesContract(() => store, restart);
+    hashStateContract(() => store, restart);
 
     describe('manifests and tags', () => {
       it('puts a manifest with a tag and reads back the exact record', async () => {

@@ -5,7 +5,6 @@
  */
 import { createReadStream } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
-import type { Hash } from 'node:crypto';
 import { ConcurrentWriteError } from '../errors.js';
 import { abortable } from './stream.js';
 
@@ -46,7 +45,7 @@ export async function checkUploadSize(handle: FileHandle, id: string, size: numb
 }
 
 /** Hashes the first `length` bytes of `file`, streamed. Throws when the file is shorter. */
-export async function hashFile(file: string, length: number, hash: Hash, signal: AbortSignal | undefined): Promise<Hash> {
+export async function hashFile<H extends { update(data: Uint8Array): unknown }>(file: string, length: number, hash: H, signal: AbortSignal | undefined): Promise<H> {
   if (length === 0) return hash;
   let read = 0;
   for await (const chunk of abortable<Buffer>(createReadStream(file, { start: 0, end: length - 1 }), signal)) {

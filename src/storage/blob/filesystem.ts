@@ -14,7 +14,7 @@
  * whole. ENOSPC/EDQUOT surface as StorageFullError; EIO, EROFS, EMFILE and
  * the like as StoreUnavailableError.
  */
-import { createHash, randomUUID, type Hash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { constants } from 'node:fs';
 import { access, link, mkdir, open, opendir, readdir, rename, rm, stat, unlink, type FileHandle } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
@@ -23,7 +23,8 @@ import { digestAlgorithm, digestEncoded, digestFromHex, tryParseDigest, type Dig
 import { DigestMismatchError, StorageFullError, StoreUnavailableError, WriterClosedError } from '../errors.js';
 import { checkUploadSize, errno, hashFile, syncDir, writevAll } from './filesystem-io.js';
 import { AppendBounds, abortable, checkCount, checkUploadId, UPLOAD_ID } from './stream.js';
-import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, RedirectOptions, UploadInfo } from './types.js';
+import { newSha256, resumedSha256, saveSha256, type RunningSha256 } from './sha256.js';
+import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, RedirectOptions, ResumeOptions, UploadInfo, UploadOptions } from './types.js';
 
 const ALGORITHMS: readonly DigestAlgorithm[] = ['sha256', 'sha512'];
 const READ_CHUNK = 1024 * 1024;
@@ -79,7 +80,7 @@ function blobPath(root: string, digest: Digest): string | undefined {
 
 class FilesystemBlobWriter implements BlobWriter {
   #size: number;
-  #hash: Hash;
+  #hash: RunningSha256;
   #closed = false;
   readonly #file: string;
 
@@ -87,7 +88,8 @@ class FilesystemBlobWriter implements BlobWriter {
     private readonly state: State,
     readonly id: string,
     size: number,
-    hash: Hash,
+    hash: RunningSha256,
+    readonly rehashedBytes = 0,
   ) {
     this.#file = uploadPath(state.root, id);
     this.#size = size;
@@ -96,6 +98,10 @@ class FilesystemBlobWriter implements BlobWriter {
 
   get size(): number {
     return this.#size;
+  }
+
+  hashState(): Uint8Array | undefined {
+    return saveSha256(this.#hash, this.id);
   }
 
   #checkOpen(): void {
@@ -298,7 +304,7 @@ export class FilesystemBlobStore implements BlobStore {
   }
 
   /** Throws a plain Error for an invalid or existing id. */
-  async createUpload(id: string, signal?: AbortSignal): Promise<BlobWriter> {
+  async createUpload(id: string, signal?: AbortSignal, options: UploadOptions = {}): Promise<BlobWriter> {
     checkOpen(this.#state);
     checkUploadId(id);
     signal?.throwIfAborted();
@@ -308,11 +314,11 @@ export class FilesystemBlobStore implements BlobStore {
       if (errno(err) === 'EEXIST') throw new Error(`upload ${id} already exists`, { cause: err });
       throw storageError(err);
     }
-    return new FilesystemBlobWriter(this.#state, id, 0, createHash('sha256'));
+    return new FilesystemBlobWriter(this.#state, id, 0, await newSha256(options.resumableHash === true));
   }
 
-  /** Reads the kept `offset` bytes once to rebuild the hash. Plain Error for an invalid id, RangeError for a bad offset. */
-  async resumeUpload(id: string, offset: number, signal?: AbortSignal): Promise<BlobWriter | undefined> {
+  /** Reads the kept `offset` bytes once to rebuild the hash, unless given its state. Plain Error for an invalid id, RangeError for a bad offset. */
+  async resumeUpload(id: string, offset: number, signal?: AbortSignal, options: ResumeOptions = {}): Promise<BlobWriter | undefined> {
     checkOpen(this.#state);
     checkUploadId(id);
     checkCount('offset', offset);
@@ -323,10 +329,11 @@ export class FilesystemBlobStore implements BlobStore {
     try {
       const info = await handle.stat();
       if (!info.isFile() || info.size < offset) return undefined;
-      const hash = await hashFile(file, offset, createHash('sha256'), signal);
+      const { hash, restored } = await resumedSha256(options, offset, id);
+      if (!restored) await hashFile(file, offset, hash, signal);
       signal?.throwIfAborted();
       if (info.size > offset) await handle.truncate(offset);
-      return new FilesystemBlobWriter(this.#state, id, offset, hash);
+      return new FilesystemBlobWriter(this.#state, id, offset, hash, restored ? 0 : offset);
     } finally {
       await handle.close().catch(() => undefined);
     }

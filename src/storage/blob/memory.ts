@@ -4,12 +4,13 @@
  * the port (see types.ts), including upload id validation, so tests that use
  * it behave like production.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { digestAlgorithm, digestFromHex, type Digest, type DigestAlgorithm } from '../../oci/digest.js';
 import { ConcurrentWriteError, DigestMismatchError, WriterClosedError } from '../errors.js';
 import { AppendBounds, abortable, checkCount, checkUploadId } from './stream.js';
-import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, RedirectOptions, UploadInfo } from './types.js';
+import { newSha256, resumedSha256, saveSha256, type RunningSha256 } from './sha256.js';
+import type { AppendOptions, BlobInfo, BlobStore, BlobWriter, ByteRange, RedirectOptions, ResumeOptions, UploadInfo, UploadOptions } from './types.js';
 
 interface Upload {
   chunks: Buffer[];
@@ -29,7 +30,7 @@ function checkOpen(state: State): void {
 
 class MemoryBlobWriter implements BlobWriter {
   #size: number;
-  #hash: Hash;
+  #hash: RunningSha256;
   #closed = false;
 
   constructor(
@@ -37,7 +38,8 @@ class MemoryBlobWriter implements BlobWriter {
     readonly id: string,
     private readonly upload: Upload,
     size: number,
-    hash: Hash,
+    hash: RunningSha256,
+    readonly rehashedBytes = 0,
   ) {
     this.#size = size;
     this.#hash = hash;
@@ -45,6 +47,10 @@ class MemoryBlobWriter implements BlobWriter {
 
   get size(): number {
     return this.#size;
+  }
+
+  hashState(): Uint8Array | undefined {
+    return saveSha256(this.#hash, this.id);
   }
 
   /** The upload record, when this writer may still use it. */
@@ -84,7 +90,7 @@ class MemoryBlobWriter implements BlobWriter {
   async digest(algorithm: DigestAlgorithm, signal?: AbortSignal): Promise<Digest> {
     const upload = this.#live();
     signal?.throwIfAborted();
-    const hash = algorithm === 'sha256' ? this.#hash.copy() : createHash(algorithm);
+    const hash: RunningSha256 = algorithm === 'sha256' ? this.#hash.copy() : createHash(algorithm);
     if (algorithm !== 'sha256') for (const chunk of upload.chunks) hash.update(chunk);
     return digestFromHex(algorithm, hash.digest('hex'));
   }
@@ -151,32 +157,33 @@ export class MemoryBlobStore implements BlobStore {
   }
 
   /** Throws a plain Error for an invalid or existing id. */
-  async createUpload(id: string, signal?: AbortSignal): Promise<BlobWriter> {
+  async createUpload(id: string, signal?: AbortSignal, options: UploadOptions = {}): Promise<BlobWriter> {
     checkOpen(this.#state);
     checkUploadId(id);
     signal?.throwIfAborted();
+    const hash = await newSha256(options.resumableHash === true);
     if (this.#state.uploads.has(id)) throw new Error(`upload ${id} already exists`);
     const upload: Upload = { chunks: [], size: 0, modifiedAt: Date.now() };
     this.#state.uploads.set(id, upload);
-    return new MemoryBlobWriter(this.#state, id, upload, 0, createHash('sha256'));
+    return new MemoryBlobWriter(this.#state, id, upload, 0, hash);
   }
 
   /** Throws a plain Error for an invalid id, RangeError for a bad offset. */
-  async resumeUpload(id: string, offset: number, signal?: AbortSignal): Promise<BlobWriter | undefined> {
+  async resumeUpload(id: string, offset: number, signal?: AbortSignal, options: ResumeOptions = {}): Promise<BlobWriter | undefined> {
     checkOpen(this.#state);
     checkUploadId(id);
     checkCount('offset', offset);
     signal?.throwIfAborted();
+    const { hash, restored } = await resumedSha256(options, offset, id);
     const upload = this.#state.uploads.get(id);
     if (upload === undefined || upload.size < offset) return undefined;
-    const hash = createHash('sha256');
     const kept: Buffer[] = [];
     let left = offset;
     for (const chunk of upload.chunks) {
       if (left === 0) break;
       const part = chunk.length <= left ? chunk : chunk.subarray(0, left);
       kept.push(part);
-      hash.update(part);
+      if (!restored) hash.update(part);
       left -= part.length;
     }
     if (upload.size > offset) {
@@ -184,7 +191,7 @@ export class MemoryBlobStore implements BlobStore {
       upload.size = offset;
       upload.modifiedAt = Date.now();
     }
-    return new MemoryBlobWriter(this.#state, id, upload, offset, hash);
+    return new MemoryBlobWriter(this.#state, id, upload, offset, hash, restored ? 0 : offset);
   }
 
   async deleteUpload(id: string, signal?: AbortSignal): Promise<void> {

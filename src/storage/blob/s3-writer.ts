@@ -10,13 +10,14 @@
  * - state.json is written last, conditionally on the ETag the writer knows:
  *   that PUT is the atomic commit point of an append. Segments of a failed
  *   append are deleted best-effort; if that fails they are orphans.
- * - The running sha256 lives in the process; another replica rebuilds it
- *   with resumeUpload (one read of the upload).
+ * - The running sha256 lives in the process; another replica continues it
+ *   from its saved state (ResumeOptions.hashState), else rebuilds it with
+ *   resumeUpload (one read of the upload).
  * - Before each append, sha512 digest and commit the writer re-reads
  *   state.json: a changed size means another writer took over (ConcurrentWriteError); the
  *   same size with other segments (a resume elsewhere) is adopted.
  */
-import { createHash, type Hash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   AbortMultipartUploadCommand,
   CompleteMultipartUploadCommand,
@@ -33,7 +34,8 @@ import {
   type S3Context, type Segment, type StoredState, type UploadState,
 } from './s3-io.js';
 import { AppendBounds, abortable } from './stream.js';
-import type { AppendOptions, BlobInfo, BlobWriter } from './types.js';
+import { resumedSha256, saveSha256, type RunningSha256 } from './sha256.js';
+import type { AppendOptions, BlobInfo, BlobWriter, ResumeOptions } from './types.js';
 
 /** Parallel UploadPartCopy requests per commit. */
 const COPY_CONCURRENCY = 4;
@@ -41,14 +43,15 @@ const COPY_CONCURRENCY = 4;
 export class S3BlobWriter implements BlobWriter {
   #state: UploadState;
   #etag: string;
-  #hash: Hash;
+  #hash: RunningSha256;
   #closed = false;
 
   constructor(
     private readonly ctx: S3Context,
     readonly id: string,
     stored: Pick<StoredState, 'state' | 'etag'>,
-    hash: Hash,
+    hash: RunningSha256,
+    readonly rehashedBytes = 0,
   ) {
     this.#state = stored.state;
     this.#etag = stored.etag;
@@ -57,6 +60,10 @@ export class S3BlobWriter implements BlobWriter {
 
   get size(): number {
     return this.#state.size;
+  }
+
+  hashState(): Uint8Array | undefined {
+    return saveSha256(this.#hash, this.id);
   }
 
   #checkOpen(): void {
@@ -263,15 +270,16 @@ async function publish(ctx: S3Context, id: string, segments: readonly Segment[],
 }
 
 /**
- * Reopens upload `id` at `offset` (see BlobStore.resumeUpload): reads the kept
- * bytes back once to rebuild the sha256, rewrites the segment the offset cuts
- * (≤ partSize bytes in memory) and records the shorter state. Undefined when
- * the upload or one of its segments is missing, or it holds fewer bytes.
+ * Reopens upload `id` at `offset` (see BlobStore.resumeUpload): continues the
+ * sha256 from options.hashState or reads the kept bytes back once to rebuild
+ * it, rewrites the segment the offset cuts (≤ partSize bytes in memory) and
+ * records the shorter state. Undefined when the upload or one of its segments
+ * is missing, or it holds fewer bytes.
  */
-export async function resumeS3Upload(ctx: S3Context, id: string, offset: number, signal?: AbortSignal): Promise<S3BlobWriter | undefined> {
+export async function resumeS3Upload(ctx: S3Context, id: string, offset: number, signal?: AbortSignal, options: ResumeOptions = {}): Promise<S3BlobWriter | undefined> {
   const stored = await readState(ctx, id, signal);
   if (stored === undefined || stored.state.size < offset) return undefined;
-  const hash = createHash('sha256');
+  const { hash, restored } = await resumedSha256(options, offset, id);
   const kept: Segment[] = [];
   const dropped: string[] = [];
   let cut: Segment | undefined;
@@ -281,13 +289,13 @@ export async function resumeS3Upload(ctx: S3Context, id: string, offset: number,
       if (left === 0) {
         dropped.push(seg.name);
       } else if (seg.size <= left) {
-        for await (const chunk of readObject(ctx, segmentKey(ctx, id, seg.name), seg.size, signal)) hash.update(chunk);
+        if (!restored) for await (const chunk of readObject(ctx, segmentKey(ctx, id, seg.name), seg.size, signal)) hash.update(chunk);
         kept.push(seg);
         left -= seg.size;
       } else {
         const buf = Buffer.allocUnsafe(left);
         await readSegmentsInto(ctx, id, [{ name: seg.name, size: left }], buf, 0, signal);
-        hash.update(buf);
+        if (!restored) hash.update(buf);
         cut = { name: segmentName(kept.length), size: left };
         await putSegment(ctx, id, cut.name, buf, signal);
         kept.push(cut);
@@ -300,7 +308,8 @@ export async function resumeS3Upload(ctx: S3Context, id: string, offset: number,
     if ((err as { name?: unknown }).name === 'NoSuchKey') return undefined; // the data is gone
     throw err;
   }
-  ctx.stats.resumeBytesRead += offset;
+  const rehashed = restored ? 0 : offset;
+  ctx.stats.resumeBytesRead += rehashed;
   let etag = stored.etag;
   if (stored.state.size > offset) {
     const state = { size: offset, segments: kept };
@@ -312,7 +321,7 @@ export async function resumeS3Upload(ctx: S3Context, id: string, offset: number,
       throw err;
     }
     await dropSegments(ctx, id, dropped);
-    return new S3BlobWriter(ctx, id, { state, etag }, hash);
+    return new S3BlobWriter(ctx, id, { state, etag }, hash, rehashed);
   }
-  return new S3BlobWriter(ctx, id, { state: stored.state, etag }, hash);
+  return new S3BlobWriter(ctx, id, { state: stored.state, etag }, hash, rehashed);
 }

@@ -13,7 +13,7 @@
  *   rejects with the signal's reason.
  * - redirectUrl presigns a GET of a committed blob (it never answers undefined).
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { addAbortSignal, type Readable } from 'node:stream';
 import {
   CreateBucketCommand,
@@ -32,7 +32,8 @@ import {
 } from './s3-io.js';
 import { S3BlobWriter, resumeS3Upload } from './s3-writer.js';
 import { checkCount, checkUploadId, UPLOAD_ID } from './stream.js';
-import type { BlobInfo, BlobStore, BlobWriter, ByteRange, RedirectOptions, UploadInfo } from './types.js';
+import { newSha256 } from './sha256.js';
+import type { BlobInfo, BlobStore, BlobWriter, ByteRange, RedirectOptions, ResumeOptions, UploadInfo, UploadOptions } from './types.js';
 
 export type { S3BlobStoreStats } from './s3-io.js';
 export type { RedirectOptions } from './types.js';
@@ -154,10 +155,11 @@ export class S3BlobStore implements BlobStore {
   }
 
   /** Throws a plain Error for an invalid or existing id. */
-  async createUpload(id: string, signal?: AbortSignal): Promise<BlobWriter> {
+  async createUpload(id: string, signal?: AbortSignal, options: UploadOptions = {}): Promise<BlobWriter> {
     checkOpen(this.#ctx);
     checkUploadId(id);
     signal?.throwIfAborted();
+    const hash = await newSha256(options.resumableHash === true);
     const state = { size: 0, segments: [] };
     let etag: string;
     try {
@@ -166,19 +168,20 @@ export class S3BlobStore implements BlobStore {
       if ((err as { name?: unknown }).name === 'StateConflictError') throw new Error(`upload ${id} already exists`, { cause: err });
       throw err;
     }
-    return new S3BlobWriter(this.#ctx, id, { state, etag }, createHash('sha256'));
+    return new S3BlobWriter(this.#ctx, id, { state, etag }, hash);
   }
 
   /**
    * Reads the kept `offset` bytes once to rebuild the hash (the cost of
-   * switching replicas). Plain Error for an invalid id, RangeError for a bad offset.
+   * switching replicas), unless given its state. Plain Error for an invalid
+   * id, RangeError for a bad offset.
    */
-  async resumeUpload(id: string, offset: number, signal?: AbortSignal): Promise<BlobWriter | undefined> {
+  async resumeUpload(id: string, offset: number, signal?: AbortSignal, options: ResumeOptions = {}): Promise<BlobWriter | undefined> {
     checkOpen(this.#ctx);
     checkUploadId(id);
     checkCount('offset', offset);
     signal?.throwIfAborted();
-    return resumeS3Upload(this.#ctx, id, offset, signal);
+    return resumeS3Upload(this.#ctx, id, offset, signal, options);
   }
 
   async deleteUpload(id: string, signal?: AbortSignal): Promise<void> {

@@ -42,6 +42,23 @@ export interface AppendOptions {
   readonly signal?: AbortSignal;
 }
 
+export interface UploadOptions {
+  /**
+   * Hash with a sha256 whose state hashState() exports (./sha256.ts; slower
+   * than node:crypto's), for sessions another process may continue.
+   */
+  readonly resumableHash?: boolean;
+}
+
+export interface ResumeOptions extends UploadOptions {
+  /**
+   * hashState() of a writer of this upload at exactly `offset` bytes: the
+   * writer continues from it without reading the upload back (resumable).
+   * A state that is not intact for `offset` is ignored: the bytes are re-read.
+   */
+  readonly hashState?: Uint8Array;
+}
+
 export interface RedirectOptions {
   /** Lifetime of the link; default the store's own. */
   readonly expiresSeconds?: number;
@@ -57,6 +74,10 @@ export interface BlobWriter {
   readonly id: string;
   /** Bytes in the upload so far. */
   readonly size: number;
+  /** Bytes read back from storage to rebuild the sha256 when this writer was resumed (0: new, or resumed from a hash state). */
+  readonly rehashedBytes: number;
+  /** The sha256 state after `size` bytes, for resumeUpload; undefined unless the writer hashes resumably. */
+  hashState(): Uint8Array | undefined;
   /** Streams `source` to the end of the upload; resolves with the number of bytes appended. */
   append(source: AsyncIterable<Uint8Array>, options?: AppendOptions): Promise<number>;
   /**
@@ -89,13 +110,15 @@ export interface BlobStore {
   list(signal?: AbortSignal): AsyncIterable<Digest>;
 
   /** Opens a new, empty upload under `id`. Throws when `id` already exists. */
-  createUpload(id: string, signal?: AbortSignal): Promise<BlobWriter>;
+  createUpload(id: string, signal?: AbortSignal, options?: UploadOptions): Promise<BlobWriter>;
   /**
    * Reopens an existing upload, truncated to `offset` bytes when it holds more
    * (bytes past the last acknowledged offset were never acknowledged). Resolves
    * undefined when no data exists for `id` or it holds fewer than `offset` bytes.
+   * Reads the kept bytes back to rebuild the sha256, unless options.hashState
+   * is a valid state for `offset`.
    */
-  resumeUpload(id: string, offset: number, signal?: AbortSignal): Promise<BlobWriter | undefined>;
+  resumeUpload(id: string, offset: number, signal?: AbortSignal, options?: ResumeOptions): Promise<BlobWriter | undefined>;
   /** Removes an upload's data. Idempotent. */
   deleteUpload(id: string, signal?: AbortSignal): Promise<void>;
   /** Every upload area, with its size and last modification. */

@@ -177,6 +177,13 @@ export interface UploadSession {
   readonly offset: number;
   readonly createdAt: number;
   readonly updatedAt: number;
+  /**
+   * The upload's saved sha256 state after `offset` bytes (BlobWriter.hashState),
+   * so that another process continues without reading the bytes back. Set by
+   * updateUpload only; answered by getUpload (listIdleUploads may leave it
+   * out); absent when none was saved (plain hashing, older versions).
+   */
+  readonly hashState?: Uint8Array;
 }
 
 /** Totals for metrics; blobs are counted once per digest, whatever the number of repositories linking them. */
@@ -312,8 +319,11 @@ export interface MetadataStore extends BlobLifecycle, ManifestLifecycle, EventOu
   /** Records a new session. Throws when the id exists. */
   createUpload(session: UploadSession, signal?: AbortSignal): Promise<void>;
   getUpload(id: string, signal?: AbortSignal): Promise<UploadSession | undefined>;
-  /** Sets offset and updatedAt. Resolves false when the session is gone. */
-  updateUpload(id: string, offset: number, updatedAt: number, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Sets offset, updatedAt and hashState (the state after `offset` bytes;
+   * removed when not given), at once. Resolves false when the session is gone.
+   */
+  updateUpload(id: string, offset: number, updatedAt: number, signal?: AbortSignal, hashState?: Uint8Array): Promise<boolean>;
   /** Resolves false when absent. */
   deleteUpload(id: string, signal?: AbortSignal): Promise<boolean>;
   countUploads(signal?: AbortSignal): Promise<number>;
@@ -322,6 +332,13 @@ export interface MetadataStore extends BlobLifecycle, ManifestLifecycle, EventOu
 
   /** Current totals (a scan: meant for metrics scrapes, not for request paths). */
   stats(signal?: AbortSignal): Promise<StoreStats>;
+
+  /**
+   * True when several processes may use this store at once (replicas on
+   * PostgreSQL): upload sessions then save their sha256 state at each chunk
+   * (UploadSession.hashState), since the next one may land on another process.
+   */
+  readonly shared: boolean;
 
   /**
    * The current time (ms since the epoch) of the clock every process using

@@ -243,7 +243,8 @@ export class MemoryMetadataStore implements MetadataStore {
   async createUpload(session: UploadSession, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
     if (this.#uploads.has(session.id)) throw new Error(`upload session ${session.id} already exists`);
-    this.#uploads.set(session.id, { ...session });
+    const { hashState: _none, ...record } = session; // saved by updateUpload only
+    this.#uploads.set(session.id, record);
   }
 
   async getUpload(id: string, signal?: AbortSignal): Promise<UploadSession | undefined> {
@@ -252,11 +253,12 @@ export class MemoryMetadataStore implements MetadataStore {
     return session === undefined ? undefined : { ...session };
   }
 
-  async updateUpload(id: string, offset: number, updatedAt: number, signal?: AbortSignal): Promise<boolean> {
+  async updateUpload(id: string, offset: number, updatedAt: number, signal?: AbortSignal, hashState?: Uint8Array): Promise<boolean> {
     this.#enter(signal);
     const session = this.#uploads.get(id);
     if (session === undefined) return false;
-    this.#uploads.set(id, { ...session, offset, updatedAt });
+    const { hashState: _old, ...rest } = session;
+    this.#uploads.set(id, hashState === undefined ? { ...rest, offset, updatedAt } : { ...rest, offset, updatedAt, hashState: Uint8Array.from(hashState) });
     return true;
   }
 
@@ -374,6 +376,8 @@ export class MemoryMetadataStore implements MetadataStore {
   }
 
   /** The host clock: a store used from one process has no other. */
+  readonly shared = false;
+
   clock(): number {
     return Date.now();
   }

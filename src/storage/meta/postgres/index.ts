@@ -89,6 +89,8 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   /** The database's clock (clock.ts), shared by every replica. */
+  readonly shared = true;
+
   clock(): number {
     return this.#db.clock.now();
   }
@@ -213,11 +215,14 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   async getUpload(id: string, signal?: AbortSignal): Promise<UploadSession | undefined> {
-    return this.#db.one<UploadSession>(signal, 'getUpload', [id]);
+    const row = await this.#db.one<UploadSession & { hashState: Buffer | null }>(signal, 'getUpload', [id]);
+    if (row?.hashState !== null) return row;
+    const { hashState: _none, ...session } = row;
+    return session;
   }
 
-  async updateUpload(id: string, offset: number, updatedAt: number, signal?: AbortSignal): Promise<boolean> {
-    return (await this.#db.write(signal, 'updateUpload', [id, offset, updatedAt])) > 0;
+  async updateUpload(id: string, offset: number, updatedAt: number, signal?: AbortSignal, hashState?: Uint8Array): Promise<boolean> {
+    return (await this.#db.write(signal, 'updateUpload', [id, offset, updatedAt, hashState ?? null])) > 0;
   }
 
   async deleteUpload(id: string, signal?: AbortSignal): Promise<boolean> {

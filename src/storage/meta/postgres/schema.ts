@@ -48,6 +48,10 @@
  *   blob_links.touched_at  bigint, nullable: the last link (upload, mount) or touch
  *                          (HEAD, GET); NULL (rows of earlier versions) reads as created_at
  *
+ * Version 8, resumable upload hashes (services/uploads.ts), as SQLite's version 7:
+ *
+ *   uploads.hash_state  bytea, nullable: the sha256 state after "offset" bytes; NULL: none saved
+ *
  * Adding a nullable column without default rewrites nothing: the upgrade is instant.
  *
  * Timestamps are bigint milliseconds, sizes and offsets bigint: the store reads
@@ -175,6 +179,13 @@ export const MIGRATIONS: readonly Migration[] = [
     // Leases (leases.ts).
     version: 7,
     sql: LEASES_MIGRATION,
+  },
+  {
+    // Resumable upload hashes: the sha256 state saved with the session.
+    version: 8,
+    sql: (s) => `
+      ALTER TABLE ${s}.uploads ADD COLUMN hash_state bytea;
+    `,
   },
 ];
 
@@ -305,8 +316,8 @@ export function statements(s: string) {
                           WHERE repository = $1 AND subject = $2 AND artifact_type = $3 ORDER BY digest`,
 
     createUpload: `INSERT INTO ${s}.uploads (id, repository, "offset", created_at, updated_at) VALUES ($1, $2, $3, $4, $5)`,
-    getUpload: `SELECT id, repository, "offset", created_at AS "createdAt", updated_at AS "updatedAt" FROM ${s}.uploads WHERE id = $1`,
-    updateUpload: `UPDATE ${s}.uploads SET "offset" = $2, updated_at = $3 WHERE id = $1`,
+    getUpload: `SELECT id, repository, "offset", created_at AS "createdAt", updated_at AS "updatedAt", hash_state AS "hashState" FROM ${s}.uploads WHERE id = $1`,
+    updateUpload: `UPDATE ${s}.uploads SET "offset" = $2, updated_at = $3, hash_state = $4 WHERE id = $1`,
     deleteUpload: `DELETE FROM ${s}.uploads WHERE id = $1`,
     countUploads: `SELECT count(*) AS n FROM ${s}.uploads`,
     listIdleUploads: `SELECT id, repository, "offset", created_at AS "createdAt", updated_at AS "updatedAt" FROM ${s}.uploads

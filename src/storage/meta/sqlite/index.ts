@@ -231,9 +231,9 @@ export class SqliteMetadataStore implements MetadataStore {
     return row === undefined ? undefined : toSession(row);
   }
 
-  async updateUpload(id: string, offset: number, updatedAt: number, signal?: AbortSignal): Promise<boolean> {
+  async updateUpload(id: string, offset: number, updatedAt: number, signal?: AbortSignal, hashState?: Uint8Array): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#stmt.updateUpload.run(offset, updatedAt, id).changes > 0);
+    return writing(() => this.#stmt.updateUpload.run(offset, updatedAt, hashState ?? null, id).changes > 0);
   }
 
   async deleteUpload(id: string, signal?: AbortSignal): Promise<boolean> {
@@ -367,6 +367,8 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   /** The host clock: one database file is used from one host. */
+  readonly shared = false;
+
   clock(): number {
     return Date.now();
   }

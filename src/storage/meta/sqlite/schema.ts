@@ -53,6 +53,10 @@
  *
  *   leases             key PK, holder, expires_at; ix (expires_at)
  *
+ * Version 7, resumable upload hashes (services/uploads.ts):
+ *
+ *   uploads            + hash_state BLOB: the sha256 state after "offset" bytes; NULL: none saved
+ *
  * manifest_refs targets (blobs or child manifests) carry no foreign key: a
  * target may be unlinked or deleted later; garbage collection reads them.
  * tags is a rowid table on purpose: on a WITHOUT ROWID tags table SQLite
@@ -178,6 +182,13 @@ export const MIGRATIONS: readonly Migration[] = [
     version: 6,
     sql: LEASES_MIGRATION,
   },
+  {
+    // Resumable upload hashes: the sha256 state saved with the session.
+    version: 7,
+    sql: `
+      ALTER TABLE uploads ADD COLUMN hash_state BLOB;
+    `,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
@@ -241,8 +252,8 @@ export const SQL = {
                         WHERE repository = ? AND subject = ? AND artifact_type = ? ORDER BY digest`,
 
   createUpload: 'INSERT INTO uploads (id, repository, "offset", created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
-  getUpload: 'SELECT id, repository, "offset", created_at, updated_at FROM uploads WHERE id = ?',
-  updateUpload: 'UPDATE uploads SET "offset" = ?, updated_at = ? WHERE id = ?',
+  getUpload: 'SELECT id, repository, "offset", created_at, updated_at, hash_state FROM uploads WHERE id = ?',
+  updateUpload: 'UPDATE uploads SET "offset" = ?, updated_at = ?, hash_state = ? WHERE id = ?',
   deleteUpload: 'DELETE FROM uploads WHERE id = ?',
   countUploads: 'SELECT count(*) AS n FROM uploads',
   stats: `SELECT (SELECT count(*) FROM repositories) AS repositories,
@@ -319,6 +330,8 @@ export interface UploadRow {
   offset: number;
   created_at: number;
   updated_at: number;
+  /** Only in getUpload's row. */
+  hash_state?: Buffer | null;
 }
 
 export interface LinkRow {
@@ -332,5 +345,6 @@ export function toLink(row: LinkRow): BlobLink {
 }
 
 export function toSession(row: UploadRow): UploadSession {
-  return { id: row.id, repository: row.repository, offset: row.offset, createdAt: row.created_at, updatedAt: row.updated_at };
+  const session = { id: row.id, repository: row.repository, offset: row.offset, createdAt: row.created_at, updatedAt: row.updated_at };
+  return row.hash_state ? { ...session, hashState: row.hash_state } : session;
 }
