@@ -4,13 +4,16 @@
  * named `BlobStore.<method>`, `BlobWriter.<method>` or
  * `MetadataStore.<method>`. Methods run on the store itself (its private
  * fields and its calls to itself stay untraced); the writers createUpload
- * and resumeUpload return are wrapped too.
+ * and resumeUpload return are wrapped too. The synchronous MetadataStore.clock
+ * (a local reading) is passed through.
  */
 import type { BlobStore, BlobWriter } from '../storage/blob/types.js';
 import type { MetadataStore } from '../storage/meta/types.js';
 
 /** Runs `call` as span `name` when inside a request's span, else runs it as is; a promise's span ends when it settles. */
 export type Traced = <T>(name: string, call: () => T) => T;
+
+const SYNC = new Set(['clock']);
 
 function wrap<T extends object>(target: T, prefix: string, traced: Traced, wrapResult?: (method: string, value: unknown) => unknown): T {
   const cache = new Map<PropertyKey, unknown>();
@@ -22,7 +25,7 @@ function wrap<T extends object>(target: T, prefix: string, traced: Traced, wrapR
       if (wrapped === undefined) {
         const method = value as (...args: unknown[]) => unknown;
         const name = `${prefix}.${property}`;
-        wrapped = (...args: unknown[]) => {
+        wrapped = SYNC.has(property) ? method.bind(t) : (...args: unknown[]) => {
           const result = traced(name, () => method.apply(t, args));
           return wrapResult && result instanceof Promise ? result.then((v: unknown) => wrapResult(property, v)) : result;
         };
