@@ -99,6 +99,44 @@ describe('tracing (server binary, OTLP/HTTP receiver on loopback)', () => {
     assert.equal(record?.requestId, access.find((l) => l.method === 'PUT')?.reqId);
   });
 
+  it('a pull through the mirror: a CLIENT span per upstream exchange, and the upstream request span is its child (traceparent sent on)', async (t) => {
+    const receiver = await startOtlpReceiver();
+    t.after(() => receiver.close());
+    const upstream = await serve(join(dir, 'upstream'), { tracing: { endpoint: receiver.url, serviceName: 'upstream' } });
+    let mirror: RunningServer | undefined;
+    const traceId = randomBytes(16).toString('hex');
+    const clientSpan = randomBytes(8).toString('hex');
+    try {
+      const { layers } = await new OciClient(upstream.url).pushImage('mirrored/app', 'v1', { layers: 1 });
+      mirror = await serve(join(dir, 'mirror'), { tracing: { endpoint: receiver.url, serviceName: 'mirror' }, mirrors: [{ name: 'up', url: upstream.url, namespace: 'up.test' }] });
+      const client = new OciClient(mirror.url, { traceparent: `00-${traceId}-${clientSpan}-01`, accept: 'application/vnd.oci.image.manifest.v1+json' });
+      assert.equal((await client.fetch('/v2/up.test/mirrored/app/manifests/v1')).status, 200);
+      const blob = await client.fetch(`/v2/up.test/mirrored/app/blobs/${layers[0]!.digest}`);
+      assert.equal(blob.status, 200);
+      await blob.arrayBuffer();
+    } finally {
+      await mirror?.stop();
+      await upstream.stop();
+    }
+    const spans = receiver.spans.filter((s) => s.traceId === traceId);
+    const CLIENT = 3;
+    for (const route of ['/v2/<name>/manifests/<reference>', '/v2/<name>/blobs/<digest>']) {
+      const request = spans.find((s) => s.kind === SERVER && s.resource['service.name'] === 'mirror' && s.name === `GET ${route}`);
+      assert.ok(request, `the mirror's span of GET ${route}: ${spans.map((s) => s.name).join(', ')}`);
+      assert.equal(request.parentSpanId, clientSpan);
+      const calls = childrenOf(spans, request).filter((s) => s.kind === CLIENT);
+      assert.ok(calls.length >= 1, `upstream calls under GET ${route}`);
+      for (const call of calls) {
+        assert.match(call.name, /^(GET|HEAD) \/v2\/<name>\/(manifests|blobs)\//);
+        assert.equal(call.attributes['server.address'], '127.0.0.1');
+        assert.equal(call.attributes['http.response.status_code'], 200);
+        const answered = spans.filter((s) => s.kind === SERVER && s.parentSpanId === call.spanId);
+        assert.equal(answered.length, 1, `the upstream's span under ${call.name}`);
+        assert.equal(answered[0]!.resource['service.name'], 'upstream');
+      }
+    }
+  });
+
   it('with tracing unset, nothing connects to the default collector port during a push and a pull, nor at the stop', async (t) => {
     // The OpenTelemetry exporters' default endpoint is localhost:4318 (either address family).
     const receivers: OtlpReceiver[] = [];
