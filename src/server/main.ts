@@ -182,7 +182,7 @@ async function main(): Promise<number> {
     if (traces) {
       tracing = await startTracing(traces, {
         version: await packageVersion(),
-        onExportError: (err) => log.warn({ endpoint: redactUrl(traces.endpoint), err: { message: err?.message ?? 'unknown' } }, 'exporting spans failed (the next failure is logged a minute later at the earliest)'),
+        onExportError: (err) => log.warn({ endpoint: redactUrl(traces.endpoint), error: err?.message ?? 'unknown' }, 'exporting spans failed (the next failure is logged a minute later at the earliest)'),
       });
       log.info({ endpoint: redactUrl(traces.endpoint), sampleRatio: traces.sampleRatio }, 'tracing on');
     }
