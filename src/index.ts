@@ -9,6 +9,9 @@ export { createRegistry, createServices, DEFAULT_GC_INTERVAL_MS, type RegistryOp
 export { createRegistryServer, createOperationsServer, type RegistryServerOptions, type ServerHealthOptions } from './server/app.js';
 export { healthPlugin, type HealthOptions } from './server/health.js';
 export { metricsPlugin, metricsRoute, type MetricsOptions } from './server/metrics.js';
+// Tracing (README "Tracing"): the OpenTelemetry SDK is imported only by startTracing.
+export { startTracing, type RequestTracing, type StartTracingOptions, type StoreTracing, type Tracing } from './server/tracing.js';
+export type { TracingConfig } from './server/config-tracing.js';
 export { resolveV2Route, type ResolvedV2, type ParsedPath, type RouteKind } from './http/paths.js';
 export { routeAccess, type RouteAccess, type V2Action } from './http/route-access.js';
 export { TrustedProxies } from './http/proxy.js';

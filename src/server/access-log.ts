@@ -5,7 +5,8 @@
  * or pattern, as the metrics label it), `status`, `durationMs`, `bytesSent`
  * (response body), `bytesReceived` (request body), `user` and `repository`
  * when known, `error` (the OCI error code) when the answer was one, and the
- * logger's `reqId` (the X-Request-Id). It is written when the response has
+ * logger's `reqId` (the X-Request-Id) and, with tracing on, `traceId`
+ * (tracing.ts binds both to every line of the request). It is written when the response has
  * ended, or when the connection closed first: then with `aborted: true` (and
  * `status` only when headers went out). Fastify's own "incoming request" and
  * "request completed" lines are off (AccessLogController).

@@ -22,6 +22,7 @@ import { uiRoutes, type UiOptions } from './ui.js';
 import { corsHook, type CorsOptions } from './cors.js';
 import { accessLog, AccessLogController } from './access-log.js';
 import { auditHook } from './audit-hook.js';
+import { tracingServerOptions, type RequestTracing } from './tracing.js';
 
 interface Operations {
   register?: prom.Registry;
@@ -99,6 +100,12 @@ export interface RegistryServerOptions extends RegistryOptions {
   ui?: false | UiOptions;
   /** CORS for web UIs on other origins (server/cors.ts); default none. */
   cors?: CorsOptions;
+  /**
+   * A span per request (Tracing.requests of startTracing, tracing.ts); the
+   * request loggers then carry `traceId`. Default none. Requests sent with
+   * inject() are not traced.
+   */
+  tracing?: RequestTracing;
 }
 
 export interface ServerTimeouts {
@@ -137,7 +144,8 @@ function isLoggerInstance(logger: unknown): logger is FastifyBaseLogger {
  * Guarantees: every response carries X-Request-Id (the incoming one when
  * valid, else generated; also the log's reqId); the logger gets one access line
  * per request (access-log.ts); with `audit`, mutating, refused and /admin
- * requests are recorded (audit-hook.ts). Every error answer, 404s
+ * requests are recorded (audit-hook.ts); with `tracing`, each request is a
+ * span (tracing.ts). Every error answer, 404s
  * and unparseable requests included, is the OCI error envelope. No limit on
  * a request's total time (uploads may stream for a long time), but headers
  * must arrive within `timeouts.headersMs` (checked at a quarter of it, at
@@ -173,10 +181,12 @@ export async function createRegistryServer(options: RegistryServerOptions): Prom
     return503OnClosing: true,
     forceCloseConnections: 'idle',
     ...(options.trustedProxies && options.trustedProxies.length > 0 ? { trustProxy: new TrustedProxies(options.trustedProxies).trust } : {}),
+    ...(options.tracing ? tracingServerOptions(options.tracing) : {}),
   };
   const logging = isLoggerInstance(logger) ? { loggerInstance: logger } : { logger: logger as FastifyServerOptions['logger'] };
   const app = Fastify({ ...base, ...logging, ...fastify } as FastifyServerOptions) as unknown as FastifyInstance;
   app.server.headersTimeout = headersMs;
+  options.tracing?.hooks(app);
   accessLog(app);
   if (options.audit) auditHook(app, options.audit);
   app.setNotFoundHandler(async (request, reply) => {

@@ -11,6 +11,7 @@ import { ociErrorCode } from '../http/error-handler.js';
 import { resolveV2Route } from '../http/paths.js';
 import type { AuditRecord } from '../storage/meta/types.js';
 import type { AuditRecorder } from '../services/audit/recorder.js';
+import type {} from './tracing.js'; // FastifyRequest.ociTraceId
 
 const READS = new Set(['GET', 'HEAD', 'OPTIONS']);
 const REFUSALS = new Set([401, 403, 429]);
@@ -50,6 +51,7 @@ export function auditRecordOf(request: FastifyRequest, reply: FastifyReply): Aud
     ...(code !== undefined ? { code } : {}),
     method: request.method,
     requestId: request.id,
+    ...(request.ociTraceId !== undefined ? { traceId: request.ociTraceId } : {}),
   };
 }
 

@@ -20,10 +20,11 @@ export function configWarnings(config: ServerConfig, users: { has(user: string):
   return [...config.warnings, ...(config.auth && config.auth.mode !== 'none' ? authWarnings(config.auth, users) : [])];
 }
 
-/** `tree` with its secrets replaced: the S3 secret key, and the password and query of the PostgreSQL URL. */
+/** `tree` with its secrets replaced: the S3 secret key, and the password and query of the PostgreSQL and tracing URLs. */
 export function redactTree(tree: ConfigTree): ConfigTree {
-  const copy = structuredClone(tree) as ConfigTree & { storage: { metadataUrl?: string; s3?: { secretAccessKey?: string } } };
+  const copy = structuredClone(tree) as ConfigTree & { storage: { metadataUrl?: string; s3?: { secretAccessKey?: string } }; tracing?: { endpoint?: string } };
   if (copy.storage.metadataUrl !== undefined) copy.storage.metadataUrl = redactUrl(copy.storage.metadataUrl);
+  if (copy.tracing?.endpoint !== undefined) copy.tracing.endpoint = redactUrl(copy.tracing.endpoint);
   if (copy.storage.s3?.secretAccessKey !== undefined) copy.storage.s3.secretAccessKey = '***';
   return copy;
 }

@@ -12,6 +12,7 @@ export interface ConfigTree {
   readonly events?: unknown;
   /** Raw: audit-config.ts validates it. */
   readonly audit?: unknown;
+  readonly tracing?: { readonly endpoint?: string; readonly serviceName: string; readonly sampleRatio: number };
   /** Raw: mirror-config.ts validates it. */
   readonly mirrors?: unknown;
   readonly server: {

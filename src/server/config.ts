@@ -15,6 +15,7 @@
  *   events-config.ts    the events section (its own strict parser)
  *   audit-config.ts     the audit section (its own strict parser)
  *   mirror-config.ts    the mirrors section (its own strict parser)
+ *   config-tracing.ts   the tracing section and the OTEL_EXPORTER_OTLP_* variables
  *   config-usage.ts     the --help texts
  */
 import { readFileSync } from 'node:fs';
@@ -32,6 +33,7 @@ import { parseUi, type UiConfig } from './config-ui.js';
 import { EventsConfigError, parseEventsConfig, type EventsConfig } from './events-config.js';
 import { AuditConfigError, parseAuditConfig, type AuditConfig } from './audit-config.js';
 import { MirrorConfigError, parseMirrorConfig } from './mirror-config.js';
+import { parseTracing, type TracingConfig } from './config-tracing.js';
 import type { UpstreamSettings } from '../services/mirror/settings.js';
 import { eventsCommandOf, EVENTS_FLAGS, type EventsCommand } from './events-command.js';
 import { CHECK_USAGE, CONFIG_USAGE, GC_USAGE, USAGE_USAGE, usage } from './config-usage.js';
@@ -85,6 +87,8 @@ export interface ServerConfig extends StorageConfig {
   readonly audit?: AuditConfig;
   /** Upstreams of the pull-through cache (the file's mirrors section; read at start); absent: none. */
   readonly mirrors?: readonly UpstreamSettings[];
+  /** OpenTelemetry tracing (the file's tracing section, OTEL_EXPORTER_OTLP_* variables; read at start); absent: off. */
+  readonly tracing?: TracingConfig;
   /** Mistakes found in the configuration that do not stop the server (logged at warn at start). */
   readonly warnings: readonly string[];
 }
@@ -175,6 +179,9 @@ function serverConfigOf({ tree, sources, file, fileTree }: Loaded, env: NodeJS.P
   const metricsListen = tree.metrics.listen === undefined ? undefined : listenAt(tree.metrics.listen, 'metrics.listen', sources);
   const auth = tree.auth === undefined ? undefined : authOf(tree.auth, dirname(file ?? '.'), sources);
   const ms = (seconds: number) => Math.round(seconds * 1000);
+  const tracing = parseTracing(tree.tracing, env);
+  const warnings = file !== undefined && fileTree.auth === undefined ? [openRegistryWarning(file)] : [];
+  if (tree.tracing !== undefined && tracing === undefined) warnings.push('the tracing section names no endpoint (nor does OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or OTEL_EXPORTER_OTLP_ENDPOINT, or OTEL_SDK_DISABLED is true): tracing is off');
   return {
     host,
     port,
@@ -195,7 +202,8 @@ function serverConfigOf({ tree, sources, file, fileTree }: Loaded, env: NodeJS.P
     ...(tree.events !== undefined ? { events: eventsOf(tree.events, file) } : {}),
     ...(tree.audit !== undefined ? { audit: auditOf(tree.audit, file) } : {}),
     ...(tree.mirrors !== undefined ? { mirrors: mirrorsOf(tree.mirrors, file) } : {}),
-    warnings: file !== undefined && fileTree.auth === undefined ? [openRegistryWarning(file)] : [],
+    ...(tracing !== undefined ? { tracing } : {}),
+    warnings,
   };
 }
 

@@ -18,7 +18,7 @@ function accessSummary(log: Record<string, unknown>): string {
   parts.push(`${String(log.bytesSent)} B sent`);
   if (typeof log.bytesReceived === 'number' && log.bytesReceived > 0) parts.push(`${log.bytesReceived} B received`);
   if (log.aborted === true) parts.push('ABORTED');
-  for (const key of ['error', 'user', 'repository', 'reqId'] as const) if (log[key] !== undefined) parts.push(`${key}=${String(log[key])}`);
+  for (const key of ['error', 'user', 'repository', 'reqId', 'traceId'] as const) if (log[key] !== undefined) parts.push(`${key}=${String(log[key])}`);
   return parts.join(' ');
 }
 
@@ -35,7 +35,7 @@ export function createLogger(level: string, format: LogFormat = 'json'): Logger 
     translateTime: 'SYS:yyyy-mm-dd HH:MM:ss.l',
     ignore: 'pid,hostname',
     messageFormat: (log, messageKey) => (isAccessLine(log) ? accessSummary(log) : String(log[messageKey] ?? '')),
-    customPrettifiers: Object.fromEntries([...ACCESS_FIELDS, 'reqId'].map((k) => [k, hideOnAccess])),
+    customPrettifiers: Object.fromEntries([...ACCESS_FIELDS, 'reqId', 'traceId'].map((k) => [k, hideOnAccess])),
   });
   return pino(options, stream);
 }

@@ -24,6 +24,8 @@
  * Credentials are redacted from the logs (auth/redact.ts).
  * SIGHUP, or a change of the configuration or htpasswd file, reloads users,
  * rules, collection and retention settings without a restart (reload.ts).
+ * With a tracing endpoint (config-tracing.ts), requests, store calls and
+ * upstream calls are spans (tracing.ts); spans still queued are exported on stop.
  * Exit codes: 0 clean stop, --help or --version, 1 startup or runtime failure, 2 bad configuration.
  */
 import { EventDelivery } from '../services/events/delivery.js';
@@ -48,7 +50,7 @@ import { packageVersion, runHealthcheckCommand } from './probe-command.js';
 import { HtpasswdError } from '../auth/htpasswd.js';
 import { KeyFileError } from '../auth/keys.js';
 import { loadAuth, type LoadedAuth } from '../auth/load.js';
-import { ConfigError, parseConfig, serverConfig, type ServerConfig } from './config.js';
+import { ConfigError, parseConfig, redactUrl, serverConfig, type ServerConfig } from './config.js';
 import { configWarnings, runConfigCheck } from './config-command.js';
 import { closeStores, inMemory, openStores, type Stores } from './stores.js';
 import { readFile } from 'node:fs/promises';
@@ -57,6 +59,7 @@ import { configReloadMetrics } from './metrics.js';
 import { ConfigReloader, gcOptionsOf } from './reload.js';
 import { createLogger, listenQuietly } from './logging.js';
 import { addressOf, explainStartupFailure, ListenError } from './startup-errors.js';
+import { startTracing, type Tracing } from './tracing.js';
 
 /** What a reload compares and applies: everything but the start-time warnings. */
 function reloadable(config: ServerConfig): Omit<ServerConfig, 'warnings'> {
@@ -79,7 +82,7 @@ async function closeAndLog(stores: Stores, log: Logger): Promise<void> {
 }
 
 /** Stops `app` gracefully within `timeoutMs`, then closes the stores. Resolves when done. */
-async function shutdown(app: FastifyInstance, operations: FastifyInstance | undefined, stores: Stores, timeoutMs: number, log: Logger, state: { force?: () => void }): Promise<void> {
+async function shutdown(app: FastifyInstance, operations: FastifyInstance | undefined, stores: Stores, tracing: Tracing | undefined, timeoutMs: number, log: Logger, state: { force?: () => void }): Promise<void> {
   const forceClose = () => app.server.closeAllConnections();
   state.force = forceClose;
   const timer = setTimeout(() => {
@@ -93,6 +96,12 @@ async function shutdown(app: FastifyInstance, operations: FastifyInstance | unde
   }
   await operations?.close();
   await closeAndLog(stores, log);
+  await stopTracing(tracing, log);
+}
+
+/** Exports the spans still queued (tracing.ts bounds the wait). */
+async function stopTracing(tracing: Tracing | undefined, log: Logger): Promise<void> {
+  await tracing?.shutdown().catch((err: unknown) => log.warn({ err: { message: messageOf(err) } }, 'stopping tracing failed'));
 }
 
 async function main(): Promise<number> {
@@ -167,10 +176,20 @@ async function main(): Promise<number> {
   let stores: Stores | undefined;
   let app: FastifyInstance | undefined;
   let operations: FastifyInstance | undefined;
+  let tracing: Tracing | undefined;
   try {
+    const traces = config.tracing;
+    if (traces) {
+      tracing = await startTracing(traces, {
+        version: await packageVersion(),
+        onExportError: (err) => log.warn({ endpoint: redactUrl(traces.endpoint), error: err?.message ?? 'unknown' }, 'exporting spans failed (the next failure is logged a minute later at the earliest)'),
+      });
+      log.info({ endpoint: redactUrl(traces.endpoint), sampleRatio: traces.sampleRatio }, 'tracing on');
+    }
     if (inMemory(config)) log.warn({ storage: 'memory' }, 'storage is in memory: data will be lost on exit (set FERRO_OCI_STORAGE_DIR or --storage-dir)');
     stores = await openStores(config, {
       create: true,
+      ...(tracing ? { tracing: tracing.stores } : {}),
       onIdleError: (err) => log.warn({ err: { message: err.message } }, 'an idle PostgreSQL connection failed; the next query reconnects'),
     });
     if (!inMemory(config)) log.info({ storage: config.s3 ? 's3' : 'filesystem', ...stores.where }, 'storage opened');
@@ -192,7 +211,8 @@ async function main(): Promise<number> {
       ...(config.ui.cors ? { cors: config.ui.cors } : {}),
       ...(events ? { events } : {}),
       ...(audit ? { audit } : {}),
-      ...(config.mirrors !== undefined && config.mirrors.length > 0 ? { mirrors: { upstreams: config.mirrors } } : {}),
+      ...(config.mirrors !== undefined && config.mirrors.length > 0 ? { mirrors: { upstreams: config.mirrors, ...(tracing ? { around: tracing.upstream } : {}) } } : {}),
+      ...(tracing ? { tracing: tracing.requests } : {}),
       ...(config.s3?.redirect ? { redirectBlobGets: true } : {}),
       // A shared blob store may hold another replica's upload in flight: at start, only orphans older than the session TTL go (as in every sweep).
       ...(config.s3 ? { startupOrphanAgeMs: config.limits.uploadSessionTtlMs } : {}),
@@ -214,6 +234,7 @@ async function main(): Promise<number> {
     await operations?.close().catch(() => undefined);
     await app?.close().catch(() => undefined);
     if (stores) await closeAndLog(stores, log);
+    await stopTracing(tracing, log);
     return 1;
   }
   log.info(listeningFields(app), 'listening');
@@ -231,7 +252,7 @@ async function main(): Promise<number> {
       }
       log.info({ signal, timeoutMs: config.shutdownTimeoutMs }, 'shutting down');
       process.off('SIGHUP', onHangup);
-      Promise.all([reloader?.close(), shutdown(running, operations, opened, config.shutdownTimeoutMs, log, state)]).then(
+      Promise.all([reloader?.close(), shutdown(running, operations, opened, tracing, config.shutdownTimeoutMs, log, state)]).then(
         () => {
           log.info('stopped');
           resolveExit(0);

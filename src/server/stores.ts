@@ -8,7 +8,8 @@
  * memory (config.ts refuses durable metadata with memory blobs and the
  * reverse). Each opened store is health-checked; whatever was opened is closed
  * again when a later step fails. The S3 and PostgreSQL modules are imported
- * only when asked for.
+ * only when asked for. With `tracing`, the stores returned are wrapped so that
+ * their calls inside a request are spans.
  *
  * With `create: false` (the subcommands) nothing is created on disk: a storage
  * directory lacking what the settings need from it is a StorageMissingError,
@@ -23,6 +24,7 @@ import { FilesystemBlobStore, openFilesystemBlobStore } from '../storage/blob/fi
 import { MemoryMetadataStore } from '../storage/meta/memory/index.js';
 import { openSqliteMetadataStore } from '../storage/meta/sqlite/index.js';
 import { redactUrl, type StorageConfig } from './config.js';
+import type { StoreTracing } from './tracing.js';
 
 export interface Stores {
   readonly blobStore: BlobStore;
@@ -36,6 +38,8 @@ export interface OpenStoresOptions {
   readonly create: boolean;
   /** A pooled PostgreSQL connection failed while idle (the next query reconnects). */
   readonly onIdleError?: (err: Error) => void;
+  /** Wraps the opened stores so that their calls inside a request are spans (tracing.ts). */
+  readonly tracing?: StoreTracing;
 }
 
 /** A storage directory that lacks what the settings need from it (a subcommand's bad usage). */
@@ -79,6 +83,12 @@ async function missingParts(dir: string, storage: StorageConfig): Promise<string
 }
 
 export async function openStores(storage: StorageConfig, options: OpenStoresOptions): Promise<Stores> {
+  const stores = await openUntraced(storage, options);
+  const tracing = options.tracing;
+  return tracing ? { ...stores, blobStore: tracing.blobStore(stores.blobStore), metadataStore: tracing.metadataStore(stores.metadataStore) } : stores;
+}
+
+async function openUntraced(storage: StorageConfig, options: OpenStoresOptions): Promise<Stores> {
   if (inMemory(storage)) return { blobStore: new MemoryBlobStore(), metadataStore: new MemoryMetadataStore(), where: { storage: 'memory' } };
   const dir = storage.storageDir === undefined ? undefined : resolve(storage.storageDir);
   const usesDir = storage.s3 === undefined || storage.metadataUrl === undefined;

@@ -25,15 +25,28 @@ export interface Exchange {
   readonly signal: AbortSignal;
 }
 
+/**
+ * Wraps every exchange (tracing): calls `send` once, with `ex` or a copy
+ * with headers added, and passes its outcome back unchanged.
+ */
+export type AroundExchange = (ex: Exchange, send: (ex: Exchange) => Promise<UpstreamResponse>) => Promise<UpstreamResponse>;
+
 export class UpstreamTransport {
   private readonly agent: http.Agent;
 
-  constructor(secure: boolean) {
+  constructor(
+    secure: boolean,
+    private readonly around?: AroundExchange,
+  ) {
     this.agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
   }
 
   /** Resolves once the response headers arrived (any status); rejects on connection failure or abort. */
   send(ex: Exchange): Promise<UpstreamResponse> {
+    return this.around ? this.around(ex, (e) => this.exchange(e)) : this.exchange(ex);
+  }
+
+  private exchange(ex: Exchange): Promise<UpstreamResponse> {
     const url = new URL(ex.url);
     const module = url.protocol === 'https:' ? https : http;
     return new Promise((resolve, reject) => {

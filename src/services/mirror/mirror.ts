@@ -28,7 +28,7 @@ import { BlobFlights } from './flights.js';
 import { ReplicaFlights, type HeldLease } from './replica-flights.js';
 import { MirrorNamespaces, type MirrorRoute, type UpstreamSettings } from './settings.js';
 import { emptyStats, type FetchEvent, type MirrorStatsBoard, type UpstreamStats, type UpstreamStatsRow } from './stats.js';
-import type { UpstreamResponse } from './exchange.js';
+import type { AroundExchange, UpstreamResponse } from './exchange.js';
 import { UpstreamClient, UpstreamError } from './upstream.js';
 
 const MANIFEST_ACCEPT = [MediaType.OciIndex, MediaType.OciManifest, MediaType.DockerManifestList, MediaType.DockerManifest].join(', ');
@@ -39,6 +39,8 @@ export interface MirrorOptions {
   readonly board?: MirrorStatsBoard;
   /** The expiry of the single-flight leases across replicas (default LEASE_TTL_MS); a dead holder is taken over after it. */
   readonly leaseMs?: number;
+  /** Wraps every HTTP exchange with an upstream (tracing); the token requests are not wrapped. */
+  readonly around?: AroundExchange;
 }
 
 export interface MirrorManifest {
@@ -71,7 +73,7 @@ export class MirrorService {
   ) {
     this.namespaces = new MirrorNamespaces(options.upstreams);
     for (const u of options.upstreams) {
-      this.clients.set(u.name, new UpstreamClient(u));
+      this.clients.set(u.name, new UpstreamClient(u, options.around));
       this.counters.set(u.name, emptyStats());
     }
     options.board?.attach(() => this.stats());

@@ -9,7 +9,7 @@
  * 5xx, 429, refused credentials, breaker open) are the "upstream down" the
  * mirror may answer from its cache for.
  */
-import { UpstreamTransport, type UpstreamResponse } from './exchange.js';
+import { UpstreamTransport, type AroundExchange, type UpstreamResponse } from './exchange.js';
 import type { UpstreamSettings } from './settings.js';
 
 export type UpstreamFailure = 'unreachable' | 'timeout' | 'server' | 'throttled' | 'auth' | 'breaker-open' | 'not-found' | 'refused';
@@ -111,8 +111,12 @@ export class UpstreamClient {
   private scheme: string | undefined;
   private readonly transport: UpstreamTransport;
 
-  constructor(readonly settings: UpstreamSettings) {
-    this.transport = new UpstreamTransport(settings.url.startsWith('https:'));
+  /** `around` wraps each HTTP exchange with the upstream (tracing). */
+  constructor(
+    readonly settings: UpstreamSettings,
+    around?: AroundExchange,
+  ) {
+    this.transport = new UpstreamTransport(settings.url.startsWith('https:'), around);
     this.breaker = new Breaker(settings.breakerFailures, settings.breakerOpenMs);
   }
 

@@ -26,6 +26,8 @@ export interface AuditRecord {
   readonly code?: string;
   readonly method: string;
   readonly requestId: string;
+  /** The request's trace id (32 hex digits) when tracing is on (README "Tracing"). */
+  readonly traceId?: string;
 }
 
 /** A stored record: `seq` orders them (and pages a listing). */
