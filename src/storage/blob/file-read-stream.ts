@@ -6,8 +6,10 @@
  * CHUNK bytes per read. Piped into an HTTP response (`pipe(res)`, how Fastify
  * sends a stream body), it reads into at most POOL buffers instead and reuses
  * one once the response's write callback says its bytes were handed to the
- * socket: a 512 MiB pull allocates 3 MiB, not 512 buffers the garbage
- * collector has to find and free (issue 20; docs/benchmarks.md). Only an
+ * socket, and up to SPARE of them back to a process-wide free list when the
+ * response is done: a 512 MiB pull allocates at most 3 MiB, not 512 buffers
+ * the garbage collector has to find and free, and a stream of 1 MiB layer
+ * pulls allocates nothing (issue 20; docs/benchmarks.md). Only an
  * OutgoingMessage qualifies: its write callback runs after the socket write,
  * while e.g. a PassThrough's runs when the chunk is merely queued.
  */
@@ -19,6 +21,17 @@ import { Readable } from 'node:stream';
 const CHUNK = 1024 * 1024;
 /** Buffers per piped response: one being read into while up to two are written. */
 const POOL = 3;
+/** Spare CHUNK buffers kept between responses (at most 8 MiB idle), so that many small pulls allocate nothing either. */
+const SPARE = 8;
+const spare: Buffer[] = [];
+
+function takeBuffer(remaining: number): Buffer {
+  return spare.pop() ?? Buffer.allocUnsafeSlow(Math.min(CHUNK, remaining));
+}
+
+function returnBuffer(buffer: Buffer): void {
+  if (buffer.length === CHUNK && spare.length < SPARE) spare.push(buffer);
+}
 
 /** Resolves on the next of `events` from `emitter`. */
 function once(emitter: NodeJS.EventEmitter, events: readonly string[]): Promise<void> {
@@ -87,16 +100,17 @@ export class FileReadStream extends Readable {
   /** Writes the file to `res` through the pool; ends this stream ('end') when all was written, destroys it on a failure. */
   async #pump(res: OutgoingMessage, end: boolean): Promise<void> {
     const free: Buffer[] = [];
-    let allocated = 0;
+    let taken = 0;
+    let done = false; // from then on, a buffer whose write completes goes back to the spares
     let wake: (() => void) | undefined;
     const stop = () => wake?.();
     res.on('close', stop); // a response gone mid-transfer never calls back: stop waiting for buffers
     try {
       while (this.#position < this.#end && !this.destroyed && !res.destroyed) {
         let buffer = free.pop();
-        if (buffer === undefined && allocated < POOL) {
-          buffer = Buffer.allocUnsafeSlow(Math.min(CHUNK, this.#end - this.#position));
-          allocated++;
+        if (buffer === undefined && taken < POOL) {
+          buffer = takeBuffer(this.#end - this.#position);
+          taken++;
         }
         if (buffer === undefined) {
           await new Promise<void>((resolve) => (wake = resolve));
@@ -110,6 +124,7 @@ export class FileReadStream extends Readable {
         const reusable = buffer;
         res.write(chunk, (err) => {
           if (err) return;
+          if (done) return returnBuffer(reusable);
           free.push(reusable);
           wake?.();
         });
@@ -121,7 +136,9 @@ export class FileReadStream extends Readable {
     } catch (err) {
       this.destroy(err as Error);
     } finally {
+      done = true;
       res.off('close', stop);
+      for (const buffer of free) returnBuffer(buffer);
     }
   }
 }
