@@ -123,6 +123,18 @@ export interface StartOptions {
   readonly storageDir?: boolean;
 }
 
+/**
+ * The Node.js flags the binary runs with: those of its `#!/usr/bin/env -S node …` line, so the
+ * benchmark measures it as shipped; FERRO_BENCH_NODE_FLAGS (space-separated, may be empty) replaces
+ * them to compare others.
+ */
+export function oursNodeFlags(): string[] {
+  const override = process.env.FERRO_BENCH_NODE_FLAGS;
+  if (override !== undefined) return override.split(' ').filter((f) => f !== '');
+  const shebang = readFileSync(OURS_MAIN, 'utf8').split('\n', 1)[0]!;
+  return shebang.split(' ').filter((f) => f.startsWith('--'));
+}
+
 export async function startOurs(opts: StartOptions): Promise<ServerProcess> {
   if (!existsSync(OURS_MAIN)) throw new Error(`${OURS_MAIN} is missing: build first (npx tsc -p .)`);
   await mkdir(opts.dir, { recursive: true });
@@ -135,7 +147,7 @@ export async function startOurs(opts: StartOptions): Promise<ServerProcess> {
     FERRO_OCI_LOG_LEVEL: opts.logLevel ?? 'warn',
     ...opts.env,
   });
-  const nodeArgs = opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [];
+  const nodeArgs = [...oursNodeFlags(), ...(opts.cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${opts.cpuProfDir}`] : [])];
   const child = spawn(process.execPath, [...nodeArgs, OURS_MAIN], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   const server = track('ours', child, '127.0.0.1', port, opts.dir);
   await waitReady(server);
