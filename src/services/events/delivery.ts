@@ -105,24 +105,32 @@ export class EventDelivery {
     this.#loop = undefined;
   }
 
-  /** Claims one batch and delivers it; resolves how many entries were claimed. */
+  /**
+   * Claims one batch and delivers it; resolves how many entries were claimed.
+   * The entries every subscription received are settled together at the end,
+   * in one transaction (one commit per batch, not per event).
+   */
   async deliverBatch(signal?: AbortSignal): Promise<number> {
     const { store, batchSize, leaseMs, concurrency } = this.#o;
     const entries = await store.claimEvents(this.holder, { now: store.clock(), leaseMs, limit: batchSize }, signal);
+    const delivered: string[] = [];
     let next = 0;
     const worker = async (): Promise<void> => {
       while (next < entries.length && !signal?.aborted) {
         // A store error settling one entry leaves it to its lease; the others go on.
-        await this.#deliver(entries[next++]!, signal).catch((err: unknown) => {
+        await this.#deliver(entries[next++]!, delivered, signal).catch((err: unknown) => {
           if (!signal?.aborted) this.#o.onError?.(err);
         });
       }
     };
     await Promise.all(Array.from({ length: Math.min(concurrency, entries.length) }, worker));
+    // Aborted: the claims expire and another pass delivers them again (at least once).
+    if (delivered.length > 0 && !signal?.aborted) await store.markEventsDelivered(delivered, this.holder, signal);
     return entries.length;
   }
 
-  async #deliver(entry: OutboxEntry, signal: AbortSignal | undefined): Promise<void> {
+  /** POSTs the entry; when every subscription got it, adds its id to `delivered`, else settles the failure. */
+  async #deliver(entry: OutboxEntry, delivered: string[], signal: AbortSignal | undefined): Promise<void> {
     const { store } = this.#o;
     const done = new Set(entry.deliveredTo);
     const errors: string[] = [];
@@ -142,7 +150,7 @@ export class EventDelivery {
     );
     if (signal?.aborted) return; // the claim expires; another pass delivers what is left
     if (errors.length === 0) {
-      await store.markEventDelivered(entry.event.id, this.holder, signal);
+      delivered.push(entry.event.id);
       return;
     }
     const failure = { deliveredTo: [...done], error: errors.join('; ').slice(0, 2000) };
