@@ -48,6 +48,9 @@ export interface PendingCounts {
   readonly oldestAgeMs: number;
 }
 
+/** Wait after a part batch before the next claim, ms. */
+const GATHER_MS = 50;
+
 /** Entries scanned for the pending gauges at most (a scrape of a bigger backlog counts this many). */
 const PENDING_SCAN = 10_000;
 
@@ -93,7 +96,10 @@ export class EventDelivery {
         } catch (err) {
           if (!stop.signal.aborted) this.#o.onError?.(err);
         }
+        // A part batch: wait a little so that the next claim gathers what a busy registry records
+        // meanwhile (fewer claim and settle commits per event, ≤ GATHER_MS more delivery latency).
         if (claimed === 0) await sleep(this.#o.pollMs, stop.signal);
+        else if (claimed < this.#o.batchSize) await sleep(Math.min(this.#o.pollMs, GATHER_MS), stop.signal);
       }
     })();
   }
