@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { MetadataStore, OutboxEntry } from '../../storage/meta/types.js';
 import { renderEvent } from './formats.js';
 import { webhookHeaders } from './signature.js';
+import { postWebhook, webhookAgents, type WebhookAgents } from './post.js';
 import { receives, type Subscription } from './subscriptions.js';
 
 export interface EventDeliveryOptions {
@@ -60,6 +61,7 @@ export class EventDelivery {
   readonly #o: Required<Omit<EventDeliveryOptions, 'onError'>> & Pick<EventDeliveryOptions, 'onError'>;
   #stop: AbortController | undefined;
   #loop: Promise<void> | undefined;
+  readonly #agents: WebhookAgents;
 
   constructor(options: EventDeliveryOptions) {
     this.#o = {
@@ -74,6 +76,7 @@ export class EventDelivery {
       ...options,
     };
     this.counts = new Map(options.subscriptions.map((s) => [s.name, { delivered: 0, failed: 0, dead: 0 }]));
+    this.#agents = webhookAgents(this.#o.concurrency);
   }
 
   get subscriptions(): readonly Subscription[] {
@@ -109,6 +112,8 @@ export class EventDelivery {
     this.#stop?.abort(new Error('event delivery stopped'));
     await this.#loop;
     this.#loop = undefined;
+    this.#agents.http.destroy();
+    this.#agents.https.destroy();
   }
 
   /**
@@ -173,18 +178,10 @@ export class EventDelivery {
   }
 
   /** One POST; resolves undefined on a 2xx answer, else what went wrong. */
-  async #post(sub: Subscription, entry: OutboxEntry, signal: AbortSignal | undefined): Promise<string | undefined> {
+  #post(sub: Subscription, entry: OutboxEntry, signal: AbortSignal | undefined): Promise<string | undefined> {
     const { contentType, body } = renderEvent(sub.format, entry.event, this.#o.source);
     const headers = { ...sub.headers, 'content-type': contentType, ...webhookHeaders(entry.event.id, Math.floor(Date.now() / 1000), body, sub.secret) };
-    const timeout = AbortSignal.timeout(sub.timeoutMs);
-    try {
-      const res = await fetch(sub.url, { method: 'POST', headers, body, redirect: 'manual', signal: signal ? AbortSignal.any([signal, timeout]) : timeout });
-      await res.body?.cancel().catch(() => {});
-      return res.status >= 200 && res.status < 300 ? undefined : `HTTP ${res.status}`;
-    } catch (err) {
-      if (timeout.aborted) return `no answer within ${sub.timeoutMs} ms`;
-      return (err as Error).cause instanceof Error ? ((err as Error).cause as Error).message : (err as Error).message;
-    }
+    return postWebhook(sub.url, headers, body, sub.timeoutMs, this.#agents, signal);
   }
 
   /** Per subscription: entries it has still to receive and the age of the oldest (scans at most PENDING_SCAN entries). */
