@@ -193,6 +193,26 @@ describe('events (server binary, SQLite)', () => {
     }
   });
 
+  it('a receiver that answers after the timeout counts as a failure', async () => {
+    receiver.received.length = 0;
+    receiver.delayMs = 1000;
+    const server = await serve(join(dir, 'slow'), { retrySeconds: 0.3, initialBackoffSeconds: 0.05, maxBackoffSeconds: 0.1, subscriptions: [{ name: 'slow', url: `${receiver.url}/slow`, timeoutSeconds: 0.1 }] });
+    try {
+      const client = new OciClient(server.url);
+      await client.pushBlob('slow/app', Buffer.from('x'));
+      let dead: Record<string, unknown>[] = [];
+      for (let i = 0; dead.length < 1; i++) {
+        assert.ok(i < 200, 'the event becomes dead');
+        await new Promise((res) => setTimeout(res, 50));
+        dead = ((await (await client.fetch('/admin/events/dead')).json()) as { events: Record<string, unknown>[] }).events;
+      }
+      assert.match(String(dead[0]!.lastError), /slow: no answer within 100 ms/);
+    } finally {
+      receiver.delayMs = 0;
+      await server.stop();
+    }
+  });
+
   it('parks events past their retry window as dead; the admin endpoint and the events command list and replay them', async () => {
     receiver.received.length = 0;
     receiver.status = 500;
