@@ -130,6 +130,19 @@ export function evaluate(results: ScenarioResult[], scale: ScaleResult | undefin
   ratioGoal('tags-list', 3, 'tags/list, whole');
   ratioGoal('tags-walk', 3, `tags/list, paged by ${cli.page}`);
   ratioGoal('catalog-walk', 5, 'Catalog walk');
+  const withEvents = results.filter((r) => r.events?.ratio !== undefined && ['mono-push', 'small-push', 'small-push-single', 'manifest-put'].includes(r.id));
+  if (withEvents.length) {
+    const worst = Math.min(...withEvents.map((r) => r.events!.ratio!));
+    checks.push({
+      goal: 'Push and manifest PUT with one webhook subscription and the audit log ≤ 5% slower',
+      met: worst >= 0.95,
+      detail: withEvents.map((r) => `${r.id} ${fmtRatio(r.events!.ratio)}`).join(', '),
+    });
+  }
+  const putDelta = byId.get('manifest-put')?.events?.p99DeltaMs;
+  if (putDelta !== undefined) {
+    checks.push({ goal: 'Manifest PUT p99 with events and audit ≤ 2 ms higher', met: putDelta <= 2, detail: `${putDelta >= 0 ? '+' : ''}${fmt(putDelta)} ms` });
+  }
   if (scale?.ours && !scaleOk(scale.ours)) {
     checks.push({ goal: 'Deep catalog/tag page < 5 ms median at 100,000 entries', met: false, detail: `the scale check failed: ${(scale.ours as { error: string }).error.split('\n')[0]}` });
   }

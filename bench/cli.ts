@@ -26,7 +26,9 @@ General:
   --warmup S              Untimed warm-up before each timed loop (default min(1, duration/5)).
   --targets LIST          Servers to compare: ours,ref (default both), and replicas: three of ours on one
                           PostgreSQL + one Ceph RGW (S3) behind a round-robin proxy, all on this machine;
-                          its CPU and RSS are the three replicas' summed (docs/benchmarks.md).
+                          its CPU and RSS are the three replicas' summed (docs/benchmarks.md); and events: ours
+                          with one webhook subscription (a receiver on loopback) and the audit log to a file,
+                          in the push and manifest-PUT scenarios, compared with ours.
   --no-bare               Skip the bare hash+fsync+rename server in the monolithic push.
   --only LIST             Run only these scenarios (plus what they need), e.g. --only blob-head,manifest-get.
   --skip LIST             Skip these scenarios.
@@ -36,7 +38,8 @@ General:
   --tmp DIR               Where the temporary storage directories go (default the OS temp dir).
   --keep                  Keep the storage directories.
   --out FILE              JSON results (default bench/results/latest.json; a .md summary goes next to it).
-  --profile DIR           Instead of comparing: run ours under node --cpu-prof (1 round, ours only,
+  --profile DIR           Instead of comparing: run ours under node --cpu-prof (1 round, ours only, or
+                          the events target when --targets names events;
                           the --only scenarios and what they need) and print the top self-time
                           functions of each scenario's measured window. Profiles and summary.json go in DIR.
   -h, --help              This text.
@@ -134,7 +137,7 @@ export function parseCli(argv: string[]): Cli {
   const durationMs = Math.round(Number(values.duration ?? (q ? 0.3 : 10)) * 1000);
   if (!(durationMs > 0)) throw new Error('--duration must be a positive number of seconds');
   const targets = (list(values.targets) ?? ['ours', 'ref']) as TargetId[];
-  for (const t of targets) if (t !== 'ours' && t !== 'ref' && t !== 'replicas') throw new Error(`--targets: unknown target ${t} (ours, ref, replicas)`);
+  for (const t of targets) if (!['ours', 'ref', 'replicas', 'events'].includes(t)) throw new Error(`--targets: unknown target ${t} (ours, ref, replicas, events)`);
   const cli: Cli = {
     quick: q,
     rounds: int('rounds', values.rounds, q ? 2 : 3),

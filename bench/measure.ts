@@ -3,6 +3,7 @@ import os from 'node:os';
 import type { Scenario, Target, RunOutcome } from './scenarios.js';
 import { procStat, memoryStatus, resetPeak, type ServerProcess, type TargetId } from './lib/servers.js';
 import type { ReplicaSet } from './lib/replicas.js';
+import type { EventsTarget } from './lib/events-target.js';
 import { fmt, max, median, sum, MiB } from './lib/stats.js';
 
 
@@ -140,7 +141,7 @@ export async function measure(sc: Scenario, t: Running, round: number): Promise<
     ...(out.ops !== undefined ? { ops: out.ops } : {}),
     windowUs: [w0, w1],
     load1: os.loadavg()[0]!,
-    ...(out.extra ? { extra: out.extra } : {}),
+    ...(out.extra || t.id === 'events' ? { extra: { ...out.extra, ...(t.id === 'events' ? { eventsDeliveredSoFar: (t.proc as EventsTarget).delivered() } : {}) } } : {}),
   };
 }
 
@@ -156,6 +157,9 @@ export interface TargetSummary {
   readonly cpuMsPerKiloOp?: number;
   readonly clientCpuS: number;
   readonly rssPeak: number;
+  /** Request-rate scenarios: the median over the rounds of each round's 50th and 99th latency percentile, ms. */
+  readonly p50Ms?: number;
+  readonly p99Ms?: number;
   /** replicas only: medians of the side processes' CPU seconds. */
   readonly auxCpuS?: { proxy: number; postgres: number; rgw: number };
   readonly errors: number;
@@ -174,11 +178,14 @@ export interface ScenarioResult {
   readonly ratio?: number;
   /** Ours vs bare, >1 = ours better. */
   readonly ratioVsBare?: number;
+  /** The events target vs ours: throughput ratio (<1 = events cost) and p99 latency delta, ms (events − ours). */
+  readonly events?: { readonly ratio?: number; readonly p99DeltaMs?: number };
 }
 
 export function summarizeTarget(samples: Sample[]): TargetSummary {
   const cpuPerGB = samples.every((s) => s.bytes) ? median(samples.map((s) => s.cpuS / (s.bytes! / 1e9))) : undefined;
   const cpuMsPerKiloOp = samples.every((s) => s.ops) ? median(samples.map((s) => (1e6 * s.cpuS) / s.ops!)) : undefined;
+  const latency = (key: 'p50Ms' | 'p99Ms') => (samples.every((s) => typeof s.extra?.[key] === 'number') ? { [key]: median(samples.map((s) => s.extra![key] as number)) } : {});
   return {
     median: median(samples.map((s) => s.value)),
     values: samples.map((s) => s.value),
@@ -190,6 +197,8 @@ export function summarizeTarget(samples: Sample[]): TargetSummary {
     ...(cpuMsPerKiloOp !== undefined ? { cpuMsPerKiloOp } : {}),
     clientCpuS: median(samples.map((s) => s.clientCpuS)),
     rssPeak: max(samples.map((s) => s.rssPeak)),
+    ...latency('p50Ms'),
+    ...latency('p99Ms'),
     ...(samples.every((s) => s.auxCpuS)
       ? {
           auxCpuS: {
@@ -219,5 +228,6 @@ export const mib = (bytes: number | undefined) => (bytes === undefined || !Numbe
 
 export function sampleLine(sc: Scenario, s: Sample): string {
   const err = s.errors ? `  ERRORS ${s.errors}: ${s.errorSamples[0] ?? ''}` : '';
-  return `  r${s.round} ${s.target.padEnd(4)} ${fmt(s.value).padStart(8)} ${sc.unit.padEnd(11)} server cpu ${fmt(s.cpuS).padStart(6)} s  client cpu ${fmt(s.clientCpuS).padStart(6)} s  peak rss ${mib(s.rssPeak).padStart(6)} MiB  load ${s.load1.toFixed(1)}${err}`;
+  const lat = typeof s.extra?.p99Ms === 'number' ? `  p50/p99 ${fmt(s.extra.p50Ms as number)}/${fmt(s.extra.p99Ms)} ms` : '';
+  return `  r${s.round} ${s.target.padEnd(4)} ${fmt(s.value).padStart(8)} ${sc.unit.padEnd(11)}${lat} server cpu ${fmt(s.cpuS).padStart(6)} s  client cpu ${fmt(s.clientCpuS).padStart(6)} s  peak rss ${mib(s.rssPeak).padStart(6)} MiB  load ${s.load1.toFixed(1)}${err}`;
 }

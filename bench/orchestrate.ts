@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import type { Cli } from './cli.js';
 import type { Scenario } from './scenarios.js';
 import { memoryStatus, type TargetId } from './lib/servers.js';
-import { fmt, fmtRatio, fmtSize, MiB } from './lib/stats.js';
+import { fmt, fmtRatio, fmtSize, signedMs, MiB } from './lib/stats.js';
 import { moveBigBlob, repeatedDigest, type BigBlobResult } from './scale.js';
 import { alive, log, measure, mib, notePeak, ratioOf, rotate, sampleLine, summarizeTarget, type Running, type Sample, type ScenarioResult, type TargetSummary } from './measure.js';
 
@@ -33,6 +33,7 @@ export async function runScenarios(scenarios: readonly Scenario[], targets: Map<
       for (const id of ids) summary[id] = summarizeTarget(samples.filter((s) => s.target === id));
       const ratio = ratioOf(sc.better, summary.ours?.median, summary.ref?.median);
       const ratioVsBare = ratioOf(sc.better, summary.ours?.median, summary.bare?.median);
+      const events = eventsCost(sc.better, summary.ours, summary.events);
       const result: ScenarioResult = {
         id: sc.id,
         title: sc.title,
@@ -43,10 +44,11 @@ export async function runScenarios(scenarios: readonly Scenario[], targets: Map<
         summary,
         ...(ratio !== undefined ? { ratio } : {}),
         ...(ratioVsBare !== undefined ? { ratioVsBare } : {}),
+        ...(events ? { events } : {}),
       };
       results.push(result);
       const parts = ids.map((id) => `${id} ${fmt(summary[id]!.median)}`);
-      log(`  median: ${parts.join(', ')} ${sc.unit}${ratio !== undefined ? `; ratio ${fmtRatio(ratio)} (ours vs reference, >1 = ours better)` : ''}${ratioVsBare !== undefined ? `; ours vs bare ${fmtRatio(ratioVsBare)}` : ''}`);
+      log(`  median: ${parts.join(', ')} ${sc.unit}${ratio !== undefined ? `; ratio ${fmtRatio(ratio)} (ours vs reference, >1 = ours better)` : ''}${ratioVsBare !== undefined ? `; ours vs bare ${fmtRatio(ratioVsBare)}` : ''}${events ? `; events vs ours ${fmtRatio(events.ratio)}${events.p99DeltaMs !== undefined ? `, p99 ${signedMs(events.p99DeltaMs)}` : ''}` : ''}`);
       if (sc.id === 'mono-push' && targets.has('bare')) {
         await targets.get('bare')!.proc.stop();
         targets.delete('bare');
@@ -59,6 +61,14 @@ export async function runScenarios(scenarios: readonly Scenario[], targets: Map<
     return aborted;
   }
   return undefined;
+}
+
+/** The events target against ours: throughput ratio (>1 = events faster) and p99 delta; undefined without both. */
+function eventsCost(better: 'higher' | 'lower', ours: TargetSummary | undefined, events: TargetSummary | undefined): ScenarioResult['events'] {
+  if (!ours || !events) return undefined;
+  const ratio = ratioOf(better, events.median, ours.median);
+  const p99DeltaMs = ours.p99Ms !== undefined && events.p99Ms !== undefined ? events.p99Ms - ours.p99Ms : undefined;
+  return { ...(ratio !== undefined ? { ratio } : {}), ...(p99DeltaMs !== undefined ? { p99DeltaMs } : {}) };
 }
 
 /** Pushes then pulls one cli.bigSize blob on ours and the reference, recording each in `big`. */

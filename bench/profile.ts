@@ -15,14 +15,15 @@ export async function runProfile(cli: Cli, base: string): Promise<void> {
   const dir = cli.profile!;
   await mkdir(dir, { recursive: true });
   const scenarios = selectScenarios(new Scenarios(cli).all(), cli);
-  log(`profiling ours under node --cpu-prof (${dir}); scenarios: ${scenarios.map((s) => s.id).join(', ')}`);
+  const id = cli.targets.includes('events') ? 'events' : 'ours';
+  log(`profiling ${id} under node --cpu-prof (${dir}); scenarios: ${scenarios.map((s) => s.id).join(', ')}`);
   const before = new Set(await readdir(dir));
-  const proc = await startTarget('ours', { dir: join(base, 'ours'), cpuProfDir: dir });
+  const proc = await startTarget(id, { dir: join(base, id), cpuProfDir: dir });
   const t = running(proc);
   const windows: { id: string; title: string; from: number; to: number; sample: Sample }[] = [];
   try {
     for (const sc of scenarios) {
-      if (!sc.targets.includes('ours')) continue;
+      if (!sc.targets.includes(id)) continue;
       const s = await measure(sc, t, 1);
       log(sampleLine(sc, s));
       windows.push({ id: sc.id, title: sc.title, from: s.windowUs[0], to: s.windowUs[1], sample: s });

@@ -1,7 +1,7 @@
 /** The result tables, printed and in Markdown. */
 import { TARGET_LABEL, type TargetId } from './lib/servers.js';
 import type { HardwareLine, MachineInfo } from './lib/machine.js';
-import { fmt, fmtRatio, fmtSize, markdownTable, table } from './lib/stats.js';
+import { fmt, fmtRatio, fmtSize, markdownTable, signedMs, table } from './lib/stats.js';
 import type { PageTiming, BigBlobResult } from './scale.js';
 import { scaleOk, type ScaleResult, type TargetCheck } from './checks.js';
 import { log, mib, ratioOf, type Running, type ScenarioResult, type TargetSummary } from './measure.js';
@@ -22,11 +22,45 @@ function resultRows(results: ScenarioResult[]): string[][] {
       r.summary.bare ? `${fmt(r.summary.bare.median)} (ours ${fmtRatio(r.ratioVsBare)})` : '',
       `${fmt(o?.cpuS)} / ${fmt(f?.cpuS)}`,
       `${eff(o)} / ${eff(f)}`,
+      latency(o, f),
       `${mib(o?.rssPeak)} / ${mib(f?.rssPeak)}`,
       `${o?.errors ?? 'n/a'} / ${f?.errors ?? 'n/a'}`,
     ];
   });
 }
+
+/** "p50/p99 ours · p50/p99 other" in ms, for the request-rate scenarios (blank for the others). */
+function latency(o: TargetSummary | undefined, f: TargetSummary | undefined): string {
+  const one = (s: TargetSummary | undefined) => (s?.p99Ms === undefined ? 'n/a' : `${fmt(s.p50Ms)}/${fmt(s.p99Ms)}`);
+  return o?.p99Ms === undefined && f?.p99Ms === undefined ? '' : `${one(o)} · ${one(f)}`;
+}
+
+/** ours beside the events target (one webhook subscription + audit file): the cost of events and auditing. */
+export function eventsRows(results: readonly ScenarioResult[]): string[][] {
+  return results
+    .filter((r) => r.summary.events)
+    .map((r) => {
+      const o = r.summary.ours;
+      const e = r.summary.events!;
+      return [
+        r.title,
+        `${r.unit}${r.better === 'lower' ? ' ↓' : ''}`,
+        fmt(o?.median),
+        fmt(e.median),
+        fmtRatio(r.events?.ratio),
+        latency(o, e),
+        r.events?.p99DeltaMs === undefined ? 'n/a' : signedMs(r.events.p99DeltaMs),
+        `${fmt(o?.cpuS)} / ${fmt(e.cpuS)}`,
+        `${mib(o?.rssPeak)} / ${mib(e.rssPeak)}`,
+        `${o?.errors ?? 'n/a'} / ${e.errors}`,
+      ];
+    });
+}
+
+const EVENTS_HEADER = ['Scenario', 'unit', 'ours', 'ours + events + audit', 'events vs ours', 'p50/p99 ms ours · events', 'p99 delta', 'server CPU s ours / events', 'peak RSS MiB ours / events', 'errors ours / events'];
+const EVENTS_NOTE =
+  'Events and audit on: one webhook subscription (CloudEvents, signed) to a receiver on loopback answering 204 at once, and the audit log to a file; ' +
+  'events vs ours <1 = slower with them (goal ≥ 0.95×, and p99 of manifest PUT at most +2 ms).';
 
 /** ours (one node, filesystem + SQLite) beside the three replicas on PostgreSQL + S3. */
 export function replicaRows(results: ScenarioResult[]): string[][] {
@@ -70,7 +104,7 @@ const REPLICA_NOTE =
   'CPU and peak RSS of the replicas are summed over the three processes (RSS: the sum of each one\'s own peak). ' +
   'The proxy, PostgreSQL, the RGW and the load generator run on the same cores as the replicas: this measures correctness and overhead, not scale.';
 
-const RESULT_HEADER = ['Scenario', 'unit', 'ours', 'reference', 'ratio', 'bare', 'server CPU s ours / ref', 'server CPU per work ours / ref', 'peak RSS MiB ours / ref', 'errors ours / ref'];
+const RESULT_HEADER = ['Scenario', 'unit', 'ours', 'reference', 'ratio', 'bare', 'server CPU s ours / ref', 'server CPU per work ours / ref', 'p50/p99 ms ours · ref', 'peak RSS MiB ours / ref', 'errors ours / ref'];
 
 function scaleRows(scale: ScaleResult): string[][] {
   const rows: string[][] = [];
@@ -126,6 +160,12 @@ export function printReport(r: RunReport & { readonly rounds: number; readonly t
     log(REPLICA_NOTE);
     log(table(REPLICA_HEADER, r.replicaTable));
   }
+  const events = eventsRows(r.results);
+  if (events.length) {
+    log();
+    log(EVENTS_NOTE);
+    log(table(EVENTS_HEADER, events));
+  }
   log(`Peak RSS over the whole run: ${r.targets.map((t) => `${t.id} ${mib(t.peakRss)} MiB (${mib(t.startRss)} MiB once started)`).join(', ')}`);
   if (Object.keys(r.big).length) {
     log();
@@ -164,6 +204,7 @@ export function markdownReport(r: RunReport & { readonly run: RunRecord; readonl
     markdownTable(RESULT_HEADER, resultRows([...r.results])),
     '',
     ...(replicaTable ? [`${REPLICA_NOTE} ${r.replicaInfo ?? ''}.`, '', markdownTable(REPLICA_HEADER, replicaTable), ''] : []),
+    ...(eventsRows(r.results).length ? [EVENTS_NOTE, '', markdownTable(EVENTS_HEADER, eventsRows(r.results)), ''] : []),
     ...(Object.keys(r.big).length ? [markdownTable(BIG_HEADER, bigRows(r.big)), ''] : []),
     ...(r.scale ? [markdownTable(['Scale check', 'ours', 'reference'], scaleRows(r.scale)), ''] : []),
     markdownTable(

@@ -244,7 +244,7 @@ export class Scenarios {
         detail: 'POST + one PUT ?digest= streaming the whole body; digest computed beforehand',
         unit: 'MiB/s',
         better: 'higher',
-        targets: ['ours', 'ref', 'bare', 'replicas'],
+        targets: ['ours', 'ref', 'bare', 'replicas', 'events'],
         prepare: async () => this.#fillBig(),
         run: async (t, round, hooks) => {
           const agent = agentFor(1);
@@ -366,7 +366,7 @@ export class Scenarios {
         detail: 'distinct OCI image manifests (same config + layer, distinct annotations), each by a new tag',
         unit: 'manifests/s',
         better: 'higher',
-        targets: ['ours', 'ref', 'replicas'],
+        targets: ['ours', 'ref', 'replicas', 'events'],
         run: async (t, round, hooks) => {
           const repo = `bench/manifests-r${round}`;
           const agent = agentFor(o.manifestConcurrency);
@@ -546,7 +546,7 @@ export class Scenarios {
         : 'POST + PUT ?digest= for both servers (the reference has no single-POST upload)',
       unit: 'blobs/s',
       better: 'higher',
-      targets: ['ours', 'ref', 'replicas'],
+      targets: ['ours', 'ref', 'replicas', 'events'],
       run: async (t, round, hooks) => {
         const repo = single ? `bench/small1-r${round}` : `bench/small-r${round}`;
         const all = randomBytes(o.smallCount * o.smallSize);

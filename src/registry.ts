@@ -260,6 +260,7 @@ function garbageCollection(app: FastifyInstance, options: RegistryOptions, servi
       ...(leaseMs !== undefined ? { leaseMs } : {}),
       sweepUploads: (signal) => services.uploads.sweep(undefined, signal),
       policy: services.policy.current,
+      ...(options.events !== undefined ? { events: {} } : {}),
     };
   });
   const gc = {

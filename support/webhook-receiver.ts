@@ -16,7 +16,10 @@ export interface ReceivedRequest {
 
 export interface WebhookReceiver {
   readonly url: string;
+  /** Every 2xx-answered POST (empty with `record: false`). */
   readonly received: ReceivedRequest[];
+  /** How many POSTs were answered 2xx (counted with `record: false` too). */
+  readonly accepted: number;
   /** What POSTs are answered with (default 204). */
   status: number;
   /** Wait this long before answering (default 0): a slow receiver. */
@@ -26,14 +29,17 @@ export interface WebhookReceiver {
   close(): Promise<void>;
 }
 
-export async function startWebhookReceiver(): Promise<WebhookReceiver> {
+/** `record: false` (the benchmark's receiver) only counts the POSTs, keeping and parsing nothing. */
+export async function startWebhookReceiver(options: { record?: boolean } = {}): Promise<WebhookReceiver> {
   const received: ReceivedRequest[] = [];
-  const state = { status: 204, delayMs: 0 };
+  const state = { status: 204, delayMs: 0, accepted: 0 };
+  const record = options.record !== false;
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
-      if (state.status >= 200 && state.status < 300) {
+      if (state.status >= 200 && state.status < 300) state.accepted++;
+      if (record && state.status >= 200 && state.status < 300) {
         const body = Buffer.concat(chunks).toString('utf8');
         received.push({ path: req.url ?? '/', headers: req.headers, body, json: JSON.parse(body) as Record<string, unknown> });
       }
@@ -46,6 +52,9 @@ export async function startWebhookReceiver(): Promise<WebhookReceiver> {
   return {
     url: `http://127.0.0.1:${port}`,
     received,
+    get accepted() {
+      return state.accepted;
+    },
     get status() {
       return state.status;
     },

@@ -13,13 +13,14 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../support/net.js';
 
-export type TargetId = 'ours' | 'ref' | 'bare' | 'replicas';
+export type TargetId = 'ours' | 'ref' | 'bare' | 'replicas' | 'events';
 
 export const TARGET_LABEL: Record<TargetId, string> = {
   ours: 'ferro-oci-server',
   ref: 'distribution 2.8.2',
   bare: 'bare hash+fsync+rename',
   replicas: 'ferro-oci-server ×3 (PostgreSQL + S3)',
+  events: 'ferro-oci-server + 1 webhook + audit file',
 };
 
 /** dist/bench/lib → dist/src/server/main.js */
@@ -216,6 +217,7 @@ export async function startBare(opts: StartOptions): Promise<ServerProcess> {
 
 export async function startTarget(id: TargetId, opts: StartOptions): Promise<ServerProcess> {
   if (id === 'replicas') return (await import('./replicas.js')).startReplicas(opts);
+  if (id === 'events') return (await import('./events-target.js')).startEventsTarget(opts);
   return id === 'ours' ? startOurs(opts) : id === 'ref' ? startReference(opts) : startBare(opts);
 }
 

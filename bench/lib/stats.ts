@@ -44,6 +44,9 @@ export function fmtRatio(value: number | undefined): string {
 }
 
 /** Parses sizes such as 512M, 512MiB, 4G, 4096, 8k. */
+/** A signed duration in ms: +1.2 ms, −0.3 ms. */
+export const signedMs = (ms: number) => `${ms >= 0 ? '+' : '−'}${fmt(Math.abs(ms))} ms`;
+
 export function parseSize(text: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b)?\s*$/i.exec(text);
   if (!m) throw new Error(`not a size: ${JSON.stringify(text)} (use e.g. 4096, 8K, 512M, 4G)`);

@@ -17,7 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { BlobStore } from '../storage/blob/types.js';
-import type { MetadataStore } from '../storage/meta/types.js';
+import type { EventContext, MetadataStore } from '../storage/meta/types.js';
 import { paged } from './paged.js';
 import type { StoragePolicy } from './policy.js';
 import { pruneManifests, type PruneReport } from './prune.js';
@@ -57,6 +57,8 @@ export interface GcOptions {
   readonly policy?: StoragePolicy;
   /** Removes expired upload sessions and orphaned upload data (UploadService.sweep); run before the scan when given. */
   readonly sweepUploads?: (signal?: AbortSignal) => Promise<{ sessions: number; orphans: number }>;
+  /** With events on: the context of the events of the policy's removals (services/prune.ts). */
+  readonly events?: EventContext;
   /** The clock. Default the metadata store's (MetadataStore.clock). */
   readonly now?: () => number;
   readonly signal?: AbortSignal;
@@ -107,7 +109,7 @@ export async function collectGarbage(stores: GcStores, options: GcOptions = {}):
   const report: Mutable<Omit<GcReport, 'durationMs' | 'uploads'>> = { dryRun, graceMs, scanned: 0, deleted: 0, bytesFreed: 0, kept: 0, linksRemoved: 0, errors: 0, startedAt };
 
   const uploads = !dryRun && options.sweepUploads ? await options.sweepUploads(signal) : undefined;
-  const manifests = options.policy?.prunes ? await pruneManifests(meta, options.policy, { dryRun, graceMs, now, ...(signal ? { signal } : {}) }) : undefined;
+  const manifests = options.policy?.prunes ? await pruneManifests(meta, options.policy, { dryRun, graceMs, now, ...(signal ? { signal } : {}), ...(options.events ? { events: options.events } : {}) }) : undefined;
   report.linksRemoved = await reclaimLinks(meta, graceMs, now, dryRun, signal);
 
   for await (const digest of blobs.list(signal)) {

@@ -130,7 +130,7 @@ export class ManifestService {
 
   /**
    * DELETE by tag removes the tag only; by digest the manifest and its tags. Immutable tags: see the class.
-   * The events are recorded with `context` (none without, nor for a repository with immutable-tag rules).
+   * The events are recorded with `context` (none without); with immutable-tag rules, one tag.deleted per tag then manifest.deleted.
    */
   async delete(repository: string, reference: string, signal?: AbortSignal, context?: EventContext): Promise<void> {
     const policy = this.policy.current;
@@ -142,7 +142,7 @@ export class ManifestService {
       deleted = await this.meta.deleteTag(repository, ref.tag, signal, context);
     } else {
       deleted = policy.hasImmutableTags(repository)
-        ? await this.deleteGuarded(policy, repository, ref.digest, signal)
+        ? await this.deleteGuarded(policy, repository, ref.digest, signal, context)
         : await this.meta.deleteManifest(repository, ref.digest, signal, context);
     }
     if (!deleted) throw await this.unknown(repository, reference, signal);
@@ -154,14 +154,14 @@ export class ManifestService {
    * manifest only while it is still untagged (ManifestLifecycle), so that an
    * immutable tag set meanwhile is never lost.
    */
-  private async deleteGuarded(policy: StoragePolicy, repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
+  private async deleteGuarded(policy: StoragePolicy, repository: string, digest: Digest, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     const meta = this.meta;
     const tags: TagRecord[] = [];
     for await (const t of paged((page) => meta.listTagRecords(repository, page, signal), (r) => r.tag, 1000)) if (t.digest === digest) tags.push(t);
     const locked = tags.find((t) => policy.isImmutable(repository, t.tag));
     if (locked) throw immutableError(repository, locked.tag, digest, 'so the manifest it points at cannot be deleted');
-    for (const t of tags) await meta.deleteTagIf(repository, t.tag, t, signal);
-    if (await meta.deleteManifestIf(repository, digest, { untagged: true }, signal)) return true;
+    for (const t of tags) await meta.deleteTagIf(repository, t.tag, t, signal, context);
+    if (await meta.deleteManifestIf(repository, digest, { untagged: true }, signal, context)) return true;
     if (!(await meta.getManifest(repository, digest, signal))) return false;
     throw new RegistryError('TAG_IMMUTABLE', `manifest ${digest} in ${repository} was tagged while it was being deleted; retry`);
   }

@@ -17,7 +17,7 @@
  */
 import type { Digest } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
-import { type ManifestDeleteConditions, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
+import { type EventContext, type ManifestDeleteConditions, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
 import { paged } from './paged.js';
 import type { StoragePolicy } from './policy.js';
 
@@ -29,6 +29,8 @@ export interface PruneOptions {
   readonly signal?: AbortSignal;
   /** Removals listed in the report at most (the counts are exact). Default 1000. */
   readonly listLimit?: number;
+  /** With events on: each removal records tag.deleted / manifest.deleted with this context and its `reason`. */
+  readonly events?: EventContext;
 }
 
 export type PruneReason = 'retention' | 'untagged' | 'child' | 'referrer';
@@ -55,6 +57,7 @@ export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy,
   const dryRun = options.dryRun === true;
   const limit = options.listLimit ?? 1000;
   const { signal } = options;
+  const context = (reason: PruneReason): EventContext | undefined => (options.events === undefined ? undefined : { ...options.events, reason });
   const report: Mutable<PruneReport> & { tags: PruneReport['tags'][number][]; manifests: PruneReport['manifests'][number][] } = {
     repositories: 0,
     tagsRemoved: 0,
@@ -75,7 +78,7 @@ export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy,
       const [d, why] = stack.pop()!;
       const record = dryRun ? undefined : await store.getManifest(repository, d, signal);
       if (!dryRun && !record) continue;
-      if (!(await store.deleteManifestIf(repository, d, { ...conditions, dryRun }, signal))) continue;
+      if (!(await store.deleteManifestIf(repository, d, { ...conditions, dryRun }, signal, context(why)))) continue;
       removedManifest(repository, d, why);
       if (!record) continue;
       let children: readonly { digest: Digest }[] = [];
@@ -107,7 +110,7 @@ export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy,
       const remove = candidates.filter((r, i) => !kept(r, i));
       const untaggedDigests = new Set<Digest>();
       for (const r of remove) {
-        if (!dryRun && !(await meta.deleteTagIf(repository, r.tag, r, signal))) continue;
+        if (!dryRun && !(await meta.deleteTagIf(repository, r.tag, r, signal, context('retention')))) continue;
         report.tagsRemoved++;
         if (report.tags.length < limit) report.tags.push({ repository, tag: r.tag, digest: r.digest });
         untaggedDigests.add(r.digest);

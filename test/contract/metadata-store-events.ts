@@ -76,6 +76,22 @@ export function eventsContract(store: () => MetadataStore, restart: () => Promis
       assert.equal(events[1]!.mediaType, m.mediaType);
     });
 
+    it('conditional deletes (retention, untagged) record tag.deleted and manifest.deleted when they delete; refused and dry runs record nothing', async () => {
+      const s = store();
+      const m = manifest('app', '1', { tags: ['old'] });
+      await s.putManifest(m);
+      const [record] = await s.listTagRecords('app', { limit: 10 });
+      assert.equal(await s.deleteTagIf('app', 'old', { digest: m.digest, updatedAt: record!.updatedAt + 1 }, undefined, CTX), false);
+      assert.equal(await s.deleteTagIf('app', 'old', record!, undefined, CTX), true);
+      assert.equal(await s.deleteManifestIf('app', m.digest, { untagged: true, dryRun: true }, undefined, CTX), true);
+      assert.equal(await s.deleteManifestIf('app', m.digest, { untagged: true }, undefined, CTX), true);
+      assert.equal(await s.deleteManifestIf('app', m.digest, { untagged: true }, undefined, CTX), false);
+      const events = await pending(s);
+      assert.deepEqual(events.map(brief), ['tag.deleted app old', 'manifest.deleted app']);
+      assert.deepEqual([events[0]!.digest, events[0]!.actor], [m.digest, 'alice']);
+      assert.deepEqual([events[1]!.digest, events[1]!.mediaType, events[1]!.tags], [m.digest, m.mediaType, []]);
+    });
+
     it('a mount records blob.mounted (and repository.created); an upload link into an existing repository records nothing', async () => {
       const s = store();
       await s.linkBlob('src', blob('a'), NOW);
@@ -97,10 +113,11 @@ export function eventsContract(store: () => MetadataStore, restart: () => Promis
       assert.deepEqual(await s.claimEvents('C', { now: NOW + 999, leaseMs: 1000, limit: 10 }), []);
       const c = await s.claimEvents('C', { now: NOW + 1000, leaseMs: 1000, limit: 10 });
       assert.equal(c.length, 3, 'expired leases are taken over');
-      assert.equal(await s.markEventDelivered(a[0]!.event.id, 'A'), false, 'A lost its claim');
-      assert.equal(await s.markEventDelivered(a[0]!.event.id, 'C'), true);
-      assert.equal(await s.markEventDelivered(a[0]!.event.id, 'C'), false, 'settled once');
-      assert.equal((await pending(s)).length, 2);
+      assert.equal(await s.markEventsDelivered([a[0]!.event.id], 'A'), 0, 'A lost its claim');
+      assert.equal(await s.markEventsDelivered([a[0]!.event.id, a[1]!.event.id, 'no-such-id'], 'C'), 2, 'in one call');
+      assert.equal(await s.markEventsDelivered([a[0]!.event.id], 'C'), 0, 'settled once');
+      assert.equal(await s.markEventsDelivered([], 'C'), 0);
+      assert.equal((await pending(s)).length, 1);
     });
 
     it('a failed entry is due again at its next attempt; a parked one is dead until replayed', async () => {
@@ -116,7 +133,7 @@ export function eventsContract(store: () => MetadataStore, restart: () => Promis
       const dead = await s.listEvents('dead', { limit: 10 });
       assert.deepEqual(dead.map(pick), [{ id: e2!.id, state: 'dead', attempts: 1, deliveredTo: [], lastError: 'timeout' }]);
       assert.deepEqual(await s.claimEvents('C', { now: NOW + 10_000, leaseMs: 1000, limit: 10 }).then((x) => x.map((e) => e.event.id)), [e1!.id], 'dead entries are not claimed');
-      assert.equal(await s.markEventDelivered(e1!.id, 'C'), true);
+      assert.equal(await s.markEventsDelivered([e1!.id], 'C'), 1);
       assert.equal(await s.replayEvents(['nope'], NOW + 20_000), 0);
       assert.equal(await s.replayEvents(undefined, NOW + 20_000), 1);
       assert.deepEqual(await s.listEvents('dead', { limit: 10 }), []);

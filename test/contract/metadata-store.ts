@@ -39,7 +39,7 @@ const PORT_METHODS = [
   // ManifestLifecycle
   'listTagRecords', 'deleteTagIf', 'deleteManifestIf',
   // EventOutbox
-  'appendEvents', 'claimEvents', 'markEventDelivered', 'markEventFailed', 'parkEvent', 'listEvents', 'replayEvents',
+  'appendEvents', 'claimEvents', 'markEventsDelivered', 'markEventFailed', 'parkEvent', 'listEvents', 'replayEvents',
   // AuditLog
   'appendAudit', 'listAudit', 'pruneAudit',
   // LeaseStore

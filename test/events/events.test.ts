@@ -1,7 +1,7 @@
 /**
  * Events end to end (README "Events and audit"): the server binary on SQLite
  * delivers to a real receiver on loopback: every event type in both formats
- * with valid signatures, filters, a receiver down then back, dead letters
+ * with valid signatures, filters, deletions by retention and the untagged policy, a receiver down then back, dead letters
  * listed and replayed over /admin/events and the `events` command.
  */
 import { execFile } from 'node:child_process';
@@ -20,10 +20,10 @@ const SECRET_CE = 'whsec_' + Buffer.from('cloudevents secret').toString('base64'
 const SECRET_DIST = 'whsec_' + Buffer.from('distribution secret').toString('base64');
 const SBOM = 'application/vnd.example.sbom';
 
-async function serve(dir: string, events: Record<string, unknown>): Promise<RunningServer> {
+async function serve(dir: string, events: Record<string, unknown>, more: Record<string, unknown> = {}): Promise<RunningServer> {
   await mkdir(join(dir, 'storage'), { recursive: true });
   const config = join(dir, 'config.json');
-  await writeFile(config, JSON.stringify({ events: { pollSeconds: 0.05, ...events } }));
+  await writeFile(config, JSON.stringify({ events: { pollSeconds: 0.05, ...events }, ...more }));
   return startServer({ env: { FERRO_OCI_STORAGE_DIR: join(dir, 'storage'), FERRO_OCI_CONFIG: config } });
 }
 
@@ -124,6 +124,48 @@ describe('events (server binary, SQLite)', () => {
     }
   });
 
+  it('deletions by retention, by the untagged policy and by digest under immutable-tag rules are events too, with their reason', async () => {
+    receiver.received.length = 0;
+    const policy = {
+      gc: { intervalSeconds: 0, untagged: [{ repositories: ['scratch/**'], olderThanSeconds: 0 }] },
+      retention: [{ repositories: ['ci/**'], keepLast: 1 }],
+      immutableTags: [{ repositories: ['rel/**'], tags: ['v*'] }],
+    };
+    const server = await serve(join(dir, 'policy'), { subscriptions: [{ name: 'del', url: `${receiver.url}/del`, types: ['tag.deleted', 'manifest.deleted', 'collection.finished'] }] }, policy);
+    try {
+      const client = new OciClient(server.url);
+      const old = await client.pushImage('ci/app', 'build-1', { layers: 1 });
+      await new Promise((res) => setTimeout(res, 5));
+      await client.pushImage('ci/app', 'build-2', { layers: 1 });
+      const scratch = await client.pushImage('scratch/x', 'tmp', { layers: 1 });
+      const rel = await client.pushImage('rel/app', 'dev', { layers: 1 });
+      assert.equal((await client.fetch('/v2/scratch/x/manifests/tmp', { method: 'DELETE' })).status, 202);
+      assert.equal((await client.fetch(`/v2/rel/app/manifests/${rel.digest}`, { method: 'DELETE' })).status, 202);
+      await new Promise((res) => setTimeout(res, 5));
+      assert.equal((await client.fetch('/admin/gc', { method: 'POST' })).status, 200);
+
+      await receiver.waitFor((all) => all.length >= 7);
+      await new Promise((res) => setTimeout(res, 300)); // nothing more arrives
+      const seen = receiver.received.map((e) => {
+        const d = e.json.data as Record<string, unknown>;
+        return [ceType(e), d.repository ?? '', d.tag ?? d.digest ?? '', d.reason ?? ''].join(' ').trim();
+      });
+      assert.deepEqual(seen.sort(), [
+        'collection.finished',
+        `manifest.deleted ci/app ${old.digest} retention`,
+        `manifest.deleted rel/app ${rel.digest}`,
+        `manifest.deleted scratch/x ${scratch.digest} untagged`,
+        'tag.deleted ci/app build-1 retention',
+        'tag.deleted rel/app dev',
+        'tag.deleted scratch/x tmp',
+      ]);
+      const report = receiver.received.find((e) => ceType(e) === 'collection.finished')!.json.data as { report: { manifests: { tagsRemoved: number; manifestsRemoved: number } } };
+      assert.deepEqual([report.report.manifests.tagsRemoved, report.report.manifests.manifestsRemoved], [1, 2], 'the report counts the removals');
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a receiver down for a while gets the backlog once it is back; metrics show it pending meanwhile', async () => {
     receiver.received.length = 0;
     receiver.status = 503;
@@ -147,6 +189,26 @@ describe('events (server binary, SQLite)', () => {
         await new Promise((res) => setTimeout(res, 50));
       }
     } finally {
+      await server.stop();
+    }
+  });
+
+  it('a receiver that answers after the timeout counts as a failure', async () => {
+    receiver.received.length = 0;
+    receiver.delayMs = 1000;
+    const server = await serve(join(dir, 'slow'), { retrySeconds: 0.3, initialBackoffSeconds: 0.05, maxBackoffSeconds: 0.1, subscriptions: [{ name: 'slow', url: `${receiver.url}/slow`, timeoutSeconds: 0.1 }] });
+    try {
+      const client = new OciClient(server.url);
+      await client.pushBlob('slow/app', Buffer.from('x'));
+      let dead: Record<string, unknown>[] = [];
+      for (let i = 0; dead.length < 1; i++) {
+        assert.ok(i < 200, 'the event becomes dead');
+        await new Promise((res) => setTimeout(res, 50));
+        dead = ((await (await client.fetch('/admin/events/dead')).json()) as { events: Record<string, unknown>[] }).events;
+      }
+      assert.match(String(dead[0]!.lastError), /slow: no answer within 100 ms/);
+    } finally {
+      receiver.delayMs = 0;
       await server.stop();
     }
   });

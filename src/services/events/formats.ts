@@ -68,6 +68,7 @@ function distributionEvent(event: RegistryEvent, source: string): Record<string,
     actor: event.actor === undefined ? {} : { name: event.actor },
     source: { instanceID: source },
     ...(event.report === undefined ? {} : { report: event.report }),
+    ...(event.reason === undefined ? {} : { reason: event.reason }),
   };
 }
 

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { EventContext, ManifestFacts, RegistryEvent, RegistryEventType } from './events.js';
 
 function base(type: RegistryEventType, time: number, context: EventContext): Omit<RegistryEvent, 'repository'> {
-  const { actor, requestId, address } = context;
+  const { actor, requestId, address, reason } = context;
   return {
     id: randomUUID(),
     type,
@@ -11,6 +11,7 @@ function base(type: RegistryEventType, time: number, context: EventContext): Omi
     ...(actor === undefined ? {} : { actor }),
     ...(requestId === undefined ? {} : { requestId }),
     ...(address === undefined ? {} : { address }),
+    ...(reason === undefined ? {} : { reason }),
   };
 }
 

@@ -40,6 +40,8 @@ export interface EventContext {
   readonly address?: string;
   /** linkBlob only: the link is a cross-repository mount from this repository (a blob.mounted event). */
   readonly mountedFrom?: string;
+  /** A deletion by a collection: the rule that removed it (recorded as the event's `reason`). */
+  readonly reason?: 'retention' | 'untagged' | 'child' | 'referrer';
 }
 
 export interface RegistryEvent {
@@ -66,6 +68,8 @@ export interface RegistryEvent {
   readonly actor?: string;
   readonly requestId?: string;
   readonly address?: string;
+  /** tag.deleted, manifest.deleted by a collection: why (retention, untagged, or as a removed manifest's child or referrer). */
+  readonly reason?: EventContext['reason'];
 }
 
 /** An event as the outbox holds it. */
@@ -109,8 +113,8 @@ export interface EventOutbox {
    * never return the same entry while its lease runs.
    */
   claimEvents(holder: string, options: ClaimOptions, signal?: AbortSignal): Promise<OutboxEntry[]>;
-  /** Removes the entry: every subscription received it. */
-  markEventDelivered(id: string, holder: string, signal?: AbortSignal): Promise<boolean>;
+  /** Removes the entries of `ids` the holder holds (in one transaction): every subscription received them. Resolves how many. */
+  markEventsDelivered(ids: readonly string[], holder: string, signal?: AbortSignal): Promise<number>;
   /** Releases the claim, counts a failed attempt and makes the entry due again at `nextAttemptAt`. */
   markEventFailed(id: string, holder: string, nextAttemptAt: number, failure: EventFailure, signal?: AbortSignal): Promise<boolean>;
   /** Releases the claim and parks the entry as dead: no longer claimed until replayed. */

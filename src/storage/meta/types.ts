@@ -150,16 +150,19 @@ export interface BlobUnlinkConditions {
 export interface ManifestLifecycle {
   /** The tags of `repository` with their digests and times, ordered by tag as listTags. */
   listTagRecords(repository: string, page: PageOptions, signal?: AbortSignal): Promise<TagRecord[]>;
-  /** Removes the tag only when it still points at `expected.digest` and was last set at `expected.updatedAt`. */
-  deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean>;
+  /**
+   * Removes the tag only when it still points at `expected.digest` and was last set at `expected.updatedAt`.
+   * With `context`, records tag.deleted in the same transaction (retention's removals, events.ts).
+   */
+  deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal, context?: EventContext): Promise<boolean>;
   /**
    * In one transaction: when the manifest exists and every condition holds,
    * deletes it as deleteManifest does (with its referrer entry; it has no tag
    * when `untagged` is given). Blob links stay: they are receipts, removed by
    * unlinkBlobIf once unreferenced and old. Resolves whether it deleted (dry
-   * run: would delete).
+   * run: would delete). With `context` (not a dry run), records manifest.deleted in the same transaction.
    */
-  deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean>;
+  deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, signal?: AbortSignal, context?: EventContext): Promise<boolean>;
 }
 
 export interface ReferrerRecord {

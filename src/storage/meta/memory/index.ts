@@ -215,19 +215,25 @@ export class MemoryMetadataStore implements MetadataStore {
     return repo.tagNames.page(page).map((tag) => ({ tag, ...(repo.tags.get(tag) as TagEntry) }));
   }
 
-  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
+  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
     const repo = this.#repos.get(repository);
     const entry = repo?.tags.get(tag);
     if (repo === undefined || entry?.digest !== expected.digest || entry.updatedAt !== expected.updatedAt) return false;
     repo.tags.delete(tag);
     repo.tagNames.delete(tag);
+    if (context !== undefined) this.#outbox.append(deleteTagEvents(repository, tag, expected.digest, this.clock(), context));
     return true;
   }
 
-  async deleteManifestIf(repository: string, digest: Digest, c: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifestIf(repository: string, digest: Digest, c: ManifestDeleteConditions, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
-    return deleteManifestIf(this.#repos.get(repository), digest, c, this.#lifecycle);
+    const repo = this.#repos.get(repository);
+    const record = context !== undefined && c.dryRun !== true ? repo?.manifests.get(digest)?.record : undefined;
+    const tags = record === undefined ? [] : [...repo!.tags].filter(([, t]) => t.digest === digest).map(([tag]) => tag);
+    if (!deleteManifestIf(repo, digest, c, this.#lifecycle)) return false;
+    if (record !== undefined) this.#outbox.append(deleteManifestEvents(record, tags, this.clock(), context!));
+    return true;
   }
 
   async listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
@@ -318,9 +324,9 @@ export class MemoryMetadataStore implements MetadataStore {
     return this.#outbox.claim(holder, options);
   }
 
-  async markEventDelivered(id: string, holder: string, signal?: AbortSignal): Promise<boolean> {
+  async markEventsDelivered(ids: readonly string[], holder: string, signal?: AbortSignal): Promise<number> {
     this.#enter(signal);
-    return this.#outbox.delivered(id, holder);
+    return ids.filter((id) => this.#outbox.delivered(id, holder)).length;
   }
 
   async markEventFailed(id: string, holder: string, nextAttemptAt: number, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {

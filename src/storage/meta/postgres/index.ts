@@ -266,12 +266,28 @@ export class PostgresMetadataStore implements MetadataStore {
     return this.#db.page<TagRecord>(signal, page, 'listTagRecords', 'listTagRecordsAfter', [repository]);
   }
 
-  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
-    return (await this.#db.write(signal, 'deleteTagIf', [repository, tag, expected.digest, expected.updatedAt])) > 0;
+  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
+    const values = [repository, tag, expected.digest, expected.updatedAt];
+    if (context === undefined) return (await this.#db.write(signal, 'deleteTagIf', values)) > 0;
+    return this.#db.transaction(signal, async (query) => {
+      if (((await query('deleteTagIf', values)).rowCount ?? 0) === 0) return false;
+      await appendEventsTx(query, deleteTagEvents(repository, tag, expected.digest, this.clock(), context));
+      return true;
+    });
   }
 
-  async deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
-    return this.#db.transaction(signal, (query) => deleteManifestIfTx(query, repository, digest, conditions), conditions.dryRun !== true);
+  async deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
+    const record = context !== undefined && conditions.dryRun !== true;
+    return this.#db.transaction(
+      signal,
+      async (query) => {
+        const found = record ? await manifestFactsTx(query, repository, digest) : undefined;
+        const deleted = await deleteManifestIfTx(query, repository, digest, conditions);
+        if (deleted && found !== undefined) await appendEventsTx(query, deleteManifestEvents(found.facts, found.tags, this.clock(), context!));
+        return deleted;
+      },
+      conditions.dryRun !== true,
+    );
   }
 
   // Outbox (events.ts, outbox.ts)
@@ -285,8 +301,8 @@ export class PostgresMetadataStore implements MetadataStore {
     return toEntries(await this.#db.transaction(signal, async (query) => (await query<OutboxRow>('claimEvents', [holder, options.now + options.leaseMs, options.now, limit])).rows));
   }
 
-  async markEventDelivered(id: string, holder: string, signal?: AbortSignal): Promise<boolean> {
-    return (await this.#db.write(signal, 'eventDelivered', [id, holder])) > 0;
+  async markEventsDelivered(ids: readonly string[], holder: string, signal?: AbortSignal): Promise<number> {
+    return ids.length === 0 ? 0 : this.#db.write(signal, 'eventsDelivered', [ids, holder]);
   }
 
   async markEventFailed(id: string, holder: string, nextAttemptAt: number, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {

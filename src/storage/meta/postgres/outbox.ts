@@ -36,7 +36,7 @@ export function outboxStatements(s: string) {
                     SELECT seq FROM ${s}.events WHERE state = 'pending' AND next_attempt_at <= $3 AND (lease_until IS NULL OR lease_until <= $3)
                     ORDER BY seq LIMIT $4 FOR UPDATE SKIP LOCKED)
                   RETURNING ${COLUMNS}`,
-    eventDelivered: `DELETE FROM ${s}.events WHERE id = $1 AND lease_holder = $2 AND state = 'pending'`,
+    eventsDelivered: `DELETE FROM ${s}.events WHERE id = ANY($1::text[]) AND lease_holder = $2 AND state = 'pending'`,
     // $1 id, $2 holder, $3 state, $4 next attempt, $5 delivered_to (JSON), $6 error
     settleEvent: `UPDATE ${s}.events SET state = $3, next_attempt_at = $4, attempts = attempts + 1, delivered_to = $5::jsonb, last_error = $6,
                     lease_holder = NULL, lease_until = NULL WHERE id = $1 AND lease_holder = $2 AND state = 'pending'`,

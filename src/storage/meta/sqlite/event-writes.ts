@@ -1,13 +1,13 @@
 /**
  * The manifest writes of the SQLite MetadataStore that record their events
- * (../events.ts): putManifest, deleteManifest and deleteTag with an event
- * context, each one IMMEDIATE transaction holding the change (manifests.ts)
+ * (../events.ts): putManifest, deleteManifest, deleteTag, deleteTagIf and
+ * deleteManifestIf with an event context, each one IMMEDIATE transaction holding the change (manifests.ts)
  * and its outbox rows (outbox.ts), so an event exists exactly when its change
  * was committed.
  */
 import type Database from 'better-sqlite3';
 import type { Digest } from '../../../oci/digest.js';
-import type { PutManifestInput, PutManifestResult } from '../types.js';
+import type { ManifestDeleteConditions, PutManifestInput, PutManifestResult } from '../types.js';
 import type { EventContext } from '../events.js';
 import { deleteManifestEvents, deleteTagEvents, putManifestEvents } from '../event-records.js';
 import type { SqliteManifestWrites } from './manifests.js';
@@ -18,6 +18,9 @@ export interface SqliteEventWrites {
   readonly putManifest: (input: PutManifestInput, context: EventContext) => PutManifestResult;
   readonly deleteManifest: (repository: string, digest: Digest, context: EventContext) => boolean;
   readonly deleteTag: (repository: string, tag: string, context: EventContext) => boolean;
+  readonly deleteTagIf: (repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, context: EventContext) => boolean;
+  /** Not a dry run (that records nothing). */
+  readonly deleteManifestIf: (repository: string, digest: Digest, conditions: ManifestDeleteConditions, context: EventContext) => boolean;
 }
 
 /** `clock`: the store's clock, for the events' time. */
@@ -40,6 +43,17 @@ export function sqliteEventWrites(db: Database.Database, stmt: Statements, outbo
       const digest = tagOf(repository, tag);
       if (digest === undefined || !manifests.deleteTag(repository, tag, clock())) return false;
       outbox.append(deleteTagEvents(repository, tag, digest, clock(), context));
+      return true;
+    }).immediate,
+    deleteTagIf: db.transaction((repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, context: EventContext) => {
+      if (stmt.deleteTagIf.run(repository, tag, expected.digest, expected.updatedAt).changes === 0) return false;
+      outbox.append(deleteTagEvents(repository, tag, expected.digest, clock(), context));
+      return true;
+    }).immediate,
+    deleteManifestIf: db.transaction((repository: string, digest: Digest, conditions: ManifestDeleteConditions, context: EventContext) => {
+      const found = outbox.manifest(repository, digest);
+      if (found === undefined || !manifests.deleteManifestIf(repository, digest, conditions, clock())) return false;
+      outbox.append(deleteManifestEvents(found.facts, found.tags, clock(), context));
       return true;
     }).immediate,
   };

@@ -288,13 +288,15 @@ export class SqliteMetadataStore implements MetadataStore {
     return rows.map((r) => ({ tag: r.tag, digest: r.digest, updatedAt: r.updated_at }));
   }
 
-  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal): Promise<boolean> {
+  async deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
+    if (context !== undefined) return writing(() => this.#withEvents.deleteTagIf(repository, tag, expected, context));
     return writing(() => this.#stmt.deleteTagIf.run(repository, tag, expected.digest, expected.updatedAt).changes > 0);
   }
 
-  async deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, signal?: AbortSignal): Promise<boolean> {
+  async deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
+    if (context !== undefined && conditions.dryRun !== true) return writing(() => this.#withEvents.deleteManifestIf(repository, digest, conditions, context));
     return writing(() => this.#manifests.deleteManifestIf(repository, digest, conditions, this.clock()));
   }
 
@@ -309,9 +311,9 @@ export class SqliteMetadataStore implements MetadataStore {
     return writing(() => this.#outbox.claim(holder, options));
   }
 
-  async markEventDelivered(id: string, holder: string, signal?: AbortSignal): Promise<boolean> {
+  async markEventsDelivered(ids: readonly string[], holder: string, signal?: AbortSignal): Promise<number> {
     this.#enter(signal);
-    return writing(() => this.#outbox.delivered(id, holder));
+    return ids.length === 0 ? 0 : writing(() => this.#outbox.delivered(ids, holder));
   }
 
   async markEventFailed(id: string, holder: string, nextAttemptAt: number, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {

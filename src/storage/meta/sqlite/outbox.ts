@@ -69,7 +69,8 @@ export interface SqliteOutbox {
   /** Records events in the caller's transaction (or its own statement). */
   append(events: readonly RegistryEvent[]): void;
   claim(holder: string, options: ClaimOptions): OutboxEntry[];
-  delivered(id: string, holder: string): boolean;
+  /** In one transaction; how many of `ids` the holder held. */
+  delivered(ids: readonly string[], holder: string): number;
   settle(id: string, holder: string, state: 'pending' | 'dead', nextAttemptAt: number, failure: EventFailure): boolean;
   list(state: 'pending' | 'dead', afterSeq: number | undefined, limit: number): OutboxEntry[];
   replay(ids: readonly string[] | undefined, now: number): number;
@@ -94,7 +95,7 @@ export function sqliteOutbox(db: Database.Database): SqliteOutbox {
   return {
     append: (events) => appendTx(events),
     claim,
-    delivered: (id, holder) => stmt.delivered.run(id, holder).changes > 0,
+    delivered: db.transaction((ids: readonly string[], holder: string) => ids.reduce((n, id) => n + stmt.delivered.run(id, holder).changes, 0)).immediate,
     settle: (id, holder, state, next, failure) => stmt.settle.run(state, next, JSON.stringify(failure.deliveredTo), failure.error, id, holder).changes > 0,
     list: (state, afterSeq, limit) => (stmt.list.all(state, afterSeq ?? -1, Math.max(0, Math.floor(limit))) as Row[]).map(toEntry),
     replay,
