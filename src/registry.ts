@@ -229,6 +229,8 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
       app.addHook('onClose', async () => clearInterval(timer));
     }
     const gc = options.gc !== false ? garbageCollection(app, options, services, gcSettings(options)) : undefined;
+    const mirror = services.mirror;
+    if (mirror) app.addHook('onClose', async () => mirror.pulls.flush().catch((err: unknown) => app.log.warn(failureLogFields(err), 'recording mirror pulls failed')));
     if (options.uiApi !== false) {
       uiApiRoutes(app, new BrowseService(options.metadataStore, services.blobs, services.manifests, services.policy), () => gc?.lastReport);
     }
@@ -260,6 +262,7 @@ function garbageCollection(app: FastifyInstance, options: RegistryOptions, servi
       ...(leaseMs !== undefined ? { leaseMs } : {}),
       sweepUploads: (signal) => services.uploads.sweep(undefined, signal),
       policy: services.policy.current,
+      ...(services.mirror ? { eviction: services.mirror.eviction } : {}),
     };
   });
   const gc = {
