@@ -229,6 +229,8 @@ export function createRegistry(options: RegistryOptions): FastifyPluginAsync {
       app.addHook('onClose', async () => clearInterval(timer));
     }
     const gc = options.gc !== false ? garbageCollection(app, options, services, gcSettings(options)) : undefined;
+    const mirror = services.mirror;
+    if (mirror) app.addHook('onClose', async () => mirror.pulls.flush().catch((err: unknown) => app.log.warn(failureLogFields(err), 'recording mirror pulls failed')));
     if (options.uiApi !== false) {
       uiApiRoutes(app, new BrowseService(options.metadataStore, services.blobs, services.manifests, services.policy), () => gc?.lastReport);
     }
@@ -261,6 +263,7 @@ function garbageCollection(app: FastifyInstance, options: RegistryOptions, servi
       sweepUploads: (signal) => services.uploads.sweep(undefined, signal),
       policy: services.policy.current,
       ...(options.events !== undefined ? { events: {} } : {}),
+      ...(services.mirror ? { eviction: services.mirror.eviction } : {}),
     };
   });
   const gc = {

@@ -73,7 +73,7 @@ export function usage(): string {
     '  immutableTags'.padEnd(44) + 'Tags that cannot move: repositories, tags.',
     '  events'.padEnd(44) + 'Event subscriptions (webhooks) and their delivery (read at start).',
     '  tracing'.padEnd(44) + 'OpenTelemetry traces: endpoint (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT), serviceName, sampleRatio (read at start).',
-    '  mirrors'.padEnd(44) + 'Pull-through cache upstreams: name, url, namespace, hosts, default, credentials, TTLs (read at start).',
+    '  mirrors'.padEnd(44) + 'Pull-through cache upstreams: name, url, namespace, hosts, default, credentials, TTLs, eviction (read at start).',
     '  ui'.padEnd(44) + 'The web UI under /ui: enabled, publicHost, corsOrigins (read at start).',
     '',
     'Endpoints: /v2/ (registry API), /ui/ (web UI), /live, /ready, /healthz, /metrics (on --metrics-listen when given).',

@@ -101,6 +101,8 @@ export interface GcCommandConfig {
   readonly graceMs?: number;
   /** The file's gc, retention and untagged rules. */
   readonly upkeep: UpkeepConfig;
+  /** The file's mirrors: the run evicts their cached content as the server's would. */
+  readonly mirrors?: readonly UpstreamSettings[];
 }
 
 /** What the command line asks for: run the server, a subcommand, or print usage. */
@@ -269,7 +271,8 @@ function parseSubcommand(name: string, argv: readonly string[], env: NodeJS.Proc
   if (name === 'gc') {
     const upkeep = parseUpkeep(loaded.tree, loaded.sources);
     const graceMs = typeof flags.grace === 'string' ? parseGrace(flags.grace) : undefined;
-    return { kind: 'gc', config: { storage, dryRun: flags['dry-run'] === true, upkeep, ...(graceMs !== undefined ? { graceMs } : {}) } };
+    const mirrors = loaded.tree.mirrors !== undefined ? { mirrors: mirrorsOf(loaded.tree.mirrors, loaded.file) } : {};
+    return { kind: 'gc', config: { storage, dryRun: flags['dry-run'] === true, upkeep, ...mirrors, ...(graceMs !== undefined ? { graceMs } : {}) } };
   }
   const top = typeof flags.top === 'string' ? Number(flags.top) : undefined;
   if (top !== undefined && !(Number.isSafeInteger(top) && top > 0 && /^\d+$/.test(String(flags.top)))) throw new ConfigError(`invalid --top ${JSON.stringify(flags.top)}: expected a positive integer`);

@@ -6,10 +6,14 @@
  * second) and a summary: blobs scanned, deleted, bytes freed, time taken.
  * The configuration file's retention and untagged rules (parsed with the
  * command line, config.ts) are applied first, one line per tag and manifest
- * removed (dry run: that would be removed).
+ * removed (dry run: that would be removed); with a `mirrors` section, the
+ * mirror's eviction runs as in the server (services/mirror/eviction.ts).
  */
 import { resolveLimits } from '../limits.js';
 import { collectGarbage, formatGcReport, type GcReport } from '../services/gc.js';
+import { MirrorEviction } from '../services/mirror/eviction.js';
+import { PullRecorder } from '../services/mirror/pulls.js';
+import { emptyStats } from '../services/mirror/stats.js';
 import { StoragePolicy } from '../services/policy.js';
 import { UploadService } from '../services/uploads.js';
 import { openCommandStores, type CheckOutput } from './check-command.js';
@@ -36,6 +40,7 @@ export async function runGcCommand(config: GcCommandConfig, out: CheckOutput, er
         ...(graceMs !== undefined ? { graceMs } : {}),
         ...(upkeep.storagePolicy ? { policy: new StoragePolicy(upkeep.storagePolicy) } : {}),
         sweepUploads: (s) => uploads.sweep(undefined, s),
+        ...(config.mirrors?.length ? { eviction: new MirrorEviction(metadataStore, config.mirrors, new PullRecorder(metadataStore), () => emptyStats()) } : {}),
         progressEvery: 200,
         onProgress: (p) => {
           if (Date.now() - lastLine < 1000) return;

@@ -17,10 +17,13 @@
  *       timeoutSeconds: 30                   # response headers, and the gap between body chunks
  *       breakerFailures: 5                   # consecutive failures that open the circuit breaker
  *       breakerOpenSeconds: 30               # how long it stays open
+ *       evictAfterSeconds: 604800            # the GC evicts cached content not pulled this long
+ *       maxBytes: 50GiB                      # and, beyond this many bytes, the least recently pulled (default no cap)
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { isValidName, isValidRegistryHost } from '../oci/names.js';
+import { parseSize } from './config-schema.js';
 import { MirrorNamespaces, UPSTREAM_DEFAULTS, type UpstreamSettings } from '../services/mirror/settings.js';
 
 export class MirrorConfigError extends Error {
@@ -48,6 +51,8 @@ const KEYS = [
   'timeoutSeconds',
   'breakerFailures',
   'breakerOpenSeconds',
+  'evictAfterSeconds',
+  'maxBytes',
 ] as const;
 
 type Obj = Record<string, unknown>;
@@ -72,6 +77,13 @@ function number(value: unknown, at: string, min: number, max: number, fallback: 
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) fail(at, `must be a number from ${min} to ${max}`);
   return Math.round(value * unitMs);
+}
+
+/** A byte count: a number, or a size string as elsewhere in the file ("50GiB"). */
+function size(value: unknown, at: string): number {
+  const bytes = typeof value === 'string' ? parseSize(value) : value;
+  if (typeof bytes !== 'number' || !Number.isSafeInteger(bytes) || bytes < 0) fail(at, 'must be a byte count such as 53687091200 or "50GiB"');
+  return bytes;
 }
 
 function upstream(raw: unknown, at: string, dir: string): UpstreamSettings {
@@ -118,6 +130,8 @@ function upstream(raw: unknown, at: string, dir: string): UpstreamSettings {
     timeoutMs: number(m.timeoutSeconds, `${at}.timeoutSeconds`, 0.1, 3600, d.timeoutMs),
     breakerFailures: number(m.breakerFailures, `${at}.breakerFailures`, 1, 1000, d.breakerFailures, 1),
     breakerOpenMs: number(m.breakerOpenSeconds, `${at}.breakerOpenSeconds`, 0, 3600, d.breakerOpenMs),
+    evictAfterMs: number(m.evictAfterSeconds, `${at}.evictAfterSeconds`, 0, 3660 * day, d.evictAfterMs),
+    ...(m.maxBytes !== undefined ? { maxBytes: size(m.maxBytes, `${at}.maxBytes`) } : {}),
   };
 }
 

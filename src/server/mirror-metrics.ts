@@ -7,18 +7,23 @@
  *   mirror_coalesced_total{upstream}        requests that joined another's fetch
  *   mirror_stale_serves_total{upstream}     cached answers while the upstream failed
  *   mirror_upstream_errors_total{upstream}  upstream failures
+ *   mirror_evictions_total{upstream}        cached manifests evicted by the GC
+ *   mirror_evicted_blobs_total{upstream}    cached blob links evicted by the GC
+ *   mirror_cached_bytes{upstream}           the namespace's bytes after the last eviction run
  *   mirror_breaker_state{upstream,state}    1 for the circuit breaker's state (closed, open, half-open)
  */
 import prom from 'prom-client';
 import type { UpstreamStats, UpstreamStatsRow } from '../services/mirror/stats.js';
 
-const COUNTERS: Array<[string, string, keyof UpstreamStats]> = [
+const COUNTERS: Array<[string, string, Exclude<keyof UpstreamStats, 'cachedBytes'>]> = [
   ['mirror_hits_total', 'Mirror requests answered from the cache without asking the upstream.', 'hits'],
   ['mirror_misses_total', 'Mirror requests fetched from the upstream.', 'misses'],
   ['mirror_fetched_bytes_total', 'Body bytes read from the upstream.', 'bytesFetched'],
   ['mirror_coalesced_total', "Mirror requests that joined another request's upstream fetch.", 'coalesced'],
   ['mirror_stale_serves_total', 'Cached answers given while the upstream failed.', 'staleServes'],
   ['mirror_upstream_errors_total', 'Upstream failures (unreachable, timeout, 5xx, 429, refused credentials, cut transfers, breaker open).', 'errors'],
+  ['mirror_evictions_total', 'Cached manifests evicted by the garbage collection (not pulled for evictAfterSeconds, or beyond maxBytes).', 'evictions'],
+  ['mirror_evicted_blobs_total', 'Cached blob links evicted by the garbage collection (their content is deleted by its blob scan).', 'evictedBlobs'],
 ];
 
 export function registerMirrorMetrics(register: prom.Registry, prefix: string, read: () => UpstreamStatsRow[]): void {
@@ -34,6 +39,16 @@ export function registerMirrorMetrics(register: prom.Registry, prefix: string, r
       },
     });
   }
+  new prom.Gauge({
+    name: `${prefix}mirror_cached_bytes`,
+    help: "Bytes cached under each upstream's namespace (manifests, and each linked blob once), as of the last eviction run.",
+    labelNames: ['upstream'] as const,
+    registers: [register],
+    collect() {
+      this.reset();
+      for (const row of read()) if (row.stats.cachedBytes !== undefined) this.set({ upstream: row.upstream }, row.stats.cachedBytes);
+    },
+  });
   new prom.Gauge({
     name: `${prefix}mirror_breaker_state`,
     help: "1 for the state each upstream's circuit breaker is in (closed: requests go to the upstream; open: they do not; half-open: one probe may).",

@@ -14,6 +14,8 @@
  * manifests: services/prune.ts), then the blob links that no manifest of
  * their repository references and whose receipt is older than the grace are
  * removed (unlinkBlobIf), so that their content is collected in the scan.
+ * With a mirror, its eviction (services/mirror/eviction.ts) runs between the
+ * policies and the link reclaim, and owns the links of mirrored repositories.
  */
 import { randomUUID } from 'node:crypto';
 import type { BlobStore } from '../storage/blob/types.js';
@@ -21,6 +23,7 @@ import type { EventContext, MetadataStore } from '../storage/meta/types.js';
 import { paged } from './paged.js';
 import type { StoragePolicy } from './policy.js';
 import { pruneManifests, type PruneReport } from './prune.js';
+import type { EvictionOptions, EvictionReport } from './mirror/eviction.js';
 
 export const DEFAULT_GC_GRACE_MS = 60 * 60 * 1000;
 export const DEFAULT_GC_LEASE_MS = 60 * 1000;
@@ -59,6 +62,8 @@ export interface GcOptions {
   readonly sweepUploads?: (signal?: AbortSignal) => Promise<{ sessions: number; orphans: number }>;
   /** With events on: the context of the events of the policy's removals (services/prune.ts). */
   readonly events?: EventContext;
+  /** The mirror's eviction (MirrorService.eviction): run after the policies; the link reclaim leaves the repositories it owns to it. */
+  readonly eviction?: { owns(repository: string): boolean; run(options: EvictionOptions): Promise<EvictionReport> };
   /** The clock. Default the metadata store's (MetadataStore.clock). */
   readonly now?: () => number;
   readonly signal?: AbortSignal;
@@ -88,6 +93,8 @@ export interface GcReport extends GcProgress {
   readonly uploads?: { readonly sessions: number; readonly orphans: number };
   /** What retention and the untagged policy removed (dry run: would remove); absent without such rules. */
   readonly manifests?: PruneReport;
+  /** What the mirror's eviction removed per upstream (dry run: would remove); absent without a mirror. */
+  readonly eviction?: EvictionReport;
   readonly startedAt: string;
   readonly durationMs: number;
 }
@@ -110,7 +117,10 @@ export async function collectGarbage(stores: GcStores, options: GcOptions = {}):
 
   const uploads = !dryRun && options.sweepUploads ? await options.sweepUploads(signal) : undefined;
   const manifests = options.policy?.prunes ? await pruneManifests(meta, options.policy, { dryRun, graceMs, now, ...(signal ? { signal } : {}), ...(options.events ? { events: options.events } : {}) }) : undefined;
-  report.linksRemoved = await reclaimLinks(meta, graceMs, now, dryRun, signal);
+  const eviction = options.eviction
+    ? await options.eviction.run({ dryRun, linkCutoff: receiptCutoff(now(), graceMs), now, policy: options.policy, signal })
+    : undefined;
+  report.linksRemoved = await reclaimLinks(meta, graceMs, now, dryRun, signal, options.eviction);
 
   for await (const digest of blobs.list(signal)) {
     signal?.throwIfAborted();
@@ -143,7 +153,7 @@ export async function collectGarbage(stores: GcStores, options: GcOptions = {}):
       await meta.unmarkBlob(digest, holder).catch(() => undefined);
     }
   }
-  return { ...report, ...(uploads ? { uploads } : {}), ...(manifests ? { manifests } : {}), durationMs: Math.round(performance.now() - started) };
+  return { ...report, ...(uploads ? { uploads } : {}), ...(manifests ? { manifests } : {}), ...(eviction ? { eviction } : {}), durationMs: Math.round(performance.now() - started) };
 }
 
 /**
@@ -151,9 +161,10 @@ export async function collectGarbage(stores: GcStores, options: GcOptions = {}):
  * receipt is older than the grace (plus the renewal half), each by its own
  * conditional transaction (unlinkBlobIf). Resolves how many it removed.
  */
-async function reclaimLinks(meta: MetadataStore, graceMs: number, now: () => number, dryRun: boolean, signal?: AbortSignal): Promise<number> {
+async function reclaimLinks(meta: MetadataStore, graceMs: number, now: () => number, dryRun: boolean, signal?: AbortSignal, owned?: { owns(repository: string): boolean }): Promise<number> {
   let removed = 0;
   for await (const repository of paged((page) => meta.listRepositories(page, signal), (r) => r, 500)) {
+    if (owned?.owns(repository)) continue;
     const links = paged((page) => meta.listReclaimableBlobLinks(repository, receiptCutoff(now(), graceMs), page, signal), (l) => l.digest, 500);
     for await (const link of links) {
       signal?.throwIfAborted();
@@ -176,6 +187,9 @@ export function formatGcReport(report: GcReport, detail = false): string[] {
       if (m.tags.length < m.tagsRemoved || m.manifests.length < m.manifestsRemoved) lines.push('(list truncated)');
     }
     lines.push(`retention and untagged policy: ${m.repositories} repositories, ${remove} ${m.tagsRemoved} tags and ${m.manifestsRemoved} manifests`);
+  }
+  for (const u of report.eviction?.upstreams ?? []) {
+    lines.push(`mirror ${u.upstream}: ${report.dryRun ? 'would evict' : 'evicted'} ${u.manifests} manifests and ${u.blobs} blob links, ${u.bytes} bytes cached`);
   }
   lines.push(`${report.dryRun ? 'would remove' : 'removed'} ${report.linksRemoved} blob links no manifest references`);
   lines.push(

@@ -19,7 +19,7 @@ import type { Digest } from '../oci/digest.js';
 import { parseManifest } from '../oci/manifest.js';
 import { type EventContext, type ManifestDeleteConditions, type MetadataStore, type TagRecord } from '../storage/meta/types.js';
 import { paged } from './paged.js';
-import type { StoragePolicy } from './policy.js';
+import type { RetentionRule, StoragePolicy } from './policy.js';
 
 export interface PruneOptions {
   readonly dryRun?: boolean;
@@ -51,6 +51,19 @@ export interface PruneReport {
 }
 
 type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/**
+ * The tags of `repository` (all its `records`) that its retention rule does
+ * not keep at `at`: neither excepted, immutable, among the keepLast most
+ * recently set, nor set within keepWithin. The others are kept by retention.
+ */
+export function retentionRemovals(policy: StoragePolicy, repository: string, rule: RetentionRule, records: readonly TagRecord[], at: number): TagRecord[] {
+  const candidates = records
+    .filter((r) => !policy.exceptedFromRetention(repository, r.tag) && !policy.isImmutable(repository, r.tag))
+    .sort((a, b) => b.updatedAt - a.updatedAt || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
+  const kept = (r: TagRecord, i: number) => (rule.keepLast !== undefined && i < rule.keepLast) || (rule.keepWithinMs !== undefined && r.updatedAt >= at - rule.keepWithinMs);
+  return candidates.filter((r, i) => !kept(r, i));
+}
 
 export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy, options: PruneOptions): Promise<PruneReport> {
   const now = options.now ?? Date.now;
@@ -102,12 +115,7 @@ export async function pruneManifests(meta: MetadataStore, policy: StoragePolicy,
       const records: TagRecord[] = [];
       for await (const r of paged((page) => meta.listTagRecords(repository, page, signal), (t) => t.tag, 500)) records.push(r);
       const listedAt = now();
-      const candidates = records
-        .filter((r) => !policy.exceptedFromRetention(repository, r.tag) && !policy.isImmutable(repository, r.tag))
-        .sort((a, b) => b.updatedAt - a.updatedAt || (a.tag < b.tag ? -1 : a.tag > b.tag ? 1 : 0));
-      const kept = (r: TagRecord, i: number) =>
-        (retention.keepLast !== undefined && i < retention.keepLast) || (retention.keepWithinMs !== undefined && r.updatedAt >= listedAt - retention.keepWithinMs);
-      const remove = candidates.filter((r, i) => !kept(r, i));
+      const remove = retentionRemovals(policy, repository, retention, records, listedAt);
       const untaggedDigests = new Set<Digest>();
       for (const r of remove) {
         if (!dryRun && !(await meta.deleteTagIf(repository, r.tag, r, signal, context('retention')))) continue;

@@ -36,7 +36,18 @@ describe('mirrors configuration', () => {
     }
   });
 
+  it('reads the eviction settings: evictAfterSeconds, and maxBytes as a number or a size string', () => {
+    const [a, b, c] = parse('mirrors:\n  - { name: a, url: "http://a.test", evictAfterSeconds: 3600, maxBytes: 1000 }\n  - { name: b, url: "http://b.test", maxBytes: 50GiB }\n  - { name: c, url: "http://c.test" }\n')!;
+    assert.equal(a!.evictAfterMs, 3_600_000);
+    assert.equal(a!.maxBytes, 1000);
+    assert.equal(b!.maxBytes, 50 * 1024 ** 3);
+    assert.equal(c!.evictAfterMs, 7 * 86_400_000);
+    assert.equal(c!.maxBytes, undefined, 'no cap by default');
+  });
+
   const errors: Array<[string, string, RegExp]> = [
+    ['a byte cap that is no size', 'mirrors:\n  - { name: a, url: "http://x.test", maxBytes: lots }\n', /mirrors\[0\]\.maxBytes: must be a byte count/],
+    ['a negative eviction time', 'mirrors:\n  - { name: a, url: "http://x.test", evictAfterSeconds: -1 }\n', /mirrors\[0\]\.evictAfterSeconds: must be a number/],
     ['an unknown key, named', 'mirrors:\n  - { name: a, url: "http://x.test", ttl: 5 }\n', /mirrors\[0\]\.ttl: unknown setting/],
     ['a missing url', 'mirrors:\n  - { name: a }\n', /mirrors\[0\]\.url: is required/],
     ['a URL with credentials', 'mirrors:\n  - { name: a, url: "http://u:p@x.test" }\n', /mirrors\[0\]\.url: must not carry credentials/],

@@ -14,7 +14,8 @@
  *   `staleMs` is served with a `warning`; otherwise the request fails
  *   (UPSTREAM_UNAVAILABLE 503, or TOOMANYREQUESTS 429 for an upstream 429).
  * Cached manifests record no references (their blobs are fetched on demand,
- * not before): the blobs' links are kept by their receipts, renewed by pulls.
+ * not before): their links are receipts renewed by pulls, and the eviction
+ * (eviction.ts, run by the GC) decides when they go with their manifests.
  */
 import type { Readable } from 'node:stream';
 import { RegistryError } from '../../oci/errors.js';
@@ -24,8 +25,10 @@ import { MediaType } from '../../oci/mediatypes.js';
 import { parseReference } from '../../oci/names.js';
 import type { ManifestRecord, MetadataStore } from '../../storage/meta/types.js';
 import type { UploadService } from '../uploads.js';
+import { MirrorEviction } from './eviction.js';
 import { BlobFlights } from './flights.js';
 import { ReplicaFlights, type HeldLease } from './replica-flights.js';
+import { PullRecorder, pullGranularity } from './pulls.js';
 import { MirrorNamespaces, type MirrorRoute, type UpstreamSettings } from './settings.js';
 import { emptyStats, type FetchEvent, type MirrorStatsBoard, type UpstreamStats, type UpstreamStatsRow } from './stats.js';
 import type { AroundExchange, UpstreamResponse } from './exchange.js';
@@ -41,6 +44,8 @@ export interface MirrorOptions {
   readonly leaseMs?: number;
   /** Wraps every HTTP exchange with an upstream (tracing); the token requests are not wrapped. */
   readonly around?: AroundExchange;
+  /** A manifest's pull is written at most once per this long per process (pulls.ts). Default pullGranularity(upstreams). */
+  readonly pullGranularityMs?: number;
 }
 
 export interface MirrorManifest {
@@ -63,6 +68,9 @@ export class MirrorService {
   private readonly manifestFlights = new Map<string, Promise<MirrorManifest>>();
   private readonly blobFlights: BlobFlights;
   private readonly replicas: ReplicaFlights;
+  /** Last-pulled times of cached manifests (pulls.ts), read by the eviction the GC runs. */
+  readonly pulls: PullRecorder;
+  readonly eviction: MirrorEviction;
 
   constructor(
     private readonly meta: MetadataStore,
@@ -78,6 +86,8 @@ export class MirrorService {
     }
     options.board?.attach(() => this.stats());
     this.replicas = new ReplicaFlights(meta, options.leaseMs);
+    this.pulls = new PullRecorder(meta, { granularityMs: options.pullGranularityMs ?? pullGranularity(options.upstreams) });
+    this.eviction = new MirrorEviction(meta, options.upstreams, this.pulls, (upstream) => this.counters.get(upstream)!);
     this.blobFlights = new BlobFlights((key) => this.settingsOf(key.slice(0, key.indexOf(' '))).timeoutMs);
   }
 
@@ -86,8 +96,14 @@ export class MirrorService {
     return [...this.clients].map(([name, client]) => ({ upstream: name, stats: { ...this.counters.get(name)! }, breaker: client.breakerState }));
   }
 
-  /** The manifest `reference` of the mirrored repository `name` (its local name). */
+  /** The manifest `reference` of the mirrored repository `name` (its local name); records the pull (eviction). */
   async manifest(route: MirrorRoute, name: string, reference: string, signal?: AbortSignal): Promise<MirrorManifest> {
+    const served = await this.lookup(route, name, reference, signal);
+    this.pulls.touch(name, served.record.digest);
+    return served;
+  }
+
+  private async lookup(route: MirrorRoute, name: string, reference: string, signal?: AbortSignal): Promise<MirrorManifest> {
     const ref = parseReference(reference);
     const stats = this.counters.get(route.upstream)!;
     if (ref.kind === 'digest') {
@@ -133,8 +149,10 @@ export class MirrorService {
     const running = this.blobFlights.current(key);
     if (mode === 'head' && !running) {
       stats.misses++;
-      const res = await this.send(route, key, { method: 'HEAD', path: `${route.remote}/blobs/${digest}`, kind: 'blob', reference: digest, signal });
+      const started = Date.now();
+      const res = await this.send(route, key, { method: 'HEAD', path: `${route.remote}/blobs/${digest}`, kind: 'blob-head', reference: digest, signal });
       const size = Number(res.headers.get('content-length'));
+      this.onFetch({ upstream: route.upstream, kind: 'blob-head', repository: route.remote, reference: digest, outcome: 'ok', ms: Date.now() - started });
       if (Number.isSafeInteger(size) && size >= 0) return { kind: 'remote', size };
       mode = 'store';
     }
@@ -217,6 +235,7 @@ export class MirrorService {
         return { record: local };
       }
       const moved = digest === null ? undefined : tryParseDigest(digest)?.digest;
+      this.onFetch({ upstream: route.upstream, kind: 'revalidate', repository: route.remote, reference: tag, outcome: 'changed', ms: Date.now() - started });
       if (moved !== undefined) {
         const cached = await this.meta.getManifest(name, moved);
         if (cached) return this.storeTag(name, tag, cached);

@@ -35,6 +35,10 @@ export interface UpstreamSettings {
   /** After this many consecutive failures the upstream is not asked for `breakerOpenMs`. */
   readonly breakerFailures: number;
   readonly breakerOpenMs: number;
+  /** Cached manifests (and the blobs only they use) not pulled for this long are evicted by the online GC (eviction.ts). Default 7 days. */
+  readonly evictAfterMs?: number;
+  /** When the namespace holds more bytes than this, the GC evicts the least recently pulled content until it does not. Default: no cap. */
+  readonly maxBytes?: number;
 }
 
 export const UPSTREAM_DEFAULTS = {
@@ -44,6 +48,7 @@ export const UPSTREAM_DEFAULTS = {
   timeoutMs: 30_000,
   breakerFailures: 5,
   breakerOpenMs: 30_000,
+  evictAfterMs: 7 * 86_400_000,
 } as const;
 
 /** The mirror part of a resolved /v2 route: which upstream, and the repository's name there. */

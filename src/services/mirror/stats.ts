@@ -12,19 +12,27 @@ export interface UpstreamStats {
   staleServes: number;
   /** Upstream failures (unreachable, timeout, 5xx, 429, auth, cut transfers, breaker open). */
   errors: number;
+  /** Cached manifests evicted by the GC (eviction.ts). */
+  evictions: number;
+  /** Cached blob links removed by eviction (their content goes with the GC's blob scan). */
+  evictedBlobs: number;
+  /** The namespace's bytes after the last eviction run; absent before the first. */
+  cachedBytes?: number;
 }
 
 export function emptyStats(): UpstreamStats {
-  return { hits: 0, misses: 0, bytesFetched: 0, coalesced: 0, staleServes: 0, errors: 0 };
+  return { hits: 0, misses: 0, bytesFetched: 0, coalesced: 0, staleServes: 0, errors: 0, evictions: 0, evictedBlobs: 0 };
 }
 
 /** One line per upstream fetch (what was fetched, the outcome, bytes and time). */
 export interface FetchEvent {
   readonly upstream: string;
-  readonly kind: 'manifest' | 'blob' | 'revalidate';
+  /** blob-head: a HEAD of an uncached blob (answered with the upstream's size). */
+  readonly kind: 'manifest' | 'blob' | 'blob-head' | 'revalidate';
   readonly repository: string;
   readonly reference: string;
-  readonly outcome: 'ok' | 'unchanged' | 'not-found' | 'failed';
+  /** changed: a revalidated tag points elsewhere upstream (a GET by digest follows unless that digest is cached). */
+  readonly outcome: 'ok' | 'unchanged' | 'changed' | 'not-found' | 'failed';
   readonly bytes?: number;
   readonly ms: number;
   readonly error?: string;

@@ -26,6 +26,8 @@ import { MemoryOutbox } from './outbox.js';
 import { MemoryAudit } from './audit.js';
 import { MemoryLeases } from './leases.js';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
+import type { PullLog } from '../pulls.js';
+import { MemoryPulls } from './pulls.js';
 import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
 import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
 import { deleteManifestIf, listReferrers, putManifest, useManifest } from './manifests.js';
@@ -41,6 +43,7 @@ export class MemoryMetadataStore implements MetadataStore {
   readonly #outbox = new MemoryOutbox();
   readonly #audit = new MemoryAudit();
   readonly #leases = new MemoryLeases();
+  readonly #pulls = new MemoryPulls((signal) => this.#enter(signal));
   #closed = false;
 
   #enter(signal: AbortSignal | undefined): void {
@@ -380,6 +383,11 @@ export class MemoryMetadataStore implements MetadataStore {
     this.#enter(signal);
     this.#leases.release(key, holder);
   }
+
+  // Pull log (pulls.ts)
+  readonly recordManifestPulls: PullLog['recordManifestPulls'] = (pulls, signal) => this.#pulls.recordManifestPulls(pulls, signal);
+  readonly listManifestPulls: PullLog['listManifestPulls'] = (repository, page, signal) => this.#pulls.listManifestPulls(repository, page, signal);
+  readonly forgetManifestPulls: PullLog['forgetManifestPulls'] = (repository, digests, signal) => this.#pulls.forgetManifestPulls(repository, digests, signal);
 
   /** The host clock: a store used from one process has no other. */
   readonly shared = false;

@@ -60,6 +60,8 @@ import { appendEventsTx, createRepositoryTx, manifestFactsTx, toEntries, type Ou
 import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
 import { auditColumns, auditListValues, toAuditEntries } from './audit.js';
+import type { ManifestPull } from '../pulls.js';
+import { pullColumns, toPulls } from './pulls.js';
 import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
 
 import { PostgresConnection, type PostgresMetadataStoreOptions } from './connection.js';
@@ -351,6 +353,21 @@ export class PostgresMetadataStore implements MetadataStore {
 
   async releaseLease(key: string, holder: string, signal?: AbortSignal): Promise<void> {
     await this.#db.write(signal, 'releaseLease', [key, holder]);
+  }
+
+  // Pull log (pulls.ts)
+  async recordManifestPulls(pulls: readonly ManifestPull[], signal?: AbortSignal): Promise<void> {
+    this.#db.enter(signal);
+    if (pulls.length > 0) await this.#db.write(signal, 'recordPulls', pullColumns(pulls));
+  }
+
+  async listManifestPulls(repository: string, page: PageOptions, signal?: AbortSignal): Promise<ManifestPull[]> {
+    return toPulls(await this.#db.page(signal, page, 'listPulls', 'listPullsAfter', [repository]));
+  }
+
+  async forgetManifestPulls(repository: string, digests: readonly Digest[], signal?: AbortSignal): Promise<number> {
+    this.#db.enter(signal);
+    return digests.length === 0 ? 0 : this.#db.write(signal, 'forgetPulls', [repository, [...new Set(digests)]]);
   }
 
   /** `SELECT 1` within healthTimeoutMs; throws (the cause attached) when it fails, times out or the store is closed. */

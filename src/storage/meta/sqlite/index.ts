@@ -32,6 +32,8 @@ import { sqliteOutbox, type SqliteOutbox } from './outbox.js';
 import { sqliteAudit, type SqliteAudit } from './audit.js';
 import { sqliteLeases, type SqliteLeases } from './leases.js';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
+import type { PullLog } from '../pulls.js';
+import { sqlitePulls } from './pulls.js';
 import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
 import { linkBlobEvents } from '../event-records.js';
 import { clampLimit, openDatabase, pageLimit, writing } from './connection.js';
@@ -54,6 +56,7 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #outbox: SqliteOutbox;
   readonly #audit: SqliteAudit;
   readonly #leases: SqliteLeases;
+  readonly #pulls: PullLog;
   /** The manifest writes with their events, each in one transaction. */
   readonly #withEvents: SqliteEventWrites;
   readonly #unlinkBlob: (repository: string, digest: Digest, now: number) => boolean;
@@ -70,6 +73,7 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#outbox = sqliteOutbox(db);
     this.#audit = sqliteAudit(db);
     this.#leases = sqliteLeases(db);
+    this.#pulls = sqlitePulls(db, (signal) => this.#enter(signal), writing);
     this.#linkBlob = db.transaction((repository: string, blob: BlobRef, now: number, context: EventContext | undefined) => {
       const created = this.#stmt.insertRepository.run(repository, now).changes > 0;
       if (context !== undefined) this.#outbox.append(linkBlobEvents(repository, blob, created, now, context));
@@ -367,6 +371,11 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#enter(signal);
     writing(() => this.#leases.release(key, holder));
   }
+
+  // Pull log (pulls.ts)
+  readonly recordManifestPulls: PullLog['recordManifestPulls'] = (pulls, signal) => this.#pulls.recordManifestPulls(pulls, signal);
+  readonly listManifestPulls: PullLog['listManifestPulls'] = (repository, page, signal) => this.#pulls.listManifestPulls(repository, page, signal);
+  readonly forgetManifestPulls: PullLog['forgetManifestPulls'] = (repository, digests, signal) => this.#pulls.forgetManifestPulls(repository, digests, signal);
 
   /** The host clock: one database file is used from one host. */
   readonly shared = false;

@@ -57,6 +57,10 @@
  *
  *   uploads            + hash_state BLOB: the sha256 state after "offset" bytes; NULL: none saved
  *
+ * Version 8, the mirror's pull log (pulls.ts; ../pulls.ts):
+ *
+ *   manifest_pulls     (repository, digest) PK, pulled_at; no foreign key (rows outlive manifests)
+ *
  * manifest_refs targets (blobs or child manifests) carry no foreign key: a
  * target may be unlinked or deleted later; garbage collection reads them.
  * tags is a rowid table on purpose: on a WITHOUT ROWID tags table SQLite
@@ -66,6 +70,7 @@
 import type Database from 'better-sqlite3';
 import { AUDIT_MIGRATION } from './audit.js';
 import { LEASES_MIGRATION } from './leases.js';
+import { PULLS_MIGRATION } from './pulls.js';
 import { OUTBOX_MIGRATION } from './outbox.js';
 import type { Digest } from '../../../oci/digest.js';
 import type { BlobLink, UploadSession } from '../types.js';
@@ -188,6 +193,11 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       ALTER TABLE uploads ADD COLUMN hash_state BLOB;
     `,
+  },
+  {
+    // The mirror's pull log (pulls.ts).
+    version: 8,
+    sql: PULLS_MIGRATION,
   },
 ];
 
