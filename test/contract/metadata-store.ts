@@ -14,6 +14,7 @@ import { eventsContract } from './metadata-store-events.js';
 import { auditContract } from './metadata-store-audit.js';
 import { leasesContract } from './metadata-store-leases.js';
 import { hashStateContract } from './metadata-store-hash-state.js';
+import { summariesContract } from './metadata-store-summaries.js';
 import { blob, digestOf, manifest, mustPut, NOW, pageAll } from './metadata-fixtures.js';
 
 export { digestOf };
@@ -44,6 +45,8 @@ const PORT_METHODS = [
   'appendAudit', 'listAudit', 'pruneAudit',
   // LeaseStore
   'acquireLease', 'renewLease', 'releaseLease',
+  // RepositorySummaries
+  'listRepositorySummaries',
 ] as const;
 const portListed: [Unlisted<MetadataStore, (typeof PORT_METHODS)[number]>] extends [never] ? true : never = true;
 void portListed;
@@ -156,6 +159,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
     auditContract(() => store, restart);
     leasesContract(() => store, restart);
     hashStateContract(() => store, restart);
+    summariesContract(() => store, restart);
 
     describe('manifests and tags', () => {
       it('puts a manifest with a tag and reads back the exact record', async () => {

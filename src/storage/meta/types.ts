@@ -23,10 +23,12 @@ import type { Digest } from '../../oci/digest-type.js';
 import type { EventContext, EventOutbox } from './events.js';
 import type { AuditLog } from './audit.js';
 import type { LeaseStore } from './leases.js';
+import type { RepositorySummaries } from './summaries.js';
 
 export type { EventContext, EventOutbox, OutboxEntry, RegistryEvent, RegistryEventType } from './events.js';
 export type { AuditEntry, AuditLog, AuditQuery, AuditRecord } from './audit.js';
 export type { LeaseStore } from './leases.js';
+export type { RepositorySummaries, RepositorySummaryPage, RepositorySummaryQuery, RepositorySummaryRecord } from './summaries.js';
 
 export interface PageOptions {
   /** Return entries strictly greater than this. */
@@ -279,7 +281,7 @@ export interface BlobLifecycle {
  * The port: every store implements all of it, the BlobLifecycle and
  * ManifestLifecycle methods included (the contract suite fails on a missing one).
  */
-export interface MetadataStore extends BlobLifecycle, ManifestLifecycle, EventOutbox, AuditLog, LeaseStore {
+export interface MetadataStore extends BlobLifecycle, ManifestLifecycle, EventOutbox, AuditLog, LeaseStore, RepositorySummaries {
   // Repositories
   repositoryExists(repository: string, signal?: AbortSignal): Promise<boolean>;
   listRepositories(page: PageOptions, signal?: AbortSignal): Promise<string[]>;

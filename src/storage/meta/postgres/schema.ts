@@ -42,6 +42,7 @@
  * Version 5, the event outbox (outbox.ts), as SQLite's version 4.
  * Version 6, the audit log (audit.ts), as SQLite's version 5.
  * Version 7, leases (leases.ts), as SQLite's version 6.
+ * Version 9, repository summaries (summaries.ts): ix tags_by_time, as SQLite's version 8.
  *
  * Version 4, blob links as receipts (types.ts BlobLink), as SQLite's version 3:
  *
@@ -61,6 +62,7 @@
 import { OUTBOX_MIGRATION, outboxStatements } from './outbox.js';
 import { AUDIT_MIGRATION, auditStatements } from './audit.js';
 import { LEASES_MIGRATION, leaseStatements } from './leases.js';
+import { SUMMARY_MIGRATION, summaryStatements } from './summaries.js';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 
@@ -187,6 +189,11 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE ${s}.uploads ADD COLUMN hash_state bytea;
     `,
   },
+  {
+    // The last push of a repository, for its summary (summaries.ts).
+    version: 9,
+    sql: SUMMARY_MIGRATION,
+  },
 ];
 
 export const SCHEMA_VERSION = MIGRATIONS[MIGRATIONS.length - 1]?.version ?? 0;
@@ -259,6 +266,7 @@ export function statements(s: string) {
     ...outboxStatements(s),
     ...auditStatements(s),
     ...leaseStatements(s),
+    ...summaryStatements(s),
     health: 'SELECT 1 AS ok',
     repositoryExists: `SELECT 1 AS found FROM ${s}.repositories WHERE name = $1`,
     listRepositories: `SELECT name FROM ${s}.repositories ORDER BY name LIMIT $1`,

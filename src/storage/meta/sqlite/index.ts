@@ -31,6 +31,8 @@ import { sqliteManifestWrites, type SqliteManifestWrites } from './manifests.js'
 import { sqliteOutbox, type SqliteOutbox } from './outbox.js';
 import { sqliteAudit, type SqliteAudit } from './audit.js';
 import { sqliteLeases, type SqliteLeases } from './leases.js';
+import { sqliteSummaries } from './summaries.js';
+import type { RepositorySummaryPage, RepositorySummaryQuery } from '../summaries.js';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
 import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
 import { linkBlobEvents } from '../event-records.js';
@@ -54,6 +56,7 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #outbox: SqliteOutbox;
   readonly #audit: SqliteAudit;
   readonly #leases: SqliteLeases;
+  readonly #summaries: (query: RepositorySummaryQuery) => RepositorySummaryPage;
   /** The manifest writes with their events, each in one transaction. */
   readonly #withEvents: SqliteEventWrites;
   readonly #unlinkBlob: (repository: string, digest: Digest, now: number) => boolean;
@@ -70,6 +73,7 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#outbox = sqliteOutbox(db);
     this.#audit = sqliteAudit(db);
     this.#leases = sqliteLeases(db);
+    this.#summaries = sqliteSummaries(db);
     this.#linkBlob = db.transaction((repository: string, blob: BlobRef, now: number, context: EventContext | undefined) => {
       const created = this.#stmt.insertRepository.run(repository, now).changes > 0;
       if (context !== undefined) this.#outbox.append(linkBlobEvents(repository, blob, created, now, context));
@@ -104,6 +108,11 @@ export class SqliteMetadataStore implements MetadataStore {
       ? this.#stmt.listRepositories.all(limit)
       : this.#stmt.listRepositoriesAfter.all(page.last, limit)) as { name: string }[];
     return rows.map((r) => r.name);
+  }
+
+  async listRepositorySummaries(query: RepositorySummaryQuery, signal?: AbortSignal): Promise<RepositorySummaryPage> {
+    this.#enter(signal);
+    return this.#summaries(query);
   }
 
   async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal, context?: EventContext): Promise<void> {

@@ -57,6 +57,10 @@
  *
  *   uploads            + hash_state BLOB: the sha256 state after "offset" bytes; NULL: none saved
  *
+ * Version 8, repository summaries (summaries.ts; ../summaries.ts):
+ *
+ *   tags               + ix tags_by_time (repository, updated_at): a repository's last push in one seek
+ *
  * manifest_refs targets (blobs or child manifests) carry no foreign key: a
  * target may be unlinked or deleted later; garbage collection reads them.
  * tags is a rowid table on purpose: on a WITHOUT ROWID tags table SQLite
@@ -64,6 +68,7 @@
  * on the primary-key prefix, scanning every tag of the repository.
  */
 import type Database from 'better-sqlite3';
+import { SUMMARY_MIGRATION } from './summaries.js';
 import { AUDIT_MIGRATION } from './audit.js';
 import { LEASES_MIGRATION } from './leases.js';
 import { OUTBOX_MIGRATION } from './outbox.js';
@@ -188,6 +193,11 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: `
       ALTER TABLE uploads ADD COLUMN hash_state BLOB;
     `,
+  },
+  {
+    // The last push of a repository, for its summary (summaries.ts).
+    version: 8,
+    sql: SUMMARY_MIGRATION,
   },
 ];
 
