@@ -51,14 +51,14 @@ describe('UI API with basic auth', () => {
     assert.equal(all.total, 2);
   });
 
-  test('a repository the caller may not pull is refused without a login challenge', async () => {
+  test('a repository the caller may not pull: 401 with the challenge /v2 gives when anonymous, 403 when signed in', async () => {
     const anonymous = await get(reg.url, `${UI}/repository?name=team-a/app`);
     assert.equal(anonymous.status, 401);
-    assert.equal(anonymous.headers.get('www-authenticate'), null);
+    assert.equal(anonymous.headers.get('www-authenticate'), 'Basic realm="ferro-test", charset="UTF-8"');
     assert.equal((await get(reg.url, `${UI}/image?name=team-b/app&ref=1.0`, basic('carol'))).status, 403);
     const wrong = await get(reg.url, `${UI}/repositories`, basic('alice', 'not-her-password'));
     assert.equal(wrong.status, 401);
-    assert.equal(wrong.headers.get('www-authenticate'), null);
+    assert.equal(wrong.headers.get('www-authenticate'), 'Basic realm="ferro-test", charset="UTF-8"');
   });
 
   test('delete rights: offered and allowed only with delete on the repository', async () => {
@@ -163,7 +163,10 @@ describe('UI API with token auth', () => {
     assert.equal((await get(reg.url, `${UI}/repository?name=team-a/app`, bearer)).status, 403);
     const bad = await get(reg.url, `${UI}/repositories`, 'Bearer not.a.token');
     assert.equal(bad.status, 401);
-    assert.equal(bad.headers.get('www-authenticate'), null);
+    assert.equal(bad.headers.get('www-authenticate'), `Bearer realm="${reg.url}/token",service="registry.test",error="invalid_token"`);
+    const anonymous = await get(reg.url, `${UI}/image?name=team-b/app&ref=1.0`);
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.headers.get('www-authenticate'), `Bearer realm="${reg.url}/token",service="registry.test",scope="repository:team-b/app:pull"`);
   });
 });
 

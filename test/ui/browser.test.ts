@@ -174,6 +174,33 @@ describe('web UI in chromium', { skip }, () => {
     await page.getByRole('alert').filter({ hasText: 'pull access to repository team-b/app is not granted' }).waitFor();
   });
 
+  test('a 401 with its Basic challenge opens no login dialog of the browser', async () => {
+    const fresh = await browser.newPage();
+    const cdp = await fresh.context().newCDPSession(fresh);
+    try {
+      // What the browser would prompt for reaches DevTools as Fetch.authRequired (answered here with a cancel).
+      const prompts: string[] = [];
+      cdp.on('Fetch.authRequired', (e) => {
+        prompts.push(e.request.url);
+        void cdp.send('Fetch.continueWithAuth', { requestId: e.requestId, authChallengeResponse: { response: 'CancelAuth' } });
+      });
+      cdp.on('Fetch.requestPaused', (e) => void cdp.send('Fetch.continueRequest', { requestId: e.requestId }));
+      await cdp.send('Fetch.enable', { handleAuthRequests: true, patterns: [{ urlPattern: '*' }] });
+      const refused = await Promise.all([fresh.waitForResponse((r) => r.url().includes('/v2/_ferro/ui/repository?')), fresh.goto(`${reg.url}/ui/#/repository?name=team-b/app`)]);
+      assert.equal(refused[0].status(), 401);
+      assert.match((await refused[0].headerValue('www-authenticate')) ?? '', /^Basic realm=/);
+      await fresh.getByRole('alert').filter({ hasText: 'pull access to repository team-b/app is not granted' }).waitFor();
+      await fresh.goto(`${reg.url}/ui/#/repositories`);
+      await fresh.getByRole('heading', { level: 1, name: 'Repositories' }).waitFor();
+      await signIn(fresh, 'bob', 'wrong'); // answered 401 with the challenge
+      await fresh.getByText('Wrong username or password.').waitFor();
+      assert.deepEqual(prompts, []);
+    } finally {
+      await cdp.detach();
+      await fresh.close();
+    }
+  });
+
   test('keyboard only: skip link, search, open a repository', async () => {
     await page.goto(`${reg.url}/ui/`);
     await page.getByRole('heading', { level: 1, name: 'Repositories' }).waitFor();
