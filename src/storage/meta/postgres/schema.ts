@@ -42,7 +42,6 @@
  * Version 5, the event outbox (outbox.ts), as SQLite's version 4.
  * Version 6, the audit log (audit.ts), as SQLite's version 5.
  * Version 7, leases (leases.ts), as SQLite's version 6.
- * Version 9, repository summaries (summaries.ts): ix tags_by_time, as SQLite's version 8.
  *
  * Version 4, blob links as receipts (types.ts BlobLink), as SQLite's version 3:
  *
@@ -62,7 +61,7 @@
 import { OUTBOX_MIGRATION, outboxStatements } from './outbox.js';
 import { AUDIT_MIGRATION, auditStatements } from './audit.js';
 import { LEASES_MIGRATION, leaseStatements } from './leases.js';
-import { SUMMARY_MIGRATION, summaryStatements } from './summaries.js';
+import { summaryStatements } from './summaries.js';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 
@@ -188,11 +187,6 @@ export const MIGRATIONS: readonly Migration[] = [
     sql: (s) => `
       ALTER TABLE ${s}.uploads ADD COLUMN hash_state bytea;
     `,
-  },
-  {
-    // The last push of a repository, for its summary (summaries.ts).
-    version: 9,
-    sql: SUMMARY_MIGRATION,
   },
 ];
 

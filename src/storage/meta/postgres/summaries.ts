@@ -3,14 +3,12 @@
  * SQLite's: one statement per sort order (count and page in one snapshot),
  * the tag count and last push read from the `tags` primary key (repository,
  * tag), the bytes from the `blob_links` primary key (repository, digest).
- * Its index `tags_by_time` (schema version 9) makes the last push one seek.
- * No table of its own: nothing to keep in step with the writes.
+ * No table or index of its own (nothing to keep in step with the writes, no
+ * migration): unlike SQLite's tags_by_time, an index (repository, updated_at)
+ * here wins the planner over the primary key for the tag listings on small
+ * tables, which then sort.
  */
 import type { RepositorySummaryPage, RepositorySummaryQuery } from '../summaries.js';
-
-export const SUMMARY_MIGRATION = (s: string): string => `
-  CREATE INDEX tags_by_time ON ${s}.tags (repository, updated_at);
-`;
 
 // $1 search (NULL or a lowercase substring), $2 names (NULL or text[]), $3 limit, $4 offset
 const WHERE = `($1::text IS NULL OR strpos(lower(r.name), $1::text) > 0) AND ($2::text[] IS NULL OR r.name = ANY($2::text[]))`;
