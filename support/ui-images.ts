@@ -1,12 +1,16 @@
 /**
- * Content for the web UI tests, pushed over HTTP like a client would: a
- * two-platform image index (configs with history, labels, entrypoint), a
- * signature and an SBOM referring to it, and a Helm chart (an artifact).
+ * Content for the web UI tests: a two-platform image index (configs with
+ * history, labels, entrypoint), a signature and an SBOM referring to it, and
+ * a Helm chart (an artifact). Written to a Sink: the registry over HTTP
+ * through our client (clientSink), or an OCI layout on disk that skopeo then
+ * copies into the registry, manifest by manifest in the order written
+ * (SkopeoSink, support/skopeo.ts).
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { digestOf } from '../src/oci/digest.js';
-import { OciClient } from './oci-client.js';
+import type { OciClient } from './oci-client.js';
+import { OciLayout, skopeoPush, type SkopeoTarget } from './skopeo.js';
 
 const OCI_MANIFEST = 'application/vnd.oci.image.manifest.v1+json';
 const OCI_INDEX = 'application/vnd.oci.image.index.v1+json';
@@ -30,15 +34,58 @@ export interface SampleSet {
   readonly chart: string;
 }
 
-async function put(client: OciClient, repo: string, reference: string, manifest: unknown, mediaType: string): Promise<{ digest: string; size: number }> {
-  const bytes = Buffer.from(JSON.stringify(manifest));
-  const res = await client.putManifest(repo, reference, bytes, mediaType);
-  assert.equal(res.status, 201, await res.text());
-  return { digest: digestOf(bytes), size: bytes.length };
+/** Where content goes: `reference` is a tag or the manifest's digest. */
+export interface Sink {
+  pushBlob(repo: string, bytes: Buffer): Promise<string>;
+  put(repo: string, reference: string, manifest: unknown, mediaType: string): Promise<{ digest: string; size: number }>;
+}
+
+/** Pushes with our client, each blob and manifest as it is written. */
+export function clientSink(client: OciClient): Sink {
+  return {
+    pushBlob: (repo, bytes) => client.pushBlob(repo, bytes),
+    put: async (repo, reference, manifest, mediaType) => {
+      const bytes = Buffer.from(JSON.stringify(manifest));
+      const res = await client.putManifest(repo, reference, bytes, mediaType);
+      assert.equal(res.status, 201, await res.text());
+      return { digest: digestOf(bytes), size: bytes.length };
+    },
+  };
+}
+
+/** Writes an OCI layout in `dir`; push() then copies each manifest with skopeo (with its blobs, an index with its children) to where it was put. */
+export class SkopeoSink implements Sink {
+  readonly #copies: Array<{ ref: string; destination: string }> = [];
+  private constructor(readonly layout: OciLayout) {}
+
+  static async create(dir: string): Promise<SkopeoSink> {
+    return new SkopeoSink(await OciLayout.create(dir));
+  }
+
+  async pushBlob(_repo: string, bytes: Buffer): Promise<string> {
+    return (await this.layout.blob(bytes)).digest;
+  }
+
+  async put(repo: string, reference: string, manifest: unknown, mediaType: string): Promise<{ digest: string; size: number }> {
+    const ref = `m${this.#copies.length}`;
+    const { digest, size } = await this.layout.manifest(manifest, mediaType, ref);
+    this.#copies.push({ ref, destination: reference.includes(':') ? `${repo}@${reference}` : `${repo}:${reference}` });
+    return { digest, size };
+  }
+
+  /** Runs the copies, `parallel` at a time (in the order written within each slot's turn). */
+  async push(target: SkopeoTarget, parallel = 1): Promise<void> {
+    await this.layout.close();
+    const queue = [...this.#copies];
+    const worker = async () => {
+      for (let next = queue.shift(); next; next = queue.shift()) await skopeoPush(this.layout, next.ref, target, next.destination);
+    };
+    await Promise.all(Array.from({ length: parallel }, worker));
+  }
 }
 
 /** Pushes an image for `architecture` by digest (untagged). */
-export async function pushPlatformImage(client: OciClient, repo: string, architecture: string, layerSizes: readonly number[] = [2048, 4096]): Promise<PushedImage> {
+export async function pushPlatformImage(sink: Sink, repo: string, architecture: string, layerSizes: readonly number[] = [2048, 4096]): Promise<PushedImage> {
   const config = Buffer.from(
     JSON.stringify({
       created: '2026-11-30T12:00:00Z',
@@ -52,9 +99,9 @@ export async function pushPlatformImage(client: OciClient, repo: string, archite
       ],
     }),
   );
-  const configDigest = await client.pushBlob(repo, config);
+  const configDigest = await sink.pushBlob(repo, config);
   const layers: Array<{ digest: string; size: number }> = [];
-  for (const size of layerSizes) layers.push({ digest: await client.pushBlob(repo, randomBytes(size)), size });
+  for (const size of layerSizes) layers.push({ digest: await sink.pushBlob(repo, randomBytes(size)), size });
   const manifest = {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
@@ -63,15 +110,15 @@ export async function pushPlatformImage(client: OciClient, repo: string, archite
   };
   const bytes = Buffer.from(JSON.stringify(manifest));
   const digest = digestOf(bytes);
-  const pushed = await put(client, repo, digest, manifest, OCI_MANIFEST);
+  const pushed = await sink.put(repo, digest, manifest, OCI_MANIFEST);
   return { digest, manifestSize: pushed.size, size: pushed.size + config.length + layers.reduce((s, l) => s + l.size, 0), layers };
 }
 
 /** An artifact manifest whose subject is `subject`, pushed by digest (a referrer). */
-export async function pushReferrer(client: OciClient, repo: string, subject: { digest: string; size: number }, artifactType: string, payload: string): Promise<string> {
+export async function pushReferrer(sink: Sink, repo: string, subject: { digest: string; size: number }, artifactType: string, payload: string): Promise<string> {
   const bytes = Buffer.from(payload);
-  const layer = await client.pushBlob(repo, bytes);
-  await client.pushBlob(repo, Buffer.from('{}'));
+  const layer = await sink.pushBlob(repo, bytes);
+  await sink.pushBlob(repo, Buffer.from('{}'));
   const manifest = {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
@@ -81,13 +128,13 @@ export async function pushReferrer(client: OciClient, repo: string, subject: { d
     subject: { mediaType: OCI_INDEX, ...subject },
     annotations: { 'org.opencontainers.image.created': '2026-12-01T08:00:00Z' },
   };
-  return (await put(client, repo, digestOf(Buffer.from(JSON.stringify(manifest))), manifest, OCI_MANIFEST)).digest;
+  return (await sink.put(repo, digestOf(Buffer.from(JSON.stringify(manifest))), manifest, OCI_MANIFEST)).digest;
 }
 
 /** The whole set: `repo` gets the index (tags 1.0 and latest) with its referrers; `chartRepo` a chart tagged 0.1.0. */
-export async function pushSampleSet(client: OciClient, repo: string, chartRepo: string): Promise<SampleSet> {
-  const amd64 = await pushPlatformImage(client, repo, 'amd64');
-  const arm64 = await pushPlatformImage(client, repo, 'arm64', [1024, 3000]);
+export async function pushSampleSet(sink: Sink, repo: string, chartRepo: string): Promise<SampleSet> {
+  const amd64 = await pushPlatformImage(sink, repo, 'amd64');
+  const arm64 = await pushPlatformImage(sink, repo, 'arm64', [1024, 3000]);
   const manifests = ([[amd64, 'amd64'], [arm64, 'arm64']] as const).map(([image, architecture]) => ({
     mediaType: OCI_MANIFEST,
     digest: image.digest,
@@ -95,19 +142,19 @@ export async function pushSampleSet(client: OciClient, repo: string, chartRepo: 
     platform: { os: 'linux', architecture },
   }));
   const indexManifest = { schemaVersion: 2, mediaType: OCI_INDEX, manifests, annotations: { 'org.opencontainers.image.source': 'https://example.com/demo' } };
-  const index = await put(client, repo, '1.0', indexManifest, OCI_INDEX);
-  await put(client, repo, 'latest', indexManifest, OCI_INDEX);
-  const signature = await pushReferrer(client, repo, index, SIGNATURE_TYPE, JSON.stringify({ critical: { image: { 'docker-manifest-digest': index.digest } } }));
-  const sbom = await pushReferrer(client, repo, index, SBOM_TYPE, JSON.stringify({ spdxVersion: 'SPDX-2.3', name: 'demo' }));
+  const index = await sink.put(repo, '1.0', indexManifest, OCI_INDEX);
+  await sink.put(repo, 'latest', indexManifest, OCI_INDEX);
+  const signature = await pushReferrer(sink, repo, index, SIGNATURE_TYPE, JSON.stringify({ critical: { image: { 'docker-manifest-digest': index.digest } } }));
+  const sbom = await pushReferrer(sink, repo, index, SBOM_TYPE, JSON.stringify({ spdxVersion: 'SPDX-2.3', name: 'demo' }));
 
   const chartConfig = Buffer.from(JSON.stringify({ name: 'demo', version: '0.1.0', apiVersion: 'v2' }));
   const chartLayer = randomBytes(1500);
   const chartManifest = {
     schemaVersion: 2,
     mediaType: OCI_MANIFEST,
-    config: { mediaType: 'application/vnd.cncf.helm.config.v1+json', digest: await client.pushBlob(chartRepo, chartConfig), size: chartConfig.length },
-    layers: [{ mediaType: 'application/vnd.cncf.helm.chart.content.v1.tar+gzip', digest: await client.pushBlob(chartRepo, chartLayer), size: chartLayer.length }],
+    config: { mediaType: 'application/vnd.cncf.helm.config.v1+json', digest: await sink.pushBlob(chartRepo, chartConfig), size: chartConfig.length },
+    layers: [{ mediaType: 'application/vnd.cncf.helm.chart.content.v1.tar+gzip', digest: await sink.pushBlob(chartRepo, chartLayer), size: chartLayer.length }],
   };
-  const chart = (await put(client, chartRepo, '0.1.0', chartManifest, OCI_MANIFEST)).digest;
+  const chart = (await sink.put(chartRepo, '0.1.0', chartManifest, OCI_MANIFEST)).digest;
   return { index, platforms: { amd64, arm64 }, signature, sbom, chart };
 }

@@ -27,7 +27,7 @@ import type { Action } from './policy.js';
 export type RequiredAccess =
   | { readonly kind: 'none' }
   | { readonly kind: 'login' }
-  | { readonly kind: 'admin'; /** The web UI's: refused without a challenge. */ readonly browse?: true }
+  | { readonly kind: 'admin' }
   | { readonly kind: 'catalog' }
   | { readonly kind: 'browse' }
   | { readonly kind: 'browse-repository'; readonly repository: string; readonly action: 'pull' | 'delete' }
@@ -62,13 +62,12 @@ export function requiredAccess(request: FastifyRequest): RequiredAccess {
     case 'token-endpoint':
       return { kind: 'none' };
     case 'admin':
+    case 'browse-admin':
       return { kind: 'admin' };
     case 'v2':
       return v2Access(request);
     case 'browse':
       return { kind: 'browse' };
-    case 'browse-admin':
-      return { kind: 'admin', browse: true };
     case 'browse-pull':
     case 'browse-delete': {
       const name = (request.query as Record<string, unknown> | undefined)?.name;

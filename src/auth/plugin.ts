@@ -32,6 +32,7 @@
 import type { FastifyInstance, FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { TrustedProxies } from '../http/proxy.js';
 import { RegistryError } from '../oci/errors.js';
+import { isValidName } from '../oci/names.js';
 import type {} from '../registry.js'; // FastifyRequest.ociCanPull, ociCanList
 import { requiredAccess, type RequiredAccess } from './access.js';
 import { basicChallenge, bearerChallenge, isQuotable, unauthorized } from './challenge.js';
@@ -104,12 +105,18 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
   const proxies = options.trustedProxies instanceof TrustedProxies ? options.trustedProxies : new TrustedProxies(options.trustedProxies);
   const realmOf = (request: FastifyRequest) => token!.realm ?? `${proxies.origin(request)}${tokenPath}`;
 
-  /** 401 for `access` in this mode. */
+  /**
+   * 401 for `access` in this mode, with the challenge /v2 gives (RFC 7235
+   * §3.1: a 401 carries one). The web UI's API too: the UI fetches with
+   * `credentials: 'omit'`, so its browser opens no login dialog over the page.
+   */
   const challenge = (request: FastifyRequest, access: RequiredAccess, error?: 'invalid_token' | 'insufficient_scope', message?: string) => {
-    // The UI's API: no challenge, or the browser would open its own login dialog over the page.
-    if (access.kind === 'browse' || access.kind === 'browse-repository' || (access.kind === 'admin' && access.browse)) return new RegistryError('UNAUTHORIZED', message ?? 'sign in to see this');
     if (mode === 'basic') return unauthorized(basicChallenge(realm), message);
-    const scopes = access.kind === 'repository' ? access.scopes : access.kind === 'catalog' ? ['registry:catalog:*'] : [];
+    const scopes =
+      access.kind === 'repository' ? access.scopes
+      : access.kind === 'catalog' ? ['registry:catalog:*']
+      : access.kind === 'browse-repository' && isValidName(access.repository) ? [`repository:${access.repository}:${access.action}`] // a query parameter: only a valid name is quoted
+      : [];
     const value = bearerChallenge({ realm: realmOf(request), service: token!.service, scopes, ...(error ? { error } : {}) });
     return unauthorized(value, message);
   };
@@ -151,7 +158,8 @@ export function authPlugin(options: AuthOptions): FastifyPluginAsync {
     if (access.kind === 'browse-repository') {
       if (browses(policy, caller, access.repository, access.action)) return;
       const message = `${access.action} access to repository ${access.repository} is not granted`;
-      throw caller.user === undefined ? new RegistryError('UNAUTHORIZED', `${message}; sign in`) : new RegistryError('DENIED', message);
+      // Signed in and refused: 403, in token mode too (a token is judged by its subject's rules, so another would not help).
+      throw caller.user === undefined ? challenge(request, access, caller.token ? 'insufficient_scope' : undefined, `${message}; sign in`) : new RegistryError('DENIED', message);
     }
     if (access.kind === 'admin') {
       if (caller.user === undefined) throw challenge(request, access, presented ? 'insufficient_scope' : undefined);

@@ -18,8 +18,10 @@
  *   browse-delete   the web UI's API: delete on the repository of the `name` query parameter
  *   browse-admin    the web UI's API: an authenticated administrator
  * The browse kinds judge a token by its subject's rules as well as its grants
- * (one UI token serves every repository the user may see), and refuse with
- * 401/403 without a challenge (a browser would open its own login dialog).
+ * (one UI token serves every repository the user may see). Refused, they
+ * answer as /v2 does: 401 with the mode's challenge to a caller without
+ * credentials (browse-pull/-delete: Bearer scope `repository:<name>:<action>`),
+ * 403 DENIED to a signed-in one (token mode too: another token would not help).
  */
 export type RouteAccess = 'open' | 'token-endpoint' | 'admin' | 'v2' | 'browse' | 'browse-pull' | 'browse-delete' | 'browse-admin';
 

@@ -75,7 +75,7 @@ export function uiApiRoutes(app: FastifyInstance, browse: BrowseService, lastGc:
   app.get(at('repositories'), routeAccess('browse'), async (request, reply) => {
     const q = request.query;
     const search = queryParam(q, 'search')?.slice(0, 255) || undefined;
-    const visible = request.ociCanList ?? request.ociCanPull ?? (() => true);
+    const visible = request.ociCanList ?? request.ociCanPull; // undefined without access control: everything
     const query = { sort: choice(q, 'sort', ['name', 'pushed', 'size'] as const), page: intParam(q, 'page', 1, 1_000_000), perPage: intParam(q, 'perPage', 25, MAX_PER_PAGE), ...(search ? { search } : {}) };
     // The session rides along: the UI's first page needs one request for its data.
     return json(reply, { ...(await browse.repositories(query, visible, signalOf(reply))), session: sessionOf(request) });

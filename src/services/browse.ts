@@ -81,29 +81,29 @@ export class BrowseService {
   ) {}
 
   /**
-   * One page of the repositories `visible` accepts whose name contains
-   * `search`. Sorted by name, only the page's repositories are summarized;
-   * sorted by push time or size, every matching one is.
+   * One page of the repositories `visible` accepts (undefined: every one)
+   * whose name contains `search`, summarized and sorted by the store
+   * (listRepositorySummaries) in one query. With `visible`, every name is
+   * judged first (names only, paged) and the allowed ones are handed to the
+   * store, so that pages stay full and the total counts only those.
    */
-  async repositories(query: RepositoryQuery, visible: (name: string) => boolean | Promise<boolean>, signal?: AbortSignal): Promise<RepositoryList> {
+  async repositories(query: RepositoryQuery, visible: ((name: string) => boolean | Promise<boolean>) | undefined, signal?: AbortSignal): Promise<RepositoryList> {
     const search = query.search?.toLowerCase();
-    const names: string[] = [];
-    let scanned = 0;
-    for await (const name of paged((p) => this.meta.listRepositories(p, signal), (n) => n, PAGE)) {
-      if (++scanned > MAX_ROWS) throw new RegistryError('UNSUPPORTED', `more than ${MAX_ROWS} repositories: search by name`);
-      if (search !== undefined && !name.toLowerCase().includes(search)) continue;
-      if (await visible(name)) names.push(name);
+    let names: string[] | undefined;
+    if (visible !== undefined) {
+      const allowed: string[] = [];
+      let refused = false;
+      let scanned = 0;
+      for await (const name of paged((p) => this.meta.listRepositories(p, signal), (n) => n, PAGE)) {
+        if (++scanned > MAX_ROWS) throw new RegistryError('UNSUPPORTED', `more than ${MAX_ROWS} repositories: search by name`);
+        if (search !== undefined && !name.includes(search)) continue;
+        if (await visible(name)) allowed.push(name);
+        else refused = true;
+      }
+      if (refused) names = allowed; // all allowed: the store's own filter is the same, and cheaper
     }
-    const start = (query.page - 1) * query.perPage;
-    if (query.sort === 'name') {
-      const items = await Promise.all(names.slice(start, start + query.perPage).map((n) => this.summary(n, signal)));
-      return { total: names.length, items };
-    }
-    const all: RepositorySummary[] = [];
-    for (const name of names) all.push(await this.summary(name, signal));
-    const key = query.sort === 'size' ? (r: RepositorySummary) => r.bytes : (r: RepositorySummary) => r.pushedAt ?? 0;
-    all.sort((a, b) => key(b) - key(a) || (a.name < b.name ? -1 : 1));
-    return { total: all.length, items: all.slice(start, start + query.perPage) };
+    const offset = (query.page - 1) * query.perPage;
+    return this.meta.listRepositorySummaries({ sort: query.sort, offset, limit: query.perPage, ...(search !== undefined ? { search } : {}), ...(names ? { names } : {}) }, signal);
   }
 
   /** A repository with one page of its tags, newest first or by name; throws NAME_UNKNOWN. */

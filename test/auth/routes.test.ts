@@ -1,7 +1,7 @@
 /**
  * The security table: every endpoint of the server (/v2 routes and methods,
- * the admin trigger, dead events and the audit log, the token endpoint, the
- * web UI's page, probes and metrics) × every refusal
+ * the web UI's JSON API, the admin trigger, dead events and the audit log,
+ * the token endpoint, the web UI's page, probes and metrics) × every refusal
  * path (no credentials, bad credentials, not enough permission, not an admin,
  * throttled), in token mode (Bearer challenges naming the needed scope) and
  * basic mode (Basic challenges); every endpoint again through encoded,
@@ -17,7 +17,8 @@ const R = 'team-a/app';
 const D = `sha256:${'a'.repeat(64)}`;
 const U = '00000000-0000-4000-8000-000000000000';
 
-type Need = 'open' | 'token-endpoint' | 'login' | 'catalog' | 'admin' | 'repository';
+/** browse: anyone, credentials checked when given (the UI's listing, filtered); browse-repository: the UI's per-repository routes (403 to a signed-in caller, token mode too). */
+type Need = 'open' | 'token-endpoint' | 'login' | 'catalog' | 'admin' | 'repository' | 'browse' | 'browse-repository';
 
 /** method, path, what it needs, the scope a Bearer challenge must name ('' for none). */
 const V2: ReadonlyArray<readonly [string, string, Need, string]> = [
@@ -47,6 +48,18 @@ const V2: ReadonlyArray<readonly [string, string, Need, string]> = [
   ['OPTIONS', `/v2/${R}/tags/list`, 'login', ''],
   ['GET', '/v2/no/such/endpoint', 'login', ''],
   ['GET', '/v2/a/../b/manifests/latest', 'login', ''],
+];
+
+/** The web UI's JSON API (a /v2 extension, http/routes-ui.ts). */
+const UI_API: ReadonlyArray<readonly [string, string, Need, string]> = [
+  ['GET', '/v2/_ferro/ui/session', 'browse', ''],
+  ['GET', '/v2/_ferro/ui/repositories?sort=size', 'browse', ''],
+  ['GET', `/v2/_ferro/ui/repository?name=${R}`, 'browse-repository', `repository:${R}:pull`],
+  ['GET', `/v2/_ferro/ui/image?name=${R}&ref=latest`, 'browse-repository', `repository:${R}:pull`],
+  ['GET', `/v2/_ferro/ui/delete?name=${R}&ref=latest`, 'browse-repository', `repository:${R}:delete`],
+  ['DELETE', `/v2/_ferro/ui/delete?name=${R}&ref=latest`, 'browse-repository', `repository:${R}:delete`],
+  ['GET', '/v2/_ferro/ui/image?name=Bad%22Name&ref=latest', 'browse-repository', ''],
+  ['GET', '/v2/_ferro/ui/gc', 'admin', ''],
 ];
 
 /** Every endpoint outside /v2. */
@@ -91,7 +104,7 @@ function variants(path: string, origin: string): string[] {
 }
 
 for (const mode of ['token', 'basic'] as const) {
-  const endpoints = [...V2, ...OTHERS].filter(([, path, need]) => mode === 'token' || need !== 'token-endpoint' || !path.startsWith('/token'));
+  const endpoints = [...V2, ...UI_API, ...OTHERS].filter(([, path, need]) => mode === 'token' || need !== 'token-endpoint' || !path.startsWith('/token'));
   describe(`security table [${mode}]`, () => {
     let reg: AuthRegistry;
     let ip = 0;
@@ -111,13 +124,13 @@ for (const mode of ['token', 'basic'] as const) {
     it('without credentials: 401 with the challenge everywhere but the open endpoints', async () => {
       for (const [method, path, need, scope] of endpoints) {
         const res = await send(method, path);
-        if (need === 'open' || need === 'token-endpoint') {
+        if (need === 'open' || need === 'token-endpoint' || need === 'browse') {
           assert.ok(![401, 403, 429].includes(res.status), `${method} ${path}: ${res.status} ${res.body.toString()}`);
           continue;
         }
         expectError(res, 401, 'UNAUTHORIZED', `${method} ${path}`);
         assert.equal(res.headers['www-authenticate'], challengeFor(scope), `${method} ${path}`);
-        if (path.startsWith('/v2')) assert.equal(res.headers['docker-distribution-api-version'], 'registry/2.0');
+        if (path.startsWith('/v2') && !path.startsWith('/v2/_ferro/')) assert.equal(res.headers['docker-distribution-api-version'], 'registry/2.0');
       }
     });
 
@@ -140,7 +153,7 @@ for (const mode of ['token', 'basic'] as const) {
       const bob = await as('bob', 'repository:team-b/lib:pull,push,delete');
       for (const [method, path, need] of endpoints) {
         const res = await send(method, path, { authorization: need === 'token-endpoint' ? basic('bob') : bob });
-        if (need === 'admin') expectError(res, 403, 'DENIED', `${method} ${path}`);
+        if (need === 'admin' || need === 'browse-repository') expectError(res, 403, 'DENIED', `${method} ${path}`);
         else if (need === 'catalog' && mode === 'token') {
           expectError(res, 401, 'UNAUTHORIZED', `${method} ${path}`);
           assert.match(String(res.headers['www-authenticate']), /scope="registry:catalog:\*",error="insufficient_scope"$/);
@@ -172,7 +185,7 @@ for (const mode of ['token', 'basic'] as const) {
     it('encoded, absolute-form, double-slash, dot-segment and case-variant targets never get around a declaration', async () => {
       const bob = await as('bob', 'repository:team-b/lib:pull,push,delete');
       for (const [method, path, need] of endpoints) {
-        if (need === 'open' || need === 'token-endpoint') continue;
+        if (need === 'open' || need === 'token-endpoint' || need === 'browse') continue;
         const canonical = (await send(method, path, { authorization: bob })).status;
         for (const target of variants(path, reg.url)) {
           const anonymous = await send(method, target);
@@ -180,7 +193,7 @@ for (const mode of ['token', 'basic'] as const) {
           // bob gets what the canonical target answers him, or nothing (no route / invalid name)
           const res = await send(method, target, { authorization: bob });
           assert.ok(res.status === canonical || res.status === 404 || res.status === 400, `bob ${method} ${target}: ${res.status} (canonical ${canonical}) ${res.body.toString().slice(0, 200)}`);
-          if (need === 'admin' || need === 'repository') assert.ok(res.status >= 400, `bob ${method} ${target}: ${res.status}`);
+          if (need === 'admin' || need === 'repository' || need === 'browse-repository') assert.ok(res.status >= 400, `bob ${method} ${target}: ${res.status}`);
         }
       }
       // the router does match these to the admin route: the admin gets the report, nobody else gets past
@@ -196,7 +209,7 @@ for (const mode of ['token', 'basic'] as const) {
 
     it('the open endpoints answer through their variants the router matches, and nothing else is opened by them', async () => {
       for (const [method, path, need] of endpoints) {
-        if (need !== 'open') continue;
+        if (need !== 'open' && need !== 'browse') continue;
         for (const target of variants(path, reg.url)) {
           const res = await send(method, target);
           assert.ok(res.status === 200 || res.status === 401 || res.status === 404, `${method} ${target}: ${res.status}`); // 404: no route (e.g. /ui//)

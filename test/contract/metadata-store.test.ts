@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import { MemoryMetadataStore } from '../../src/storage/meta/memory/index.js';
 import { MIGRATIONS, SCHEMA_VERSION, SQL } from '../../src/storage/meta/sqlite/schema.js';
 import { openSqliteMetadataStore, type SqliteMetadataStore } from '../../src/storage/meta/sqlite/index.js';
+import { SUMMARY_SQL } from '../../src/storage/meta/sqlite/summaries.js';
 import { digestFromHex } from '../../src/oci/digest.js';
 import { digestOf, metadataStoreContract } from './metadata-store.js';
 
@@ -125,6 +126,19 @@ describe('SqliteMetadataStore specifics', () => {
         assert.match(plan, /SEARCH tags USING (COVERING )?INDEX tags_by_digest \(repository=\? AND digest=\?\)/, `${key}: ${plan}`);
         assert.doesNotMatch(plan, /SEARCH tags USING PRIMARY KEY \(repository=\?\)/, `${key}: ${plan}`);
       }
+    } finally {
+      db.close();
+    }
+  });
+
+  it('summarizes repositories from indexes: the last push one seek in tags_by_time, the name order the primary key', async () => {
+    const path = join(dir, 'summaries.db');
+    await openSqliteMetadataStore(path).close();
+    const db = new Database(path, { readonly: true });
+    try {
+      const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all({ search: null, names: null, limit: 25, offset: 0 }) as { detail: string }[]).map((r) => r.detail).join('; ');
+      for (const sort of ['name', 'pushed', 'size'] as const) assert.match(plan(SUMMARY_SQL[sort]), /SEARCH t USING COVERING INDEX tags_by_time \(repository=\?\)/, sort);
+      assert.doesNotMatch(plan(SUMMARY_SQL.name), /TEMP B-TREE/, 'by name: no sort');
     } finally {
       db.close();
     }

@@ -15,6 +15,7 @@ import { auditContract } from './metadata-store-audit.js';
 import { leasesContract } from './metadata-store-leases.js';
 import { hashStateContract } from './metadata-store-hash-state.js';
 import { pullsContract } from './metadata-store-pulls.js';
+import { summariesContract } from './metadata-store-summaries.js';
 import { blob, digestOf, manifest, mustPut, NOW, pageAll } from './metadata-fixtures.js';
 
 export { digestOf };
@@ -47,6 +48,8 @@ const PORT_METHODS = [
   'acquireLease', 'renewLease', 'releaseLease',
   // PullLog
   'recordManifestPulls', 'listManifestPulls', 'forgetManifestPulls',
+  // RepositorySummaries
+  'listRepositorySummaries',
 ] as const;
 const portListed: [Unlisted<MetadataStore, (typeof PORT_METHODS)[number]>] extends [never] ? true : never = true;
 void portListed;
@@ -160,6 +163,7 @@ export function metadataStoreContract(name: string, open: () => Promise<OpenedSt
     leasesContract(() => store, restart);
     hashStateContract(() => store, restart);
     pullsContract(() => store, restart);
+    summariesContract(() => store, restart);
 
     describe('manifests and tags', () => {
       it('puts a manifest with a tag and reads back the exact record', async () => {

@@ -10,7 +10,7 @@ import { createRegistryServer } from '../../src/server/app.js';
 import { MemoryBlobStore } from '../../src/storage/blob/memory.js';
 import { MemoryMetadataStore } from '../../src/storage/meta/memory/index.js';
 import { OciClient } from '../../support/oci-client.js';
-import { pushPlatformImage, pushSampleSet, SBOM_TYPE, SIGNATURE_TYPE, type SampleSet } from '../../support/ui-images.js';
+import { clientSink, pushPlatformImage, pushSampleSet, SBOM_TYPE, SIGNATURE_TYPE, type SampleSet } from '../../support/ui-images.js';
 import { basic, SERVICE, startAuthRegistry, type AuthRegistry } from '../auth/helpers.js';
 
 const UI = '/v2/_ferro/ui';
@@ -27,7 +27,7 @@ describe('UI API with basic auth', () => {
   let samples: SampleSet;
   before(async () => {
     reg = await startAuthRegistry({ mode: 'basic', server: true, storagePolicy: { immutableTags: [{ repositories: ['team-b/**'], tags: ['1.0'] }] } });
-    const admin = new OciClient(reg.url, { authorization: basic('admin') });
+    const admin = clientSink(new OciClient(reg.url, { authorization: basic('admin') }));
     samples = await pushSampleSet(admin, 'team-b/app', 'public/charts');
     await pushPlatformImage(admin, 'team-a/app', 'amd64');
   });
@@ -51,14 +51,14 @@ describe('UI API with basic auth', () => {
     assert.equal(all.total, 2);
   });
 
-  test('a repository the caller may not pull is refused without a login challenge', async () => {
+  test('a repository the caller may not pull: 401 with the challenge /v2 gives when anonymous, 403 when signed in', async () => {
     const anonymous = await get(reg.url, `${UI}/repository?name=team-a/app`);
     assert.equal(anonymous.status, 401);
-    assert.equal(anonymous.headers.get('www-authenticate'), null);
+    assert.equal(anonymous.headers.get('www-authenticate'), 'Basic realm="ferro-test", charset="UTF-8"');
     assert.equal((await get(reg.url, `${UI}/image?name=team-b/app&ref=1.0`, basic('carol'))).status, 403);
     const wrong = await get(reg.url, `${UI}/repositories`, basic('alice', 'not-her-password'));
     assert.equal(wrong.status, 401);
-    assert.equal(wrong.headers.get('www-authenticate'), null);
+    assert.equal(wrong.headers.get('www-authenticate'), 'Basic realm="ferro-test", charset="UTF-8"');
   });
 
   test('delete rights: offered and allowed only with delete on the repository', async () => {
@@ -145,7 +145,7 @@ describe('UI API with token auth', () => {
     reg = await startAuthRegistry({ mode: 'token', server: true });
     const token = await fetch(`${reg.url}/token?service=${SERVICE}&scope=repository:team-b/app:push,pull`, { headers: { authorization: basic('bob') } });
     const client = new OciClient(reg.url, { authorization: `Bearer ${((await token.json()) as { token: string }).token}` });
-    await pushPlatformImage(client, 'team-b/app', 'amd64');
+    await pushPlatformImage(clientSink(client), 'team-b/app', 'amd64');
   });
   after(() => reg.close());
 
@@ -163,7 +163,10 @@ describe('UI API with token auth', () => {
     assert.equal((await get(reg.url, `${UI}/repository?name=team-a/app`, bearer)).status, 403);
     const bad = await get(reg.url, `${UI}/repositories`, 'Bearer not.a.token');
     assert.equal(bad.status, 401);
-    assert.equal(bad.headers.get('www-authenticate'), null);
+    assert.equal(bad.headers.get('www-authenticate'), `Bearer realm="${reg.url}/token",service="registry.test",error="invalid_token"`);
+    const anonymous = await get(reg.url, `${UI}/image?name=team-b/app&ref=1.0`);
+    assert.equal(anonymous.status, 401);
+    assert.equal(anonymous.headers.get('www-authenticate'), `Bearer realm="${reg.url}/token",service="registry.test",scope="repository:team-b/app:pull"`);
   });
 });
 
@@ -197,7 +200,7 @@ describe('UI API without auth, and turned off', () => {
       await app.listen({ host: '127.0.0.1', port: 0 });
       const base = `http://127.0.0.1:${(app.server.address() as { port: number }).port}`;
       try {
-        await pushPlatformImage(new OciClient(base), 'open/app', 'amd64');
+        await pushPlatformImage(clientSink(new OciClient(base)), 'open/app', 'amd64');
         const page = await fetch(`${base}/ui/`);
         const repo = await get(base, `${UI}/repository?name=open/app`);
         if (ui === false) {

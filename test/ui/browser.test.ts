@@ -1,7 +1,9 @@
 /**
  * The web UI in real headless chromium (support/browser.ts) against a
- * registry with basic auth, seeded over HTTP with a two-platform index, its
- * signature and SBOM, a Helm chart and 30 more public repositories: every
+ * registry with basic auth, seeded by skopeo (copies from an OCI layout
+ * written to disk, support/ui-images.ts SkopeoSink) with a two-platform
+ * index, its signature and SBOM, a Helm chart and 30 more public
+ * repositories: every
  * page's content, search, sort, paging, sign-in, the copy buttons, a delete,
  * keyboard-only use, and no axe-core WCAG 2.2 A/AA violation on any page.
  * Screenshots land in SCREENSHOT_DIR.
@@ -9,12 +11,28 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Page } from 'playwright-core';
-import { OciClient } from '../../support/oci-client.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { axeViolations, browserMissing, launchBrowser, screenshot, SCREENSHOT_DIR, type TestBrowser } from '../../support/browser.js';
-import { pushPlatformImage, pushSampleSet, type SampleSet } from '../../support/ui-images.js';
+import { skopeoMissing } from '../../support/skopeo.js';
+import { pushPlatformImage, pushSampleSet, SkopeoSink, type SampleSet } from '../../support/ui-images.js';
 import { basic, startAuthRegistry, type AuthRegistry } from '../auth/helpers.js';
 
-const skip = browserMissing();
+const skip = browserMissing() ?? skopeoMissing();
+
+/** Writes what `write` puts into an OCI layout, then copies it into the registry with skopeo as `user`. */
+async function seedWithSkopeo<T>(url: string, user: string, write: (sink: SkopeoSink) => Promise<T>): Promise<T> {
+  const dir = await mkdtemp(join(tmpdir(), 'ferro-oci-ui-layout-'));
+  try {
+    const sink = await SkopeoSink.create(dir);
+    const written = await write(sink);
+    await sink.push({ host: new URL(url).host, creds: `${user}:${user}-pass` }, 3);
+    return written;
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
 
 async function accessible(page: Page, name: string): Promise<void> {
   const violations = await axeViolations(page);
@@ -38,9 +56,13 @@ describe('web UI in chromium', { skip }, () => {
 
   before(async () => {
     reg = await startAuthRegistry({ mode: 'basic', server: true });
-    const admin = new OciClient(reg.url, { authorization: basic('admin') });
-    samples = await pushSampleSet(admin, 'team-b/app', 'public/charts');
-    for (let i = 0; i < 30; i++) await pushPlatformImage(admin, `public/r${String(i).padStart(2, '0')}`, 'amd64', [100 + i * 1000]);
+    const started = Date.now();
+    samples = await seedWithSkopeo(reg.url, 'admin', async (sink) => {
+      const set = await pushSampleSet(sink, 'team-b/app', 'public/charts');
+      for (let i = 0; i < 30; i++) await pushPlatformImage(sink, `public/r${String(i).padStart(2, '0')}`, 'amd64', [100 + i * 1000]);
+      return set;
+    });
+    process.stdout.write(`# seeded by skopeo in ${Date.now() - started} ms\n`);
     browser = await launchBrowser();
     page = await browser.newPage();
     page.setDefaultTimeout(10_000);
@@ -152,6 +174,33 @@ describe('web UI in chromium', { skip }, () => {
     await page.getByRole('alert').filter({ hasText: 'pull access to repository team-b/app is not granted' }).waitFor();
   });
 
+  test('a 401 with its Basic challenge opens no login dialog of the browser', async () => {
+    const fresh = await browser.newPage();
+    const cdp = await fresh.context().newCDPSession(fresh);
+    try {
+      // What the browser would prompt for reaches DevTools as Fetch.authRequired (answered here with a cancel).
+      const prompts: string[] = [];
+      cdp.on('Fetch.authRequired', (e) => {
+        prompts.push(e.request.url);
+        void cdp.send('Fetch.continueWithAuth', { requestId: e.requestId, authChallengeResponse: { response: 'CancelAuth' } });
+      });
+      cdp.on('Fetch.requestPaused', (e) => void cdp.send('Fetch.continueRequest', { requestId: e.requestId }));
+      await cdp.send('Fetch.enable', { handleAuthRequests: true, patterns: [{ urlPattern: '*' }] });
+      const refused = await Promise.all([fresh.waitForResponse((r) => r.url().includes('/v2/_ferro/ui/repository?')), fresh.goto(`${reg.url}/ui/#/repository?name=team-b/app`)]);
+      assert.equal(refused[0].status(), 401);
+      assert.match((await refused[0].headerValue('www-authenticate')) ?? '', /^Basic realm=/);
+      await fresh.getByRole('alert').filter({ hasText: 'pull access to repository team-b/app is not granted' }).waitFor();
+      await fresh.goto(`${reg.url}/ui/#/repositories`);
+      await fresh.getByRole('heading', { level: 1, name: 'Repositories' }).waitFor();
+      await signIn(fresh, 'bob', 'wrong'); // answered 401 with the challenge
+      await fresh.getByText('Wrong username or password.').waitFor();
+      assert.deepEqual(prompts, []);
+    } finally {
+      await cdp.detach();
+      await fresh.close();
+    }
+  });
+
   test('keyboard only: skip link, search, open a repository', async () => {
     await page.goto(`${reg.url}/ui/`);
     await page.getByRole('heading', { level: 1, name: 'Repositories' }).waitFor();
@@ -177,8 +226,7 @@ describe('web UI sign-in with token auth', { skip }, () => {
     const reg = await startAuthRegistry({ mode: 'token', server: true });
     const browser = await launchBrowser();
     try {
-      const token = await fetch(`${reg.url}/token?service=registry.test&scope=repository:team-b/app:push,pull`, { headers: { authorization: basic('bob') } });
-      await pushPlatformImage(new OciClient(reg.url, { authorization: `Bearer ${((await token.json()) as { token: string }).token}` }), 'team-b/app', 'amd64');
+      await seedWithSkopeo(reg.url, 'bob', (sink) => pushPlatformImage(sink, 'team-b/app', 'amd64')); // skopeo gets its token from the token endpoint
       const page = await browser.newPage();
       await page.goto(`${reg.url}/ui/`);
       await page.getByText('No repository you may see yet.').waitFor();

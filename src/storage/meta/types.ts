@@ -24,11 +24,13 @@ import type { EventContext, EventOutbox } from './events.js';
 import type { AuditLog } from './audit.js';
 import type { LeaseStore } from './leases.js';
 import type { PullLog } from './pulls.js';
+import type { RepositorySummaries } from './summaries.js';
 
 export type { EventContext, EventOutbox, OutboxEntry, RegistryEvent, RegistryEventType } from './events.js';
 export type { AuditEntry, AuditLog, AuditQuery, AuditRecord } from './audit.js';
 export type { LeaseStore } from './leases.js';
 export type { ManifestPull, PullLog } from './pulls.js';
+export type { RepositorySummaries, RepositorySummaryPage, RepositorySummaryQuery, RepositorySummaryRecord } from './summaries.js';
 
 export interface PageOptions {
   /** Return entries strictly greater than this. */
@@ -281,7 +283,7 @@ export interface BlobLifecycle {
  * The port: every store implements all of it, the BlobLifecycle and
  * ManifestLifecycle methods included (the contract suite fails on a missing one).
  */
-export interface MetadataStore extends BlobLifecycle, ManifestLifecycle, EventOutbox, AuditLog, LeaseStore, PullLog {
+export interface MetadataStore extends BlobLifecycle, ManifestLifecycle, EventOutbox, AuditLog, LeaseStore, PullLog, RepositorySummaries {
   // Repositories
   repositoryExists(repository: string, signal?: AbortSignal): Promise<boolean>;
   listRepositories(page: PageOptions, signal?: AbortSignal): Promise<string[]>;

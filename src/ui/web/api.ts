@@ -3,6 +3,10 @@
  * its sign-in: Basic credentials in basic mode, a token from the registry's
  * token endpoint in token mode (renewed with its refresh token). What the
  * sign-in yields is kept in sessionStorage: it ends with the browser tab.
+ * Every call is made with `credentials: 'omit'` (the Authorization header is
+ * set here): a 401 with its WWW-Authenticate challenge then never opens the
+ * browser's own login dialog (Fetch standard, HTTP-network-or-cache fetch:
+ * it prompts only when credentials are included).
  */
 export const API = '/v2/_ferro/ui';
 const STORAGE_KEY = 'ferro-oci-ui-auth';
@@ -67,7 +71,7 @@ export async function api<T>(module: string, params: Record<string, string | num
   const url = `${API}/${module}${query.size > 0 ? `?${query}` : ''}`;
   const send = () => {
     const auth = stored();
-    return fetch(url, { method, headers: auth ? { Authorization: auth.authorization } : {}, cache: 'no-store' });
+    return fetch(url, { method, headers: auth ? { Authorization: auth.authorization } : {}, cache: 'no-store', credentials: 'omit' });
   };
   let res = await send();
   if (res.status === 401 && stored()?.refresh && (await renew())) res = await send();
@@ -88,7 +92,7 @@ export async function session(): Promise<Session> {
 }
 
 async function tokenRequest(s: Session, form: Record<string, string>): Promise<{ access_token: string; refresh_token?: string }> {
-  const res = await fetch(s.tokenPath!, { method: 'POST', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ service: s.service ?? '', client_id: 'ferro-oci-ui', ...form }) });
+  const res = await fetch(s.tokenPath!, { method: 'POST', credentials: 'omit', headers: { 'Content-Type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ service: s.service ?? '', client_id: 'ferro-oci-ui', ...form }) });
   if (!res.ok) throw await failure(res);
   return (await res.json()) as { access_token: string; refresh_token?: string };
 }

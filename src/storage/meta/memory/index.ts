@@ -25,6 +25,8 @@ import { MemoryBlobLifecycle } from './lifecycle.js';
 import { MemoryOutbox } from './outbox.js';
 import { MemoryAudit } from './audit.js';
 import { MemoryLeases } from './leases.js';
+import { listSummaries } from './summaries.js';
+import type { RepositorySummaryPage, RepositorySummaryQuery } from '../summaries.js';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
 import type { PullLog } from '../pulls.js';
 import { MemoryPulls } from './pulls.js';
@@ -69,6 +71,11 @@ export class MemoryMetadataStore implements MetadataStore {
   async listRepositories(page: PageOptions, signal?: AbortSignal): Promise<string[]> {
     this.#enter(signal);
     return this.#repoNames.page(page);
+  }
+
+  async listRepositorySummaries(query: RepositorySummaryQuery, signal?: AbortSignal): Promise<RepositorySummaryPage> {
+    this.#enter(signal);
+    return listSummaries(this.#repoNames.page({ limit: Infinity }), this.#repos, query);
   }
 
   async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal, context?: EventContext): Promise<void> {

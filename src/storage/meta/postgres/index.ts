@@ -62,6 +62,8 @@ import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
 import { auditColumns, auditListValues, toAuditEntries } from './audit.js';
 import type { ManifestPull } from '../pulls.js';
 import { pullColumns, toPulls } from './pulls.js';
+import { SUMMARY_STATEMENT, summaryValues, toSummaryPage, type SummaryRow } from './summaries.js';
+import type { RepositorySummaryPage, RepositorySummaryQuery } from '../summaries.js';
 import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
 
 import { PostgresConnection, type PostgresMetadataStoreOptions } from './connection.js';
@@ -104,6 +106,10 @@ export class PostgresMetadataStore implements MetadataStore {
   async listRepositories(page: PageOptions, signal?: AbortSignal): Promise<string[]> {
     const rows = await this.#db.page<{ name: string }>(signal, page, 'listRepositories', 'listRepositoriesAfter', []);
     return rows.map((r) => r.name);
+  }
+
+  async listRepositorySummaries(query: RepositorySummaryQuery, signal?: AbortSignal): Promise<RepositorySummaryPage> {
+    return toSummaryPage(await this.#db.rows<SummaryRow>(signal, SUMMARY_STATEMENT[query.sort], summaryValues(query)));
   }
 
   async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal, context?: EventContext): Promise<void> {

@@ -63,6 +63,7 @@ import { OUTBOX_MIGRATION, outboxStatements } from './outbox.js';
 import { AUDIT_MIGRATION, auditStatements } from './audit.js';
 import { LEASES_MIGRATION, leaseStatements } from './leases.js';
 import { PULLS_MIGRATION, pullStatements } from './pulls.js';
+import { summaryStatements } from './summaries.js';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
 
@@ -267,6 +268,7 @@ export function statements(s: string) {
     ...auditStatements(s),
     ...leaseStatements(s),
     ...pullStatements(s),
+    ...summaryStatements(s),
     health: 'SELECT 1 AS ok',
     repositoryExists: `SELECT 1 AS found FROM ${s}.repositories WHERE name = $1`,
     listRepositories: `SELECT name FROM ${s}.repositories ORDER BY name LIMIT $1`,

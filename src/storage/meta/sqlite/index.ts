@@ -31,6 +31,8 @@ import { sqliteManifestWrites, type SqliteManifestWrites } from './manifests.js'
 import { sqliteOutbox, type SqliteOutbox } from './outbox.js';
 import { sqliteAudit, type SqliteAudit } from './audit.js';
 import { sqliteLeases, type SqliteLeases } from './leases.js';
+import { sqliteSummaries } from './summaries.js';
+import type { RepositorySummaryPage, RepositorySummaryQuery } from '../summaries.js';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
 import type { PullLog } from '../pulls.js';
 import { sqlitePulls } from './pulls.js';
@@ -57,6 +59,7 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #audit: SqliteAudit;
   readonly #leases: SqliteLeases;
   readonly #pulls: PullLog;
+  readonly #summaries: (query: RepositorySummaryQuery) => RepositorySummaryPage;
   /** The manifest writes with their events, each in one transaction. */
   readonly #withEvents: SqliteEventWrites;
   readonly #unlinkBlob: (repository: string, digest: Digest, now: number) => boolean;
@@ -74,6 +77,7 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#audit = sqliteAudit(db);
     this.#leases = sqliteLeases(db);
     this.#pulls = sqlitePulls(db, (signal) => this.#enter(signal), writing);
+    this.#summaries = sqliteSummaries(db);
     this.#linkBlob = db.transaction((repository: string, blob: BlobRef, now: number, context: EventContext | undefined) => {
       const created = this.#stmt.insertRepository.run(repository, now).changes > 0;
       if (context !== undefined) this.#outbox.append(linkBlobEvents(repository, blob, created, now, context));
@@ -108,6 +112,11 @@ export class SqliteMetadataStore implements MetadataStore {
       ? this.#stmt.listRepositories.all(limit)
       : this.#stmt.listRepositoriesAfter.all(page.last, limit)) as { name: string }[];
     return rows.map((r) => r.name);
+  }
+
+  async listRepositorySummaries(query: RepositorySummaryQuery, signal?: AbortSignal): Promise<RepositorySummaryPage> {
+    this.#enter(signal);
+    return this.#summaries(query);
   }
 
   async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal, context?: EventContext): Promise<void> {

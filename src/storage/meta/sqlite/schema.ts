@@ -61,6 +61,10 @@
  *
  *   manifest_pulls     (repository, digest) PK, pulled_at; no foreign key (rows outlive manifests)
  *
+ * Version 9, repository summaries (summaries.ts; ../summaries.ts):
+ *
+ *   tags               + ix tags_by_time (repository, updated_at): a repository's last push in one seek
+ *
  * manifest_refs targets (blobs or child manifests) carry no foreign key: a
  * target may be unlinked or deleted later; garbage collection reads them.
  * tags is a rowid table on purpose: on a WITHOUT ROWID tags table SQLite
@@ -68,6 +72,7 @@
  * on the primary-key prefix, scanning every tag of the repository.
  */
 import type Database from 'better-sqlite3';
+import { SUMMARY_MIGRATION } from './summaries.js';
 import { AUDIT_MIGRATION } from './audit.js';
 import { LEASES_MIGRATION } from './leases.js';
 import { PULLS_MIGRATION } from './pulls.js';
@@ -198,6 +203,11 @@ export const MIGRATIONS: readonly Migration[] = [
     // The mirror's pull log (pulls.ts).
     version: 8,
     sql: PULLS_MIGRATION,
+  },
+  {
+    // The last push of a repository, for its summary (summaries.ts).
+    version: 9,
+    sql: SUMMARY_MIGRATION,
   },
 ];
 
