@@ -25,6 +25,7 @@ import { MemoryBlobLifecycle } from './lifecycle.js';
 import { MemoryOutbox } from './outbox.js';
 import { MemoryAudit } from './audit.js';
 import { MemoryLeases } from './leases.js';
+import { MemoryUploads } from './uploads.js';
 import { listSummaries } from './summaries.js';
 import type { RepositorySummaryPage, RepositorySummaryQuery } from '../summaries.js';
 import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
@@ -33,14 +34,14 @@ import { MemoryPulls } from './pulls.js';
 import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEvent } from '../events.js';
 import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
 import { deleteManifestIf, listReferrers, putManifest, useManifest } from './manifests.js';
-import { compareBytes, copyRecord, storeStats, newRepository, removeManifest, SortedKeys, type Repository, type TagEntry } from './schema.js';
+import { copyRecord, storeStats, newRepository, removeManifest, SortedKeys, type Repository, type TagEntry } from './schema.js';
 
 export class MemoryMetadataStore implements MetadataStore {
   readonly #repos = new Map<string, Repository>();
   readonly #repoNames = new SortedKeys();
   /** digest -> repositories linking it: whether a digest is linked anywhere (BlobLifecycle) */
   readonly #linksByDigest = new Map<Digest, Set<string>>();
-  readonly #uploads = new Map<string, UploadSession>();
+  readonly #uploads = new MemoryUploads();
   readonly #lifecycle = new MemoryBlobLifecycle((digest) => this.#linksByDigest.has(digest));
   readonly #outbox = new MemoryOutbox();
   readonly #audit = new MemoryAudit();
@@ -258,24 +259,17 @@ export class MemoryMetadataStore implements MetadataStore {
 
   async createUpload(session: UploadSession, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
-    if (this.#uploads.has(session.id)) throw new Error(`upload session ${session.id} already exists`);
-    const { hashState: _none, ...record } = session; // saved by updateUpload only
-    this.#uploads.set(session.id, record);
+    this.#uploads.create(session);
   }
 
   async getUpload(id: string, signal?: AbortSignal): Promise<UploadSession | undefined> {
     this.#enter(signal);
-    const session = this.#uploads.get(id);
-    return session === undefined ? undefined : { ...session };
+    return this.#uploads.get(id);
   }
 
   async updateUpload(id: string, offset: number, updatedAt: number, signal?: AbortSignal, hashState?: Uint8Array): Promise<boolean> {
     this.#enter(signal);
-    const session = this.#uploads.get(id);
-    if (session === undefined) return false;
-    const { hashState: _old, ...rest } = session;
-    this.#uploads.set(id, hashState === undefined ? { ...rest, offset, updatedAt } : { ...rest, offset, updatedAt, hashState: Uint8Array.from(hashState) });
-    return true;
+    return this.#uploads.update(id, offset, updatedAt, hashState);
   }
 
   async deleteUpload(id: string, signal?: AbortSignal): Promise<boolean> {
@@ -295,12 +289,7 @@ export class MemoryMetadataStore implements MetadataStore {
 
   async listIdleUploads(before: number, limit: number, signal?: AbortSignal): Promise<UploadSession[]> {
     this.#enter(signal);
-    if (!(limit > 0)) return [];
-    return [...this.#uploads.values()]
-      .filter((s) => s.updatedAt < before)
-      .sort((a, b) => a.updatedAt - b.updatedAt || compareBytes(a.id, b.id))
-      .slice(0, Math.floor(limit))
-      .map((s) => ({ ...s }));
+    return this.#uploads.listIdle(before, limit);
   }
 
   async reserveBlob(digest: Digest, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
@@ -360,36 +349,14 @@ export class MemoryMetadataStore implements MetadataStore {
   }
 
   // Audit log (audit.ts)
-  async appendAudit(records: readonly AuditRecord[], signal?: AbortSignal): Promise<void> {
-    this.#enter(signal);
-    this.#audit.append(records);
-  }
-
-  async listAudit(query: AuditQuery, signal?: AbortSignal): Promise<AuditEntry[]> {
-    this.#enter(signal);
-    return this.#audit.list(query);
-  }
-
-  async pruneAudit(before: number, signal?: AbortSignal): Promise<number> {
-    this.#enter(signal);
-    return this.#audit.prune(before);
-  }
+  async appendAudit(records: readonly AuditRecord[], signal?: AbortSignal): Promise<void> { this.#enter(signal); this.#audit.append(records); }
+  async listAudit(query: AuditQuery, signal?: AbortSignal): Promise<AuditEntry[]> { this.#enter(signal); return this.#audit.list(query); }
+  async pruneAudit(before: number, signal?: AbortSignal): Promise<number> { this.#enter(signal); return this.#audit.prune(before); }
 
   // Leases (leases.ts)
-  async acquireLease(key: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
-    this.#enter(signal);
-    return this.#leases.acquire(key, holder, now, ttlMs);
-  }
-
-  async renewLease(key: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
-    this.#enter(signal);
-    return this.#leases.renew(key, holder, now, ttlMs);
-  }
-
-  async releaseLease(key: string, holder: string, signal?: AbortSignal): Promise<void> {
-    this.#enter(signal);
-    this.#leases.release(key, holder);
-  }
+  async acquireLease(key: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> { this.#enter(signal); return this.#leases.acquire(key, holder, now, ttlMs); }
+  async renewLease(key: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> { this.#enter(signal); return this.#leases.renew(key, holder, now, ttlMs); }
+  async releaseLease(key: string, holder: string, signal?: AbortSignal): Promise<void> { this.#enter(signal); this.#leases.release(key, holder); }
 
   // Pull log (pulls.ts)
   readonly recordManifestPulls: PullLog['recordManifestPulls'] = (pulls, signal) => this.#pulls.recordManifestPulls(pulls, signal);
