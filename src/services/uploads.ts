@@ -217,7 +217,8 @@ export class UploadService {
     return this.exclusive(repository, id, chunk.signal, async () => {
       const session = await this.session(repository, id, chunk.signal);
       const writer = await this.writer(session, chunk.signal);
-      await this.appendChecked(session, writer, chunk);
+      // The offset of the last chunk is not recorded: the session ends here, or a failed commit leaves it at the acknowledged offset.
+      await this.appendChecked(session, writer, chunk, false);
       await this.withReservation(digest, id, true, chunk.signal, async () => {
         let size: number;
         try {
@@ -320,7 +321,8 @@ export class UploadService {
     return resumed;
   }
 
-  private async appendChecked(session: UploadSession, writer: BlobWriter, chunk: ChunkInput): Promise<void> {
+  /** Appends `chunk` after checking its range; with `record`, records the new offset (acknowledging the bytes). */
+  private async appendChecked(session: UploadSession, writer: BlobWriter, chunk: ChunkInput, record = true): Promise<void> {
     if (chunk.range) {
       const { start, end } = chunk.range;
       // spec "Pushing a blob in chunks": MUST 416 out of order; distribution-spec-next: the final chunk (end-6) too.
@@ -336,7 +338,7 @@ export class UploadService {
     }
     const before = writer.size;
     await this.appendTo(writer, chunk);
-    if (writer.size !== before) await this.meta.updateUpload(session.id, writer.size, this.now(), chunk.signal, writer.hashState());
+    if (record && writer.size !== before) await this.meta.updateUpload(session.id, writer.size, this.now(), chunk.signal, writer.hashState());
   }
 
   private async appendTo(writer: BlobWriter, chunk: ChunkInput): Promise<void> {

@@ -1,7 +1,9 @@
 /**
  * MetadataStore on one SQLite file (better-sqlite3). WAL journal with
- * synchronous=FULL: a resolved write is on disk and survives kill -9 and
- * power loss. Statements are prepared once at open; multi-statement writes
+ * synchronous=NORMAL and group commit (wal-sync.ts): every write survives
+ * kill -9 once it resolves; every write but the upload-session bookkeeping
+ * (createUpload, updateUpload, deleteUpload, reserveBlob, releaseBlob) also
+ * resolves only once it is on disk, and survives power loss. Statements are prepared once at open; multi-statement writes
  * run in one transaction. better-sqlite3 is synchronous, so each method runs
  * to completion once started; an AbortSignal is honoured at entry only.
  * A write refused for lack of space throws StorageFullError, having no effect;
@@ -40,6 +42,7 @@ import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEve
 import { linkBlobEvents } from '../event-records.js';
 import { clampLimit, openDatabase, pageLimit, writing } from './connection.js';
 import { sqliteEventWrites, type SqliteEventWrites } from './event-writes.js';
+import { WalSync } from './wal-sync.js';
 
 /**
  * Opens (creating when absent) the database at `path` and migrates its
@@ -65,10 +68,12 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #unlinkBlob: (repository: string, digest: Digest, now: number) => boolean;
   readonly #lifecycle: SqliteBlobLifecycle;
   readonly #manifests: SqliteManifestWrites;
+  readonly #wal: WalSync;
 
   /** See openSqliteMetadataStore. */
   constructor(path: string) {
     const { db, stmt } = openDatabase(path);
+    this.#wal = new WalSync(db.memory ? undefined : `${db.name}-wal`);
     this.#stmt = stmt;
     this.#db = db;
     // IMMEDIATE: take the write lock up front, so a read-then-write transaction
@@ -94,6 +99,18 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#withEvents = sqliteEventWrites(db, this.#stmt, this.#outbox, this.#manifests, () => this.clock());
   }
 
+  /** Runs a write (see writing), then waits until it is on disk (group commit, wal-sync.ts). */
+  async #durably<T>(write: () => T): Promise<T> {
+    const result = writing(write);
+    try {
+      await this.#wal.durable();
+    } catch (err) {
+      // Committed, maybe not on disk: the effect is unknown, as with a lost connection.
+      throw new StoreUnavailableError('SQLite metadata store', `cannot sync the write-ahead log: ${(err as { code?: string }).code ?? String(err)}`, err);
+    }
+    return result;
+  }
+
   #enter(signal: AbortSignal | undefined): void {
     signal?.throwIfAborted();
     if (!this.#db.open) throw new Error('the metadata store is closed');
@@ -108,10 +125,9 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#enter(signal);
     const limit = pageLimit(page);
     if (limit === 0) return [];
-    const rows = (page.last === undefined
+    return (page.last === undefined
       ? this.#stmt.listRepositories.all(limit)
-      : this.#stmt.listRepositoriesAfter.all(page.last, limit)) as { name: string }[];
-    return rows.map((r) => r.name);
+      : this.#stmt.listRepositoriesAfter.all(page.last, limit)) as string[]; // plucked (connection.ts)
   }
 
   async listRepositorySummaries(query: RepositorySummaryQuery, signal?: AbortSignal): Promise<RepositorySummaryPage> {
@@ -121,7 +137,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal, context?: EventContext): Promise<void> {
     this.#enter(signal);
-    writing(() => this.#linkBlob(repository, blob, now, context));
+    await this.#durably(() => this.#linkBlob(repository, blob, now, context));
   }
 
   async getBlobLink(repository: string, digest: Digest, signal?: AbortSignal): Promise<BlobLink | undefined> {
@@ -132,7 +148,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async touchBlobLink(repository: string, digest: Digest, now: number, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#stmt.touchBlobLink.run(now, repository, digest).changes > 0);
+    return this.#durably(() => this.#stmt.touchBlobLink.run(now, repository, digest).changes > 0);
   }
 
   async listReclaimableBlobLinks(repository: string, touchedBefore: number, page: PageOptions, signal?: AbortSignal): Promise<BlobLink[]> {
@@ -144,12 +160,12 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async unlinkBlobIf(repository: string, digest: Digest, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#lifecycle.unlinkBlobIf(repository, digest, conditions));
+    return this.#durably(() => this.#lifecycle.unlinkBlobIf(repository, digest, conditions));
   }
 
   async unlinkBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#unlinkBlob(repository, digest, this.clock()));
+    return this.#durably(() => this.#unlinkBlob(repository, digest, this.clock()));
   }
 
   async listBlobLinks(repository: string, page: PageOptions, signal?: AbortSignal): Promise<BlobRef[]> {
@@ -164,7 +180,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async putManifest(input: PutManifestInput, signal?: AbortSignal, context?: EventContext): Promise<PutManifestResult> {
     this.#enter(signal);
-    return writing(() => (context === undefined ? this.#manifests.putManifest(input) : this.#withEvents.putManifest(input, context)));
+    return this.#durably(() => (context === undefined ? this.#manifests.putManifest(input) : this.#withEvents.putManifest(input, context)));
   }
 
   async getManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
@@ -186,7 +202,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteManifest(repository: string, digest: Digest, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => (context === undefined ? this.#manifests.deleteManifest(repository, digest) : this.#withEvents.deleteManifest(repository, digest, context)));
+    return this.#durably(() => (context === undefined ? this.#manifests.deleteManifest(repository, digest) : this.#withEvents.deleteManifest(repository, digest, context)));
   }
 
   async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<Digest[]> {
@@ -206,17 +222,16 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteTag(repository: string, tag: string, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => (context === undefined ? this.#manifests.deleteTag(repository, tag, this.clock()) : this.#withEvents.deleteTag(repository, tag, context)));
+    return this.#durably(() => (context === undefined ? this.#manifests.deleteTag(repository, tag, this.clock()) : this.#withEvents.deleteTag(repository, tag, context)));
   }
 
   async listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
     this.#enter(signal);
     const limit = pageLimit(page);
     if (limit === 0) return [];
-    const rows = (page.last === undefined
+    return (page.last === undefined
       ? this.#stmt.listTags.all(repository, limit)
-      : this.#stmt.listTagsAfter.all(repository, page.last, limit)) as { tag: string }[];
-    return rows.map((r) => r.tag);
+      : this.#stmt.listTagsAfter.all(repository, page.last, limit)) as string[]; // plucked (connection.ts)
   }
 
   async listReferrers(repository: string, subject: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
@@ -283,12 +298,12 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async markBlobForDeletion(digest: Digest, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#lifecycle.mark(digest, holder, options));
+    return this.#durably(() => this.#lifecycle.mark(digest, holder, options));
   }
 
   async unmarkBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
-    writing(() => this.#lifecycle.unmark(digest, holder));
+    await this.#durably(() => this.#lifecycle.unmark(digest, holder));
   }
 
   async listTagRecords(repository: string, page: PageOptions, signal?: AbortSignal): Promise<TagRecord[]> {
@@ -303,40 +318,40 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
-    if (context !== undefined) return writing(() => this.#withEvents.deleteTagIf(repository, tag, expected, context));
-    return writing(() => this.#stmt.deleteTagIf.run(repository, tag, expected.digest, expected.updatedAt).changes > 0);
+    if (context !== undefined) return this.#durably(() => this.#withEvents.deleteTagIf(repository, tag, expected, context));
+    return this.#durably(() => this.#stmt.deleteTagIf.run(repository, tag, expected.digest, expected.updatedAt).changes > 0);
   }
 
   async deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
-    if (context !== undefined && conditions.dryRun !== true) return writing(() => this.#withEvents.deleteManifestIf(repository, digest, conditions, context));
-    return writing(() => this.#manifests.deleteManifestIf(repository, digest, conditions, this.clock()));
+    if (context !== undefined && conditions.dryRun !== true) return this.#durably(() => this.#withEvents.deleteManifestIf(repository, digest, conditions, context));
+    return this.#durably(() => this.#manifests.deleteManifestIf(repository, digest, conditions, this.clock()));
   }
 
   // Outbox (events.ts)
   async appendEvents(events: readonly RegistryEvent[], signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
-    writing(() => this.#outbox.append(events));
+    await this.#durably(() => this.#outbox.append(events));
   }
 
   async claimEvents(holder: string, options: ClaimOptions, signal?: AbortSignal): Promise<OutboxEntry[]> {
     this.#enter(signal);
-    return writing(() => this.#outbox.claim(holder, options));
+    return this.#durably(() => this.#outbox.claim(holder, options));
   }
 
   async markEventsDelivered(ids: readonly string[], holder: string, signal?: AbortSignal): Promise<number> {
     this.#enter(signal);
-    return ids.length === 0 ? 0 : writing(() => this.#outbox.delivered(ids, holder));
+    return ids.length === 0 ? 0 : this.#durably(() => this.#outbox.delivered(ids, holder));
   }
 
   async markEventFailed(id: string, holder: string, nextAttemptAt: number, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#outbox.settle(id, holder, 'pending', nextAttemptAt, failure));
+    return this.#durably(() => this.#outbox.settle(id, holder, 'pending', nextAttemptAt, failure));
   }
 
   async parkEvent(id: string, holder: string, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return writing(() => this.#outbox.settle(id, holder, 'dead', Number.MAX_SAFE_INTEGER, failure));
+    return this.#durably(() => this.#outbox.settle(id, holder, 'dead', Number.MAX_SAFE_INTEGER, failure));
   }
 
   async listEvents(state: 'pending' | 'dead', options: { readonly afterSeq?: number; readonly limit: number }, signal?: AbortSignal): Promise<OutboxEntry[]> {
@@ -346,13 +361,13 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async replayEvents(ids: readonly string[] | undefined, now: number, signal?: AbortSignal): Promise<number> {
     this.#enter(signal);
-    return writing(() => this.#outbox.replay(ids, now));
+    return this.#durably(() => this.#outbox.replay(ids, now));
   }
 
   // Audit log (audit.ts)
   async appendAudit(records: readonly AuditRecord[], signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
-    writing(() => this.#audit.append(records));
+    await this.#durably(() => this.#audit.append(records));
   }
 
   async listAudit(query: AuditQuery, signal?: AbortSignal): Promise<AuditEntry[]> {
@@ -362,7 +377,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async pruneAudit(before: number, signal?: AbortSignal): Promise<number> {
     this.#enter(signal);
-    return writing(() => this.#audit.prune(before));
+    return this.#durably(() => this.#audit.prune(before));
   }
 
   // Leases (leases.ts)
