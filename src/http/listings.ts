@@ -18,7 +18,18 @@ export async function getTags(ctx: HandlerContext): Promise<void> {
   const n = pageSize(ctx.request.query);
   const page = await ctx.services.listings.tags(ctx.name, { ...(n !== undefined ? { n } : {}), ...(last ? { last } : {}) }, ctx.signal);
   linkNext(ctx, `/v2/${ctx.name}/tags/list`, page);
-  await ctx.reply.type('application/json').send(JSON.stringify({ name: ctx.name, tags: page.entries }));
+  await ctx.reply.type('application/json').send(tagsJson(ctx.name, page.entries));
+}
+
+/** The JSON of frozen pages (a store's cached page, e.g. SQLite's listing-cache.ts), kept while the page is. */
+const frozenJson = new WeakMap<readonly string[], { readonly name: string; readonly json: string }>();
+
+function tagsJson(name: string, tags: readonly string[]): string {
+  const known = frozenJson.get(tags);
+  if (known?.name === name) return known.json;
+  const json = JSON.stringify({ name, tags });
+  if (Object.isFrozen(tags)) frozenJson.set(tags, { name, json });
+  return json;
 }
 
 export async function getCatalog(ctx: HandlerContext): Promise<void> {

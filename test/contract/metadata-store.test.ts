@@ -10,6 +10,7 @@ import { openSqliteMetadataStore, type SqliteMetadataStore } from '../../src/sto
 import { SUMMARY_SQL } from '../../src/storage/meta/sqlite/summaries.js';
 import { digestFromHex } from '../../src/oci/digest.js';
 import { digestOf, metadataStoreContract } from './metadata-store.js';
+import { manifest, mustPut } from './metadata-fixtures.js';
 
 metadataStoreContract('memory', async () => ({ store: new MemoryMetadataStore(), cleanup: async () => {} }));
 
@@ -179,6 +180,26 @@ describe('SqliteMetadataStore specifics', () => {
       assert.deepEqual(await store.listTags('big', { limit: 10 }), []);
     } finally {
       await store.close();
+    }
+  });
+
+  it('a tag page read again shows the tags written since, by this store or by another one on the same file', async () => {
+    const path = join(dir, 'two.db');
+    const a = openSqliteMetadataStore(path);
+    const b = openSqliteMetadataStore(path);
+    try {
+      await mustPut(a, manifest('app', 'one', { tags: ['v1'] }));
+      assert.deepEqual(await a.listTags('app', { limit: 10 }), ['v1']);
+      assert.deepEqual(await a.listTags('app', { limit: 10 }), ['v1']);
+      await mustPut(b, manifest('app', 'two', { tags: ['v2'] }));
+      assert.deepEqual(await a.listTags('app', { limit: 10 }), ['v1', 'v2'], 'a write of another connection is seen');
+      assert.ok(await a.deleteTag('app', 'v1'));
+      assert.deepEqual(await a.listTags('app', { limit: 10 }), ['v2'], 'a write of this store is seen');
+      assert.ok(await b.deleteTag('app', 'v2'));
+      assert.deepEqual(await a.listTags('app', { limit: 10 }), []);
+    } finally {
+      await a.close();
+      await b.close();
     }
   });
 });

@@ -3,12 +3,14 @@
  * synchronous=NORMAL and group commit (wal-sync.ts): every write survives
  * kill -9 once it resolves; every write but the upload-session bookkeeping
  * (createUpload, updateUpload, deleteUpload, reserveBlob, releaseBlob) also
- * resolves only once it is on disk, and survives power loss. Statements are prepared once at open; multi-statement writes
- * run in one transaction. better-sqlite3 is synchronous, so each method runs
- * to completion once started; an AbortSignal is honoured at entry only.
- * A write refused for lack of space throws StorageFullError, having no effect;
- * one refused for a lock held too long or an I/O error, StoreUnavailableError.
+ * resolves only once it is on disk, and survives power loss. Statements are
+ * prepared once at open; multi-statement writes run in one transaction.
+ * better-sqlite3 is synchronous, so each method runs to completion once
+ * started; an AbortSignal is honoured at entry only. A write refused for lack
+ * of space throws StorageFullError, having no effect; one refused for a lock
+ * held too long or an I/O error, StoreUnavailableError.
  */
+import { resolve } from 'node:path';
 import Database from 'better-sqlite3';
 import type { Digest } from '../../../oci/digest.js';
 import type {
@@ -43,6 +45,7 @@ import { linkBlobEvents } from '../event-records.js';
 import { clampLimit, openDatabase, pageLimit, writing } from './connection.js';
 import { sqliteEventWrites, type SqliteEventWrites } from './event-writes.js';
 import { WalSync } from './wal-sync.js';
+import { ListingCache } from './listing-cache.js';
 
 /**
  * Opens (creating when absent) the database at `path` and migrates its
@@ -69,11 +72,13 @@ export class SqliteMetadataStore implements MetadataStore {
   readonly #lifecycle: SqliteBlobLifecycle;
   readonly #manifests: SqliteManifestWrites;
   readonly #wal: WalSync;
+  readonly #listings: ListingCache;
 
   /** See openSqliteMetadataStore. */
   constructor(path: string) {
     const { db, stmt } = openDatabase(path);
-    this.#wal = new WalSync(db.memory ? undefined : `${db.name}-wal`);
+    this.#wal = new WalSync(db.memory ? undefined : `${resolve(db.name)}-wal`);
+    this.#listings = new ListingCache(db);
     this.#stmt = stmt;
     this.#db = db;
     // IMMEDIATE: take the write lock up front, so a read-then-write transaction
@@ -102,12 +107,7 @@ export class SqliteMetadataStore implements MetadataStore {
   /** Runs a write (see writing), then waits until it is on disk (group commit, wal-sync.ts). */
   async #durably<T>(write: () => T): Promise<T> {
     const result = writing(write);
-    try {
-      await this.#wal.durable();
-    } catch (err) {
-      // Committed, maybe not on disk: the effect is unknown, as with a lost connection.
-      throw new StoreUnavailableError('SQLite metadata store', `cannot sync the write-ahead log: ${(err as { code?: string }).code ?? String(err)}`, err);
-    }
+    await this.#wal.durable();
     return result;
   }
 
@@ -229,9 +229,11 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#enter(signal);
     const limit = pageLimit(page);
     if (limit === 0) return [];
-    return (page.last === undefined
-      ? this.#stmt.listTags.all(repository, limit)
-      : this.#stmt.listTagsAfter.all(repository, page.last, limit)) as string[]; // plucked (connection.ts)
+    const key = `${limit}\0${repository}\0${page.last ?? ''}`;
+    // Frozen (listing-cache.ts); plucked statements (connection.ts).
+    return this.#listings.page(key, () =>
+      (page.last === undefined ? this.#stmt.listTags.all(repository, limit) : this.#stmt.listTagsAfter.all(repository, page.last, limit)) as string[],
+    ) as string[];
   }
 
   async listReferrers(repository: string, subject: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {

@@ -11,6 +11,7 @@
  * survives power loss as before.
  */
 import { open } from 'node:fs/promises';
+import { StoreUnavailableError } from '../../errors.js';
 
 export class WalSync {
   /** The fdatasync in flight, and the one queued behind it for commits made since it started. */
@@ -20,7 +21,11 @@ export class WalSync {
   /** `walPath`: the database's `-wal` file; undefined for a database in memory (nothing to sync). */
   constructor(private readonly walPath: string | undefined) {}
 
-  /** Resolves once every commit made before the call is on disk; rejects with the fdatasync error. */
+  /**
+   * Resolves once every commit made before the call is on disk. Rejects with
+   * StoreUnavailableError when the sync fails: the commits stand, but may not
+   * be on disk (their effect is unknown, as with a lost connection).
+   */
   durable(): Promise<void> {
     if (this.walPath === undefined) return Promise.resolve();
     if (this.#running === undefined) return (this.#running = this.#sync(this.walPath));
@@ -50,6 +55,8 @@ export class WalSync {
       } finally {
         await file.close();
       }
+    } catch (err) {
+      throw new StoreUnavailableError('SQLite metadata store', `cannot sync its write-ahead log: ${(err as { code?: string }).code ?? String(err)}`, err);
     } finally {
       this.#running = undefined;
     }
