@@ -77,7 +77,7 @@ export class SqliteMetadataStore implements MetadataStore {
   /** See openSqliteMetadataStore. */
   constructor(path: string) {
     const { db, stmt } = openDatabase(path);
-    this.#wal = new WalSync(db.memory ? undefined : `${resolve(db.name)}-wal`);
+    this.#wal = new WalSync(db.memory || db.name === '' ? undefined : `${resolve(db.name)}-wal`);
     this.#listings = new ListingCache(db);
     this.#stmt = stmt;
     this.#db = db;
