@@ -2,8 +2,8 @@
  * MetadataStore on one SQLite file (better-sqlite3). WAL journal with
  * synchronous=NORMAL and group commit (wal-sync.ts): every write survives
  * kill -9 once it resolves; every write but the upload-session bookkeeping
- * (createUpload, updateUpload, deleteUpload, reserveBlob, releaseBlob) also
- * resolves only once it is on disk, and survives power loss. Statements are
+ * (createUpload, updateUpload, deleteUpload, reserveBlob, releaseBlob) and
+ * the leases also resolves only once it is on disk, and survives power loss. Statements are
  * prepared once at open; multi-statement writes run in one transaction.
  * better-sqlite3 is synchronous, so each method runs to completion once
  * started; an AbortSignal is honoured at entry only. A write refused for lack
@@ -104,13 +104,6 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#withEvents = sqliteEventWrites(db, this.#stmt, this.#outbox, this.#manifests, () => this.clock());
   }
 
-  /** Runs a write (see writing), then waits until it is on disk (group commit, wal-sync.ts). */
-  async #durably<T>(write: () => T): Promise<T> {
-    const result = writing(write);
-    await this.#wal.durable();
-    return result;
-  }
-
   #enter(signal: AbortSignal | undefined): void {
     signal?.throwIfAborted();
     if (!this.#db.open) throw new Error('the metadata store is closed');
@@ -137,7 +130,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async linkBlob(repository: string, blob: BlobRef, now: number, signal?: AbortSignal, context?: EventContext): Promise<void> {
     this.#enter(signal);
-    await this.#durably(() => this.#linkBlob(repository, blob, now, context));
+    await this.#wal.durably(() => this.#linkBlob(repository, blob, now, context));
   }
 
   async getBlobLink(repository: string, digest: Digest, signal?: AbortSignal): Promise<BlobLink | undefined> {
@@ -148,7 +141,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async touchBlobLink(repository: string, digest: Digest, now: number, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return this.#durably(() => this.#stmt.touchBlobLink.run(now, repository, digest).changes > 0);
+    return this.#wal.durably(() => this.#stmt.touchBlobLink.run(now, repository, digest).changes > 0);
   }
 
   async listReclaimableBlobLinks(repository: string, touchedBefore: number, page: PageOptions, signal?: AbortSignal): Promise<BlobLink[]> {
@@ -160,12 +153,12 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async unlinkBlobIf(repository: string, digest: Digest, conditions: BlobUnlinkConditions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return this.#durably(() => this.#lifecycle.unlinkBlobIf(repository, digest, conditions));
+    return this.#wal.durably(() => this.#lifecycle.unlinkBlobIf(repository, digest, conditions));
   }
 
   async unlinkBlob(repository: string, digest: Digest, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return this.#durably(() => this.#unlinkBlob(repository, digest, this.clock()));
+    return this.#wal.durably(() => this.#unlinkBlob(repository, digest, this.clock()));
   }
 
   async listBlobLinks(repository: string, page: PageOptions, signal?: AbortSignal): Promise<BlobRef[]> {
@@ -180,7 +173,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async putManifest(input: PutManifestInput, signal?: AbortSignal, context?: EventContext): Promise<PutManifestResult> {
     this.#enter(signal);
-    return this.#durably(() => (context === undefined ? this.#manifests.putManifest(input) : this.#withEvents.putManifest(input, context)));
+    return this.#wal.durably(() => (context === undefined ? this.#manifests.putManifest(input) : this.#withEvents.putManifest(input, context)));
   }
 
   async getManifest(repository: string, digest: Digest, signal?: AbortSignal): Promise<ManifestRecord | undefined> {
@@ -202,7 +195,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteManifest(repository: string, digest: Digest, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
-    return this.#durably(() => (context === undefined ? this.#manifests.deleteManifest(repository, digest) : this.#withEvents.deleteManifest(repository, digest, context)));
+    return this.#wal.durably(() => (context === undefined ? this.#manifests.deleteManifest(repository, digest) : this.#withEvents.deleteManifest(repository, digest, context)));
   }
 
   async listManifests(repository: string, page: PageOptions, signal?: AbortSignal): Promise<Digest[]> {
@@ -222,7 +215,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteTag(repository: string, tag: string, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
-    return this.#durably(() => (context === undefined ? this.#manifests.deleteTag(repository, tag, this.clock()) : this.#withEvents.deleteTag(repository, tag, context)));
+    return this.#wal.durably(() => (context === undefined ? this.#manifests.deleteTag(repository, tag, this.clock()) : this.#withEvents.deleteTag(repository, tag, context)));
   }
 
   async listTags(repository: string, page: PageOptions, signal?: AbortSignal): Promise<string[]> {
@@ -300,12 +293,12 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async markBlobForDeletion(digest: Digest, holder: string, options: MarkBlobOptions, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return this.#durably(() => this.#lifecycle.mark(digest, holder, options));
+    return this.#wal.durably(() => this.#lifecycle.mark(digest, holder, options));
   }
 
   async unmarkBlob(digest: Digest, holder: string, signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
-    await this.#durably(() => this.#lifecycle.unmark(digest, holder));
+    await this.#wal.durably(() => this.#lifecycle.unmark(digest, holder));
   }
 
   async listTagRecords(repository: string, page: PageOptions, signal?: AbortSignal): Promise<TagRecord[]> {
@@ -320,40 +313,40 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async deleteTagIf(repository: string, tag: string, expected: { readonly digest: Digest; readonly updatedAt: number }, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
-    if (context !== undefined) return this.#durably(() => this.#withEvents.deleteTagIf(repository, tag, expected, context));
-    return this.#durably(() => this.#stmt.deleteTagIf.run(repository, tag, expected.digest, expected.updatedAt).changes > 0);
+    if (context !== undefined) return this.#wal.durably(() => this.#withEvents.deleteTagIf(repository, tag, expected, context));
+    return this.#wal.durably(() => this.#stmt.deleteTagIf.run(repository, tag, expected.digest, expected.updatedAt).changes > 0);
   }
 
   async deleteManifestIf(repository: string, digest: Digest, conditions: ManifestDeleteConditions, signal?: AbortSignal, context?: EventContext): Promise<boolean> {
     this.#enter(signal);
-    if (context !== undefined && conditions.dryRun !== true) return this.#durably(() => this.#withEvents.deleteManifestIf(repository, digest, conditions, context));
-    return this.#durably(() => this.#manifests.deleteManifestIf(repository, digest, conditions, this.clock()));
+    if (context !== undefined && conditions.dryRun !== true) return this.#wal.durably(() => this.#withEvents.deleteManifestIf(repository, digest, conditions, context));
+    return this.#wal.durably(() => this.#manifests.deleteManifestIf(repository, digest, conditions, this.clock()));
   }
 
   // Outbox (events.ts)
   async appendEvents(events: readonly RegistryEvent[], signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
-    await this.#durably(() => this.#outbox.append(events));
+    await this.#wal.durably(() => this.#outbox.append(events));
   }
 
   async claimEvents(holder: string, options: ClaimOptions, signal?: AbortSignal): Promise<OutboxEntry[]> {
     this.#enter(signal);
-    return this.#durably(() => this.#outbox.claim(holder, options));
+    return this.#wal.durably(() => this.#outbox.claim(holder, options));
   }
 
   async markEventsDelivered(ids: readonly string[], holder: string, signal?: AbortSignal): Promise<number> {
     this.#enter(signal);
-    return ids.length === 0 ? 0 : this.#durably(() => this.#outbox.delivered(ids, holder));
+    return ids.length === 0 ? 0 : this.#wal.durably(() => this.#outbox.delivered(ids, holder));
   }
 
   async markEventFailed(id: string, holder: string, nextAttemptAt: number, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return this.#durably(() => this.#outbox.settle(id, holder, 'pending', nextAttemptAt, failure));
+    return this.#wal.durably(() => this.#outbox.settle(id, holder, 'pending', nextAttemptAt, failure));
   }
 
   async parkEvent(id: string, holder: string, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return this.#durably(() => this.#outbox.settle(id, holder, 'dead', Number.MAX_SAFE_INTEGER, failure));
+    return this.#wal.durably(() => this.#outbox.settle(id, holder, 'dead', Number.MAX_SAFE_INTEGER, failure));
   }
 
   async listEvents(state: 'pending' | 'dead', options: { readonly afterSeq?: number; readonly limit: number }, signal?: AbortSignal): Promise<OutboxEntry[]> {
@@ -363,13 +356,13 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async replayEvents(ids: readonly string[] | undefined, now: number, signal?: AbortSignal): Promise<number> {
     this.#enter(signal);
-    return this.#durably(() => this.#outbox.replay(ids, now));
+    return this.#wal.durably(() => this.#outbox.replay(ids, now));
   }
 
   // Audit log (audit.ts)
   async appendAudit(records: readonly AuditRecord[], signal?: AbortSignal): Promise<void> {
     this.#enter(signal);
-    await this.#durably(() => this.#audit.append(records));
+    await this.#wal.durably(() => this.#audit.append(records));
   }
 
   async listAudit(query: AuditQuery, signal?: AbortSignal): Promise<AuditEntry[]> {
@@ -379,7 +372,7 @@ export class SqliteMetadataStore implements MetadataStore {
 
   async pruneAudit(before: number, signal?: AbortSignal): Promise<number> {
     this.#enter(signal);
-    return this.#durably(() => this.#audit.prune(before));
+    return this.#wal.durably(() => this.#audit.prune(before));
   }
 
   // Leases (leases.ts)

@@ -12,6 +12,7 @@
  */
 import { open } from 'node:fs/promises';
 import { StoreUnavailableError } from '../../errors.js';
+import { writing } from './connection.js';
 
 export class WalSync {
   /** The fdatasync in flight, and the one queued behind it for commits made since it started. */
@@ -20,6 +21,13 @@ export class WalSync {
 
   /** `walPath`: the database's `-wal` file; undefined for a database in memory (nothing to sync). */
   constructor(private readonly walPath: string | undefined) {}
+
+  /** Runs a write (see writing), then waits until it is on disk. */
+  async durably<T>(write: () => T): Promise<T> {
+    const result = writing(write);
+    await this.durable();
+    return result;
+  }
 
   /**
    * Resolves once every commit made before the call is on disk. Rejects with
