@@ -222,11 +222,9 @@ export class SqliteMetadataStore implements MetadataStore {
     this.#enter(signal);
     const limit = pageLimit(page);
     if (limit === 0) return [];
-    const key = `${limit}\0${repository}\0${page.last ?? ''}`;
-    // Frozen (listing-cache.ts); plucked statements (connection.ts).
-    return this.#listings.page(key, () =>
-      (page.last === undefined ? this.#stmt.listTags.all(repository, limit) : this.#stmt.listTagsAfter.all(repository, page.last, limit)) as string[],
-    ) as string[];
+    // A frozen page (listing-cache.ts) of plucked rows (connection.ts).
+    return this.#listings.page(`${limit}\0${repository}\0${page.last ?? ''}`, () =>
+      (page.last === undefined ? this.#stmt.listTags.all(repository, limit) : this.#stmt.listTagsAfter.all(repository, page.last, limit)) as string[]) as string[];
   }
 
   async listReferrers(repository: string, subject: Digest, artifactType: string | undefined, signal?: AbortSignal): Promise<ReferrerRecord[]> {
