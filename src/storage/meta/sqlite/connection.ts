@@ -1,7 +1,7 @@
 /**
  * Opening the database of the SQLite MetadataStore (index.ts): WAL, a busy
- * timeout, synchronous NORMAL (index.ts syncs the WAL after the commits that
- * need it: wal-sync.ts), foreign keys, the schema migrated (schema.ts) and
+ * timeout, synchronous NORMAL (the writes that must survive power loss sync
+ * the WAL after their commit: wal-sync.ts), foreign keys, the schema migrated (schema.ts) and
  * every statement prepared once. Closes the database and throws when a step
  * fails (a file that cannot be opened, cannot use WAL or was written by a
  * newer schema version). And the store's error boundary for writes (writing).
