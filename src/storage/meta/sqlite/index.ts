@@ -358,36 +358,14 @@ export class SqliteMetadataStore implements MetadataStore {
   }
 
   // Audit log (audit.ts)
-  async appendAudit(records: readonly AuditRecord[], signal?: AbortSignal): Promise<void> {
-    this.#enter(signal);
-    await this.#wal.durably(() => this.#audit.append(records));
-  }
-
-  async listAudit(query: AuditQuery, signal?: AbortSignal): Promise<AuditEntry[]> {
-    this.#enter(signal);
-    return this.#audit.list(query);
-  }
-
-  async pruneAudit(before: number, signal?: AbortSignal): Promise<number> {
-    this.#enter(signal);
-    return this.#wal.durably(() => this.#audit.prune(before));
-  }
+  async appendAudit(records: readonly AuditRecord[], signal?: AbortSignal): Promise<void> { this.#enter(signal); await this.#wal.durably(() => this.#audit.append(records)); }
+  async listAudit(query: AuditQuery, signal?: AbortSignal): Promise<AuditEntry[]> { this.#enter(signal); return this.#audit.list(query); }
+  async pruneAudit(before: number, signal?: AbortSignal): Promise<number> { this.#enter(signal); return this.#wal.durably(() => this.#audit.prune(before)); }
 
   // Leases (leases.ts)
-  async acquireLease(key: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
-    this.#enter(signal);
-    return writing(() => this.#leases.acquire(key, holder, now, ttlMs));
-  }
-
-  async renewLease(key: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> {
-    this.#enter(signal);
-    return writing(() => this.#leases.renew(key, holder, now, ttlMs));
-  }
-
-  async releaseLease(key: string, holder: string, signal?: AbortSignal): Promise<void> {
-    this.#enter(signal);
-    writing(() => this.#leases.release(key, holder));
-  }
+  async acquireLease(key: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> { this.#enter(signal); return writing(() => this.#leases.acquire(key, holder, now, ttlMs)); }
+  async renewLease(key: string, holder: string, now: number, ttlMs: number, signal?: AbortSignal): Promise<boolean> { this.#enter(signal); return writing(() => this.#leases.renew(key, holder, now, ttlMs)); }
+  async releaseLease(key: string, holder: string, signal?: AbortSignal): Promise<void> { this.#enter(signal); writing(() => this.#leases.release(key, holder)); }
 
   // Pull log (pulls.ts)
   readonly recordManifestPulls: PullLog['recordManifestPulls'] = (pulls, signal) => this.#pulls.recordManifestPulls(pulls, signal);
