@@ -8,7 +8,8 @@
 import pg from 'pg';
 import type { PageOptions } from '../types.js';
 import { StorageFullError, StoreUnavailableError } from '../../errors.js';
-import { clampLimit, migrate, statements, type StatementName, type TxQuery } from './schema.js';
+import { migrate } from './schema.js';
+import { clampLimit, statements, type StatementName, type TxQuery } from './statements.js';
 import { DEADLOCK, DISK_FULL, runAbortable, sqlState, unavailableReason } from './run.js';
 import { DatabaseClock } from './clock.js';
 

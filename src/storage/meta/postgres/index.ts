@@ -52,7 +52,7 @@ import type {
   TagRecord,
   UploadSession,
 } from '../types.js';
-import { clampLimit, withoutNulls, type Nullable } from './schema.js';
+import { clampLimit, withoutNulls, type Nullable } from './statements.js';
 import { inUse, markTx, reserveTx, unlinkIfTx, unmarkTx } from './lifecycle.js';
 import { deleteManifestIfTx, deleteTagTx, putManifestTx } from './manifests.js';
 import { sqlState, UNIQUE_VIOLATION } from './run.js';

@@ -12,7 +12,7 @@
  */
 import type { Digest } from '../../../oci/digest.js';
 import type { BlobUnlinkConditions, MarkBlobOptions } from '../types.js';
-import { found, type TxQuery } from './schema.js';
+import { found, type TxQuery } from './statements.js';
 
 interface BlobRow {
   last_used: number;

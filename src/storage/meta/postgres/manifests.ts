@@ -29,7 +29,7 @@
 import type { Digest } from '../../../oci/digest.js';
 import { missingReferences } from '../references.js';
 import type { BlobRef, ManifestDeleteConditions, PutManifestInput, PutManifestResult } from '../types.js';
-import { found, type TxQuery } from './schema.js';
+import { found, type TxQuery } from './statements.js';
 
 /** Rounds of read-then-conditional-write before giving up (each lost round means another writer committed). */
 const TAG_ATTEMPTS = 100;

@@ -5,7 +5,7 @@
  * concurrent replicas claim disjoint entries without waiting for each other.
  */
 import type { ManifestFacts, OutboxEntry, RegistryEvent } from '../events.js';
-import type { TxQuery } from './schema.js';
+import type { TxQuery } from './statements.js';
 
 export const OUTBOX_MIGRATION = (s: string): string => `
   CREATE TABLE ${s}.events (
