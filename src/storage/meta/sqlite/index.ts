@@ -327,24 +327,26 @@ export class SqliteMetadataStore implements MetadataStore {
     await this.#wal.durably(() => this.#outbox.append(events));
   }
 
+  // Claims and settlements commit without waiting for the WAL fsync (like leases): they survive kill -9, and one lost
+  // to a power loss only means a redelivery with the same id (at least once) or a retry counted again.
   async claimEvents(holder: string, options: ClaimOptions, signal?: AbortSignal): Promise<OutboxEntry[]> {
     this.#enter(signal);
-    return this.#wal.durably(() => this.#outbox.claim(holder, options));
+    return writing(() => this.#outbox.claim(holder, options));
   }
 
   async markEventsDelivered(ids: readonly string[], holder: string, signal?: AbortSignal): Promise<number> {
     this.#enter(signal);
-    return ids.length === 0 ? 0 : this.#wal.durably(() => this.#outbox.delivered(ids, holder));
+    return ids.length === 0 ? 0 : writing(() => this.#outbox.delivered(ids, holder));
   }
 
   async markEventFailed(id: string, holder: string, nextAttemptAt: number, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return this.#wal.durably(() => this.#outbox.settle(id, holder, 'pending', nextAttemptAt, failure));
+    return writing(() => this.#outbox.settle(id, holder, 'pending', nextAttemptAt, failure));
   }
 
   async parkEvent(id: string, holder: string, failure: EventFailure, signal?: AbortSignal): Promise<boolean> {
     this.#enter(signal);
-    return this.#wal.durably(() => this.#outbox.settle(id, holder, 'dead', Number.MAX_SAFE_INTEGER, failure));
+    return writing(() => this.#outbox.settle(id, holder, 'dead', Number.MAX_SAFE_INTEGER, failure));
   }
 
   async listEvents(state: 'pending' | 'dead', options: { readonly afterSeq?: number; readonly limit: number }, signal?: AbortSignal): Promise<OutboxEntry[]> {
