@@ -105,8 +105,8 @@ describe('audit log (server binary, SQLite, basic mode)', () => {
       assert.deepEqual(all.map((l) => l.action), ['upload.start', 'upload.finish', 'upload.start', 'upload.finish', 'manifest.put', 'manifest.get', 'manifest.delete']);
       assert.ok(all.every((l) => typeof l.time === 'number' && Math.abs((l.time as number) - Date.now()) < 600_000));
 
-      // The same records from the database.
-      const fromDb = await auditQuery(server, 'repository=apps/web&limit=1000');
+      // The same records from the database (its sink has its own queue: wait for it as for the file).
+      const fromDb = await until(() => auditQuery(server, 'repository=apps/web&limit=1000'), (r) => r.length >= all.length);
       assert.deepEqual(fromDb.map(({ seq: _s, ...l }) => l), all);
       assert.deepEqual((await auditQuery(server, 'actor=anonymous')).map((l) => l.requestId), [refused.headers['x-request-id']]);
       assert.deepEqual(await auditQuery(server, `since=${new Date(Date.now() + 60_000).toISOString()}`), []);
