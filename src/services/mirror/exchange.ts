@@ -1,12 +1,13 @@
 /**
- * One HTTP exchange with an upstream over node:http / node:https, with a
- * keep-alive agent per upstream. The body is the Node stream of the
- * response as the socket delivers it: no web-stream layer between the
- * upstream socket and the mirror's two readers (client and store).
+ * One HTTP exchange with an upstream over undici's `request()` (the HTTP/1.1
+ * client behind Node's fetch, without the web-stream layer), one keep-alive
+ * dispatcher per upstream. The body is undici's Node Readable as the socket
+ * delivers it: nothing between the upstream socket and the mirror's two
+ * readers (client and store). undici follows no redirect here (as node:http
+ * did not): a 3xx is answered to the caller like any other status.
  */
-import http from 'node:http';
-import https from 'node:https';
 import type { Readable } from 'node:stream';
+import { Agent, request } from 'undici';
 
 export interface UpstreamResponse {
   readonly status: number;
@@ -32,39 +33,29 @@ export interface Exchange {
 export type AroundExchange = (ex: Exchange, send: (ex: Exchange) => Promise<UpstreamResponse>) => Promise<UpstreamResponse>;
 
 export class UpstreamTransport {
-  private readonly agent: http.Agent;
+  // No timeouts of undici's own: the caller's signal bounds the headers, the flight's idle timer the body.
+  private readonly dispatcher = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
 
-  constructor(
-    secure: boolean,
-    private readonly around?: AroundExchange,
-  ) {
-    this.agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
-  }
+  constructor(private readonly around?: AroundExchange) {}
 
   /** Resolves once the response headers arrived (any status); rejects on connection failure or abort. */
   send(ex: Exchange): Promise<UpstreamResponse> {
     return this.around ? this.around(ex, (e) => this.exchange(e)) : this.exchange(ex);
   }
 
-  private exchange(ex: Exchange): Promise<UpstreamResponse> {
-    const url = new URL(ex.url);
-    const module = url.protocol === 'https:' ? https : http;
-    return new Promise((resolve, reject) => {
-      const req = module.request(url, { method: ex.method, headers: ex.headers, agent: this.agent, signal: ex.signal }, (res) => {
-        const status = res.statusCode ?? 0;
-        res.on('error', () => undefined); // its reader (stream.finished, the iterator) sees the error; none is no crash
-        if (ex.method === 'HEAD') res.resume(); // no body: the socket goes back to the agent
-        resolve({
-          status,
-          ok: status >= 200 && status < 300,
-          headers: { get: (name) => header(res.headers[name.toLowerCase()]) },
-          body: res,
-          cancel: () => void res.destroy(),
-        });
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  private async exchange(ex: Exchange): Promise<UpstreamResponse> {
+    const res = await request(ex.url, { method: ex.method, headers: ex.headers, signal: ex.signal, dispatcher: this.dispatcher });
+    const status = res.statusCode;
+    const body = res.body as unknown as Readable;
+    body.on('error', () => undefined); // its reader (stream.finished, the iterator) sees the error; none is no crash
+    if (ex.method === 'HEAD') body.resume(); // no body: the connection goes back to the dispatcher
+    return {
+      status,
+      ok: status >= 200 && status < 300,
+      headers: { get: (name) => header(res.headers[name.toLowerCase()]) },
+      body,
+      cancel: () => void body.destroy(),
+    };
   }
 }
 
