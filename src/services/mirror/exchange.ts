@@ -7,7 +7,10 @@
  * did not): a 3xx is answered to the caller like any other status.
  */
 import type { Readable } from 'node:stream';
-import { Agent, request } from 'undici';
+import type { Dispatcher } from 'undici';
+
+/** undici is loaded when the first upstream is configured (about 0.1 s), not by every server's start. */
+let undici: Promise<typeof import('undici')> | undefined;
 
 export interface UpstreamResponse {
   readonly status: number;
@@ -33,10 +36,14 @@ export interface Exchange {
 export type AroundExchange = (ex: Exchange, send: (ex: Exchange) => Promise<UpstreamResponse>) => Promise<UpstreamResponse>;
 
 export class UpstreamTransport {
-  // No timeouts of undici's own: the caller's signal bounds the headers, the flight's idle timer the body.
-  private readonly dispatcher = new Agent({ headersTimeout: 0, bodyTimeout: 0 });
+  private readonly client: Promise<{ request: (typeof import('undici'))['request']; dispatcher: Dispatcher }>;
 
-  constructor(private readonly around?: AroundExchange) {}
+  constructor(private readonly around?: AroundExchange) {
+    undici ??= import('undici');
+    // No timeouts of undici's own: the caller's signal bounds the headers, the flight's idle timer the body.
+    this.client = undici.then(({ Agent, request }) => ({ request, dispatcher: new Agent({ headersTimeout: 0, bodyTimeout: 0 }) }));
+    this.client.catch(() => undefined); // a failed load is each exchange's rejection, never an unhandled one
+  }
 
   /** Resolves once the response headers arrived (any status); rejects on connection failure or abort. */
   send(ex: Exchange): Promise<UpstreamResponse> {
@@ -44,7 +51,8 @@ export class UpstreamTransport {
   }
 
   private async exchange(ex: Exchange): Promise<UpstreamResponse> {
-    const res = await request(ex.url, { method: ex.method, headers: ex.headers, signal: ex.signal, dispatcher: this.dispatcher });
+    const { request, dispatcher } = await this.client;
+    const res = await request(ex.url, { method: ex.method, headers: ex.headers, signal: ex.signal, dispatcher });
     const status = res.statusCode;
     const body = res.body as unknown as Readable;
     body.on('error', () => undefined); // its reader (stream.finished, the iterator) sees the error; none is no crash
