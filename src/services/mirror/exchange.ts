@@ -3,8 +3,9 @@
  * client behind Node's fetch, without the web-stream layer), one keep-alive
  * dispatcher per upstream. The body is undici's Node Readable as the socket
  * delivers it: nothing between the upstream socket and the mirror's two
- * readers (client and store). undici follows no redirect here (as node:http
- * did not): a 3xx is answered to the caller like any other status.
+ * readers (client and store). Redirects are followed (up to 5): a registry
+ * may answer a blob GET with 307 to its blob storage; undici drops the
+ * Authorization header when the redirect leaves the upstream's origin.
  */
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
@@ -41,7 +42,10 @@ export class UpstreamTransport {
   constructor(private readonly around?: AroundExchange) {
     undici ??= import('undici');
     // No timeouts of undici's own: the caller's signal bounds the headers, the flight's idle timer the body.
-    this.client = undici.then(({ Agent, request }) => ({ request, dispatcher: new Agent({ headersTimeout: 0, bodyTimeout: 0 }) }));
+    this.client = undici.then(({ Agent, interceptors, request }) => ({
+      request,
+      dispatcher: new Agent({ headersTimeout: 0, bodyTimeout: 0 }).compose(interceptors.redirect({ maxRedirections: 5 })),
+    }));
     this.client.catch(() => undefined); // a failed load is each exchange's rejection, never an unhandled one
   }
 
