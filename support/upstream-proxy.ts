@@ -6,13 +6,15 @@
  *   refuse   close every new connection at once (connection reset)
  *   status   answer `status` (e.g. 503, 429 with Retry-After) without forwarding
  *   cut      forward, but cut blob answers (GET …/blobs/…) after `cutAfterBytes`
+ *   redirect answer blob GETs with 307 to the same path at the upstream itself
+ *            (another origin: what a registry that redirects to blob storage does)
  * Nothing but the Host header is rewritten.
  */
 import { createServer, request as httpRequest, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
-export type ProxyMode = { kind: 'pass' } | { kind: 'refuse' } | { kind: 'status'; status: number; retryAfter?: number } | { kind: 'cut'; cutAfterBytes: number };
+export type ProxyMode = { kind: 'pass' } | { kind: 'refuse' } | { kind: 'status'; status: number; retryAfter?: number } | { kind: 'cut'; cutAfterBytes: number } | { kind: 'redirect' };
 
 export interface UpstreamProxy {
   readonly url: string;
@@ -76,6 +78,11 @@ export async function startUpstreamProxy(target: string): Promise<UpstreamProxy>
     if (mode.kind === 'status') {
       req.resume();
       res.writeHead(mode.status, { 'content-type': 'text/plain', ...(mode.retryAfter !== undefined ? { 'retry-after': String(mode.retryAfter) } : {}) }).end('upstream trouble');
+      return;
+    }
+    if (mode.kind === 'redirect' && req.method === 'GET' && /\/blobs\/sha/.test(req.url ?? '')) {
+      req.resume();
+      res.writeHead(307, { location: new URL(req.url ?? '/', upstream).href }).end();
       return;
     }
     forward(req, res);

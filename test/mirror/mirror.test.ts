@@ -127,6 +127,20 @@ describe('pull-through cache', () => {
     assert.equal(proxy.count('GET', `/v2/library/cut/blobs/${layer.digest}`), 2);
   });
 
+  it('follows an upstream that redirects a blob GET to another origin (blob storage)', async () => {
+    const moved = await new OciClient(origin.url).pushImage('library/moved', 'v1', { layers: 1, layerSize: 1 << 20 });
+    const layer = moved.layers[0]!;
+    proxy.mode = { kind: 'redirect' };
+    try {
+      assert.deepEqual(await pullBlob(mirror.url, 'up.test/library/moved', layer.digest), { status: 200, size: layer.bytes.length });
+    } finally {
+      proxy.mode = { kind: 'pass' };
+    }
+    assert.equal(proxy.count('GET', `/v2/library/moved/blobs/${layer.digest}`), 1);
+    assert.deepEqual(await pullBlob(mirror.url, 'up.test/library/moved', layer.digest), { status: 200, size: layer.bytes.length }, 'stored: served again without the upstream');
+    assert.equal(proxy.count('GET', `/v2/library/moved/blobs/${layer.digest}`), 1);
+  });
+
   it('serves cached content with a Warning while the upstream is down or rate-limits, fails uncached content clearly, and resumes', async () => {
     const fresh = await new OciClient(origin.url).pushImage('library/later', 'v1', { layers: 1 });
     for (const mode of [{ kind: 'refuse' }, { kind: 'status', status: 503 }, { kind: 'status', status: 429, retryAfter: 7 }] as const) {

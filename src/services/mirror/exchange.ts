@@ -1,12 +1,17 @@
 /**
- * One HTTP exchange with an upstream over node:http / node:https, with a
- * keep-alive agent per upstream. The body is the Node stream of the
- * response as the socket delivers it: no web-stream layer between the
- * upstream socket and the mirror's two readers (client and store).
+ * One HTTP exchange with an upstream over undici's `request()` (the HTTP/1.1
+ * client behind Node's fetch, without the web-stream layer), one keep-alive
+ * dispatcher per upstream. The body is undici's Node Readable as the socket
+ * delivers it: nothing between the upstream socket and the mirror's two
+ * readers (client and store). Redirects are followed (up to 5): a registry
+ * may answer a blob GET with 307 to its blob storage; undici drops the
+ * Authorization header when the redirect leaves the upstream's origin.
  */
-import http from 'node:http';
-import https from 'node:https';
 import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+
+/** undici is loaded when the first upstream is configured (about 0.1 s), not by every server's start. */
+let undici: Promise<typeof import('undici')> | undefined;
 
 export interface UpstreamResponse {
   readonly status: number;
@@ -32,13 +37,16 @@ export interface Exchange {
 export type AroundExchange = (ex: Exchange, send: (ex: Exchange) => Promise<UpstreamResponse>) => Promise<UpstreamResponse>;
 
 export class UpstreamTransport {
-  private readonly agent: http.Agent;
+  private readonly client: Promise<{ request: (typeof import('undici'))['request']; dispatcher: Dispatcher }>;
 
-  constructor(
-    secure: boolean,
-    private readonly around?: AroundExchange,
-  ) {
-    this.agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
+  constructor(private readonly around?: AroundExchange) {
+    undici ??= import('undici');
+    // No timeouts of undici's own: the caller's signal bounds the headers, the flight's idle timer the body.
+    this.client = undici.then(({ Agent, interceptors, request }) => ({
+      request,
+      dispatcher: new Agent({ headersTimeout: 0, bodyTimeout: 0 }).compose(interceptors.redirect({ maxRedirections: 5 })),
+    }));
+    this.client.catch(() => undefined); // a failed load is each exchange's rejection, never an unhandled one
   }
 
   /** Resolves once the response headers arrived (any status); rejects on connection failure or abort. */
@@ -46,25 +54,20 @@ export class UpstreamTransport {
     return this.around ? this.around(ex, (e) => this.exchange(e)) : this.exchange(ex);
   }
 
-  private exchange(ex: Exchange): Promise<UpstreamResponse> {
-    const url = new URL(ex.url);
-    const module = url.protocol === 'https:' ? https : http;
-    return new Promise((resolve, reject) => {
-      const req = module.request(url, { method: ex.method, headers: ex.headers, agent: this.agent, signal: ex.signal }, (res) => {
-        const status = res.statusCode ?? 0;
-        res.on('error', () => undefined); // its reader (stream.finished, the iterator) sees the error; none is no crash
-        if (ex.method === 'HEAD') res.resume(); // no body: the socket goes back to the agent
-        resolve({
-          status,
-          ok: status >= 200 && status < 300,
-          headers: { get: (name) => header(res.headers[name.toLowerCase()]) },
-          body: res,
-          cancel: () => void res.destroy(),
-        });
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  private async exchange(ex: Exchange): Promise<UpstreamResponse> {
+    const { request, dispatcher } = await this.client;
+    const res = await request(ex.url, { method: ex.method, headers: ex.headers, signal: ex.signal, dispatcher });
+    const status = res.statusCode;
+    const body = res.body as unknown as Readable;
+    body.on('error', () => undefined); // its reader (stream.finished, the iterator) sees the error; none is no crash
+    if (ex.method === 'HEAD') body.resume(); // no body: the connection goes back to the dispatcher
+    return {
+      status,
+      ok: status >= 200 && status < 300,
+      headers: { get: (name) => header(res.headers[name.toLowerCase()]) },
+      body,
+      cancel: () => void body.destroy(),
+    };
   }
 }
 

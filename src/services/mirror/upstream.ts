@@ -116,7 +116,7 @@ export class UpstreamClient {
     readonly settings: UpstreamSettings,
     around?: AroundExchange,
   ) {
-    this.transport = new UpstreamTransport(settings.url.startsWith('https:'), around);
+    this.transport = new UpstreamTransport(around);
     this.breaker = new Breaker(settings.breakerFailures, settings.breakerOpenMs);
   }
 
