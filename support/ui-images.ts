@@ -55,7 +55,7 @@ export function clientSink(client: OciClient): Sink {
 
 /** Writes an OCI layout in `dir`; push() then copies each manifest with skopeo (with its blobs, an index with its children) to where it was put. */
 export class SkopeoSink implements Sink {
-  readonly #copies: Array<{ ref: string; destination: string }> = [];
+  readonly #copies: Array<{ repo: string; ref: string; destination: string }> = [];
   private constructor(readonly layout: OciLayout) {}
 
   static async create(dir: string): Promise<SkopeoSink> {
@@ -69,16 +69,23 @@ export class SkopeoSink implements Sink {
   async put(repo: string, reference: string, manifest: unknown, mediaType: string): Promise<{ digest: string; size: number }> {
     const ref = `m${this.#copies.length}`;
     const { digest, size } = await this.layout.manifest(manifest, mediaType, ref);
-    this.#copies.push({ ref, destination: reference.includes(':') ? `${repo}@${reference}` : `${repo}:${reference}` });
+    this.#copies.push({ repo, ref, destination: reference.includes(':') ? `${repo}@${reference}` : `${repo}:${reference}` });
     return { digest, size };
   }
 
-  /** Runs the copies, `parallel` at a time (in the order written within each slot's turn). */
+  /**
+   * Runs the copies, up to `parallel` repositories at a time; the copies into one repository run one after
+   * the other in the order they were put, so its push times follow that order (the UI sorts tags by them).
+   */
   async push(target: SkopeoTarget, parallel = 1): Promise<void> {
     await this.layout.close();
-    const queue = [...this.#copies];
+    const byRepo = new Map<string, Array<{ ref: string; destination: string }>>();
+    for (const c of this.#copies) byRepo.set(c.repo, [...(byRepo.get(c.repo) ?? []), c]);
+    const queue = [...byRepo.values()];
     const worker = async () => {
-      for (let next = queue.shift(); next; next = queue.shift()) await skopeoPush(this.layout, next.ref, target, next.destination);
+      for (let group = queue.shift(); group; group = queue.shift()) {
+        for (const next of group) await skopeoPush(this.layout, next.ref, target, next.destination);
+      }
     };
     await Promise.all(Array.from({ length: parallel }, worker));
   }
