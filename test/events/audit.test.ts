@@ -11,10 +11,10 @@ import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promise
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { startServer, type RunningServer } from '../../support/server-process.js';
+import { until } from '../../support/poll.js';
 import { basic, call, htpasswdText, pushBlob } from '../auth/helpers.js';
 import { digestOf } from '../../src/oci/digest.js';
 
@@ -28,15 +28,6 @@ async function serve(dir: string, audit: Record<string, unknown>): Promise<Runni
   const config = join(dir, 'config.json');
   await writeFile(config, JSON.stringify({ auth: { mode: 'basic', htpasswd: 'htpasswd', admins: { users: ['admin'] } }, audit }));
   return startServer({ env: { FERRO_OCI_STORAGE_DIR: join(dir, 'storage'), FERRO_OCI_CONFIG: config } });
-}
-
-/** Polls `read` until `done` accepts its value (10 s at most). */
-async function until<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  for (let i = 0; ; i++) {
-    const value = await read();
-    if (done(value) || i >= 100) return value;
-    await sleep(100);
-  }
 }
 
 async function lines(path: string): Promise<Line[]> {

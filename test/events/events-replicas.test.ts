@@ -14,6 +14,7 @@ import { postgresUnavailable, startPostgres } from '../../support/postgres.js';
 import { startServer } from '../../support/server-process.js';
 import { startWebhookReceiver } from '../../support/webhook-receiver.js';
 import { imageManifest, OciClient, randomBlob } from '../../support/oci-client.js';
+import { until } from '../../support/poll.js';
 
 /** Tagged manifest pushes made while the receiver is down: a backlog of 1 + 2 × MANIFESTS events. */
 const MANIFESTS = 500;
@@ -79,10 +80,7 @@ describe('event delivery by two replicas on one PostgreSQL', () => {
     const atKill = receiver.received.length;
     await a.kill(); // SIGKILL, with claims in flight
     await receiver.waitFor((all) => new Set(all.map((r) => r.json.id)).size >= backlog.length, 120_000);
-    for (let i = 0; (await store.listEvents('pending', { limit: 1 })).length > 0; i++) {
-      assert.ok(i < 200, 'the outbox empties');
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    assert.equal((await until(() => store.listEvents('pending', { limit: 1 }), (pending) => pending.length === 0, { tries: 200, intervalMs: 50 })).length, 0, 'the outbox empties');
 
     const byId = new Map<string, string[]>();
     for (const r of receiver.received) {

@@ -14,6 +14,7 @@ import assert from 'node:assert/strict';
 import { SERVER_MAIN, startServer, type RunningServer } from '../../support/server-process.js';
 import { startWebhookReceiver, validSignature, type ReceivedRequest, type WebhookReceiver } from '../../support/webhook-receiver.js';
 import { OciClient } from '../../support/oci-client.js';
+import { until } from '../../support/poll.js';
 
 const run = promisify(execFile);
 const SECRET_CE = 'whsec_' + Buffer.from('cloudevents secret').toString('base64');
@@ -25,6 +26,13 @@ async function serve(dir: string, events: Record<string, unknown>, more: Record<
   const config = join(dir, 'config.json');
   await writeFile(config, JSON.stringify({ events: { pollSeconds: 0.05, ...events }, ...more }));
   return startServer({ env: { FERRO_OCI_STORAGE_DIR: join(dir, 'storage'), FERRO_OCI_CONFIG: config } });
+}
+
+/** 200 reads 50 ms apart (10 s). */
+const POLL = { tries: 200, intervalMs: 50 };
+
+async function deadEvents(client: OciClient): Promise<Record<string, unknown>[]> {
+  return ((await (await client.fetch('/admin/events/dead')).json()) as { events: Record<string, unknown>[] }).events;
 }
 
 const at = (path: string) => (r: ReceivedRequest) => r.path === path;
@@ -175,19 +183,14 @@ describe('events (server binary, SQLite)', () => {
       const image = await client.pushImage('app', 't0', { layers: 0 });
       for (let i = 1; i <= 10; i++) assert.equal((await client.putManifest('app', `t${i}`, image.bytes)).status, 201);
       const metric = async (name: string) => Number(new RegExp(`^ferro_oci_${name}\\{subscription="later"\\} (\\S+)$`, 'm').exec(await (await client.fetch('/metrics')).text())?.[1]);
-      for (let i = 0; (await metric('events_failed_total')) < 3; i++) {
-        assert.ok(i < 200, 'deliveries are attempted and fail');
-        await new Promise((res) => setTimeout(res, 50));
-      }
+      assert.ok((await until(() => metric('events_failed_total'), (n) => n >= 3, POLL)) >= 3, 'deliveries are attempted and fail');
       assert.equal(await metric('events_pending'), 1 + 2 + 2 * 10, 'repository.created, t0 pushed+created, 10 × (pushed+created): pending');
       receiver.status = 204;
       await receiver.waitFor((all) => all.length >= 23);
       assert.equal(new Set(receiver.received.map((e) => e.json.id)).size, 23);
       // The receiver has the last event before the server has recorded its answer: wait for the outbox to drain.
-      for (let i = 0; (await metric('events_pending')) !== 0 || (await metric('events_delivered_total')) !== 23; i++) {
-        assert.ok(i < 200, `the 23 delivered events leave the outbox: pending ${await metric('events_pending')}, delivered ${await metric('events_delivered_total')}`);
-        await new Promise((res) => setTimeout(res, 50));
-      }
+      const drained = await until(async () => [await metric('events_pending'), await metric('events_delivered_total')], ([pending, delivered]) => pending === 0 && delivered === 23, POLL);
+      assert.deepEqual(drained, [0, 23], 'the 23 delivered events leave the outbox: [pending, delivered]');
     } finally {
       await server.stop();
     }
@@ -200,12 +203,8 @@ describe('events (server binary, SQLite)', () => {
     try {
       const client = new OciClient(server.url);
       await client.pushBlob('slow/app', Buffer.from('x'));
-      let dead: Record<string, unknown>[] = [];
-      for (let i = 0; dead.length < 1; i++) {
-        assert.ok(i < 200, 'the event becomes dead');
-        await new Promise((res) => setTimeout(res, 50));
-        dead = ((await (await client.fetch('/admin/events/dead')).json()) as { events: Record<string, unknown>[] }).events;
-      }
+      const dead = await until(() => deadEvents(client), (d) => d.length >= 1, POLL);
+      assert.ok(dead.length >= 1, 'the event becomes dead');
       assert.match(String(dead[0]!.lastError), /slow: no answer within 100 ms/);
     } finally {
       receiver.delayMs = 0;
@@ -221,12 +220,8 @@ describe('events (server binary, SQLite)', () => {
     try {
       const client = new OciClient(server.url);
       await client.pushImage('app', 'v1', { layers: 0 });
-      let dead: Record<string, unknown>[] = [];
-      for (let i = 0; dead.length < 3; i++) {
-        assert.ok(i < 200, `events become dead (${dead.length})`);
-        await new Promise((res) => setTimeout(res, 50));
-        dead = ((await (await client.fetch('/admin/events/dead')).json()) as { events: Record<string, unknown>[] }).events;
-      }
+      const dead = await until(() => deadEvents(client), (d) => d.length >= 3, POLL);
+      assert.ok(dead.length >= 3, `events become dead (${dead.length})`);
       assert.match(String(dead[0]!.lastError), /flaky: HTTP 500/);
       const ids = dead.map((e) => (e.event as Record<string, unknown>).id as string);
       const listed = await run(process.execPath, [SERVER_MAIN, 'events', 'dead', '--storage-dir', storage]);
