@@ -72,6 +72,7 @@ export function usage(): string {
     '  retention'.padEnd(44) + 'Tag retention rules: repositories, keepLast, keepWithinDays/Seconds, exceptTags.',
     '  immutableTags'.padEnd(44) + 'Tags that cannot move: repositories, tags.',
     '  events'.padEnd(44) + 'Event subscriptions (webhooks) and their delivery (read at start).',
+    '  audit'.padEnd(44) + 'The audit log: sink (stdout or a file), database, retentionDays, queueSize (read at start).',
     '  tracing'.padEnd(44) + 'OpenTelemetry traces: endpoint (or OTEL_EXPORTER_OTLP_TRACES_ENDPOINT / OTEL_EXPORTER_OTLP_ENDPOINT), serviceName, sampleRatio (read at start).',
     '  mirrors'.padEnd(44) + 'Pull-through cache upstreams: name, url, namespace, hosts, default, credentials, TTLs, eviction (read at start).',
     '  ui'.padEnd(44) + 'The web UI under /ui: enabled, publicHost, corsOrigins (read at start).',

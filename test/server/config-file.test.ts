@@ -190,6 +190,7 @@ test('--help lists every setting with its flag, variable and file key, and the f
     assert.ok(help.includes(`file: ${s.key}`), s.key);
   }
   for (const text of ['--config FILE', 'FERRO_OCI_CONFIG', 'auth', 'gc', 'retention', 'immutableTags', 'config check FILE', '--log-format FORMAT', '--s3-create-bucket BOOL']) assert.ok(help.includes(text), text);
+  for (const section of ['events', 'tracing', 'audit', 'mirrors', 'ui']) assert.match(help, new RegExp(`^  ${section} `, 'm'), `file-only section ${section}`);
 });
 
 test("the README's example configuration file is valid", async (t) => {
