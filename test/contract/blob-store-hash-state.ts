@@ -6,6 +6,7 @@
  * so the digest is always the one of the bytes.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { it } from 'node:test';
 import { digestOf } from '../../src/oci/digest.js';
 import type { BlobStore } from '../../src/storage/blob/types.js';
@@ -70,8 +71,13 @@ export function hashStateContract(store: () => BlobStore, fixture: () => BlobSto
     const good = writer.hashState()!;
     const flipped = Uint8Array.from(good);
     flipped[20]! ^= 0x01;
+    // Intact by its checksum, but hash-wasm's counters out of range (as a forged or once-in-2^32 damaged row would be).
+    const garbled = Buffer.from(good);
+    garbled.fill(0xff, 9 + 4, garbled.byteLength - 4); // after the header and hash-wasm's build tag
+    garbled.writeUInt32BE(createHash('sha256').update('hs-bad').update(garbled.subarray(0, garbled.byteLength - 4)).digest().readUInt32BE(0), garbled.byteLength - 4);
     const cases: Array<[string, Uint8Array | undefined]> = [
       ['a flipped bit', flipped],
+      ['a checksummed state hash-wasm cannot use', garbled],
       ['a truncated state', good.subarray(0, good.byteLength - 10)],
       ['the state of another offset', wrongLength],
       ['an empty state', new Uint8Array(0)],

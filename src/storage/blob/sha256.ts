@@ -104,6 +104,7 @@ export async function restoreSha256(saved: Uint8Array, length: number, id: strin
   const state = Uint8Array.prototype.slice.call(buf, HEADER, buf.byteLength - 4);
   try {
     wasm.load(state); // throws for another build's state or another size
+    wasm.digest(); // traps for one whose counters are out of range (load does not check them): else the upload's commit would (500)
   } catch {
     return undefined;
   }
