@@ -151,10 +151,10 @@ export class MirrorService {
       stats.misses++;
       const started = Date.now();
       const res = await this.send(route, key, { method: 'HEAD', path: `${route.remote}/blobs/${digest}`, kind: 'blob-head', reference: digest, signal });
-      const size = Number(res.headers.get('content-length'));
+      const size = contentLength(res);
       this.onFetch({ upstream: route.upstream, kind: 'blob-head', repository: route.remote, reference: digest, outcome: 'ok', ms: Date.now() - started });
-      if (Number.isSafeInteger(size) && size >= 0) return { kind: 'remote', size };
-      mode = 'store';
+      if (size !== undefined) return { kind: 'remote', size };
+      mode = 'store'; // no usable size (a missing header is not 0): fetch and store, then answer the local copy
     }
     const client = this.clients.get(route.upstream)!;
     const started = Date.now();
@@ -171,8 +171,7 @@ export class MirrorService {
           lease = led.lease;
           try {
             const res = await this.send(route, key, { method: 'GET', path: `${route.remote}/blobs/${digest}`, kind: 'blob', reference: digest, signal: flightSignal });
-            const length = Number(res.headers.get('content-length') ?? NaN);
-            return { body: res.body, size: Number.isSafeInteger(length) && length >= 0 ? length : undefined };
+            return { body: res.body, size: contentLength(res) };
           } catch (err) {
             await lease.release();
             throw err;
@@ -366,6 +365,13 @@ export class MirrorService {
     const retry = err.failure === 'breaker-open' ? Math.ceil(this.settingsOf(route.upstream).breakerOpenMs / 1000) : err.retryAfterSeconds;
     return new RegistryError('UPSTREAM_UNAVAILABLE', `${what} ${reference} of ${route.remote} is not cached and ${err.message}`, retry !== undefined ? { retryAfterSeconds: retry } : {});
   }
+}
+
+/** The upstream's Content-Length, when present and a byte count (Number('') and Number(null) are 0, so not those). */
+function contentLength(res: UpstreamResponse): number | undefined {
+  const header = res.headers.get('content-length');
+  const n = header === null || !/^\d+$/.test(header.trim()) ? NaN : Number(header);
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 /** The body, at most `limit` bytes (else UPSTREAM_INVALID). */
