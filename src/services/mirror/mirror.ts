@@ -63,8 +63,9 @@ export class MirrorService {
   private readonly counters = new Map<string, UpstreamStats>();
   /** local repository:tag → when the upstream last confirmed it (this process). */
   private readonly checked = new Map<string, number>();
-  /** key → until when an upstream 404 is remembered. */
+  /** key → until when an upstream 404 is remembered; expired keys are swept at most once a minute (rememberNotFound). */
   private readonly notFound = new Map<string, number>();
+  private notFoundSweptAt = Date.now();
   private readonly manifestFlights = new Map<string, Promise<MirrorManifest>>();
   private readonly blobFlights: BlobFlights;
   private readonly replicas: ReplicaFlights;
@@ -334,12 +335,22 @@ export class MirrorService {
       return await client.send({ method: req.method, path: req.path, repository: route.remote, ...(req.accept ? { accept: req.accept } : {}), ...(req.signal ? { signal: req.signal } : {}) });
     } catch (err) {
       const notFound = err instanceof UpstreamError && err.failure === 'not-found';
-      if (notFound) this.notFound.set(key, Date.now() + client.settings.notFoundTtlMs);
+      if (notFound) this.rememberNotFound(key, client.settings.notFoundTtlMs);
       else this.counters.get(route.upstream)!.errors++;
       const error = err instanceof Error ? err.message : String(err);
       this.onFetch({ upstream: route.upstream, kind: req.kind, repository: route.remote, reference: req.reference, outcome: notFound ? 'not-found' : 'failed', ms: Date.now() - started, ...(notFound ? {} : { error }) });
       throw err;
     }
+  }
+
+  /** Remembers an upstream 404; drops the expired ones (names never asked for again would otherwise stay forever). */
+  private rememberNotFound(key: string, ttlMs: number): void {
+    const now = Date.now();
+    if (now - this.notFoundSweptAt >= 60_000) {
+      this.notFoundSweptAt = now;
+      for (const [k, until] of this.notFound) if (until <= now) this.notFound.delete(k);
+    }
+    this.notFound.set(key, now + ttlMs);
   }
 
   /** Throws the remembered upstream 404 of `key` while it is fresh. */
