@@ -63,8 +63,9 @@ export class MirrorService {
   private readonly counters = new Map<string, UpstreamStats>();
   /** local repository:tag → when the upstream last confirmed it (this process). */
   private readonly checked = new Map<string, number>();
-  /** key → until when an upstream 404 is remembered. */
+  /** key → until when an upstream 404 is remembered; expired keys are swept at most once a minute (rememberNotFound). */
   private readonly notFound = new Map<string, number>();
+  private notFoundSweptAt = Date.now();
   private readonly manifestFlights = new Map<string, Promise<MirrorManifest>>();
   private readonly blobFlights: BlobFlights;
   private readonly replicas: ReplicaFlights;
@@ -151,10 +152,10 @@ export class MirrorService {
       stats.misses++;
       const started = Date.now();
       const res = await this.send(route, key, { method: 'HEAD', path: `${route.remote}/blobs/${digest}`, kind: 'blob-head', reference: digest, signal });
-      const size = Number(res.headers.get('content-length'));
+      const size = contentLength(res);
       this.onFetch({ upstream: route.upstream, kind: 'blob-head', repository: route.remote, reference: digest, outcome: 'ok', ms: Date.now() - started });
-      if (Number.isSafeInteger(size) && size >= 0) return { kind: 'remote', size };
-      mode = 'store';
+      if (size !== undefined) return { kind: 'remote', size };
+      mode = 'store'; // no usable size (a missing header is not 0): fetch and store, then answer the local copy
     }
     const client = this.clients.get(route.upstream)!;
     const started = Date.now();
@@ -171,8 +172,7 @@ export class MirrorService {
           lease = led.lease;
           try {
             const res = await this.send(route, key, { method: 'GET', path: `${route.remote}/blobs/${digest}`, kind: 'blob', reference: digest, signal: flightSignal });
-            const length = Number(res.headers.get('content-length') ?? NaN);
-            return { body: res.body, size: Number.isSafeInteger(length) && length >= 0 ? length : undefined };
+            return { body: res.body, size: contentLength(res) };
           } catch (err) {
             await lease.release();
             throw err;
@@ -335,12 +335,22 @@ export class MirrorService {
       return await client.send({ method: req.method, path: req.path, repository: route.remote, ...(req.accept ? { accept: req.accept } : {}), ...(req.signal ? { signal: req.signal } : {}) });
     } catch (err) {
       const notFound = err instanceof UpstreamError && err.failure === 'not-found';
-      if (notFound) this.notFound.set(key, Date.now() + client.settings.notFoundTtlMs);
+      if (notFound) this.rememberNotFound(key, client.settings.notFoundTtlMs);
       else this.counters.get(route.upstream)!.errors++;
       const error = err instanceof Error ? err.message : String(err);
       this.onFetch({ upstream: route.upstream, kind: req.kind, repository: route.remote, reference: req.reference, outcome: notFound ? 'not-found' : 'failed', ms: Date.now() - started, ...(notFound ? {} : { error }) });
       throw err;
     }
+  }
+
+  /** Remembers an upstream 404; drops the expired ones (names never asked for again would otherwise stay forever). */
+  private rememberNotFound(key: string, ttlMs: number): void {
+    const now = Date.now();
+    if (now - this.notFoundSweptAt >= 60_000) {
+      this.notFoundSweptAt = now;
+      for (const [k, until] of this.notFound) if (until <= now) this.notFound.delete(k);
+    }
+    this.notFound.set(key, now + ttlMs);
   }
 
   /** Throws the remembered upstream 404 of `key` while it is fresh. */
@@ -366,6 +376,13 @@ export class MirrorService {
     const retry = err.failure === 'breaker-open' ? Math.ceil(this.settingsOf(route.upstream).breakerOpenMs / 1000) : err.retryAfterSeconds;
     return new RegistryError('UPSTREAM_UNAVAILABLE', `${what} ${reference} of ${route.remote} is not cached and ${err.message}`, retry !== undefined ? { retryAfterSeconds: retry } : {});
   }
+}
+
+/** The upstream's Content-Length, when present and a byte count (Number('') and Number(null) are 0, so not those). */
+function contentLength(res: UpstreamResponse): number | undefined {
+  const header = res.headers.get('content-length');
+  const n = header === null || !/^\d+$/.test(header.trim()) ? NaN : Number(header);
+  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 /** The body, at most `limit` bytes (else UPSTREAM_INVALID). */
