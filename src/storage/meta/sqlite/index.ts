@@ -10,7 +10,7 @@
  * of space throws StorageFullError, having no effect; one refused for a lock
  * held too long or an I/O error, StoreUnavailableError.
  */
-import { resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Digest } from '../../../oci/digest.js';
 import type {
@@ -77,7 +77,8 @@ export class SqliteMetadataStore implements MetadataStore {
   /** See openSqliteMetadataStore. */
   constructor(path: string) {
     const { db, stmt } = openDatabase(path);
-    this.#wal = new WalSync(db.memory || db.name === '' ? undefined : `${resolve(db.name)}-wal`);
+    // SQLite follows a symlinked database path: its WAL is beside the file the link points to.
+    this.#wal = new WalSync(db.memory || db.name === '' ? undefined : `${realpathSync(db.name)}-wal`);
     this.#listings = new ListingCache(db);
     this.#stmt = stmt;
     this.#db = db;
