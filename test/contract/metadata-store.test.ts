@@ -1,7 +1,9 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import fsp, { mkdtemp, rm, symlink } from 'node:fs/promises';
+import { existsSync, mkdirSync } from 'node:fs';
+import { syncBuiltinESMExports } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, it } from 'node:test';
+import { after, before, describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import Database from 'better-sqlite3';
 import { MemoryMetadataStore } from '../../src/storage/meta/memory/index.js';
@@ -200,6 +202,27 @@ describe('SqliteMetadataStore specifics', () => {
     } finally {
       await a.close();
       await b.close();
+    }
+  });
+
+  it('syncs the write-ahead log SQLite writes when the database path is a symlink', async () => {
+    mkdirSync(join(dir, 'real'));
+    mkdirSync(join(dir, 'link'));
+    const target = join(dir, 'real', 'meta.db');
+    await openSqliteMetadataStore(target).close();
+    await symlink(target, join(dir, 'link', 'meta.db'));
+    const store = openSqliteMetadataStore(join(dir, 'link', 'meta.db'));
+    const opened: string[] = [];
+    const open = fsp.open;
+    mock.method(fsp, 'open', (path: string, ...rest: []) => (opened.push(path), open(path, ...rest)));
+    syncBuiltinESMExports(); // wal-sync.ts imports `open` by name
+    try {
+      await mustPut(store, manifest('app', 'one', { tags: ['v1'] }));
+      assert.ok(opened.length > 0 && opened.every((p) => existsSync(p)), `synced ${opened.join(', ')}, SQLite's WAL is beside the target`);
+    } finally {
+      mock.restoreAll();
+      syncBuiltinESMExports();
+      await store.close();
     }
   });
 });

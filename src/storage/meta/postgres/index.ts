@@ -61,7 +61,7 @@ import type { ClaimOptions, EventContext, EventFailure, OutboxEntry, RegistryEve
 import type { AuditEntry, AuditQuery, AuditRecord } from '../audit.js';
 import { auditColumns, auditListValues, toAuditEntries } from './audit.js';
 import type { ManifestPull } from '../pulls.js';
-import { pullColumns, toPulls } from './pulls.js';
+import { pullColumns } from './pulls.js';
 import { SUMMARY_STATEMENT, summaryValues, toSummaryPage, type SummaryRow } from './summaries.js';
 import type { RepositorySummaryPage, RepositorySummaryQuery } from '../summaries.js';
 import { deleteManifestEvents, deleteTagEvents, linkBlobEvents, putManifestEvents } from '../event-records.js';
@@ -368,7 +368,7 @@ export class PostgresMetadataStore implements MetadataStore {
   }
 
   async listManifestPulls(repository: string, page: PageOptions, signal?: AbortSignal): Promise<ManifestPull[]> {
-    return toPulls(await this.#db.page(signal, page, 'listPulls', 'listPullsAfter', [repository]));
+    return this.#db.page<ManifestPull>(signal, page, 'listPulls', 'listPullsAfter', [repository]); // int8 arrives as a number (connection.ts)
   }
 
   async forgetManifestPulls(repository: string, digests: readonly Digest[], signal?: AbortSignal): Promise<number> {

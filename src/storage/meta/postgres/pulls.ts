@@ -30,8 +30,3 @@ export function pullColumns(pulls: readonly ManifestPull[]): unknown[] {
   const latest = latestPulls(pulls);
   return [latest.map((p) => p.repository), latest.map((p) => p.digest), latest.map((p) => p.pulledAt)];
 }
-
-/** bigint columns arrive as strings. */
-export function toPulls(rows: readonly { repository: string; digest: string; pulledAt: number | string }[]): ManifestPull[] {
-  return rows.map((r) => ({ repository: r.repository, digest: r.digest as ManifestPull['digest'], pulledAt: Number(r.pulledAt) }));
-}

@@ -2,15 +2,16 @@
  * MetadataStore on one SQLite file (better-sqlite3). WAL journal with
  * synchronous=NORMAL and group commit (wal-sync.ts): every write survives
  * kill -9 once it resolves; every write but the upload-session bookkeeping
- * (createUpload, updateUpload, deleteUpload, reserveBlob, releaseBlob) and
- * the leases also resolves only once it is on disk, and survives power loss. Statements are
+ * (createUpload, updateUpload, deleteUpload, reserveBlob, releaseBlob), the
+ * leases, the outbox's claims and settlements and the pull log also resolves
+ * only once it is on disk, and survives power loss. Statements are
  * prepared once at open; multi-statement writes run in one transaction.
  * better-sqlite3 is synchronous, so each method runs to completion once
  * started; an AbortSignal is honoured at entry only. A write refused for lack
  * of space throws StorageFullError, having no effect; one refused for a lock
  * held too long or an I/O error, StoreUnavailableError.
  */
-import { resolve } from 'node:path';
+import { realpathSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import type { Digest } from '../../../oci/digest.js';
 import type {
@@ -29,7 +30,7 @@ import type {
   StoreStats,
   UploadSession,
 } from '../types.js';
-import { SQL, migrate, toLink, toSession, type LinkRow, type ManifestRow, type ReferrerRow, type Statements, type UploadRow } from './schema.js';
+import { toLink, toSession, type LinkRow, type ManifestRow, type ReferrerRow, type Statements, type UploadRow } from './schema.js';
 import { sqliteBlobLifecycle, type SqliteBlobLifecycle } from './lifecycle.js';
 import { sqliteManifestWrites, type SqliteManifestWrites } from './manifests.js';
 import { sqliteOutbox, type SqliteOutbox } from './outbox.js';
@@ -77,7 +78,8 @@ export class SqliteMetadataStore implements MetadataStore {
   /** See openSqliteMetadataStore. */
   constructor(path: string) {
     const { db, stmt } = openDatabase(path);
-    this.#wal = new WalSync(db.memory || db.name === '' ? undefined : `${resolve(db.name)}-wal`);
+    // SQLite follows a symlinked database path: its WAL is beside the file the link points to.
+    this.#wal = new WalSync(db.memory || db.name === '' ? undefined : `${realpathSync(db.name)}-wal`);
     this.#listings = new ListingCache(db);
     this.#stmt = stmt;
     this.#db = db;

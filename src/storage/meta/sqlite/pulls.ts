@@ -5,6 +5,7 @@
 import type Database from 'better-sqlite3';
 import type { Digest } from '../../../oci/digest-type.js';
 import { latestPulls, type ManifestPull, type PullLog } from '../pulls.js';
+import { pageLimit } from './connection.js';
 
 export const PULLS_MIGRATION = `
   CREATE TABLE manifest_pulls (
@@ -46,7 +47,8 @@ export function sqlitePulls(db: Database.Database, enter: (signal: AbortSignal |
     },
     listManifestPulls: async (repository, page, signal) => {
       enter(signal);
-      return page.limit > 0 ? list.all(repository, page.last ?? '', Math.min(Math.floor(page.limit), Number.MAX_SAFE_INTEGER)) : [];
+      const limit = pageLimit(page);
+      return limit > 0 ? list.all(repository, page.last ?? '', limit) : [];
     },
     forgetManifestPulls: async (repository, digests, signal) => {
       enter(signal);

@@ -5,7 +5,7 @@
  * `blob_links` primary key (repository, digest), per repository. Sorted by
  * name, only the page's rows are summarized (the OFFSET rows are skipped
  * before the subqueries run); sorted by push or size, every matching one is.
- * Its index `tags_by_time` (schema version 8) makes the last push one seek.
+ * Its index `tags_by_time` (schema version 9) makes the last push one seek.
  * No table of its own: nothing to keep in step with the writes.
  */
 import type Database from 'better-sqlite3';
